@@ -1,14 +1,15 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! lanes: runs GPU-style kernel programs (LASM) on CPU cores.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod asm;
+pub mod engine;
+pub mod exec;
+pub mod kernel;
+pub mod launch;
+pub mod memory;
+pub mod runtime;
+pub mod types;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use kernel::{Kernel, Program, compile};
+pub use launch::{Arg, Dim3, Fault, FaultKind, LaunchError, Scalar};
+pub use memory::BufferId;
+pub use runtime::{Engine, LaunchOptions, Runtime};

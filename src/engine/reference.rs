@@ -1,0 +1,308 @@
+//! The reference interpreter: the oracle every faster engine is checked
+//! against.
+//!
+//! It runs blocks one after another in linear order, and inside a block each
+//! lane on its own until the lane exits or waits at a `bar.sync`; when every
+//! lane that has not exited waits, all of them are released (ISA.md section 5).
+//! Lanes run in `%laneid` order. The first fault stops the launch. It is
+//! single-threaded and deliberately simple: no cleverness to get wrong.
+//!
+//! Step counting: every instruction a lane's pc reaches counts as one step,
+//! including instructions whose guard is false; running past the end does not
+//! count. The step that would exceed the budget faults.
+
+use crate::engine::{LaunchSpec, special_value};
+use crate::exec::{arith, atomic, bits, compare, convert, math};
+use crate::kernel::{Address, Instr, NUM_REGS, Op, Space, Src};
+use crate::launch::{Dim3, Fault, FaultKind};
+use crate::memory::{AccessError, ByteMemory, SharedMemory};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Running,
+    AtBarrier,
+    Exited,
+}
+
+struct Lane {
+    regs: Box<[u64; NUM_REGS]>,
+    preds: u16,
+    pc: usize,
+    steps: u64,
+    status: Status,
+}
+
+/// What stopped a lane.
+enum Stop {
+    Barrier,
+    Exit,
+}
+
+struct BlockCtx<'a> {
+    spec: &'a LaunchSpec<'a>,
+    ctaid: Dim3,
+    linear_block: u64,
+    shared: SharedMemory,
+}
+
+/// Runs a whole launch on the calling thread.
+pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
+    let lanes_per_block = spec.lanes_per_block();
+    let mut lanes: Vec<Lane> = (0..lanes_per_block)
+        .map(|_| Lane {
+            regs: Box::new([0; NUM_REGS]),
+            preds: 0,
+            pc: 0,
+            steps: 0,
+            status: Status::Running,
+        })
+        .collect();
+    let mut ctx = BlockCtx {
+        spec,
+        ctaid: Dim3::new(0, 0, 0),
+        linear_block: 0,
+        shared: SharedMemory::default(),
+    };
+    for b in 0..spec.block_count() {
+        ctx.linear_block = b;
+        ctx.ctaid = spec.grid.unflatten(b);
+        ctx.shared.reset(spec.kernel.shared_bytes as usize);
+        for l in lanes.iter_mut() {
+            l.regs.fill(0);
+            l.preds = 0;
+            l.pc = 0;
+            l.steps = 0;
+            l.status = Status::Running;
+        }
+        run_block(&ctx, &mut lanes)?;
+    }
+    Ok(())
+}
+
+fn run_block(ctx: &BlockCtx<'_>, lanes: &mut [Lane]) -> Result<(), Box<Fault>> {
+    loop {
+        for (id, lane) in lanes.iter_mut().enumerate() {
+            if lane.status != Status::Running {
+                continue;
+            }
+            match run_lane(ctx, lane, id as u32) {
+                Ok(Stop::Barrier) => lane.status = Status::AtBarrier,
+                Ok(Stop::Exit) => lane.status = Status::Exited,
+                Err(kind) => return Err(Box::new(fault(ctx, id as u32, lane.pc, kind))),
+            }
+        }
+        // Every live lane now waits at a barrier: release them all.
+        let mut any = false;
+        for lane in lanes.iter_mut() {
+            if lane.status == Status::AtBarrier {
+                lane.status = Status::Running;
+                lane.pc += 1;
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+    }
+}
+
+fn fault(ctx: &BlockCtx<'_>, laneid: u32, pc: usize, kind: FaultKind) -> Fault {
+    let k = ctx.spec.kernel;
+    let src = &k.lines[pc.min(k.lines.len().saturating_sub(1))];
+    Fault {
+        kernel: k.name.clone(),
+        block: ctx.ctaid,
+        lane: ctx.spec.block.unflatten(laneid as u64),
+        instr: pc,
+        line: src.line,
+        source: src.text.clone(),
+        kind,
+    }
+}
+
+fn run_lane(ctx: &BlockCtx<'_>, lane: &mut Lane, laneid: u32) -> Result<Stop, FaultKind> {
+    let spec = ctx.spec;
+    let instrs: &[Instr] = &spec.kernel.instrs;
+    loop {
+        let Some(instr) = instrs.get(lane.pc) else {
+            return Ok(Stop::Exit);
+        };
+        if lane.steps >= spec.max_steps {
+            return Err(FaultKind::StepLimit {
+                limit: spec.max_steps,
+            });
+        }
+        lane.steps += 1;
+        if let Some(g) = instr.guard {
+            if !g.passes(lane.preds) {
+                lane.pc += 1;
+                continue;
+            }
+        }
+        let read = |lane: &Lane, s: Src| -> u64 {
+            match s {
+                Src::Reg(r) => lane.regs[r as usize],
+                Src::Imm(v) => v,
+                Src::Param(slot) => spec.args.scalars[slot as usize],
+                Src::Special(sp) => special_value(
+                    sp,
+                    spec.grid,
+                    spec.block,
+                    ctx.ctaid,
+                    ctx.linear_block,
+                    laneid,
+                ),
+            }
+        };
+        let mut next = lane.pc + 1;
+        match instr.op {
+            Op::Mov { ty, d, a } => lane.regs[d as usize] = arith::mov(ty, read(lane, a)),
+            Op::Load { space, ty, d, addr } => {
+                let raw = with_memory(ctx, space, addr, lane, ty.size(), |m, at| {
+                    m.load_at(at, ty.size())
+                })?;
+                lane.regs[d as usize] = ty.extend(raw);
+            }
+            Op::Store { space, ty, addr, a } => {
+                let v = read(lane, a);
+                with_memory(ctx, space, addr, lane, ty.size(), |m, at| {
+                    m.store_at(at, ty.size(), v)
+                })?;
+            }
+            Op::Cvt { to, from, d, a } => {
+                lane.regs[d as usize] = convert::convert(to, from, read(lane, a))
+            }
+            Op::Arith { op, ty, d, a, b } => {
+                lane.regs[d as usize] = arith::arith(op, ty, read(lane, a), read(lane, b))
+            }
+            Op::Div { op, ty, d, a, b } => {
+                lane.regs[d as usize] = arith::div(op, ty, read(lane, a), read(lane, b))
+                    .ok_or(FaultKind::DivisionByZero)?
+            }
+            Op::Fma { ty, d, a, b, c } => {
+                lane.regs[d as usize] = arith::fma(ty, read(lane, a), read(lane, b), read(lane, c))
+            }
+            Op::Bit { op, ty, d, a, b } => {
+                lane.regs[d as usize] = bits::bit(op, ty, read(lane, a), read(lane, b))
+            }
+            Op::Not { ty, d, a } => lane.regs[d as usize] = bits::not(ty, read(lane, a)),
+            Op::Sign { op, ty, d, a } => lane.regs[d as usize] = arith::sign(op, ty, read(lane, a)),
+            Op::Math { op, ty, d, a } => lane.regs[d as usize] = math::math(op, ty, read(lane, a)),
+            Op::Setp { cmp, ty, p, a, b } => {
+                let v = compare::compare(cmp, ty, read(lane, a), read(lane, b));
+                set_pred(lane, p, v);
+            }
+            Op::Selp { ty, d, a, b, p } => {
+                let v = get_pred(lane, p);
+                lane.regs[d as usize] = compare::select(ty, v, read(lane, a), read(lane, b));
+            }
+            Op::PredLogic { op, d, a, b } => {
+                let (x, y) = (get_pred(lane, a), get_pred(lane, b));
+                let v = match op {
+                    crate::kernel::PredOp::And => x & y,
+                    crate::kernel::PredOp::Or => x | y,
+                    crate::kernel::PredOp::Xor => x ^ y,
+                };
+                set_pred(lane, d, v);
+            }
+            Op::PredNot { d, a } => {
+                let v = !get_pred(lane, a);
+                set_pred(lane, d, v);
+            }
+            Op::Atom {
+                space,
+                op,
+                ty,
+                d,
+                addr,
+                a,
+            } => {
+                let v = read(lane, a);
+                let size = ty.scalar().size();
+                let old = with_memory(ctx, space, addr, lane, size, |m, at| {
+                    m.update_at(at, size, &mut |old| atomic::combine(op, ty, old, v))
+                })?;
+                lane.regs[d as usize] = ty.scalar().extend(old);
+            }
+            Op::Cas {
+                space,
+                ty,
+                d,
+                addr,
+                a,
+                b,
+            } => {
+                let (x, y) = (read(lane, a), read(lane, b));
+                let size = ty.scalar().size();
+                let old = with_memory(ctx, space, addr, lane, size, |m, at| {
+                    m.update_at(at, size, &mut |old| atomic::cas(ty, old, x, y))
+                })?;
+                lane.regs[d as usize] = ty.scalar().extend(old);
+            }
+            Op::Bra { target } => next = target as usize,
+            Op::Bar => return Ok(Stop::Barrier),
+            Op::Exit => return Ok(Stop::Exit),
+        }
+        lane.pc = next;
+    }
+}
+
+#[inline]
+fn get_pred(lane: &Lane, p: u8) -> bool {
+    (lane.preds >> p) & 1 != 0
+}
+
+#[inline]
+fn set_pred(lane: &mut Lane, p: u8, v: bool) {
+    lane.preds = (lane.preds & !(1 << p)) | ((v as u16) << p);
+}
+
+/// Resolves `addr` for this lane, checks the access, and runs `f` on the
+/// memory and checked offset.
+fn with_memory<R>(
+    ctx: &BlockCtx<'_>,
+    space: Space,
+    addr: Address,
+    lane: &Lane,
+    size: usize,
+    f: impl FnOnce(&dyn ByteMemory, usize) -> R,
+) -> Result<R, FaultKind> {
+    let reg = addr.reg.map_or(0, |r| lane.regs[r as usize]);
+    let mem: &dyn ByteMemory = match space {
+        Space::Global => &*ctx.spec.args.buffers[addr.buffer as usize],
+        Space::Shared => &ctx.shared,
+    };
+    let buffer_name = || match space {
+        Space::Global => ctx
+            .spec
+            .kernel
+            .buffer_param(addr.buffer)
+            .map(|p| p.name.clone()),
+        Space::Shared => None,
+    };
+    let Some(offset) = addr.offset(reg) else {
+        return Err(FaultKind::OutOfBounds {
+            space,
+            buffer: buffer_name(),
+            offset: addr.exact_offset(reg),
+            size,
+            len: mem.len(),
+        });
+    };
+    match crate::memory::check_access(offset, size, mem.len()) {
+        Ok(at) => Ok(f(mem, at)),
+        Err(AccessError::OutOfBounds { offset, size, len }) => Err(FaultKind::OutOfBounds {
+            space,
+            buffer: buffer_name(),
+            offset,
+            size,
+            len,
+        }),
+        Err(AccessError::Misaligned { offset, size }) => Err(FaultKind::Misaligned {
+            space,
+            buffer: buffer_name(),
+            offset,
+            size,
+        }),
+    }
+}

@@ -1,0 +1,209 @@
+//! Typed views of register contents.
+
+use crate::types::ScalarType;
+
+/// A scalar type as register contents: how to read it from the low bits of a
+/// 64-bit register and how to write it back (extended per ISA.md section 2),
+/// plus the operations every type supports.
+pub trait Value: Copy + PartialEq + PartialOrd + Send + Sync + 'static {
+    /// The LASM type.
+    const TYPE: ScalarType;
+    /// Reads the low bits of a register.
+    fn from_reg(bits: u64) -> Self;
+    /// The register contents holding this value (zero- or sign-extended).
+    fn to_reg(self) -> u64;
+    /// `add` (integers wrap).
+    fn add(self, b: Self) -> Self;
+    /// `sub` (integers wrap).
+    fn sub(self, b: Self) -> Self;
+    /// `mul` (integers wrap).
+    fn mul(self, b: Self) -> Self;
+    /// `min` (signedness from the type; floats: see module docs).
+    fn min(self, b: Self) -> Self;
+    /// `max`.
+    fn max(self, b: Self) -> Self;
+    /// `div`: `None` for integer division by zero; `MIN / -1` wraps.
+    fn div(self, b: Self) -> Option<Self>;
+    /// `rem`: `None` for integer division by zero; float `rem` is fmod.
+    fn rem(self, b: Self) -> Option<Self>;
+    /// `fma`: fused for floats, wrapping for integers.
+    fn fma(self, b: Self, c: Self) -> Self;
+}
+
+/// Integer-only operations.
+pub trait IntValue: Value {
+    /// `and`
+    fn and(self, b: Self) -> Self;
+    /// `or`
+    fn or(self, b: Self) -> Self;
+    /// `xor`
+    fn xor(self, b: Self) -> Self;
+    /// `not`
+    fn not(self) -> Self;
+    /// `shl` by `b mod bits`.
+    fn shl(self, b: Self) -> Self;
+    /// `shr` by `b mod bits`: arithmetic for signed, logical for unsigned.
+    fn shr(self, b: Self) -> Self;
+}
+
+/// `neg` and `abs`: signed integers and floats.
+pub trait SignedValue: Value {
+    /// `neg` (integers wrap).
+    fn neg(self) -> Self;
+    /// `abs` (`abs MIN` = MIN).
+    fn abs(self) -> Self;
+}
+
+/// Float math.
+pub trait FloatValue: Value {
+    /// `sqrt`
+    fn sqrt(self) -> Self;
+    /// `rsqrt`
+    fn rsqrt(self) -> Self;
+    /// `exp`
+    fn exp(self) -> Self;
+    /// `exp2`
+    fn exp2(self) -> Self;
+    /// `log` (natural)
+    fn log(self) -> Self;
+    /// `log2`
+    fn log2(self) -> Self;
+    /// `sin`
+    fn sin(self) -> Self;
+    /// `cos`
+    fn cos(self) -> Self;
+    /// `tanh`
+    fn tanh(self) -> Self;
+    /// `floor`
+    fn floor(self) -> Self;
+    /// `ceil`
+    fn ceil(self) -> Self;
+}
+
+macro_rules! impl_int {
+    ($($t:ident $u:ident $variant:ident),*) => {$(
+        impl Value for $t {
+            const TYPE: ScalarType = ScalarType::$variant;
+            #[inline(always)]
+            fn from_reg(bits: u64) -> Self { bits as $t }
+            #[inline(always)]
+            fn to_reg(self) -> u64 { ScalarType::$variant.extend(self as u64) }
+            #[inline(always)]
+            fn add(self, b: Self) -> Self { self.wrapping_add(b) }
+            #[inline(always)]
+            fn sub(self, b: Self) -> Self { self.wrapping_sub(b) }
+            #[inline(always)]
+            fn mul(self, b: Self) -> Self { self.wrapping_mul(b) }
+            #[inline(always)]
+            fn min(self, b: Self) -> Self { Ord::min(self, b) }
+            #[inline(always)]
+            fn max(self, b: Self) -> Self { Ord::max(self, b) }
+            #[inline(always)]
+            fn div(self, b: Self) -> Option<Self> {
+                if b == 0 { None } else { Some(self.wrapping_div(b)) }
+            }
+            #[inline(always)]
+            fn rem(self, b: Self) -> Option<Self> {
+                if b == 0 { None } else { Some(self.wrapping_rem(b)) }
+            }
+            #[inline(always)]
+            fn fma(self, b: Self, c: Self) -> Self { self.wrapping_mul(b).wrapping_add(c) }
+        }
+
+        impl IntValue for $t {
+            #[inline(always)]
+            fn and(self, b: Self) -> Self { self & b }
+            #[inline(always)]
+            fn or(self, b: Self) -> Self { self | b }
+            #[inline(always)]
+            fn xor(self, b: Self) -> Self { self ^ b }
+            #[inline(always)]
+            fn not(self) -> Self { !self }
+            #[inline(always)]
+            fn shl(self, b: Self) -> Self { self.wrapping_shl((b as $u) as u32) }
+            #[inline(always)]
+            fn shr(self, b: Self) -> Self { self.wrapping_shr((b as $u) as u32) }
+        }
+    )*};
+}
+
+impl_int!(u8 u8 U8, u16 u16 U16, u32 u32 U32, u64 u64 U64, i8 u8 I8, i16 u16 I16, i32 u32 I32, i64 u64 I64);
+
+macro_rules! impl_signed_int {
+    ($($t:ident),*) => {$(
+        impl SignedValue for $t {
+            #[inline(always)]
+            fn neg(self) -> Self { self.wrapping_neg() }
+            #[inline(always)]
+            fn abs(self) -> Self { self.wrapping_abs() }
+        }
+    )*};
+}
+
+impl_signed_int!(i8, i16, i32, i64);
+
+macro_rules! impl_float {
+    ($($t:ident $bits:ident $variant:ident),*) => {$(
+        impl Value for $t {
+            const TYPE: ScalarType = ScalarType::$variant;
+            #[inline(always)]
+            fn from_reg(bits: u64) -> Self { $t::from_bits(bits as $bits) }
+            #[inline(always)]
+            fn to_reg(self) -> u64 { $t::to_bits(self) as u64 }
+            #[inline(always)]
+            fn add(self, b: Self) -> Self { self + b }
+            #[inline(always)]
+            fn sub(self, b: Self) -> Self { self - b }
+            #[inline(always)]
+            fn mul(self, b: Self) -> Self { self * b }
+            #[inline(always)]
+            fn min(self, b: Self) -> Self {
+                if self.is_nan() || b < self || (b == self && b.is_sign_negative()) { b } else { self }
+            }
+            #[inline(always)]
+            fn max(self, b: Self) -> Self {
+                if self.is_nan() || b > self || (b == self && b.is_sign_positive()) { b } else { self }
+            }
+            #[inline(always)]
+            fn div(self, b: Self) -> Option<Self> { Some(self / b) }
+            #[inline(always)]
+            fn rem(self, b: Self) -> Option<Self> { Some(self % b) }
+            #[inline(always)]
+            fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
+        }
+
+        impl SignedValue for $t {
+            #[inline(always)]
+            fn neg(self) -> Self { -self }
+            #[inline(always)]
+            fn abs(self) -> Self { $t::abs(self) }
+        }
+
+        impl FloatValue for $t {
+            #[inline(always)]
+            fn sqrt(self) -> Self { $t::sqrt(self) }
+            #[inline(always)]
+            fn rsqrt(self) -> Self { 1.0 / $t::sqrt(self) }
+            #[inline(always)]
+            fn exp(self) -> Self { $t::exp(self) }
+            #[inline(always)]
+            fn exp2(self) -> Self { $t::exp2(self) }
+            #[inline(always)]
+            fn log(self) -> Self { $t::ln(self) }
+            #[inline(always)]
+            fn log2(self) -> Self { $t::log2(self) }
+            #[inline(always)]
+            fn sin(self) -> Self { $t::sin(self) }
+            #[inline(always)]
+            fn cos(self) -> Self { $t::cos(self) }
+            #[inline(always)]
+            fn tanh(self) -> Self { $t::tanh(self) }
+            #[inline(always)]
+            fn floor(self) -> Self { $t::floor(self) }
+            #[inline(always)]
+            fn ceil(self) -> Self { $t::ceil(self) }
+        }
+    )*};
+}
+
+impl_float!(f32 u32 F32, f64 u64 F64);

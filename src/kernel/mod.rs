@@ -1,0 +1,123 @@
+//! Validated, lowered, immutable kernels.
+//!
+//! [`compile`] parses a source file, checks everything ISA.md section 6 lists
+//! (reporting every error of the file at once as `FILE:LINE:COL: message`),
+//! and lowers each kernel into a [`Kernel`]: a flat instruction array with jump
+//! targets resolved, parameters turned into dense buffer and scalar slots, and
+//! each instruction's source line kept for fault messages. Kernels are shared
+//! as `Arc<Kernel>`.
+//!
+//! Choices where ISA.md is silent (documented here and in the README):
+//! - An integer literal used with a float type stands for its numeric value
+//!   (`mov.f32 r0, 1` is 1.0).
+//! - A hex literal may give the full bit pattern of a signed type
+//!   (`mov.i32 r0, 0xFFFFFFFF` is -1); decimal literals must be in range.
+//! - A finite float literal that overflows its type is a validation error.
+//! - `[rX - IMM]` is accepted for shared addresses, like `[BUF + rX - IMM]`.
+
+mod instr;
+mod lower;
+
+pub use instr::*;
+pub use lower::compile;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::types::ScalarType;
+
+/// What a parameter binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A global buffer, held in buffer slot `slot`.
+    Buffer {
+        /// Index into the launch's buffer slots.
+        slot: u16,
+    },
+    /// A scalar of type `ty`, held in scalar slot `slot`.
+    Scalar {
+        /// The declared type.
+        ty: ScalarType,
+        /// Index into the launch's scalar slots.
+        slot: u16,
+    },
+}
+
+/// A declared parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// Its name.
+    pub name: String,
+    /// What it binds.
+    pub kind: ParamKind,
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamKind::Buffer { .. } => f.write_str("buf"),
+            ParamKind::Scalar { ty, .. } => write!(f, "{ty}"),
+        }
+    }
+}
+
+/// Where an instruction came from, for fault messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLine {
+    /// 1-based line number in the source file.
+    pub line: u32,
+    /// The instruction's canonical text.
+    pub text: String,
+}
+
+/// A validated, lowered kernel. Immutable; share it as `Arc<Kernel>`.
+#[derive(Debug, PartialEq)]
+pub struct Kernel {
+    /// The kernel's name.
+    pub name: String,
+    /// Parameters in declaration (positional) order.
+    pub params: Vec<Param>,
+    /// Bytes of shared memory per block.
+    pub shared_bytes: u32,
+    /// The program.
+    pub instrs: Vec<Instr>,
+    /// Per instruction: where it came from.
+    pub lines: Vec<SourceLine>,
+    /// Number of buffer parameters.
+    pub buffer_slots: usize,
+    /// Number of scalar parameters.
+    pub scalar_slots: usize,
+}
+
+impl Kernel {
+    /// The parameter bound to buffer slot `slot`.
+    pub fn buffer_param(&self, slot: u16) -> Option<&Param> {
+        self.params
+            .iter()
+            .find(|p| matches!(p.kind, ParamKind::Buffer { slot: s } if s == slot))
+    }
+
+    /// Finds a parameter by name.
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// All kernels of one source file.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    /// The kernels, in file order.
+    pub kernels: Vec<Arc<Kernel>>,
+}
+
+impl Program {
+    /// The kernel called `name`.
+    pub fn kernel(&self, name: &str) -> Option<&Arc<Kernel>> {
+        self.kernels.iter().find(|k| k.name == name)
+    }
+
+    /// The kernel names, in file order.
+    pub fn names(&self) -> Vec<&str> {
+        self.kernels.iter().map(|k| k.name.as_str()).collect()
+    }
+}

@@ -1,0 +1,397 @@
+//! Launch shapes, arguments, faults and launch errors.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::kernel::{Kernel, ParamKind, Space};
+use crate::memory::{Buffer, BufferId, MemoryError};
+use crate::types::ScalarType;
+
+/// The most lanes one block may have.
+pub const MAX_LANES_PER_BLOCK: u64 = 1024;
+
+/// The default per-lane step budget (ISA.md section 6).
+pub const DEFAULT_MAX_STEPS: u64 = 1 << 32;
+
+/// A 3-D size or index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dim3 {
+    /// x extent or coordinate.
+    pub x: u32,
+    /// y extent or coordinate.
+    pub y: u32,
+    /// z extent or coordinate.
+    pub z: u32,
+}
+
+impl Dim3 {
+    /// `(x, y, z)`.
+    pub const fn new(x: u32, y: u32, z: u32) -> Dim3 {
+        Dim3 { x, y, z }
+    }
+
+    /// `(x, 1, 1)`.
+    pub const fn x(x: u32) -> Dim3 {
+        Dim3 { x, y: 1, z: 1 }
+    }
+
+    /// `x * y * z`, exact.
+    pub fn count(self) -> u128 {
+        self.x as u128 * self.y as u128 * self.z as u128
+    }
+
+    /// The coordinate of linear index `i` in a box of this size.
+    pub fn unflatten(self, i: u64) -> Dim3 {
+        let (x, y) = (self.x.max(1) as u64, self.y.max(1) as u64);
+        Dim3 {
+            x: (i % x) as u32,
+            y: ((i / x) % y) as u32,
+            z: (i / (x * y)) as u32,
+        }
+    }
+
+    /// Component `axis` (0 = x, 1 = y, 2 = z).
+    #[inline]
+    pub fn get(self, axis: u8) -> u32 {
+        match axis {
+            0 => self.x,
+            1 => self.y,
+            _ => self.z,
+        }
+    }
+}
+
+impl fmt::Display for Dim3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {}, {})", self.x, self.y, self.z)
+    }
+}
+
+/// A typed scalar argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scalar {
+    /// Its type.
+    pub ty: ScalarType,
+    /// Its register contents (extended to 64 bits per the type).
+    pub bits: u64,
+}
+
+impl Scalar {
+    /// Parses `text` as a value of type `ty` (decimal or `0x` hex integers;
+    /// floats as Rust parses them, plus `inf`, `-inf`, `nan`).
+    pub fn parse(ty: ScalarType, text: &str) -> Result<Scalar, String> {
+        let t = text.trim();
+        let bits = match ty {
+            ScalarType::F32 => t
+                .parse::<f32>()
+                .map(|v| v.to_bits() as u64)
+                .map_err(|_| format!("`{text}` is not an f32"))?,
+            ScalarType::F64 => t
+                .parse::<f64>()
+                .map_err(|_| format!("`{text}` is not an f64"))?
+                .to_bits(),
+            _ => {
+                let (neg, digits) = match t.strip_prefix('-') {
+                    Some(d) => (true, d),
+                    None => (false, t),
+                };
+                let mag = match digits
+                    .strip_prefix("0x")
+                    .or_else(|| digits.strip_prefix("0X"))
+                {
+                    Some(h) => u128::from_str_radix(h, 16),
+                    None => digits.parse::<u128>(),
+                }
+                .map_err(|_| format!("`{text}` is not an integer"))?;
+                let v: i128 =
+                    i128::try_from(mag).map_err(|_| format!("`{text}` does not fit {ty}"))?;
+                let v = if neg { -v } else { v };
+                let bits = ty.bits();
+                let (lo, hi) = if ty.is_signed_int() {
+                    (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+                } else {
+                    (0, (1i128 << bits) - 1)
+                };
+                if v < lo || v > hi {
+                    return Err(format!("`{text}` does not fit {ty}"));
+                }
+                ty.extend(v as u64)
+            }
+        };
+        Ok(Scalar { ty, bits })
+    }
+}
+
+macro_rules! scalar_from {
+    ($($t:ident $variant:ident),*) => {$(
+        impl From<$t> for Scalar {
+            fn from(v: $t) -> Scalar {
+                Scalar { ty: ScalarType::$variant, bits: ScalarType::$variant.extend(v as u64) }
+            }
+        }
+    )*};
+}
+scalar_from!(u8 U8, u16 U16, u32 U32, u64 U64, i8 I8, i16 I16, i32 I32, i64 I64);
+
+impl From<f32> for Scalar {
+    fn from(v: f32) -> Scalar {
+        Scalar {
+            ty: ScalarType::F32,
+            bits: v.to_bits() as u64,
+        }
+    }
+}
+
+impl From<f64> for Scalar {
+    fn from(v: f64) -> Scalar {
+        Scalar {
+            ty: ScalarType::F64,
+            bits: v.to_bits(),
+        }
+    }
+}
+
+/// One launch argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Arg {
+    /// A buffer for a `buf` parameter.
+    Buffer(BufferId),
+    /// A value for a scalar parameter; its type must be the parameter's.
+    Scalar(Scalar),
+}
+
+impl From<BufferId> for Arg {
+    fn from(b: BufferId) -> Arg {
+        Arg::Buffer(b)
+    }
+}
+
+impl<T: Into<Scalar>> From<T> for Arg {
+    fn from(v: T) -> Arg {
+        Arg::Scalar(v.into())
+    }
+}
+
+/// What went wrong in a lane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// An access with bytes outside its memory.
+    OutOfBounds {
+        /// Global or shared.
+        space: Space,
+        /// The buffer parameter's name (global accesses).
+        buffer: Option<String>,
+        /// First byte, exact (may be negative or past `u64::MAX`).
+        offset: i128,
+        /// Bytes accessed.
+        size: usize,
+        /// The memory's length.
+        len: usize,
+    },
+    /// An access whose offset is not a multiple of its size.
+    Misaligned {
+        /// Global or shared.
+        space: Space,
+        /// The buffer parameter's name (global accesses).
+        buffer: Option<String>,
+        /// First byte.
+        offset: u64,
+        /// Bytes accessed.
+        size: usize,
+    },
+    /// Integer `div` or `rem` by zero.
+    DivisionByZero,
+    /// The lane ran more instructions than the launch's step limit.
+    StepLimit {
+        /// The limit.
+        limit: u64,
+    },
+}
+
+fn where_(space: Space, buffer: &Option<String>) -> String {
+    match (space, buffer) {
+        (Space::Global, Some(b)) => format!("global buffer `{b}`"),
+        (Space::Global, None) => "global buffer".to_string(),
+        (Space::Shared, _) => "shared memory".to_string(),
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::OutOfBounds {
+                space,
+                buffer,
+                offset,
+                size,
+                len,
+            } => write!(
+                f,
+                "out of bounds: {size}-byte access at offset {offset} of {} ({len} bytes)",
+                where_(*space, buffer)
+            ),
+            FaultKind::Misaligned {
+                space,
+                buffer,
+                offset,
+                size,
+            } => write!(
+                f,
+                "misaligned: {size}-byte access at offset {offset} of {} (offset must be a multiple of {size})",
+                where_(*space, buffer)
+            ),
+            FaultKind::DivisionByZero => f.write_str("integer division by zero"),
+            FaultKind::StepLimit { limit } => {
+                write!(f, "step limit exceeded ({limit} instructions per lane)")
+            }
+        }
+    }
+}
+
+/// A fault with the full context of where it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The kernel's name.
+    pub kernel: String,
+    /// Block coordinates (`%ctaid`).
+    pub block: Dim3,
+    /// Lane coordinates in the block (`%tid`).
+    pub lane: Dim3,
+    /// Index of the faulting instruction in the kernel.
+    pub instr: usize,
+    /// Its source line number.
+    pub line: u32,
+    /// Its source text.
+    pub source: String,
+    /// What went wrong.
+    pub kind: FaultKind,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kernel `{}` faulted in block {} lane {} at instruction {} (line {}: `{}`): {}",
+            self.kernel, self.block, self.lane, self.instr, self.line, self.source, self.kind
+        )
+    }
+}
+
+impl std::error::Error for Fault {}
+
+/// Why a launch did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A lane faulted; other blocks may have run.
+    #[error("{0}")]
+    Fault(Box<Fault>),
+    /// The grid or block shape is not allowed.
+    #[error("invalid launch shape: {0}")]
+    Shape(String),
+    /// The arguments do not match the kernel's parameters.
+    #[error("invalid arguments for kernel `{kernel}`: {message}")]
+    Arguments {
+        /// The kernel.
+        kernel: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A buffer argument does not exist.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The engine is not available.
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl From<Fault> for LaunchError {
+    fn from(f: Fault) -> LaunchError {
+        LaunchError::Fault(Box::new(f))
+    }
+}
+
+/// Checks a launch shape: 1 to 1024 lanes per block, no zero dimension, and
+/// a total lane count whose `%gid` fits in u64.
+pub fn check_shape(grid: Dim3, block: Dim3) -> Result<(), LaunchError> {
+    for (what, d) in [("grid", grid), ("block", block)] {
+        if d.x == 0 || d.y == 0 || d.z == 0 {
+            return Err(LaunchError::Shape(format!(
+                "every {what} dimension must be at least 1, got {d}"
+            )));
+        }
+    }
+    let lanes = block.count();
+    if lanes > MAX_LANES_PER_BLOCK as u128 {
+        return Err(LaunchError::Shape(format!(
+            "a block has at most {MAX_LANES_PER_BLOCK} lanes, got {} x {} x {} = {lanes}",
+            block.x, block.y, block.z
+        )));
+    }
+    if grid.count() * lanes > u64::MAX as u128 {
+        return Err(LaunchError::Shape(format!(
+            "grid {grid} of blocks {block} has more lanes than %gid (u64) can number"
+        )));
+    }
+    Ok(())
+}
+
+/// A launch's arguments resolved to buffers and scalar slot values.
+#[derive(Debug, Clone)]
+pub struct BoundArgs {
+    /// Buffers by buffer slot.
+    pub buffers: Vec<Arc<Buffer>>,
+    /// Scalar register values by scalar slot.
+    pub scalars: Vec<u64>,
+}
+
+/// Checks `args` against the kernel's parameters and resolves buffer ids with
+/// `lookup`.
+pub fn bind_args(
+    kernel: &Kernel,
+    args: &[Arg],
+    mut lookup: impl FnMut(BufferId) -> Result<Arc<Buffer>, MemoryError>,
+) -> Result<BoundArgs, LaunchError> {
+    let err = |message: String| LaunchError::Arguments {
+        kernel: kernel.name.clone(),
+        message,
+    };
+    if args.len() != kernel.params.len() {
+        let names: Vec<String> = kernel
+            .params
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.kind))
+            .collect();
+        return Err(err(format!(
+            "expected {} argument(s) ({}), got {}",
+            kernel.params.len(),
+            names.join(", "),
+            args.len()
+        )));
+    }
+    let mut buffers = Vec::with_capacity(kernel.buffer_slots);
+    let mut scalars = Vec::with_capacity(kernel.scalar_slots);
+    for (p, a) in kernel.params.iter().zip(args) {
+        match (p.kind, a) {
+            (ParamKind::Buffer { .. }, Arg::Buffer(id)) => buffers.push(lookup(*id)?),
+            (ParamKind::Scalar { ty, .. }, Arg::Scalar(s)) => {
+                if s.ty != ty {
+                    return Err(err(format!(
+                        "parameter `{}` is {ty}, got a {} value",
+                        p.name, s.ty
+                    )));
+                }
+                scalars.push(ty.extend(s.bits));
+            }
+            (ParamKind::Buffer { .. }, Arg::Scalar(_)) => {
+                return Err(err(format!(
+                    "parameter `{}` is a buffer, got a scalar",
+                    p.name
+                )));
+            }
+            (ParamKind::Scalar { ty, .. }, Arg::Buffer(_)) => {
+                return Err(err(format!("parameter `{}` is {ty}, got a buffer", p.name)));
+            }
+        }
+    }
+    Ok(BoundArgs { buffers, scalars })
+}

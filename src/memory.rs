@@ -1,0 +1,489 @@
+//! Global buffers, the buffer table, and block-local shared memory.
+//!
+//! # Soundness scheme for global memory
+//!
+//! Lanes on different threads may touch the same bytes of a buffer at the
+//! same time, and ISA.md only promises unspecified values for conflicting
+//! non-atomic accesses. In Rust any data race on plain memory is undefined
+//! behaviour, so every byte of a [`Buffer`] lives inside an [`AtomicU64`]
+//! word and **every access, from lanes or from the host, is an atomic
+//! operation on whole 8-byte words**:
+//!
+//! - a load of 1, 2, 4 or 8 bytes is one relaxed atomic load of the word that
+//!   contains it (an aligned access never straddles two words), then a shift;
+//! - an 8-byte store is one relaxed atomic store; a narrower store is a
+//!   compare-and-swap loop on its word that replaces only its own bytes, so
+//!   lanes writing neighbouring elements never lose each other's writes;
+//! - atomics (`atom`) are compare-and-swap loops (or native fetch operations)
+//!   on the word.
+//!
+//! All atomic accesses to a word have the same size (8 bytes), so there is no
+//! mixed-size atomic access, which Rust's memory model does not define. No
+//! `unsafe` code is needed. Relaxed ordering is enough inside a launch (a
+//! barrier or the end of a launch orders everything through the scheduler's
+//! own synchronization); bytes are little-endian within a word, so the buffer
+//! reads back as the same bytes that were written.
+//!
+//! Shared memory belongs to one block, which one thread runs at a time, so
+//! [`SharedMemory`] is plain memory with the same checked interface.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A checked access that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessError {
+    /// Some byte of the access lies outside the memory. `offset` is exact
+    /// (it may be negative or beyond `u64` when a displacement overflowed).
+    OutOfBounds {
+        /// First byte of the access.
+        offset: i128,
+        /// Access size in bytes.
+        size: usize,
+        /// Length of the memory in bytes.
+        len: usize,
+    },
+    /// The offset is not a multiple of the access size.
+    Misaligned {
+        /// First byte of the access.
+        offset: u64,
+        /// Access size in bytes.
+        size: usize,
+    },
+}
+
+/// Checks that `size` bytes at `offset` lie inside `len` bytes and are
+/// aligned; returns the offset as an index.
+#[inline(always)]
+pub fn check_access(offset: u64, size: usize, len: usize) -> Result<usize, AccessError> {
+    if offset > len as u64 || (len as u64 - offset) < size as u64 {
+        return Err(AccessError::OutOfBounds {
+            offset: offset as i128,
+            size,
+            len,
+        });
+    }
+    if offset % size as u64 != 0 {
+        return Err(AccessError::Misaligned { offset, size });
+    }
+    Ok(offset as usize)
+}
+
+/// The low `size` bytes of a word at byte position `shift_bytes`.
+#[inline(always)]
+fn lane_mask(size: usize) -> u64 {
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size * 8)) - 1
+    }
+}
+
+/// Memory that lanes load from and store to, with checked offsets.
+///
+/// `offset` arguments of the `*_at` methods must come from [`check_access`]
+/// against [`ByteMemory::len`] (the methods still never touch memory outside
+/// the buffer: Rust's slice indexing checks again).
+pub trait ByteMemory {
+    /// Length in bytes.
+    fn len(&self) -> usize;
+    /// True when the memory has no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Loads `size` bytes (1, 2, 4 or 8) at an aligned `offset`,
+    /// zero-extended.
+    fn load_at(&self, offset: usize, size: usize) -> u64;
+    /// Stores the low `size` bytes of `bits` at an aligned `offset`.
+    fn store_at(&self, offset: usize, size: usize, bits: u64);
+    /// Atomically replaces the `size` bytes at `offset` with `f(old)` and
+    /// returns `old` (both zero-extended raw bits).
+    fn update_at(&self, offset: usize, size: usize, f: &mut dyn FnMut(u64) -> u64) -> u64;
+
+    /// Checked load.
+    fn load(&self, offset: u64, size: usize) -> Result<u64, AccessError> {
+        let at = check_access(offset, size, self.len())?;
+        Ok(self.load_at(at, size))
+    }
+    /// Checked store.
+    fn store(&self, offset: u64, size: usize, bits: u64) -> Result<(), AccessError> {
+        let at = check_access(offset, size, self.len())?;
+        self.store_at(at, size, bits);
+        Ok(())
+    }
+}
+
+/// Error from the host-side buffer API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    /// The allocation could not be made.
+    #[error("cannot allocate a buffer of {bytes} bytes")]
+    Allocation {
+        /// Requested size.
+        bytes: usize,
+    },
+    /// No buffer has this id (never created, or freed).
+    #[error("no buffer {0} (never created, or already freed)")]
+    UnknownBuffer(BufferId),
+    /// A host read or write outside the buffer.
+    #[error("host access of {size} bytes at offset {offset} is outside buffer {id} of {len} bytes")]
+    OutOfRange {
+        /// The buffer.
+        id: BufferId,
+        /// First byte.
+        offset: usize,
+        /// Bytes accessed.
+        size: usize,
+        /// Buffer length.
+        len: usize,
+    },
+}
+
+/// A global buffer: bytes stored in atomic 8-byte words (see the module docs).
+#[derive(Debug)]
+pub struct Buffer {
+    words: Box<[AtomicU64]>,
+    len: usize,
+}
+
+impl Buffer {
+    /// A zeroed buffer of `len` bytes. Fails cleanly, without aborting, when
+    /// the memory cannot be had.
+    pub fn zeroed(len: usize) -> Result<Buffer, MemoryError> {
+        let n = len.div_ceil(8);
+        let mut v: Vec<AtomicU64> = Vec::new();
+        v.try_reserve_exact(n)
+            .map_err(|_| MemoryError::Allocation { bytes: len })?;
+        v.resize_with(n, || AtomicU64::new(0));
+        Ok(Buffer {
+            words: v.into_boxed_slice(),
+            len,
+        })
+    }
+
+    /// A buffer holding a copy of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Buffer, MemoryError> {
+        let b = Buffer::zeroed(bytes.len())?;
+        b.write_bytes(0, bytes);
+        Ok(b)
+    }
+
+    /// The 8-byte words, for engines that move whole aligned runs.
+    pub fn words(&self) -> &[AtomicU64] {
+        &self.words
+    }
+
+    /// Copies bytes in from `offset`; the caller has checked the range.
+    fn write_bytes(&self, offset: usize, bytes: &[u8]) {
+        for (i, &byte) in bytes.iter().enumerate() {
+            self.store_at(offset + i, 1, byte as u64);
+        }
+    }
+
+    /// Copies the whole buffer out.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for w in self.words.iter() {
+            out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        out.truncate(self.len);
+        out
+    }
+
+    /// Copies `bytes` into the buffer at `offset`.
+    pub fn write(&self, offset: usize, bytes: &[u8]) -> Result<(), (usize, usize)> {
+        match offset.checked_add(bytes.len()) {
+            Some(end) if end <= self.len => {
+                self.write_bytes(offset, bytes);
+                Ok(())
+            }
+            _ => Err((offset, bytes.len())),
+        }
+    }
+}
+
+impl ByteMemory for Buffer {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn load_at(&self, offset: usize, size: usize) -> u64 {
+        let word = self.words[offset / 8].load(Ordering::Relaxed);
+        (word >> ((offset % 8) * 8)) & lane_mask(size)
+    }
+
+    #[inline(always)]
+    fn store_at(&self, offset: usize, size: usize, bits: u64) {
+        let w = &self.words[offset / 8];
+        if size == 8 {
+            w.store(bits, Ordering::Relaxed);
+            return;
+        }
+        let shift = (offset % 8) * 8;
+        let mask = lane_mask(size) << shift;
+        let value = (bits << shift) & mask;
+        let mut old = w.load(Ordering::Relaxed);
+        loop {
+            match w.compare_exchange_weak(
+                old,
+                (old & !mask) | value,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => old = now,
+            }
+        }
+    }
+
+    fn update_at(&self, offset: usize, size: usize, f: &mut dyn FnMut(u64) -> u64) -> u64 {
+        let w = &self.words[offset / 8];
+        let shift = (offset % 8) * 8;
+        let mask = lane_mask(size);
+        let mut old_word = w.load(Ordering::Relaxed);
+        loop {
+            let old = (old_word >> shift) & mask;
+            let new = f(old) & mask;
+            let new_word = (old_word & !(mask << shift)) | (new << shift);
+            match w.compare_exchange_weak(old_word, new_word, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return old,
+                Err(now) => old_word = now,
+            }
+        }
+    }
+}
+
+/// A block's shared memory: plain bytes, owned by the thread running the
+/// block.
+#[derive(Debug, Default)]
+pub struct SharedMemory {
+    bytes: std::cell::RefCell<Vec<u8>>,
+}
+
+impl SharedMemory {
+    /// Makes the memory `len` zeroed bytes, reusing the allocation.
+    pub fn reset(&mut self, len: usize) {
+        let b = self.bytes.get_mut();
+        b.clear();
+        b.resize(len, 0);
+    }
+}
+
+impl ByteMemory for SharedMemory {
+    fn len(&self) -> usize {
+        self.bytes.borrow().len()
+    }
+
+    #[inline(always)]
+    fn load_at(&self, offset: usize, size: usize) -> u64 {
+        let b = self.bytes.borrow();
+        let mut raw = [0u8; 8];
+        raw[..size].copy_from_slice(&b[offset..offset + size]);
+        u64::from_le_bytes(raw)
+    }
+
+    #[inline(always)]
+    fn store_at(&self, offset: usize, size: usize, bits: u64) {
+        let mut b = self.bytes.borrow_mut();
+        b[offset..offset + size].copy_from_slice(&bits.to_le_bytes()[..size]);
+    }
+
+    fn update_at(&self, offset: usize, size: usize, f: &mut dyn FnMut(u64) -> u64) -> u64 {
+        let old = self.load_at(offset, size);
+        self.store_at(offset, size, f(old));
+        old
+    }
+}
+
+/// Names a buffer in a [`BufferTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub u64);
+
+impl std::fmt::Display for BufferId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The host's buffers: create, write, read, free.
+#[derive(Debug, Default)]
+pub struct BufferTable {
+    buffers: HashMap<BufferId, Arc<Buffer>>,
+    next: u64,
+}
+
+impl BufferTable {
+    /// An empty table.
+    pub fn new() -> BufferTable {
+        BufferTable::default()
+    }
+
+    /// Creates a zeroed buffer of `len` bytes.
+    pub fn create(&mut self, len: usize) -> Result<BufferId, MemoryError> {
+        let b = Buffer::zeroed(len)?;
+        Ok(self.insert(b))
+    }
+
+    /// Creates a buffer holding a copy of `bytes`.
+    pub fn create_from(&mut self, bytes: &[u8]) -> Result<BufferId, MemoryError> {
+        let b = Buffer::from_bytes(bytes)?;
+        Ok(self.insert(b))
+    }
+
+    fn insert(&mut self, b: Buffer) -> BufferId {
+        let id = BufferId(self.next);
+        self.next += 1;
+        self.buffers.insert(id, Arc::new(b));
+        id
+    }
+
+    /// The buffer `id`.
+    pub fn get(&self, id: BufferId) -> Result<&Arc<Buffer>, MemoryError> {
+        self.buffers.get(&id).ok_or(MemoryError::UnknownBuffer(id))
+    }
+
+    /// Writes `bytes` at `offset` of buffer `id`.
+    pub fn write(&self, id: BufferId, offset: usize, bytes: &[u8]) -> Result<(), MemoryError> {
+        let b = self.get(id)?;
+        b.write(offset, bytes)
+            .map_err(|(offset, size)| MemoryError::OutOfRange {
+                id,
+                offset,
+                size,
+                len: b.len(),
+            })
+    }
+
+    /// Reads the whole buffer `id`.
+    pub fn read(&self, id: BufferId) -> Result<Vec<u8>, MemoryError> {
+        Ok(self.get(id)?.to_bytes())
+    }
+
+    /// Frees buffer `id`. A launch that still holds it keeps it alive until
+    /// the launch ends.
+    pub fn free(&mut self, id: BufferId) -> Result<(), MemoryError> {
+        self.buffers
+            .remove(&id)
+            .map(drop)
+            .ok_or(MemoryError::UnknownBuffer(id))
+    }
+
+    /// Number of live buffers.
+    pub fn len(&self) -> usize {
+        self.buffers.len()
+    }
+
+    /// True when no buffer is live.
+    pub fn is_empty(&self) -> bool {
+        self.buffers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_little_endian() {
+        let bytes: Vec<u8> = (0..13).collect();
+        let b = Buffer::from_bytes(&bytes).unwrap();
+        assert_eq!(b.to_bytes(), bytes);
+        assert_eq!(
+            b.load(4, 4).unwrap(),
+            u32::from_le_bytes([4, 5, 6, 7]) as u64
+        );
+        assert_eq!(b.load(12, 1).unwrap(), 12);
+    }
+
+    #[test]
+    fn narrow_stores_keep_neighbours() {
+        let b = Buffer::zeroed(16).unwrap();
+        b.store(0, 1, 0xAB).unwrap();
+        b.store(2, 2, 0x1234).unwrap();
+        b.store(4, 4, 0xDEADBEEF).unwrap();
+        b.store(8, 8, u64::MAX).unwrap();
+        assert_eq!(b.load(0, 8).unwrap(), 0xDEAD_BEEF_1234_00AB);
+        assert_eq!(b.load(8, 8).unwrap(), u64::MAX);
+        b.store(1, 1, 0xFFFF).unwrap();
+        assert_eq!(b.load(0, 2).unwrap(), 0xFFAB);
+    }
+
+    #[test]
+    fn accesses_are_checked() {
+        let b = Buffer::zeroed(10).unwrap();
+        assert_eq!(
+            b.load(8, 4),
+            Err(AccessError::OutOfBounds {
+                offset: 8,
+                size: 4,
+                len: 10
+            })
+        );
+        assert_eq!(
+            b.load(u64::MAX, 1),
+            Err(AccessError::OutOfBounds {
+                offset: u64::MAX as i128,
+                size: 1,
+                len: 10
+            })
+        );
+        assert_eq!(
+            b.load(2, 4),
+            Err(AccessError::Misaligned { offset: 2, size: 4 })
+        );
+        assert!(b.load(9, 1).is_ok());
+        let empty = Buffer::zeroed(0).unwrap();
+        assert!(empty.load(0, 1).is_err());
+    }
+
+    #[test]
+    fn update_is_atomic_across_threads() {
+        let b = Arc::new(Buffer::zeroed(8).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..if cfg!(miri) { 20 } else { 1000 } {
+                        // Two counters in the two halves of one word.
+                        b.update_at((t % 2) * 4, 4, &mut |old| old + 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = if cfg!(miri) { 40 } else { 2000 };
+        assert_eq!(b.load(0, 4).unwrap(), n);
+        assert_eq!(b.load(4, 4).unwrap(), n);
+    }
+
+    #[test]
+    fn shared_memory_resets_to_zero() {
+        let mut s = SharedMemory::default();
+        s.reset(8);
+        s.store(4, 4, 7).unwrap();
+        assert_eq!(s.load(4, 4).unwrap(), 7);
+        s.reset(8);
+        assert_eq!(s.load(4, 4).unwrap(), 0);
+        assert!(s.load(8, 1).is_err());
+    }
+
+    #[test]
+    fn table_create_write_read_free() {
+        let mut t = BufferTable::new();
+        let id = t.create(4).unwrap();
+        t.write(id, 1, &[1, 2]).unwrap();
+        assert_eq!(t.read(id).unwrap(), vec![0, 1, 2, 0]);
+        assert!(matches!(
+            t.write(id, 3, &[1, 2]),
+            Err(MemoryError::OutOfRange { .. })
+        ));
+        t.free(id).unwrap();
+        assert_eq!(t.read(id), Err(MemoryError::UnknownBuffer(id)));
+        assert!(t.create(usize::MAX).is_err());
+    }
+}
