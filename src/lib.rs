@@ -13,3 +13,6 @@ pub use kernel::{Kernel, Program, compile};
 pub use launch::{Arg, Dim3, Fault, FaultKind, LaunchError, Scalar};
 pub use memory::BufferId;
 pub use runtime::{Engine, LaunchOptions, Runtime};
+pub mod cli;
+pub mod npy;
+pub mod ops;

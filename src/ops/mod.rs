@@ -1,0 +1,1 @@
+//! Ready kernels with Rust helpers.
