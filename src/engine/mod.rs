@@ -3,6 +3,7 @@
 //! [`reference`] is the oracle: one lane at a time, exactly as ISA.md says.
 //! Faster engines are checked against it bit for bit.
 
+pub mod block;
 pub mod reference;
 
 use crate::kernel::{Kernel, Special};

@@ -1,0 +1,170 @@
+//! Register-to-register families over a lane group: mov, arithmetic,
+//! bitwise, math, conversion, comparison and selection. Each dispatches on
+//! the operation and type once, outside the lane loop, and then runs the
+//! shared scalar semantics of [`crate::exec`] element-wise.
+
+use std::cell::Cell;
+
+use super::lanes::{LaneSet, View, map1, map2, map3};
+use crate::exec::{FloatValue, IntValue, SignedValue, Value, arith, compare, convert};
+use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, MathOp, SignOp};
+use crate::types::{FloatType, IntType, ScalarType, SignedType};
+use crate::with_scalar_type;
+
+/// `mov.T`
+pub fn mov(set: LaneSet<'_>, ty: ScalarType, d: &[Cell<u64>], a: View<'_>) {
+    map1(set, d, a, |x| ty.extend(x));
+}
+
+/// `add sub mul min max`
+pub fn arith(
+    set: LaneSet<'_>,
+    op: ArithOp,
+    ty: ScalarType,
+    d: &[Cell<u64>],
+    a: View<'_>,
+    b: View<'_>,
+) {
+    with_scalar_type!(ScalarType, ty, T => {
+        let r = |v: T| v.to_reg();
+        let t = T::from_reg;
+        match op {
+            ArithOp::Add => map2(set, d, a, b, |x, y| r(t(x).add(t(y)))),
+            ArithOp::Sub => map2(set, d, a, b, |x, y| r(t(x).sub(t(y)))),
+            ArithOp::Mul => map2(set, d, a, b, |x, y| r(t(x).mul(t(y)))),
+            ArithOp::Min => map2(set, d, a, b, |x, y| r(Value::min(t(x), t(y)))),
+            ArithOp::Max => map2(set, d, a, b, |x, y| r(Value::max(t(x), t(y)))),
+        }
+    })
+}
+
+/// `div rem`. Returns the first lane whose integer divisor is zero, before
+/// writing anything.
+pub fn div(
+    set: LaneSet<'_>,
+    op: DivOp,
+    ty: ScalarType,
+    d: &[Cell<u64>],
+    a: View<'_>,
+    b: View<'_>,
+) -> Result<(), usize> {
+    if ty.is_int() {
+        let mut zero = None;
+        set.try_for_each(|l| {
+            if ty.extend(b.get(l)) == 0 {
+                zero = Some(l);
+                Err(())
+            } else {
+                Ok(())
+            }
+        })
+        .ok();
+        if let Some(l) = zero {
+            return Err(l);
+        }
+    }
+    // Division by zero is excluded above, so `div` always has a value.
+    map2(set, d, a, b, |x, y| arith::div(op, ty, x, y).unwrap_or(0));
+    Ok(())
+}
+
+/// `fma.T`
+pub fn fma(
+    set: LaneSet<'_>,
+    ty: ScalarType,
+    d: &[Cell<u64>],
+    a: View<'_>,
+    b: View<'_>,
+    c: View<'_>,
+) {
+    with_scalar_type!(ScalarType, ty, T => {
+        map3(set, d, a, b, c, |x, y, z| T::from_reg(x).fma(T::from_reg(y), T::from_reg(z)).to_reg())
+    })
+}
+
+/// `and or xor shl shr`
+pub fn bit(set: LaneSet<'_>, op: BitOp, ty: IntType, d: &[Cell<u64>], a: View<'_>, b: View<'_>) {
+    with_scalar_type!(IntType, ty, T => {
+        let r = |v: T| v.to_reg();
+        let t = T::from_reg;
+        match op {
+            BitOp::And => map2(set, d, a, b, |x, y| r(t(x).and(t(y)))),
+            BitOp::Or => map2(set, d, a, b, |x, y| r(t(x).or(t(y)))),
+            BitOp::Xor => map2(set, d, a, b, |x, y| r(t(x).xor(t(y)))),
+            BitOp::Shl => map2(set, d, a, b, |x, y| r(t(x).shl(t(y)))),
+            BitOp::Shr => map2(set, d, a, b, |x, y| r(t(x).shr(t(y)))),
+        }
+    })
+}
+
+/// `not.T`
+pub fn not(set: LaneSet<'_>, ty: IntType, d: &[Cell<u64>], a: View<'_>) {
+    with_scalar_type!(IntType, ty, T => map1(set, d, a, |x| T::from_reg(x).not().to_reg()))
+}
+
+/// `neg abs`
+pub fn sign(set: LaneSet<'_>, op: SignOp, ty: SignedType, d: &[Cell<u64>], a: View<'_>) {
+    with_scalar_type!(SignedType, ty, T => match op {
+        SignOp::Neg => map1(set, d, a, |x| SignedValue::neg(T::from_reg(x)).to_reg()),
+        SignOp::Abs => map1(set, d, a, |x| SignedValue::abs(T::from_reg(x)).to_reg()),
+    })
+}
+
+/// The float functions.
+pub fn math(set: LaneSet<'_>, op: MathOp, ty: FloatType, d: &[Cell<u64>], a: View<'_>) {
+    with_scalar_type!(FloatType, ty, T => {
+        let t = T::from_reg;
+        match op {
+            MathOp::Sqrt => map1(set, d, a, |x| FloatValue::sqrt(t(x)).to_reg()),
+            MathOp::Rsqrt => map1(set, d, a, |x| FloatValue::rsqrt(t(x)).to_reg()),
+            MathOp::Exp => map1(set, d, a, |x| FloatValue::exp(t(x)).to_reg()),
+            MathOp::Exp2 => map1(set, d, a, |x| FloatValue::exp2(t(x)).to_reg()),
+            MathOp::Log => map1(set, d, a, |x| FloatValue::log(t(x)).to_reg()),
+            MathOp::Log2 => map1(set, d, a, |x| FloatValue::log2(t(x)).to_reg()),
+            MathOp::Sin => map1(set, d, a, |x| FloatValue::sin(t(x)).to_reg()),
+            MathOp::Cos => map1(set, d, a, |x| FloatValue::cos(t(x)).to_reg()),
+            MathOp::Tanh => map1(set, d, a, |x| FloatValue::tanh(t(x)).to_reg()),
+            MathOp::Floor => map1(set, d, a, |x| FloatValue::floor(t(x)).to_reg()),
+            MathOp::Ceil => map1(set, d, a, |x| FloatValue::ceil(t(x)).to_reg()),
+        }
+    })
+}
+
+/// `cvt.TO.FROM`
+pub fn cvt(set: LaneSet<'_>, to: ScalarType, from: ScalarType, d: &[Cell<u64>], a: View<'_>) {
+    map1(set, d, a, |x| convert::convert(to, from, x));
+}
+
+/// `setp.CMP.T`: sets bit `p` of each lane's predicate word.
+pub fn setp(
+    set: LaneSet<'_>,
+    cmp: CmpOp,
+    ty: ScalarType,
+    preds: &mut [u16],
+    p: u8,
+    a: View<'_>,
+    b: View<'_>,
+) {
+    with_scalar_type!(ScalarType, ty, T => {
+        set.for_each(|l| {
+            let v = compare::compare_typed(cmp, T::from_reg(a.get(l)), T::from_reg(b.get(l)));
+            preds[l] = (preds[l] & !(1 << p)) | ((v as u16) << p);
+        })
+    })
+}
+
+/// `selp.T`
+pub fn selp(
+    set: LaneSet<'_>,
+    ty: ScalarType,
+    d: &[Cell<u64>],
+    a: View<'_>,
+    b: View<'_>,
+    preds: &[u16],
+    p: u8,
+) {
+    set.for_each(|l| {
+        let v = (preds[l] >> p) & 1 != 0;
+        d[l].set(compare::select(ty, v, a.get(l), b.get(l)));
+    });
+}
