@@ -1,1 +1,112 @@
 //! The `lanes` command line.
+//!
+//! Each subcommand lives in its own file and is one variant of [`Command`]:
+//! adding one (`bench`, `affinity`, `soak`) means a new file with an `Args`
+//! struct and an `execute` function, a variant here and one arm in
+//! [`execute`]. Every subcommand reports failure as a [`CliError`], which
+//! decides the exit status (ISA.md section 8): 0 success, 1 a fault while
+//! running, 2 a usage, file, syntax or validation error. Errors go to stderr
+//! prefixed `error: `; compile errors as `FILE:LINE:COL: message` lines.
+//!
+//! Where ISA.md is silent:
+//! - `--quiet` drops the one-line summary only; `--repeat` still prints its
+//!   percentile lines, so `--quiet --repeat N` prints exactly those.
+//! - Latencies print with one decimal in the largest of ns, µs, ms, s that
+//!   keeps the value at least 1 (`p50 3.2 µs`, `max 850.0 ns`).
+//! - `--save NAME=PATH:TYPE` takes TYPE from the text after the last `:`
+//!   when that text has no `/` and no `.`; otherwise the whole text is the
+//!   path. An unknown TYPE there is a usage error.
+//! - Nothing is saved when a launch faults.
+
+mod check;
+mod error;
+mod latency;
+mod pool;
+mod run;
+mod spec;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use error::CliError;
+pub use pool::{Placement, PoolSettings, make_runtime};
+
+/// `lanes`: runs GPU-style kernel programs (LASM) on CPU cores.
+#[derive(Debug, Parser)]
+#[command(name = "lanes", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a LASM file and run one of its kernels.
+    Run(run::RunArgs),
+    /// Validate a LASM file and print its canonical text.
+    Check(check::CheckArgs),
+}
+
+/// Runs the command line with the process's arguments and returns the exit
+/// status.
+pub fn main() -> ExitCode {
+    main_with(std::env::args_os())
+}
+
+/// Runs the command line with `args` (the first is the program name).
+pub fn main_with<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors
+            // to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match execute(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            e.report();
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one subcommand.
+pub fn execute(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run(args) => run::execute(&args),
+        Command::Check(args) => check::execute(&args),
+    }
+}
+
+/// Writes `text` to stdout. A closed pipe (`lanes check f | head`) is not
+/// an error worth a panic, so write errors are ignored.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Reads a LASM source file, naming it as given on the command line.
+fn read_source(file: &std::path::Path) -> Result<String, CliError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| CliError::Usage(format!("cannot read `{}`: {e}", file.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::Usage(format!(
+            "`{}` is not UTF-8 text (invalid byte at offset {})",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}

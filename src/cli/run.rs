@@ -1,0 +1,413 @@
+//! `lanes run`: compile a LASM file, bind arguments from the command line,
+//! launch, save buffers (ISA.md section 8).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+
+use super::latency::{Latencies, format_ns};
+use super::pool::{Placement, PoolSettings, make_runtime, parse_threads};
+use super::spec::{
+    ArgSpec, BufferSource, SaveSpec, parse_arg, parse_buffer_value, parse_dim3, parse_save,
+};
+use super::{CliError, emit, read_source};
+use crate::kernel::{Kernel, ParamKind};
+use crate::types::ScalarType;
+use crate::{Arg, BufferId, Dim3, Engine, LaunchOptions, Runtime, Scalar};
+
+/// Arguments of `lanes run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The LASM source file.
+    pub(crate) file: PathBuf,
+    /// The kernel to run (may be left out when the file has one kernel).
+    #[arg(long)]
+    pub(crate) kernel: Option<String>,
+    /// Blocks in the grid.
+    #[arg(long, value_name = "X[,Y[,Z]]", value_parser = parse_dim3)]
+    pub(crate) grid: Dim3,
+    /// Lanes in each block (at most 1024 in all).
+    #[arg(long, value_name = "X[,Y[,Z]]", value_parser = parse_dim3)]
+    pub(crate) block: Dim3,
+    /// A parameter's value: `@PATH.npy` or `zeros:TYPE:COUNT` for a buffer,
+    /// a number for a scalar. Every parameter needs exactly one.
+    #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = parse_arg)]
+    pub(crate) args: Vec<ArgSpec>,
+    /// Save a buffer after the last launch, as TYPE if given.
+    #[arg(long = "save", value_name = "NAME=PATH.npy[:TYPE]", value_parser = parse_save)]
+    pub(crate) saves: Vec<SaveSpec>,
+    /// The engine [default: the library's default engine].
+    #[arg(long, value_enum)]
+    pub(crate) engine: Option<EngineChoice>,
+    /// Worker threads of the pool engine.
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub(crate) threads: Option<usize>,
+    /// Where the pool's workers run: none, close, spread or cpus:LIST.
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(Placement))]
+    pub(crate) placement: Option<Placement>,
+    /// Launch N times after one warm-up and print latency percentiles.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) repeat: Option<u64>,
+    /// Per-lane step budget.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_steps: Option<u64>,
+    /// Do not print the summary line.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+/// `--engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    /// The parallel lane-block engine on the worker pool.
+    Pool,
+    /// The reference interpreter.
+    Reference,
+}
+
+impl From<EngineChoice> for Engine {
+    fn from(e: EngineChoice) -> Engine {
+        match e {
+            EngineChoice::Pool => Engine::Pool,
+            EngineChoice::Reference => Engine::Reference,
+        }
+    }
+}
+
+fn engine_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Pool => "pool",
+        Engine::Reference => "reference",
+    }
+}
+
+/// Runs `lanes run`.
+pub fn execute(args: &RunArgs) -> Result<(), CliError> {
+    let file = args.file.display().to_string();
+    let source = read_source(&args.file)?;
+    let program = crate::compile(&file, &source)?;
+    let kernel = select_kernel(&program, args.kernel.as_deref(), &file)?;
+    let values = match_args(&kernel, &args.args)?;
+    check_saves(&kernel, &args.saves)?;
+
+    let mut options = LaunchOptions::default();
+    if let Some(e) = args.engine {
+        options.engine = e.into();
+    }
+    if let Some(m) = args.max_steps {
+        options.max_steps = m;
+    }
+    let settings = PoolSettings {
+        threads: args.threads,
+        placement: args.placement.clone(),
+    };
+    let rt = make_runtime(&settings)?;
+    let bound = bind(&rt, &kernel, &values)?;
+    // Buffer lengths do not change while running: refuse a bad `:TYPE`
+    // before spending time on launches.
+    for save in &args.saves {
+        saved_type(&bound, &kernel, save)?;
+    }
+    let launch_args: Vec<Arg> = bound.iter().map(|b| b.arg).collect();
+    let launch = || -> Result<Duration, CliError> {
+        let start = Instant::now();
+        rt.launch(&kernel, args.grid, args.block, &launch_args, options)?;
+        Ok(start.elapsed())
+    };
+
+    let mut report = String::new();
+    let lanes = args.grid.count() * args.block.count();
+    let shape = format!(
+        "{}: grid {} block {} ({lanes} lane{}), engine {}",
+        kernel.name,
+        dims(args.grid),
+        dims(args.block),
+        if lanes == 1 { "" } else { "s" },
+        engine_name(options.engine)
+    );
+    match args.repeat {
+        None => {
+            let wall = launch()?;
+            if !args.quiet {
+                report.push_str(&format!(
+                    "{shape}, wall {}\n",
+                    format_ns(wall.as_nanos() as f64)
+                ));
+            }
+        }
+        Some(n) => {
+            launch()?; // warm-up
+            let mut latencies = Latencies::new()?;
+            let mut total = Duration::ZERO;
+            for _ in 0..n {
+                let d = launch()?;
+                total += d;
+                latencies.record(d)?;
+            }
+            if !args.quiet {
+                report.push_str(&format!(
+                    "{shape}, {n} launches after 1 warm-up, wall {}\n",
+                    format_ns(total.as_nanos() as f64)
+                ));
+            }
+            report.push_str(&latencies.report());
+        }
+    }
+    for save in &args.saves {
+        save_buffer(&rt, &bound, &kernel, save)?;
+    }
+    emit(&report);
+    Ok(())
+}
+
+fn dims(d: Dim3) -> String {
+    format!("{},{},{}", d.x, d.y, d.z)
+}
+
+fn select_kernel(
+    program: &crate::Program,
+    name: Option<&str>,
+    file: &str,
+) -> Result<Arc<Kernel>, CliError> {
+    let names = program.names().join(", ");
+    match name {
+        Some(name) => program.kernel(name).cloned().ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{file}` has no kernel `{name}`; its kernels: {names}"
+            ))
+        }),
+        None if program.kernels.len() == 1 => Ok(program.kernels[0].clone()),
+        None => Err(CliError::Usage(format!(
+            "`{file}` has {} kernels; choose one with --kernel NAME: {names}",
+            program.kernels.len()
+        ))),
+    }
+}
+
+fn param_list(kernel: &Kernel) -> String {
+    let list: Vec<String> = kernel
+        .params
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.kind))
+        .collect();
+    if list.is_empty() {
+        format!("kernel `{}` takes no parameters", kernel.name)
+    } else {
+        format!("kernel `{}` takes: {}", kernel.name, list.join(", "))
+    }
+}
+
+/// The VALUE text for each parameter, in parameter order.
+fn match_args<'a>(kernel: &Kernel, specs: &'a [ArgSpec]) -> Result<Vec<&'a str>, CliError> {
+    let mut by_name: HashMap<&str, &str> = HashMap::new();
+    for spec in specs {
+        if kernel.param(&spec.name).is_none() {
+            return Err(CliError::Usage(format!(
+                "unknown parameter `{}`; {}",
+                spec.name,
+                param_list(kernel)
+            )));
+        }
+        if by_name.insert(&spec.name, &spec.value).is_some() {
+            return Err(CliError::Usage(format!(
+                "parameter `{}` has more than one --arg; {}",
+                spec.name,
+                param_list(kernel)
+            )));
+        }
+    }
+    let missing: Vec<&str> = kernel
+        .params
+        .iter()
+        .filter(|p| !by_name.contains_key(p.name.as_str()))
+        .map(|p| p.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::Usage(format!(
+            "missing --arg for {}; {}",
+            missing
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            param_list(kernel)
+        )));
+    }
+    Ok(kernel
+        .params
+        .iter()
+        .map(|p| by_name[p.name.as_str()])
+        .collect())
+}
+
+fn check_saves(kernel: &Kernel, saves: &[SaveSpec]) -> Result<(), CliError> {
+    for save in saves {
+        match kernel.param(&save.name).map(|p| p.kind) {
+            Some(ParamKind::Buffer { .. }) => {}
+            Some(ParamKind::Scalar { ty, .. }) => {
+                return Err(CliError::Usage(format!(
+                    "cannot save `{}`: it is a {ty} parameter, not a buffer",
+                    save.name
+                )));
+            }
+            None => {
+                return Err(CliError::Usage(format!(
+                    "cannot save `{}`: no such parameter; {}",
+                    save.name,
+                    param_list(kernel)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One parameter's launch argument, and for buffers the element type it was
+/// loaded or created with.
+struct Bound {
+    arg: Arg,
+    buffer: Option<(BufferId, ScalarType, usize)>,
+}
+
+fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, CliError> {
+    let mut budget = MemoryBudget::of_machine();
+    let mut bound = Vec::with_capacity(values.len());
+    for (p, value) in kernel.params.iter().zip(values) {
+        let bad = |why: String| CliError::Usage(format!("--arg {}={value}: {why}", p.name));
+        match p.kind {
+            ParamKind::Scalar { ty, .. } => {
+                let s = Scalar::parse(ty, value)
+                    .map_err(|e| bad(format!("parameter `{}` is {ty}: {e}", p.name)))?;
+                bound.push(Bound {
+                    arg: Arg::Scalar(s),
+                    buffer: None,
+                });
+            }
+            ParamKind::Buffer { .. } => {
+                let source = parse_buffer_value(value)
+                    .map_err(|e| bad(format!("parameter `{}` is a buffer: {e}", p.name)))?;
+                let (id, ty, len) = match source {
+                    BufferSource::Npy(path) => {
+                        // Refuse before reading a file that cannot fit anyway.
+                        if let Ok(meta) = std::fs::metadata(&path) {
+                            budget.check(meta.len()).map_err(&bad)?;
+                        }
+                        let array = crate::npy::read(&path)?;
+                        budget.take(array.bytes.len()).map_err(&bad)?;
+                        let id = rt
+                            .alloc_from(&array.bytes)
+                            .map_err(|e| bad(e.to_string()))?;
+                        (id, array.ty, array.bytes.len())
+                    }
+                    BufferSource::Zeros { ty, count } => {
+                        let bytes = count
+                            .checked_mul(ty.size() as u64)
+                            .and_then(|b| usize::try_from(b).ok())
+                            .ok_or_else(|| {
+                                bad(format!("{count} {ty} elements is too many bytes"))
+                            })?;
+                        budget.take(bytes).map_err(&bad)?;
+                        let id = rt.alloc(bytes).map_err(|e| bad(e.to_string()))?;
+                        (id, ty, bytes)
+                    }
+                };
+                bound.push(Bound {
+                    arg: Arg::Buffer(id),
+                    buffer: Some((id, ty, len)),
+                });
+            }
+        }
+    }
+    Ok(bound)
+}
+
+/// Refuses buffers that together exceed the machine's memory, so that a
+/// typo like `zeros:f32:10000000000` is an error rather than the OOM killer.
+struct MemoryBudget {
+    left: Option<usize>,
+}
+
+impl MemoryBudget {
+    fn of_machine() -> MemoryBudget {
+        MemoryBudget {
+            left: total_memory(),
+        }
+    }
+
+    fn check(&self, file_bytes: u64) -> Result<(), String> {
+        match self.left {
+            Some(left) if file_bytes > left as u64 => Err(format!(
+                "the file is {file_bytes} bytes, more than this machine's memory can hold ({left} bytes left of its total)"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn take(&mut self, bytes: usize) -> Result<(), String> {
+        let Some(left) = self.left else {
+            return Ok(());
+        };
+        match left.checked_sub(bytes) {
+            Some(rest) => {
+                self.left = Some(rest);
+                Ok(())
+            }
+            None => Err(format!(
+                "a buffer of {bytes} bytes does not fit in this machine's memory ({left} bytes left of its total)"
+            )),
+        }
+    }
+}
+
+/// Physical memory in bytes, where the system says (Linux).
+fn total_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The buffer a `--save` names and the type to save it as.
+fn saved_type(
+    bound: &[Bound],
+    kernel: &Kernel,
+    save: &SaveSpec,
+) -> Result<(BufferId, ScalarType), CliError> {
+    let index = kernel
+        .params
+        .iter()
+        .position(|p| p.name == save.name)
+        .ok_or_else(|| {
+            CliError::Usage(format!("cannot save `{}`: no such parameter", save.name))
+        })?;
+    let Some((id, loaded, len)) = bound[index].buffer else {
+        return Err(CliError::Usage(format!(
+            "cannot save `{}`: it is not a buffer",
+            save.name
+        )));
+    };
+    let ty = save.ty.unwrap_or(loaded);
+    if len % ty.size() != 0 {
+        return Err(CliError::Usage(format!(
+            "cannot save `{}` as {ty}: its {len} bytes are not a whole number of {}-byte elements",
+            save.name,
+            ty.size()
+        )));
+    }
+    Ok((id, ty))
+}
+
+fn save_buffer(
+    rt: &Runtime,
+    bound: &[Bound],
+    kernel: &Kernel,
+    save: &SaveSpec,
+) -> Result<(), CliError> {
+    let (id, ty) = saved_type(bound, kernel, save)?;
+    let bytes = rt.read(id).map_err(|e| CliError::Usage(e.to_string()))?;
+    crate::npy::write(&save.path, ty, &bytes)?;
+    Ok(())
+}

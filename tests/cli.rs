@@ -1,0 +1,627 @@
+//! The `lanes` binary end to end: real kernels, real `.npy` files (written
+//! and read with npyz), exit statuses and messages (ISA.md section 8).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use npyz::WriterBuilder;
+
+const VECTOR_ADD: &str = "tests/data/vector_add.lasm";
+const BLOCK_SUM: &str = "tests/data/block_sum.lasm";
+const MULTI: &str = "tests/data/cli/multi.lasm";
+const SYNTAX_ERROR: &str = "tests/data/cli/syntax_error.lasm";
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `lanes ARGS` in the crate root, so fixture paths are relative.
+fn lanes(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_lanes"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the lanes binary runs");
+    let output = Output {
+        code: out
+            .status
+            .code()
+            .expect("lanes exits normally, not by a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !output.stderr.contains("panicked"),
+        "lanes panicked: {}",
+        output.stderr
+    );
+    output
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.code, code,
+        "exit status\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+/// Asserts a usage-type failure: exit 2 and an `error:` line mentioning `what`.
+fn assert_usage_error(out: &Output, what: &str) {
+    assert_exit(out, 2);
+    assert!(out.stderr.contains("error"), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains(what),
+        "stderr should mention {what:?}: {}",
+        out.stderr
+    );
+}
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.path().join(name).to_str().unwrap().to_string()
+    }
+
+    fn save<T: npyz::AutoSerialize + Copy>(&self, name: &str, values: &[T]) -> String {
+        let path = self.path(name);
+        npyz::to_file_1d(&path, values.iter().copied()).unwrap();
+        path
+    }
+}
+
+fn load<T: npyz::Deserialize>(path: impl AsRef<Path>) -> (Vec<u64>, String, Vec<T>) {
+    let file = std::fs::File::open(path).unwrap();
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).unwrap();
+    let shape = npy.shape().to_vec();
+    let descr = npy.dtype().descr();
+    (shape, descr, npy.into_vec().unwrap())
+}
+
+fn inputs(n: usize) -> (Vec<f32>, Vec<f32>) {
+    let a = (0..n).map(|i| i as f32 * 0.37 - 11.0).collect();
+    let b = (0..n).map(|i| 1.0 / (i as f32 + 0.5)).collect();
+    (a, b)
+}
+
+/// The arguments of a vector_add run over `n` elements, saving `c`.
+fn vector_add_args(dir: &Dir, n: usize, c_len: usize) -> Vec<String> {
+    let (a, b) = inputs(n);
+    vec![
+        "run".into(),
+        VECTOR_ADD.into(),
+        "--grid".into(),
+        n.div_ceil(256).max(1).to_string(),
+        "--block".into(),
+        "256".into(),
+        "--arg".into(),
+        format!("a=@{}", dir.save("a.npy", &a)),
+        "--arg".into(),
+        format!("b=@{}", dir.save("b.npy", &b)),
+        "--arg".into(),
+        format!("c=zeros:f32:{c_len}"),
+        "--arg".into(),
+        format!("n={n}"),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn vector_add_saves_the_sum_bit_for_bit() {
+    let dir = Dir::new();
+    let n = 1000;
+    let mut args = vector_add_args(&dir, n, n);
+    let c_path = dir.path("c.npy");
+    args.extend(["--save".into(), format!("c={c_path}")]);
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 0);
+    assert!(out.stdout.contains("vector_add"), "summary: {}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 1, "one summary line");
+
+    let (shape, descr, c) = load::<f32>(&c_path);
+    assert_eq!((shape, descr.as_str()), (vec![n as u64], "'<f4'"));
+    let (a, b) = inputs(n);
+    for i in 0..n {
+        assert_eq!(c[i].to_bits(), (a[i] + b[i]).to_bits(), "element {i}");
+    }
+}
+
+#[test]
+fn block_sum_saves_the_total() {
+    let dir = Dir::new();
+    let n = 1000usize;
+    let x: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+    let x_path = dir.save("x.npy", &x);
+    let out_path = dir.path("out.npy");
+    let out = lanes(&[
+        "run",
+        BLOCK_SUM,
+        "--grid",
+        "4",
+        "--block",
+        "256",
+        "--arg",
+        &format!("x=@{x_path}"),
+        "--arg",
+        "out=zeros:f32:1",
+        "--arg",
+        "n=1000",
+        "--save",
+        &format!("out={out_path}"),
+        "--quiet",
+    ]);
+    assert_exit(&out, 0);
+    let (shape, _, total) = load::<f32>(&out_path);
+    assert_eq!(shape, vec![1]);
+    assert_eq!(total, vec![x.iter().sum::<f32>()]);
+}
+
+#[test]
+fn save_type_reinterprets_the_bytes() {
+    let dir = Dir::new();
+    let n = 300;
+    let mut args = vector_add_args(&dir, n, n);
+    let (as_u32, as_u8) = (dir.path("c_u32.npy"), dir.path("c_u8.npy"));
+    args.extend([
+        "--save".into(),
+        format!("c={as_u32}:u32"),
+        "--save".into(),
+        format!("c={as_u8}:u8"),
+        "--save".into(),
+        format!("a={}:i16", dir.path("a_i16.npy")),
+    ]);
+    assert_exit(&lanes(&strs(&args)), 0);
+    let (a, b) = inputs(n);
+    let want: Vec<u32> = a.iter().zip(&b).map(|(x, y)| (x + y).to_bits()).collect();
+    let (shape, descr, got) = load::<u32>(&as_u32);
+    assert_eq!((shape, descr.as_str()), (vec![n as u64], "'<u4'"));
+    assert_eq!(got, want);
+    let (shape, descr, bytes) = load::<u8>(&as_u8);
+    assert_eq!((shape, descr.as_str()), (vec![4 * n as u64], "'|u1'"));
+    let want_bytes: Vec<u8> = want.iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(bytes, want_bytes);
+    let (shape, _, halves) = load::<i16>(dir.path("a_i16.npy"));
+    assert_eq!(shape, vec![2 * n as u64]);
+    assert_eq!(
+        halves[0],
+        i16::from_le_bytes([a[0].to_le_bytes()[0], a[0].to_le_bytes()[1]])
+    );
+}
+
+#[test]
+fn save_type_must_divide_the_buffer() {
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 10, 11);
+    args.extend(["--save".into(), format!("c={}:f64", dir.path("c.npy"))]);
+    let out = lanes(&strs(&args));
+    assert_usage_error(&out, "f64");
+    assert!(!Path::new(&dir.path("c.npy")).exists());
+}
+
+#[test]
+fn zeros_buffers_keep_their_type_when_saved() {
+    let dir = Dir::new();
+    let path = dir.path("iota.npy");
+    let out = lanes(&[
+        "run",
+        MULTI,
+        "--kernel",
+        "iota",
+        "--grid",
+        "2",
+        "--block",
+        "64",
+        "--arg",
+        "out=zeros:i32:100",
+        "--arg",
+        "n=100",
+        "--save",
+        &format!("out={path}"),
+    ]);
+    assert_exit(&out, 0);
+    let (shape, descr, v) = load::<i32>(&path);
+    assert_eq!((shape, descr.as_str()), (vec![100], "'<i4'"));
+    assert_eq!(v, (0..100).collect::<Vec<i32>>());
+}
+
+#[test]
+fn scalar_arguments_of_several_types() {
+    let dir = Dir::new();
+    let path = dir.path("s.npy");
+    let out = lanes(&[
+        "run",
+        MULTI,
+        "--kernel",
+        "scalars",
+        "--grid",
+        "1",
+        "--block",
+        "1",
+        "--arg",
+        "out=zeros:u8:24",
+        "--arg",
+        "a=-7",
+        "--arg",
+        "b=2.5",
+        "--arg",
+        "c=0xDEADBEEFCAFEF00D",
+        "--arg",
+        "d=-128",
+        "--save",
+        &format!("out={path}"),
+    ]);
+    assert_exit(&out, 0);
+    let (_, descr, bytes) = load::<u8>(&path);
+    assert_eq!(descr, "'|u1'");
+    assert_eq!(&bytes[0..4], &(-7i32).to_le_bytes());
+    assert_eq!(&bytes[4..8], &2.5f32.to_le_bytes());
+    assert_eq!(&bytes[8..16], &0xDEAD_BEEF_CAFE_F00Du64.to_le_bytes());
+    assert_eq!(bytes[16], 0x80);
+}
+
+#[test]
+fn scalar_values_must_fit_their_type() {
+    for (arg, what) in [
+        ("a=2147483648", "a"),
+        ("a=1.5", "a"),
+        ("b=abc", "b"),
+        ("c=-1", "c"),
+        ("d=200", "d"),
+    ] {
+        let mut args = vec![
+            "run", MULTI, "--kernel", "scalars", "--grid", "1", "--block", "1",
+        ];
+        let defaults = ["out=zeros:u8:24", "a=1", "b=1", "c=1", "d=1"];
+        for d in defaults {
+            args.extend(["--arg", if d.starts_with(&arg[..2]) { arg } else { d }]);
+        }
+        assert_usage_error(&lanes(&args), what);
+    }
+}
+
+#[test]
+fn kernel_choice_in_a_multi_kernel_file() {
+    let out = lanes(&["run", MULTI, "--grid", "1", "--block", "1"]);
+    assert_usage_error(&out, "--kernel");
+    assert!(out.stderr.contains("scalars") && out.stderr.contains("iota"));
+    let out = lanes(&[
+        "run", MULTI, "--kernel", "nope", "--grid", "1", "--block", "1",
+    ]);
+    assert_usage_error(&out, "nope");
+    assert!(out.stderr.contains("iota"));
+    let out = lanes(&[
+        "run",
+        MULTI,
+        "--kernel",
+        "iota",
+        "--grid",
+        "1",
+        "--block",
+        "4",
+        "--arg",
+        "out=zeros:u32:4",
+        "--arg",
+        "n=4",
+    ]);
+    assert_exit(&out, 0);
+    assert!(out.stdout.contains("iota"));
+}
+
+#[test]
+fn repeat_prints_five_percentiles() {
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 100, 100);
+    args.extend(["--repeat".into(), "5".into()]);
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let tail = &lines[lines.len() - 5..];
+    for (line, label) in tail.iter().zip(["p50", "p90", "p99", "p99.9", "max"]) {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert_eq!(parts.len(), 3, "{line:?}");
+        assert_eq!(parts[0], label, "{line:?}");
+        assert!(parts[1].parse::<f64>().is_ok(), "{line:?}");
+        assert!(["ns", "µs", "ms", "s"].contains(&parts[2]), "{line:?}");
+    }
+    // --quiet drops the summary but keeps the percentiles.
+    args.push("--quiet".into());
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 0);
+    assert_eq!(out.stdout.lines().count(), 5, "{}", out.stdout);
+    args.extend(["--repeat".into(), "0".into()]);
+    assert_exit(&lanes(&strs(&args)), 2);
+}
+
+#[test]
+fn quiet_prints_nothing_on_stdout() {
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 10, 10);
+    args.push("--quiet".into());
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 0);
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn syntax_errors_exit_2_with_file_line_col() {
+    let out = lanes(&["run", SYNTAX_ERROR, "--grid", "1", "--block", "1"]);
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr.contains(&format!("{SYNTAX_ERROR}:4:5: ")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("{SYNTAX_ERROR}:5:")),
+        "{}",
+        out.stderr
+    );
+    let out = lanes(&["check", SYNTAX_ERROR]);
+    assert_exit(&out, 2);
+    assert!(out.stderr.contains(&format!("{SYNTAX_ERROR}:4:5: ")));
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn missing_files_exit_2() {
+    let out = lanes(&["run", "no/such/file.lasm", "--grid", "1", "--block", "1"]);
+    assert_usage_error(&out, "no/such/file.lasm");
+    assert_usage_error(&lanes(&["check", "no/such/file.lasm"]), "no/such/file.lasm");
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 10, 10);
+    args[7] = "a=@no/such/a.npy".into();
+    assert_usage_error(&lanes(&strs(&args)), "no/such/a.npy");
+}
+
+#[test]
+fn bad_shapes_exit_2() {
+    for grid in ["0,1", "1,2,3,4", "abc", "", "-1", "4294967296"] {
+        let out = lanes(&["run", VECTOR_ADD, "--grid", grid, "--block", "1"]);
+        assert_exit(&out, 2);
+        assert!(out.stderr.contains("error"), "{grid}: {}", out.stderr);
+    }
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 10, 10);
+    args[5] = "1025".into();
+    assert_usage_error(&lanes(&strs(&args)), "1024");
+    args[5] = "32,32,2".into();
+    assert_usage_error(&lanes(&strs(&args)), "2048");
+}
+
+#[test]
+fn argument_mistakes_exit_2_and_list_the_parameters() {
+    let dir = Dir::new();
+    let args = vector_add_args(&dir, 10, 10);
+    let params = "a buf, b buf, c buf, n u32";
+
+    let missing = strs(&args[..args.len() - 2]);
+    let out = lanes(&missing);
+    assert_usage_error(&out, "`n`");
+    assert!(out.stderr.contains(params), "{}", out.stderr);
+
+    let mut unknown = args.clone();
+    unknown.extend(["--arg".into(), "m=3".into()]);
+    let out = lanes(&strs(&unknown));
+    assert_usage_error(&out, "`m`");
+    assert!(out.stderr.contains(params), "{}", out.stderr);
+
+    let mut twice = args.clone();
+    twice.extend(["--arg".into(), "n=3".into()]);
+    assert_usage_error(&lanes(&strs(&twice)), "`n`");
+
+    // Wrong kinds: a number for a buffer, a file for a scalar.
+    let mut kind = args.clone();
+    kind[11] = "c=5".into();
+    assert_usage_error(&lanes(&strs(&kind)), "buffer");
+    let mut kind = args.clone();
+    kind[13] = format!("n=@{}", dir.path("a.npy"));
+    assert_usage_error(&lanes(&strs(&kind)), "u32");
+
+    for bad in ["c=zeros:f32", "c=zeros:f99:3", "c=zeros:f32:x"] {
+        let mut z = args.clone();
+        z[11] = bad.into();
+        assert_usage_error(&lanes(&strs(&z)), "zeros");
+    }
+
+    let mut save = args.clone();
+    save.extend(["--save".into(), format!("n={}", dir.path("n.npy"))]);
+    assert_usage_error(&lanes(&strs(&save)), "not a buffer");
+    let mut save = args.clone();
+    save.extend(["--save".into(), format!("q={}", dir.path("q.npy"))]);
+    assert_usage_error(&lanes(&strs(&save)), "`q`");
+}
+
+#[test]
+fn huge_buffers_exit_2() {
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 10, 10);
+    args[11] = "c=zeros:f64:1000000000000000".into();
+    assert_usage_error(&lanes(&strs(&args)), "bytes");
+    args[11] = "c=zeros:f64:18446744073709551615".into();
+    assert_usage_error(&lanes(&strs(&args)), "too many bytes");
+}
+
+#[test]
+fn bad_npy_files_exit_2() {
+    let dir = Dir::new();
+    let garbage = dir.path("garbage.npy");
+    std::fs::write(&garbage, b"this is not numpy").unwrap();
+
+    let big_endian = dir.path("big.npy");
+    let mut w = npyz::WriteOptions::new()
+        .dtype(npyz::DType::Plain(">f4".parse().unwrap()))
+        .shape(&[10])
+        .writer(std::fs::File::create(&big_endian).unwrap())
+        .begin_nd()
+        .unwrap();
+    w.extend((0..10).map(|i| i as f32)).unwrap();
+    w.finish().unwrap();
+
+    let boolean = dir.save("bool.npy", &[true, false]);
+
+    let truncated = dir.path("truncated.npy");
+    let full = std::fs::read(dir.save("full.npy", &[1.0f64; 10])).unwrap();
+    std::fs::write(&truncated, &full[..full.len() - 3]).unwrap();
+
+    let huge = dir.path("huge.npy");
+    let mut header = b"\x93NUMPY\x01\x00".to_vec();
+    let text = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000000,), }\n";
+    header.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    header.extend_from_slice(text.as_bytes());
+    std::fs::write(&huge, &header).unwrap();
+
+    for (path, what) in [
+        (&garbage, "not an .npy file"),
+        (&big_endian, "big-endian"),
+        (&boolean, "bool"),
+        (&truncated, "truncated"),
+        (&huge, "truncated"),
+    ] {
+        let mut args = vector_add_args(&dir, 10, 10);
+        args[7] = format!("a=@{path}");
+        let out = lanes(&strs(&args));
+        assert_usage_error(&out, what);
+        assert!(out.stderr.contains(path.as_str()), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn out_of_bounds_faults_exit_1_naming_lane_and_line() {
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 20, 10);
+    let c_path = dir.path("c.npy");
+    args.extend(["--save".into(), format!("c={c_path}")]);
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 1);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains("vector_add"), "{}", out.stderr);
+    assert!(out.stderr.contains("lane (10, 0, 0)"), "{}", out.stderr);
+    assert!(out.stderr.contains("line 13"), "{}", out.stderr);
+    assert!(out.stderr.contains("out of bounds"), "{}", out.stderr);
+    assert!(
+        !PathBuf::from(c_path).exists(),
+        "nothing is saved after a fault"
+    );
+}
+
+#[test]
+fn step_limit_faults_exit_1() {
+    let dir = Dir::new();
+    let mut args = vector_add_args(&dir, 10, 10);
+    args.extend(["--max-steps".into(), "3".into()]);
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 1);
+    assert!(out.stderr.contains("step limit"), "{}", out.stderr);
+}
+
+#[test]
+fn check_prints_canonical_text_that_is_a_fixed_point() {
+    let dir = Dir::new();
+    for file in [VECTOR_ADD, BLOCK_SUM, MULTI] {
+        let first = lanes(&["check", file]);
+        assert_exit(&first, 0);
+        assert!(first.stdout.contains(".kernel"));
+        let copy = dir.path("copy.lasm");
+        std::fs::write(&copy, &first.stdout).unwrap();
+        let second = lanes(&["check", &copy]);
+        assert_exit(&second, 0);
+        assert_eq!(second.stdout, first.stdout, "{file}");
+        let source =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let original = lanes::compile(file, &source).unwrap();
+        let reparsed = lanes::compile(file, &first.stdout).unwrap();
+        assert_eq!(original.names(), reparsed.names());
+        for (a, b) in original.kernels.iter().zip(&reparsed.kernels) {
+            assert_eq!(a.instrs, b.instrs, "{file}");
+            assert_eq!(a.params, b.params, "{file}");
+        }
+    }
+}
+
+#[test]
+fn pool_engine_either_works_or_fails_cleanly() {
+    let dir = Dir::new();
+    let n = 700;
+    let mut args = vector_add_args(&dir, n, n);
+    let c_path = dir.path("c.npy");
+    args.extend([
+        "--engine".into(),
+        "pool".into(),
+        "--threads".into(),
+        "2".into(),
+        "--placement".into(),
+        "none".into(),
+        "--save".into(),
+        format!("c={c_path}"),
+    ]);
+    let out = lanes(&strs(&args));
+    if out.code == 0 {
+        let (_, _, c) = load::<f32>(&c_path);
+        let (a, b) = inputs(n);
+        for i in 0..n {
+            assert_eq!(c[i].to_bits(), (a[i] + b[i]).to_bits(), "element {i}");
+        }
+    } else {
+        assert_exit(&out, 2);
+        assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn pool_settings_are_validated() {
+    let dir = Dir::new();
+    for (flag, value) in [
+        ("--threads", "0"),
+        ("--threads", "many"),
+        ("--placement", "sideways"),
+        ("--placement", "cpus:"),
+        ("--placement", "cpus:1,1"),
+        ("--engine", "gpu"),
+    ] {
+        let mut args = vector_add_args(&dir, 10, 10);
+        args.extend([flag.into(), value.into()]);
+        let out = lanes(&strs(&args));
+        assert_exit(&out, 2);
+        assert!(
+            out.stderr.contains(value.split(':').next().unwrap()),
+            "{}",
+            out.stderr
+        );
+    }
+    let mut args = vector_add_args(&dir, 10, 10);
+    args.extend(
+        [
+            "--engine",
+            "reference",
+            "--threads",
+            "3",
+            "--placement",
+            "cpus:0,2",
+        ]
+        .map(String::from),
+    );
+    let out = lanes(&strs(&args));
+    assert_exit(&out, 0);
+    assert!(out.stdout.contains("reference"), "{}", out.stdout);
+}
+
+#[test]
+fn usage_without_arguments_exits_2_and_help_exits_0() {
+    assert_exit(&lanes(&[]), 2);
+    assert_exit(&lanes(&["frobnicate"]), 2);
+    assert_exit(&lanes(&["run", VECTOR_ADD]), 2);
+    let help = lanes(&["run", "--help"]);
+    assert_exit(&help, 0);
+    assert!(help.stdout.contains("--grid"));
+}
