@@ -6,14 +6,14 @@
 use std::cell::Cell;
 
 use super::lanes::{LaneSet, View, map1, map2, map3};
-use crate::exec::{FloatValue, IntValue, SignedValue, Value, arith, compare, convert};
+use crate::exec::{FloatValue, IntValue, SignedValue, Value, convert};
 use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, MathOp, SignOp};
 use crate::types::{FloatType, IntType, ScalarType, SignedType};
 use crate::with_scalar_type;
 
 /// `mov.T`
 pub fn mov(set: LaneSet<'_>, ty: ScalarType, d: &[Cell<u64>], a: View<'_>) {
-    map1(set, d, a, |x| ty.extend(x));
+    with_scalar_type!(ScalarType, ty, T => map1(set, d, a, |x| T::from_reg(x).to_reg()))
 }
 
 /// `add sub mul min max`
@@ -64,7 +64,14 @@ pub fn div(
         }
     }
     // Division by zero is excluded above, so `div` always has a value.
-    map2(set, d, a, b, |x, y| arith::div(op, ty, x, y).unwrap_or(0));
+    with_scalar_type!(ScalarType, ty, T => {
+        let t = T::from_reg;
+        let r = |v: Option<T>| v.map_or(0, Value::to_reg);
+        match op {
+            DivOp::Div => map2(set, d, a, b, |x, y| r(Value::div(t(x), t(y)))),
+            DivOp::Rem => map2(set, d, a, b, |x, y| r(Value::rem(t(x), t(y)))),
+        }
+    });
     Ok(())
 }
 
@@ -132,7 +139,9 @@ pub fn math(set: LaneSet<'_>, op: MathOp, ty: FloatType, d: &[Cell<u64>], a: Vie
 
 /// `cvt.TO.FROM`
 pub fn cvt(set: LaneSet<'_>, to: ScalarType, from: ScalarType, d: &[Cell<u64>], a: View<'_>) {
-    map1(set, d, a, |x| convert::convert(to, from, x));
+    with_scalar_type!(ScalarType, from, F => with_scalar_type!(ScalarType, to, T => {
+        map1(set, d, a, convert::cast::<F, T>)
+    }))
 }
 
 /// `setp.CMP.T`: sets bit `p` of each lane's predicate word.
@@ -145,11 +154,42 @@ pub fn setp(
     a: View<'_>,
     b: View<'_>,
 ) {
-    with_scalar_type!(ScalarType, ty, T => {
-        set.for_each(|l| {
-            let v = compare::compare_typed(cmp, T::from_reg(a.get(l)), T::from_reg(b.get(l)));
-            preds[l] = (preds[l] & !(1 << p)) | ((v as u16) << p);
-        })
+    #[inline(always)]
+    fn run<T: Value>(
+        set: LaneSet<'_>,
+        preds: &mut [u16],
+        p: u8,
+        a: View<'_>,
+        b: View<'_>,
+        f: impl Fn(T, T) -> bool,
+    ) {
+        let bit = 1u16 << p;
+        let put = |w: u16, v: bool| (w & !bit) | ((v as u16) << p);
+        match (set, a, b) {
+            (LaneSet::All(n), View::Lanes(x), View::Lanes(y)) => {
+                let (pr, x, y) = (&mut preds[..n], &x[..n], &y[..n]);
+                for l in 0..n {
+                    pr[l] = put(pr[l], f(T::from_reg(x[l].get()), T::from_reg(y[l].get())));
+                }
+            }
+            (LaneSet::All(n), View::Lanes(x), View::Splat(y)) => {
+                let (pr, x, y) = (&mut preds[..n], &x[..n], T::from_reg(y));
+                for l in 0..n {
+                    pr[l] = put(pr[l], f(T::from_reg(x[l].get()), y));
+                }
+            }
+            (set, a, b) => set.for_each(|l| {
+                preds[l] = put(preds[l], f(T::from_reg(a.get(l)), T::from_reg(b.get(l))));
+            }),
+        }
+    }
+    with_scalar_type!(ScalarType, ty, T => match cmp {
+        CmpOp::Eq => run::<T>(set, preds, p, a, b, |x, y| x == y),
+        CmpOp::Ne => run::<T>(set, preds, p, a, b, |x, y| x != y),
+        CmpOp::Lt => run::<T>(set, preds, p, a, b, |x, y| x < y),
+        CmpOp::Le => run::<T>(set, preds, p, a, b, |x, y| x <= y),
+        CmpOp::Gt => run::<T>(set, preds, p, a, b, |x, y| x > y),
+        CmpOp::Ge => run::<T>(set, preds, p, a, b, |x, y| x >= y),
     })
 }
 
@@ -163,8 +203,8 @@ pub fn selp(
     preds: &[u16],
     p: u8,
 ) {
-    set.for_each(|l| {
+    with_scalar_type!(ScalarType, ty, T => set.for_each(|l| {
         let v = (preds[l] >> p) & 1 != 0;
-        d[l].set(compare::select(ty, v, a.get(l), b.get(l)));
-    });
+        d[l].set(T::from_reg(if v { a.get(l) } else { b.get(l) }).to_reg());
+    }));
 }

@@ -8,10 +8,11 @@
 use std::cell::Cell;
 
 use super::lanes::{LaneSet, View};
-use crate::exec::atomic;
+use crate::exec::{Value, atomic};
 use crate::kernel::{Address, AtomOp};
 use crate::memory::{AccessError, ByteMemory, check_access};
 use crate::types::{AtomType, CasType, ScalarType};
+use crate::with_scalar_type;
 
 /// A lane whose access failed, and why.
 pub type LaneAccessError = (usize, AccessError);
@@ -35,16 +36,55 @@ fn resolve(
     }
 }
 
-/// `ld.SPACE.T d, [addr]`; `offsets` is the address register (or zero).
-pub fn load(
+/// When every lane of the block accesses consecutive elements (lane `l` at
+/// `base + l * size`) and the whole run is in bounds and aligned, the run's
+/// first byte offset. One check then covers all lanes.
+#[inline(always)]
+fn contiguous_run(
     set: LaneSet<'_>,
-    mem: &dyn ByteMemory,
+    addr: Address,
+    offsets: View<'_>,
+    size: usize,
+    len: usize,
+) -> Option<(usize, usize)> {
+    let (LaneSet::All(n), View::Lanes(offs)) = (set, offsets) else {
+        return None;
+    };
+    let offs = &offs[..n];
+    let first = offs.first()?.get();
+    let step = size as u64;
+    // A branch-free scan the compiler can vectorize.
+    let mut ok = true;
+    for (l, o) in offs.iter().enumerate() {
+        ok &= o.get() == first.wrapping_add(l as u64 * step);
+    }
+    if !ok {
+        return None;
+    }
+    let start = addr.offset(first)?;
+    let bytes = (n as u64).checked_mul(step)?;
+    let end = start.checked_add(bytes)?;
+    (end <= len as u64 && start & (step - 1) == 0).then_some((start as usize, n))
+}
+
+/// `ld.SPACE.T d, [addr]`; `offsets` is the address register (or zero).
+pub fn load<M: ByteMemory>(
+    set: LaneSet<'_>,
+    mem: &M,
     addr: Address,
     offsets: View<'_>,
     ty: ScalarType,
     d: &[Cell<u64>],
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
+    if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
+        let d = &d[..n];
+        // Typed, so the element size is a constant in the copy loop.
+        with_scalar_type!(ScalarType, ty, T => {
+            mem.load_run(start, std::mem::size_of::<T>(), n, |l, bits| d[l].set(T::from_reg(bits).to_reg()))
+        });
+        return Ok(());
+    }
     set.try_for_each(|l| {
         let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
         d[l].set(ty.extend(mem.load_at(at, size)));
@@ -53,15 +93,28 @@ pub fn load(
 }
 
 /// `st.SPACE.T [addr], a`
-pub fn store(
+pub fn store<M: ByteMemory>(
     set: LaneSet<'_>,
-    mem: &dyn ByteMemory,
+    mem: &M,
     addr: Address,
     offsets: View<'_>,
     ty: ScalarType,
     a: View<'_>,
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
+    if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
+        with_scalar_type!(ScalarType, ty, T => {
+            let size = std::mem::size_of::<T>();
+            match a {
+                View::Lanes(v) => {
+                    let v = &v[..n];
+                    mem.store_run(start, size, n, |l| v[l].get());
+                }
+                View::Splat(x) => mem.store_run(start, size, n, |_| x),
+            }
+        });
+        return Ok(());
+    }
     set.try_for_each(|l| {
         let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
         mem.store_at(at, size, a.get(l));
@@ -71,9 +124,9 @@ pub fn store(
 
 /// `atom.SPACE.OP.T d, [addr], a`
 #[allow(clippy::too_many_arguments)]
-pub fn atom(
+pub fn atom<M: ByteMemory>(
     set: LaneSet<'_>,
-    mem: &dyn ByteMemory,
+    mem: &M,
     addr: Address,
     offsets: View<'_>,
     op: AtomOp,
@@ -93,9 +146,9 @@ pub fn atom(
 
 /// `atom.SPACE.cas.T d, [addr], a, b`
 #[allow(clippy::too_many_arguments)]
-pub fn cas(
+pub fn cas<M: ByteMemory>(
     set: LaneSet<'_>,
-    mem: &dyn ByteMemory,
+    mem: &M,
     addr: Address,
     offsets: View<'_>,
     ty: CasType,

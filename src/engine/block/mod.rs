@@ -33,7 +33,7 @@ use lanes::{LaneSet, View};
 use crate::engine::LaunchSpec;
 use crate::kernel::{Instr, Kernel, Op, PredOp, Space, Special, Src};
 use crate::launch::{Dim3, Fault, FaultKind};
-use crate::memory::{AccessError, ByteMemory, SharedMemory};
+use crate::memory::{AccessError, SharedMemory};
 
 /// A kernel prepared for the block engine: registers renumbered densely.
 #[derive(Debug, Clone)]
@@ -514,12 +514,6 @@ impl BlockState {
                 }
             }
         };
-        let space_mem = |space: Space, buffer: u16| -> &dyn ByteMemory {
-            match space {
-                Space::Global => &*spec.args.buffers[buffer as usize],
-                Space::Shared => &self.shared,
-            }
-        };
         let access_fault =
             |space: Space, buffer: u16, (lane, e): (usize, AccessError)| -> LaneFault {
                 let name = match space {
@@ -543,6 +537,24 @@ impl BlockState {
                 };
                 (lane, kind)
             };
+        let shared = &self.shared;
+        // Runs a memory family on the instruction's memory, monomorphized
+        // for global buffers and shared memory.
+        macro_rules! on_memory {
+            ($space:expr, $addr:expr, |$m:ident| $body:expr) => {
+                match $space {
+                    Space::Global => {
+                        let $m = &*spec.args.buffers[$addr.buffer as usize];
+                        $body
+                    }
+                    Space::Shared => {
+                        let $m = shared;
+                        $body
+                    }
+                }
+                .map_err(|e| access_fault($space, $addr.buffer, e))?
+            };
+        }
         let offsets = |addr: crate::kernel::Address| match addr.reg {
             Some(r) => View::Lanes(reg(r)),
             None => View::Splat(0),
@@ -592,26 +604,26 @@ impl BlockState {
                 let v = !(w >> a) & 1;
                 preds[l] = (w & !(1 << d)) | (v << d);
             }),
-            Op::Load { space, ty, d, addr } => mem::load(
-                set,
-                space_mem(space, addr.buffer),
-                addr,
-                offsets(addr),
-                ty,
-                reg(d),
-            )
-            .map_err(|e| access_fault(space, addr.buffer, e))?,
-            Op::Store { space, ty, addr, a } => {
-                let a = view(a);
-                mem::store(
+            Op::Load { space, ty, d, addr } => {
+                on_memory!(space, addr, |m| mem::load(
                     set,
-                    space_mem(space, addr.buffer),
+                    m,
                     addr,
                     offsets(addr),
                     ty,
-                    a,
-                )
-                .map_err(|e| access_fault(space, addr.buffer, e))?
+                    reg(d)
+                ))
+            }
+            Op::Store { space, ty, addr, a } => {
+                let a = view(a);
+                on_memory!(space, addr, |m| mem::store(
+                    set,
+                    m,
+                    addr,
+                    offsets(addr),
+                    ty,
+                    a
+                ))
             }
             Op::Atom {
                 space,
@@ -622,17 +634,17 @@ impl BlockState {
                 a,
             } => {
                 let a = view(a);
-                mem::atom(
+                let d = reg(d);
+                on_memory!(space, addr, |m| mem::atom(
                     set,
-                    space_mem(space, addr.buffer),
+                    m,
                     addr,
                     offsets(addr),
                     op,
                     ty,
-                    reg(d),
-                    a,
-                )
-                .map_err(|e| access_fault(space, addr.buffer, e))?
+                    d,
+                    a
+                ))
             }
             Op::Cas {
                 space,
@@ -643,17 +655,17 @@ impl BlockState {
                 b,
             } => {
                 let (a, b) = (view(a), view(b));
-                mem::cas(
+                let d = reg(d);
+                on_memory!(space, addr, |m| mem::cas(
                     set,
-                    space_mem(space, addr.buffer),
+                    m,
                     addr,
                     offsets(addr),
                     ty,
-                    reg(d),
+                    d,
                     a,
-                    b,
-                )
-                .map_err(|e| access_fault(space, addr.buffer, e))?
+                    b
+                ))
             }
             Op::Bra { .. } | Op::Bar | Op::Exit => {}
         }
