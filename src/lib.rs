@@ -10,9 +10,10 @@ pub mod runtime;
 pub mod types;
 
 pub use kernel::{Kernel, Program, compile};
+pub use lanes_scheduler::Placement;
 pub use launch::{Arg, Dim3, Fault, FaultKind, LaunchError, Scalar};
 pub use memory::BufferId;
-pub use runtime::{Engine, LaunchOptions, Runtime};
+pub use runtime::{Engine, LaunchOptions, LaunchStats, PoolConfig, Runtime, RuntimeBuilder};
 pub mod cli;
 pub mod npy;
 pub mod ops;

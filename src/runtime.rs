@@ -1,15 +1,48 @@
-//! `Runtime`: the library's front door. It owns the buffers and runs
-//! launches on an engine.
+//! `Runtime`: the library's front door. It owns the buffer table, a kernel
+//! cache and the worker pool, and runs launches on an engine.
 //!
-//! The buffer table sits behind one lock. A launch takes it once, resolves
-//! and checks its arguments, and releases it before any lane runs: lanes then
-//! reach the buffers through `Arc`s without any lock (see [`crate::memory`]
-//! for why that is sound).
+//! # Locking
+//!
+//! The buffer table sits behind one lock. A launch takes it **once**, resolves
+//! and checks its arguments into `Arc<Buffer>`s, and releases it before any
+//! lane runs: workers then reach the buffers without any lock, per block or
+//! per instruction (see [`crate::memory`] for why that is sound). The pool
+//! sits behind its own lock only so that it can be rebuilt; a launch clones
+//! the `Arc` of the current pool and runs on it even if the pool is replaced
+//! meanwhile.
+//!
+//! # Example
+//!
+//! ```
+//! use lanes::{Arg, Dim3, LaunchOptions, Runtime};
+//!
+//! let rt = Runtime::builder().threads(2).build().unwrap();
+//! let program = rt
+//!     .compile(
+//!         "double.lasm",
+//!         ".kernel double\n.param x buf\n.param n u32\n\
+//!          mov.u32 r0, %gid\n setp.ge.u32 p0, r0, n\n @p0 exit\n\
+//!          shl.u64 r1, r0, 2\n ld.global.f32 r2, [x + r1]\n\
+//!          add.f32 r2, r2, r2\n st.global.f32 [x + r1], r2\n",
+//!     )
+//!     .unwrap();
+//! let kernel = program.kernel("double").unwrap();
+//! let x = rt.alloc_from(&[1.5f32, 2.0, -3.0].map(f32::to_le_bytes).concat()).unwrap();
+//! rt.launch(kernel, Dim3::x(1), Dim3::x(32), &[Arg::Buffer(x), Arg::from(3u32)], LaunchOptions::default())
+//!     .unwrap();
+//! let out: Vec<f32> = rt.read(x).unwrap().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+//! assert_eq!(out, [3.0, 4.0, -6.0]);
+//! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use lanes_scheduler::{BatchError, BatchStats, Placement, Pool, Report};
+use parking_lot::{Mutex, RwLock};
 
+use crate::asm::Diagnostics;
+use crate::engine::block::{BlockLaunch, BlockState};
 use crate::engine::{LaunchSpec, reference};
 use crate::kernel::{Kernel, Program, compile};
 use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_shape};
@@ -18,11 +51,24 @@ use crate::memory::{BufferId, BufferTable, MemoryError};
 /// Which engine runs a launch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
-    /// The reference interpreter (single thread, one lane at a time).
-    #[default]
-    Reference,
     /// The parallel lane-block engine on the worker pool.
+    #[default]
     Pool,
+    /// The reference interpreter (single thread, one lane at a time).
+    Reference,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Engine, String> {
+        match s {
+            "pool" => Ok(Engine::Pool),
+            "reference" => Ok(Engine::Reference),
+            other => Err(format!(
+                "unknown engine `{other}` (expected pool or reference)"
+            )),
+        }
+    }
 }
 
 /// Per-launch options.
@@ -43,21 +89,180 @@ impl Default for LaunchOptions {
     }
 }
 
-/// Buffers plus engines.
-#[derive(Debug, Default)]
+/// What a launch did.
+#[derive(Clone, Debug)]
+pub struct LaunchStats {
+    /// Blocks run.
+    pub blocks: u64,
+    /// Lanes launched.
+    pub lanes: u128,
+    /// Pool tasks the grid was split into (0 for the reference engine).
+    pub tasks: usize,
+    /// Wall time of the launch call.
+    pub elapsed: Duration,
+    /// The scheduler's view of the batch (pool engine only).
+    pub batch: Option<BatchStats>,
+}
+
+/// The pool's settings; change them on a live runtime with
+/// [`Runtime::reconfigure`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Worker threads (`None`: the CPUs this process may run on).
+    pub threads: Option<usize>,
+    /// Where workers are pinned.
+    pub placement: Placement,
+    /// How long an idle worker spins before it parks.
+    pub spin: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            threads: None,
+            placement: Placement::None,
+            spin: lanes_scheduler::DEFAULT_SPIN,
+        }
+    }
+}
+
+/// Error building or rebuilding the pool.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the worker pool: {0}")]
+pub struct PoolError(#[from] lanes_scheduler::BuildError);
+
+/// Builds a [`Runtime`].
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeBuilder {
+    pool: PoolConfig,
+}
+
+impl RuntimeBuilder {
+    /// Worker threads (at least 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.pool.threads = Some(threads);
+        self
+    }
+
+    /// Worker placement.
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.pool.placement = placement;
+        self
+    }
+
+    /// Spin window before idle workers park.
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.pool.spin = spin;
+        self
+    }
+
+    /// Builds the runtime and its pool.
+    pub fn build(self) -> Result<Runtime, PoolError> {
+        let pool = build_pool(&self.pool)?;
+        Ok(Runtime {
+            buffers: RwLock::new(BufferTable::new()),
+            cache: Mutex::new(HashMap::new()),
+            pool: RwLock::new(Arc::new(pool)),
+            config: Mutex::new(self.pool),
+        })
+    }
+}
+
+fn build_pool(config: &PoolConfig) -> Result<Pool<BlockState>, PoolError> {
+    let mut b = Pool::builder()
+        .placement(config.placement.clone())
+        .spin(config.spin)
+        .thread_name("lanes-worker");
+    if let Some(t) = config.threads {
+        b = b.threads(t);
+    }
+    Ok(b.build(|_| BlockState::new())?)
+}
+
+/// Buffers, a kernel cache and the worker pool.
 pub struct Runtime {
     buffers: RwLock<BufferTable>,
+    cache: Mutex<HashMap<Arc<str>, Program>>,
+    pool: RwLock<Arc<Pool<BlockState>>>,
+    config: Mutex<PoolConfig>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("buffers", &self.buffers.read().len())
+            .field("pool", &*self.config.lock())
+            .finish()
+    }
+}
+
+/// Blocks of `lanes` lanes per pool task: at least ~1024 lanes so a task's
+/// cost dwarfs its scheduling, and at most 16 tasks per thread, which is
+/// plenty for idle workers to steal from when blocks cost unevenly.
+fn blocks_per_task(blocks: u64, lanes: usize, threads: usize) -> u64 {
+    const MIN_LANES_PER_TASK: u64 = 1024;
+    const TASKS_PER_THREAD: u64 = 16;
+    let by_size = MIN_LANES_PER_TASK.div_ceil(lanes.max(1) as u64);
+    let by_balance = blocks.div_ceil(threads.max(1) as u64 * TASKS_PER_THREAD);
+    by_size.max(by_balance).max(1)
 }
 
 impl Runtime {
-    /// A runtime with no buffers.
+    /// A runtime with the default pool (one worker per available CPU).
+    ///
+    /// # Panics
+    ///
+    /// If the operating system refuses to start threads; use
+    /// [`Runtime::builder`] to handle that as an error.
     pub fn new() -> Runtime {
-        Runtime::default()
+        Runtime::builder()
+            .build()
+            .unwrap_or_else(|e| panic!("lanes: {e}"))
     }
 
-    /// Compiles LASM source; `file` names it in error messages.
-    pub fn compile(&self, file: &str, source: &str) -> Result<Program, crate::asm::Diagnostics> {
-        compile(file, source)
+    /// A builder for a runtime with custom pool settings.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Rebuilds the pool with new settings. Buffers and the kernel cache
+    /// stay; launches in flight finish on the old pool.
+    pub fn reconfigure(&self, config: PoolConfig) -> Result<(), PoolError> {
+        let pool = build_pool(&config)?;
+        *self.pool.write() = Arc::new(pool);
+        *self.config.lock() = config;
+        Ok(())
+    }
+
+    /// The current pool settings.
+    pub fn pool_config(&self) -> PoolConfig {
+        self.config.lock().clone()
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.read().threads()
+    }
+
+    /// The scheduler's per-worker metrics since the last reset.
+    pub fn report(&self) -> Report {
+        self.pool.read().report()
+    }
+
+    /// Clears the scheduler's metrics.
+    pub fn reset_metrics(&self) {
+        self.pool.read().reset_metrics()
+    }
+
+    /// Compiles LASM source; `file` names it in error messages. The same
+    /// source compiled twice gives the same `Arc<Kernel>`s.
+    pub fn compile(&self, file: &str, source: &str) -> Result<Program, Diagnostics> {
+        if let Some(p) = self.cache.lock().get(source) {
+            return Ok(p.clone());
+        }
+        let program = compile(file, source)?;
+        let mut cache = self.cache.lock();
+        Ok(cache.entry(Arc::from(source)).or_insert(program).clone())
     }
 
     /// A zeroed buffer of `len` bytes.
@@ -80,12 +285,26 @@ impl Runtime {
         self.buffers.read().read(id)
     }
 
+    /// Length in bytes of buffer `id`.
+    pub fn len_of(&self, id: BufferId) -> Result<usize, MemoryError> {
+        use crate::memory::ByteMemory;
+        Ok(self.buffers.read().get(id)?.len())
+    }
+
+    /// Number of live buffers.
+    pub fn buffer_count(&self) -> usize {
+        self.buffers.read().len()
+    }
+
     /// Frees buffer `id`.
     pub fn free(&self, id: BufferId) -> Result<(), MemoryError> {
         self.buffers.write().free(id)
     }
 
     /// Runs `kernel` over `grid` blocks of `block` lanes with `args`.
+    ///
+    /// A fault cancels the rest of the launch and is returned; blocks that
+    /// already ran keep their writes, and the runtime stays usable.
     pub fn launch(
         &self,
         kernel: &Arc<Kernel>,
@@ -93,7 +312,8 @@ impl Runtime {
         block: Dim3,
         args: &[Arg],
         options: LaunchOptions,
-    ) -> Result<(), LaunchError> {
+    ) -> Result<LaunchStats, LaunchError> {
+        let start = Instant::now();
         check_shape(grid, block)?;
         let bound = {
             let table = self.buffers.read();
@@ -106,11 +326,102 @@ impl Runtime {
             args: &bound,
             max_steps: options.max_steps,
         };
+        let blocks = spec.block_count();
+        let lanes = grid.count() * block.count();
         match options.engine {
-            Engine::Reference => reference::run(&spec).map_err(LaunchError::Fault),
-            Engine::Pool => Err(LaunchError::Engine(
-                "the pool engine is not built yet; use the reference engine".to_string(),
-            )),
+            Engine::Reference => {
+                reference::run(&spec).map_err(LaunchError::Fault)?;
+                Ok(LaunchStats {
+                    blocks,
+                    lanes,
+                    tasks: 0,
+                    elapsed: start.elapsed(),
+                    batch: None,
+                })
+            }
+            Engine::Pool => {
+                let pool = self.pool.read().clone();
+                let launch = BlockLaunch::new(&spec);
+                let per_task = blocks_per_task(blocks, spec.lanes_per_block(), pool.threads());
+                let tasks = blocks.div_ceil(per_task);
+                let tasks = usize::try_from(tasks).map_err(|_| {
+                    LaunchError::Shape(format!("grid {grid} has too many blocks to schedule"))
+                })?;
+                let batch = pool
+                    .run(tasks, |state: &mut BlockState, task| {
+                        let first = task as u64 * per_task;
+                        state.run_blocks(&launch, first..(first + per_task).min(blocks))
+                    })
+                    .map_err(|e| match e {
+                        BatchError::Task { error, .. } => LaunchError::Fault(error),
+                        BatchError::Panicked { message, .. } => LaunchError::Engine(format!(
+                            "internal error: a worker panicked: {message}"
+                        )),
+                        BatchError::ShutDown => {
+                            LaunchError::Engine("the worker pool was shut down".to_string())
+                        }
+                    })?;
+                Ok(LaunchStats {
+                    blocks,
+                    lanes,
+                    tasks,
+                    elapsed: start.elapsed(),
+                    batch: Some(batch),
+                })
+            }
         }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_sizes_cover_the_grid() {
+        for (blocks, lanes, threads) in [
+            (1, 1, 1),
+            (64, 256, 2),
+            (1 << 22, 1024, 2),
+            (3, 1, 5),
+            (1000, 32, 16),
+        ] {
+            let per = blocks_per_task(blocks, lanes, threads);
+            assert!(per >= 1);
+            assert!(blocks.div_ceil(per) * per >= blocks);
+        }
+        // Tiny blocks are grouped into tasks of at least 1024 lanes.
+        assert_eq!(blocks_per_task(64, 32, 2), 32);
+        assert_eq!(blocks_per_task(64, 256, 2), 4);
+        // Big grids are cut into 16 tasks per thread.
+        assert_eq!(blocks_per_task(1 << 20, 256, 2), (1 << 20) / 32);
+    }
+
+    #[test]
+    fn same_source_gives_same_kernel() {
+        let rt = Runtime::builder().threads(1).build().unwrap();
+        let src = ".kernel k\n    exit\n";
+        let a = rt.compile("a.lasm", src).unwrap();
+        let b = rt.compile("b.lasm", src).unwrap();
+        assert!(Arc::ptr_eq(a.kernel("k").unwrap(), b.kernel("k").unwrap()));
+    }
+
+    #[test]
+    fn reconfigure_keeps_buffers() {
+        let rt = Runtime::builder().threads(1).build().unwrap();
+        let id = rt.alloc_from(&[1, 2, 3]).unwrap();
+        rt.reconfigure(PoolConfig {
+            threads: Some(3),
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        assert_eq!(rt.threads(), 3);
+        assert_eq!(rt.read(id).unwrap(), vec![1, 2, 3]);
     }
 }

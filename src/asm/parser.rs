@@ -10,6 +10,8 @@ use super::lexer::{Spanned, Token, strip_comment, tokenize};
 /// per line that did not (the parser goes on after an error, so a file with
 /// several mistakes reports all of them).
 pub fn parse(source: &str) -> (Module, Vec<Diagnostic>) {
+    // A UTF-8 byte order mark (some editors write one) is not text.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut module = Module::default();
     let mut errors = Vec::new();
     for (index, raw) in source.lines().enumerate() {

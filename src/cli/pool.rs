@@ -84,15 +84,28 @@ pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The runtime a subcommand runs on, built with the pool settings.
-///
-/// WIRING POINT: the pool engine is not built yet, so `settings` are parsed
-/// and validated but not used. When it lands, build the pool from
-/// `settings.threads` and `settings.placement` here (an invalid CPU list,
-/// say, becomes a `CliError::Usage`), and every subcommand gets it.
+impl From<&Placement> for lanes_scheduler::Placement {
+    fn from(p: &Placement) -> Self {
+        match p {
+            Placement::None => lanes_scheduler::Placement::None,
+            Placement::Close => lanes_scheduler::Placement::Close,
+            Placement::Spread => lanes_scheduler::Placement::Spread,
+            Placement::Cpus(c) => lanes_scheduler::Placement::Cpus(c.clone()),
+        }
+    }
+}
+
+/// The runtime a subcommand runs on, built with the pool settings. A pool
+/// that cannot be built (a CPU that does not exist, say) is a usage error.
 pub fn make_runtime(settings: &PoolSettings) -> Result<Runtime, CliError> {
-    let _ = settings;
-    Ok(Runtime::new())
+    let mut b = Runtime::builder();
+    if let Some(t) = settings.threads {
+        b = b.threads(t);
+    }
+    if let Some(p) = &settings.placement {
+        b = b.placement(p.into());
+    }
+    b.build().map_err(|e| CliError::Usage(e.to_string()))
 }
 
 #[cfg(test)]

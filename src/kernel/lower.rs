@@ -122,7 +122,16 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
     for s in &def.body {
         match s {
             asm::Statement::Label { name, span } => {
-                if let Some((_, first)) = labels.get(name.as_str()) {
+                if is_reserved_name(name) {
+                    // `bra r1` would read `r1` as a register: such a label
+                    // could never be jumped to.
+                    errors.push(Diagnostic::new(
+                        *span,
+                        format!(
+                            "label name `{name}` is reserved (registers, predicates, inf, nan)"
+                        ),
+                    ));
+                } else if let Some((_, first)) = labels.get(name.as_str()) {
                     errors.push(Diagnostic::new(
                         *span,
                         format!(

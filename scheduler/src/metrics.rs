@@ -1,0 +1,120 @@
+//! Per-thread metrics, recorded without shared contention.
+//!
+//! Every worker and every submitter slot owns one [`Recorder`]; nothing in it
+//! is shared, so recording a task is a clock read plus two histogram
+//! increments in memory only that thread writes. Reports copy the recorders
+//! out through the workers' mailboxes and merge the copies.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// Highest value the histograms track, in nanoseconds (one hour). Larger
+/// values are clamped to it.
+const HIGHEST_NS: u64 = 3_600_000_000_000;
+/// Significant decimal digits kept by the histograms.
+const SIGFIG: u8 = 3;
+
+/// A fresh latency histogram (nanoseconds, 3 significant digits).
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that satisfy hdrhistogram's rules
+    // (low >= 1, high >= 2 * low, sigfig <= 5), so this cannot fail.
+    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("valid histogram bounds")
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The metrics one thread records.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorder {
+    /// Whether tasks are timed (one clock read per task).
+    pub(crate) timing: bool,
+    /// Task run time, ns.
+    pub(crate) run_time: Histogram<u64>,
+    /// Queue wait (batch submission to task start), ns.
+    pub(crate) queue_wait: Histogram<u64>,
+    /// End-to-end batch latency, ns (submitters only).
+    pub(crate) batch_latency: Histogram<u64>,
+    /// Tasks run.
+    pub(crate) tasks: u64,
+    /// Chunks taken from another thread's queue.
+    pub(crate) steals: u64,
+    /// Sweeps over the other queues that found nothing.
+    pub(crate) failed_steals: u64,
+    /// Times the thread parked.
+    pub(crate) parks: u64,
+    /// Times it was woken from parking.
+    pub(crate) wakeups: u64,
+    /// Batches submitted (submitters only).
+    pub(crate) batches: u64,
+}
+
+impl Recorder {
+    pub(crate) fn new(timing: bool) -> Self {
+        Recorder {
+            timing,
+            run_time: new_histogram(),
+            queue_wait: new_histogram(),
+            batch_latency: new_histogram(),
+            tasks: 0,
+            steals: 0,
+            failed_steals: 0,
+            parks: 0,
+            wakeups: 0,
+            batches: 0,
+        }
+    }
+
+    /// The clock at the start of a run of tasks (if timing).
+    #[inline]
+    pub(crate) fn start_clock(&self) -> Option<Instant> {
+        self.timing.then(Instant::now)
+    }
+
+    /// Records one finished task. `clock` holds the task's start and is
+    /// advanced to its end, which is the next task's start.
+    #[inline]
+    pub(crate) fn task_done(&mut self, clock: &mut Option<Instant>, submitted: Instant) {
+        self.tasks += 1;
+        if let Some(start) = clock {
+            let end = Instant::now();
+            self.run_time.saturating_record(nanos(end - *start));
+            self.queue_wait
+                .saturating_record(nanos(start.saturating_duration_since(submitted)));
+            *start = end;
+        }
+    }
+
+    pub(crate) fn batch_done(&mut self, latency: Duration) {
+        self.batches += 1;
+        self.batch_latency.saturating_record(nanos(latency));
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.run_time.reset();
+        self.queue_wait.reset();
+        self.batch_latency.reset();
+        self.tasks = 0;
+        self.steals = 0;
+        self.failed_steals = 0;
+        self.parks = 0;
+        self.wakeups = 0;
+        self.batches = 0;
+    }
+
+    /// Adds `other` into `self`.
+    pub(crate) fn merge(&mut self, other: &Recorder) {
+        // Same bounds everywhere, so `add` cannot fail.
+        let _ = self.run_time.add(&other.run_time);
+        let _ = self.queue_wait.add(&other.queue_wait);
+        let _ = self.batch_latency.add(&other.batch_latency);
+        self.tasks += other.tasks;
+        self.steals += other.steals;
+        self.failed_steals += other.failed_steals;
+        self.parks += other.parks;
+        self.wakeups += other.wakeups;
+        self.batches += other.batches;
+    }
+}

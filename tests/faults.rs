@@ -1,0 +1,592 @@
+//! Faults (ISA.md section 6): out of bounds, misaligned, division by zero and
+//! the step limit, with every field of the fault and its message; the runtime
+//! stays usable and buffers not bound to the launch are never touched.
+
+mod common;
+
+use common::*;
+use lanes::kernel::Space;
+use lanes::{Arg, Dim3, Engine, Fault, FaultKind, LaunchError, LaunchOptions, Runtime};
+
+/// Runs `src` (one kernel) with the given buffers (as byte contents) and
+/// scalar args appended, expecting a fault.
+fn fault_of(src: &str, grid: Dim3, block: Dim3, bufs: &[Vec<u8>], scalars: &[Arg]) -> Fault {
+    fault_steps(src, grid, block, bufs, scalars, u64::MAX)
+}
+
+fn fault_steps(
+    src: &str,
+    grid: Dim3,
+    block: Dim3,
+    bufs: &[Vec<u8>],
+    scalars: &[Arg],
+    max_steps: u64,
+) -> Fault {
+    let k = kernel(src);
+    let rt = Runtime::builder().threads(2).build().unwrap();
+    // The reference engine's fault is the one checked; the pool engine must
+    // report the very same fault.
+    let mut faults = Vec::new();
+    for engine in [Engine::Reference, Engine::Pool] {
+        let mut args: Vec<Arg> = bufs
+            .iter()
+            .map(|b| Arg::Buffer(rt.alloc_from(b).unwrap()))
+            .collect();
+        args.extend_from_slice(scalars);
+        let options = LaunchOptions {
+            engine,
+            ..opts(max_steps)
+        };
+        match rt.launch(&k, grid, block, &args, options) {
+            Err(LaunchError::Fault(f)) => {
+                // The launch error's message is the fault's.
+                let e = LaunchError::Fault(f.clone());
+                assert_eq!(e.to_string(), f.to_string());
+                faults.push(*f);
+            }
+            Err(e) => panic!("{engine:?}: expected a fault, got {e}"),
+            Ok(_) => panic!("{engine:?}: expected a fault, the launch succeeded"),
+        }
+    }
+    assert_eq!(
+        faults[0], faults[1],
+        "the pool engine faults differently\n{src}"
+    );
+    faults.swap_remove(0)
+}
+
+/// Only the lane with `%gid == target` goes on past the prologue.
+fn only_gid(target: u64) -> String {
+    format!("    mov.u64 r0, %gid\n    setp.ne.u64 p0, r0, {target}\n    @p0 exit\n")
+}
+
+#[test]
+fn out_of_bounds_global_with_all_fields() {
+    // 2x2 blocks of 4x2 lanes; gid 13 = block (1,0,0) lane (1,1,0).
+    let src = format!(
+        ".kernel oob\n.param buf buf\n{}    mov.u64 r2, 16\n    ld.global.u32 r1, [buf + r2]\n",
+        only_gid(13)
+    );
+    let f = fault_of(
+        &src,
+        Dim3::new(2, 2, 1),
+        Dim3::new(4, 2, 1),
+        &[vec![0; 16]],
+        &[],
+    );
+    assert_eq!(f.kernel, "oob");
+    assert_eq!(f.block, Dim3::new(1, 0, 0));
+    assert_eq!(f.lane, Dim3::new(1, 1, 0));
+    assert_eq!(f.instr, 4);
+    assert_eq!(f.line, 7);
+    assert_eq!(f.source, "ld.global.u32 r1, [buf + r2]");
+    assert_eq!(
+        f.kind,
+        FaultKind::OutOfBounds {
+            space: Space::Global,
+            buffer: Some("buf".into()),
+            offset: 16,
+            size: 4,
+            len: 16
+        }
+    );
+    assert_eq!(
+        f.to_string(),
+        "kernel `oob` faulted in block (1, 0, 0) lane (1, 1, 0) at instruction 4 \
+         (line 7: `ld.global.u32 r1, [buf + r2]`): out of bounds: 4-byte access at \
+         offset 16 of global buffer `buf` (16 bytes)"
+    );
+}
+
+#[test]
+fn out_of_bounds_in_3d_grid_names_block_and_lane() {
+    // grid (2,3,2) of blocks (2,2,2): block (1,2,1) is linear 1 + 2*(2 + 3*1) = 11,
+    // lane (1,0,1) is laneid 1 + 2*(0 + 2*1) = 5; gid = 11*8 + 5 = 93.
+    let src = format!(
+        ".kernel k\n.param b buf\n{}    st.global.u8 [b + 3], 1\n",
+        only_gid(93)
+    );
+    let f = fault_of(
+        &src,
+        Dim3::new(2, 3, 2),
+        Dim3::new(2, 2, 2),
+        &[vec![0; 3]],
+        &[],
+    );
+    assert_eq!((f.block, f.lane), (Dim3::new(1, 2, 1), Dim3::new(1, 0, 1)));
+    assert_eq!((f.instr, f.line), (3, 6));
+    assert_eq!(
+        f.kind,
+        FaultKind::OutOfBounds {
+            space: Space::Global,
+            buffer: Some("b".into()),
+            offset: 3,
+            size: 1,
+            len: 3
+        }
+    );
+}
+
+#[test]
+fn out_of_bounds_variants() {
+    let cases: Vec<(&str, u64, i128, usize, usize, Space)> = vec![
+        // (instruction, r2 value, offset, size, len, space)
+        (
+            "ld.global.u32 r1, [buf + r2 - 8]",
+            4,
+            -4,
+            4,
+            32,
+            Space::Global,
+        ),
+        (
+            "ld.global.u8 r1, [buf + r2 - 1]",
+            0,
+            -1,
+            1,
+            32,
+            Space::Global,
+        ),
+        (
+            "ld.global.u64 r1, [buf + r2]",
+            1 << 40,
+            1 << 40,
+            8,
+            32,
+            Space::Global,
+        ),
+        (
+            "ld.global.u64 r1, [buf + r2 + 16]",
+            u64::MAX,
+            u64::MAX as i128 + 16,
+            8,
+            32,
+            Space::Global,
+        ),
+        (
+            "st.global.u16 [buf + r2 + 0xFFFFFFFFFFFFFFFF], r1",
+            2,
+            u64::MAX as i128 + 2,
+            2,
+            32,
+            Space::Global,
+        ),
+        ("st.global.f64 [buf + 32], r1", 0, 32, 8, 32, Space::Global),
+        ("ld.global.u32 r1, [buf + 30]", 0, 30, 4, 32, Space::Global),
+        ("ld.shared.u32 r1, [r2]", 64, 64, 4, 64, Space::Shared),
+        ("st.shared.u8 [r2 - 1], r1", 0, -1, 1, 64, Space::Shared),
+        (
+            "ld.shared.f32 r1, [r2 + 8]",
+            u64::MAX - 3,
+            u64::MAX as i128 + 5,
+            4,
+            64,
+            Space::Shared,
+        ),
+        ("ld.shared.u64 r1, [0x40]", 0, 64, 8, 64, Space::Shared),
+        (
+            "atom.global.add.u32 r1, [buf + r2], 1",
+            32,
+            32,
+            4,
+            32,
+            Space::Global,
+        ),
+        (
+            "atom.shared.cas.u64 r1, [r2], 1, 2",
+            64,
+            64,
+            8,
+            64,
+            Space::Shared,
+        ),
+        (
+            "atom.global.exch.f64 r1, [buf + r2 - 8], r1",
+            0,
+            -8,
+            8,
+            32,
+            Space::Global,
+        ),
+    ];
+    for (ins, r2, offset, size, len, space) in cases {
+        let src = format!(
+            ".kernel k\n.param buf buf\n.param v u64\n.shared 64\n    mov.u64 r2, v\n    {ins}\n"
+        );
+        let f = fault_of(
+            &src,
+            Dim3::x(1),
+            Dim3::x(1),
+            &[vec![0; 32]],
+            &[Arg::from(r2)],
+        );
+        let buffer = (space == Space::Global).then(|| "buf".to_string());
+        assert_eq!(
+            f.kind,
+            FaultKind::OutOfBounds {
+                space,
+                buffer,
+                offset,
+                size,
+                len
+            },
+            "{ins}"
+        );
+        assert_eq!((f.instr, f.line), (1, 6), "{ins}");
+        let place = if space == Space::Global {
+            "global buffer `buf`"
+        } else {
+            "shared memory"
+        };
+        assert!(
+            f.to_string().ends_with(&format!(
+                ": out of bounds: {size}-byte access at offset {offset} of {place} ({len} bytes)"
+            )),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn shared_access_without_shared_memory_faults() {
+    let f = fault_of(
+        ".kernel k\n    ld.shared.u8 r0, [0]\n",
+        Dim3::x(1),
+        Dim3::x(1),
+        &[],
+        &[],
+    );
+    assert_eq!(
+        f.kind,
+        FaultKind::OutOfBounds {
+            space: Space::Shared,
+            buffer: None,
+            offset: 0,
+            size: 1,
+            len: 0
+        }
+    );
+    // An empty global buffer has no bytes either.
+    let f = fault_of(
+        ".kernel k\n.param e buf\n    st.global.u8 [e], 0\n",
+        Dim3::x(1),
+        Dim3::x(1),
+        &[vec![]],
+        &[],
+    );
+    assert!(matches!(f.kind, FaultKind::OutOfBounds { len: 0, .. }));
+}
+
+#[test]
+fn misaligned_accesses() {
+    let cases: Vec<(&str, u64, u64, usize, Space)> = vec![
+        ("ld.global.u32 r1, [buf + r2]", 2, 2, 4, Space::Global),
+        ("ld.global.i16 r1, [buf + 1]", 0, 1, 2, Space::Global),
+        ("st.global.u64 [buf + r2], r1", 4, 4, 8, Space::Global),
+        ("st.global.f32 [buf + r2 - 1], r1", 8, 7, 4, Space::Global),
+        (
+            "atom.global.add.u32 r1, [buf + r2], 1",
+            6,
+            6,
+            4,
+            Space::Global,
+        ),
+        (
+            "atom.global.max.f64 r1, [buf + r2], r1",
+            12,
+            12,
+            8,
+            Space::Global,
+        ),
+        (
+            "atom.global.cas.i32 r1, [buf + r2 + 1], 0, 1",
+            0,
+            1,
+            4,
+            Space::Global,
+        ),
+        ("ld.shared.u16 r1, [r2]", 3, 3, 2, Space::Shared),
+        ("st.shared.u64 [r2 + 2], r1", 0, 2, 8, Space::Shared),
+        (
+            "atom.shared.exch.u32 r1, [r2], r1",
+            10,
+            10,
+            4,
+            Space::Shared,
+        ),
+        (
+            "atom.shared.cas.u64 r1, [r2], 0, 1",
+            20,
+            20,
+            8,
+            Space::Shared,
+        ),
+    ];
+    for (ins, r2, offset, size, space) in cases {
+        let src = format!(
+            ".kernel k\n.param buf buf\n.param v u64\n.shared 64\n    mov.u64 r2, v\n    {ins}\n"
+        );
+        let f = fault_of(
+            &src,
+            Dim3::x(1),
+            Dim3::x(1),
+            &[vec![0; 32]],
+            &[Arg::from(r2)],
+        );
+        let buffer = (space == Space::Global).then(|| "buf".to_string());
+        assert_eq!(
+            f.kind,
+            FaultKind::Misaligned {
+                space,
+                buffer,
+                offset,
+                size
+            },
+            "{ins}"
+        );
+        let place = if space == Space::Global {
+            "global buffer `buf`"
+        } else {
+            "shared memory"
+        };
+        assert!(
+            f.to_string().ends_with(&format!(
+                ": misaligned: {size}-byte access at offset {offset} of {place} (offset must be a multiple of {size})"
+            )),
+            "{f}"
+        );
+    }
+    // Bytes never misalign.
+    let k = kernel(
+        ".kernel k\n.param b buf\n.shared 4\n    st.global.u8 [b + 7], 1\n    ld.shared.u8 r0, [3]\n",
+    );
+    let rt = Runtime::new();
+    let b = rt.alloc(8).unwrap();
+    rt.launch(&k, Dim3::x(1), Dim3::x(1), &[Arg::Buffer(b)], reference())
+        .unwrap();
+}
+
+#[test]
+fn misaligned_and_out_of_bounds_reports_out_of_bounds() {
+    // Offset 15 of 16 bytes for a 4-byte access is both: bounds come first.
+    let f = fault_of(
+        ".kernel k\n.param buf buf\n    ld.global.u32 r0, [buf + 15]\n",
+        Dim3::x(1),
+        Dim3::x(1),
+        &[vec![0; 16]],
+        &[],
+    );
+    assert!(
+        matches!(f.kind, FaultKind::OutOfBounds { offset: 15, .. }),
+        "{f}"
+    );
+}
+
+#[test]
+fn integer_division_by_zero_faults_for_every_int_type() {
+    for ty in ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"] {
+        for op in ["div", "rem"] {
+            // The divisor register holds 1 << bits (for narrow types): its low
+            // bits, which the instruction reads, are zero.
+            let bits: u32 = ty[1..].parse().unwrap();
+            let zero = if bits == 64 { 0 } else { 1u64 << bits };
+            let src = format!(
+                ".kernel k\n.param z u64\n    mov.u64 r2, z\n    mov.u64 r1, 7\n    {op}.{ty} r3, r1, r2\n"
+            );
+            let f = fault_of(&src, Dim3::x(1), Dim3::x(1), &[], &[Arg::from(zero)]);
+            assert_eq!(f.kind, FaultKind::DivisionByZero, "{op}.{ty}");
+            assert_eq!((f.instr, f.line), (2, 5));
+            assert_eq!(f.source, format!("{op}.{ty} r3, r1, r2"));
+            assert!(f.to_string().ends_with(": integer division by zero"), "{f}");
+        }
+    }
+    // By an immediate zero too.
+    let f = fault_of(
+        ".kernel k\n    rem.i32 r0, r0, 0\n",
+        Dim3::x(1),
+        Dim3::x(1),
+        &[],
+        &[],
+    );
+    assert_eq!(f.kind, FaultKind::DivisionByZero);
+    // Floats never fault.
+    let k = kernel(
+        ".kernel k\n    div.f32 r0, 1.0, 0.0\n    rem.f64 r1, 1.0, 0.0\n    div.f64 r2, r3, r4\n",
+    );
+    let rt = Runtime::new();
+    rt.launch(&k, Dim3::x(1), Dim3::x(1), &[], reference())
+        .unwrap();
+}
+
+#[test]
+fn step_limit_stops_infinite_loops() {
+    let f = fault_steps(
+        ".kernel spin\nloop:\n    bra loop\n",
+        Dim3::x(2),
+        Dim3::x(3),
+        &[],
+        &[],
+        100,
+    );
+    // Lanes run in order, so the first lane of the first block trips it.
+    assert_eq!(f.kind, FaultKind::StepLimit { limit: 100 });
+    assert_eq!((f.block, f.lane), (Dim3::new(0, 0, 0), Dim3::new(0, 0, 0)));
+    assert_eq!((f.instr, f.line, f.source.as_str()), (0, 3, "bra loop"));
+    assert_eq!(
+        f.to_string(),
+        "kernel `spin` faulted in block (0, 0, 0) lane (0, 0, 0) at instruction 0 \
+         (line 3: `bra loop`): step limit exceeded (100 instructions per lane)"
+    );
+    // A loop that only some lane never leaves.
+    let src = format!(
+        ".kernel k\n{}loop:\n    add.u32 r1, r1, 1\n    bra loop\n",
+        only_gid(4)
+    );
+    let f = fault_steps(&src, Dim3::x(2), Dim3::x(4), &[], &[], 1000);
+    assert_eq!((f.block, f.lane), (Dim3::new(1, 0, 0), Dim3::new(0, 0, 0)));
+    assert_eq!(f.kind, FaultKind::StepLimit { limit: 1000 });
+    // 3 prologue steps, then the loop body alternates; step 1001 is reached
+    // at instruction 3 + (1000 - 3) % 2 = 4.
+    assert_eq!(f.instr, 4);
+}
+
+/// Runs `src` with `max_steps`; `Ok` or the fault.
+fn steps(src: &str, max_steps: u64) -> Result<(), Box<Fault>> {
+    let k = kernel(src);
+    let rt = Runtime::new();
+    match rt.launch(&k, Dim3::x(1), Dim3::x(2), &[], opts(max_steps)) {
+        Ok(_) => Ok(()),
+        Err(LaunchError::Fault(f)) => Err(f),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn step_count_rule_exact_limits() {
+    // The rule (src/engine/reference.rs): every instruction a lane's pc
+    // reaches is one step, guarded-off ones included; running past the end
+    // is not a step; the step that would exceed the budget faults.
+    let straight = ".kernel k\n    mov.u32 r0, 1\n    add.u32 r0, r0, 1\n    add.u32 r0, r0, 1\n";
+    assert!(steps(straight, 3).is_ok());
+    let f = steps(straight, 2).unwrap_err();
+    assert_eq!(
+        (f.instr, f.kind.clone()),
+        (2, FaultKind::StepLimit { limit: 2 })
+    );
+
+    // Guarded-off instructions count.
+    let guarded = ".kernel k\n    @p0 mov.u32 r0, 1\n    @p0 mov.u32 r0, 1\n    @p0 mov.u32 r0, 1\n    exit\n";
+    assert!(steps(guarded, 4).is_ok());
+    assert_eq!(steps(guarded, 3).unwrap_err().instr, 3);
+
+    // `exit` and `bar.sync` are steps.
+    let bar = ".kernel k\n    bar.sync\n    bar.sync\n    exit\n    mov.u32 r0, 1\n";
+    assert!(steps(bar, 3).is_ok());
+    assert_eq!(steps(bar, 2).unwrap_err().instr, 2);
+
+    // A loop of 10 iterations: 1 + 10 * 3 + (the final test and branch) ...
+    let looped = ".kernel k\n    mov.u32 r0, 0\nloop:\n    add.u32 r0, r0, 1\n    setp.lt.u32 p0, r0, 10\n    @p0 bra loop\n";
+    // mov (1) + 10 iterations of 3 instructions = 31, then it runs off the end.
+    assert!(steps(looped, 31).is_ok());
+    let f = steps(looped, 30).unwrap_err();
+    assert_eq!(f.instr, 3);
+
+    // No instruction at all, or a zero budget with nothing to run.
+    assert!(steps(".kernel k\nend:\n", 0).is_ok());
+    assert_eq!(steps(straight, 0).unwrap_err().instr, 0);
+    // The default budget runs ordinary kernels.
+    let k = kernel(looped);
+    Runtime::new()
+        .launch(
+            &k,
+            Dim3::x(1),
+            Dim3::x(1),
+            &[],
+            lanes::LaunchOptions::default(),
+        )
+        .unwrap();
+}
+
+#[test]
+fn runtime_usable_after_fault_and_unbound_buffers_untouched() {
+    let rt = Runtime::new();
+    let pattern: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+    let bystander = rt.alloc_from(&pattern).unwrap();
+    let bound = rt.alloc_from(&[0xAA; 64]).unwrap();
+    // Every lane writes its own byte, then lane 40 faults.
+    let k = kernel(
+        ".kernel k\n.param b buf\n    mov.u64 r0, %gid\n    st.global.u8 [b + r0], 1\n    \
+         setp.eq.u64 p0, r0, 40\n    @p0 ld.global.u32 r1, [b + 64]\n",
+    );
+    for engine_try in 0..2 {
+        let err = rt
+            .launch(
+                &k,
+                Dim3::x(4),
+                Dim3::x(16),
+                &[Arg::Buffer(bound)],
+                reference(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, LaunchError::Fault(_)),
+            "try {engine_try}: {err}"
+        );
+        assert_eq!(rt.read(bystander).unwrap(), pattern);
+    }
+    // Bound buffers may be partly written, but hold only values the kernel
+    // or the host wrote.
+    assert!(rt.read(bound).unwrap().iter().all(|&b| b == 1 || b == 0xAA));
+    // The runtime still runs kernels and serves buffers.
+    let good =
+        kernel(".kernel g\n.param b buf\n    mov.u64 r0, %gid\n    st.global.u8 [b + r0], 2\n");
+    rt.launch(
+        &good,
+        Dim3::x(4),
+        Dim3::x(16),
+        &[Arg::Buffer(bound)],
+        reference(),
+    )
+    .unwrap();
+    assert_eq!(rt.read(bound).unwrap(), vec![2; 64]);
+    assert_eq!(rt.read(bystander).unwrap(), pattern);
+}
+
+#[test]
+fn launch_limits_and_argument_checks() {
+    let rt = Runtime::new();
+    let k = kernel(".kernel k\n.param b buf\n.param n u32\n    exit\n");
+    let b = rt.alloc(4).unwrap();
+    let ok_args = [Arg::Buffer(b), Arg::from(1u32)];
+    for (grid, block) in [
+        (Dim3::new(0, 1, 1), Dim3::x(1)),
+        (Dim3::new(1, 0, 1), Dim3::x(1)),
+        (Dim3::x(1), Dim3::new(1, 1, 0)),
+        (Dim3::x(1), Dim3::x(1025)),
+        (Dim3::x(1), Dim3::new(32, 32, 2)),
+    ] {
+        let e = rt
+            .launch(&k, grid, block, &ok_args, reference())
+            .unwrap_err();
+        assert!(matches!(e, LaunchError::Shape(_)), "{e}");
+    }
+    rt.launch(&k, Dim3::x(1), Dim3::new(32, 32, 1), &ok_args, reference())
+        .unwrap();
+    for args in [
+        vec![Arg::Buffer(b)],
+        vec![Arg::Buffer(b), Arg::from(1u32), Arg::from(1u32)],
+        vec![Arg::from(1u32), Arg::Buffer(b)],
+        vec![Arg::Buffer(b), Arg::from(1i32)],
+        vec![Arg::Buffer(b), Arg::Buffer(b)],
+    ] {
+        let e = rt
+            .launch(&k, Dim3::x(1), Dim3::x(1), &args, reference())
+            .unwrap_err();
+        assert!(matches!(e, LaunchError::Arguments { .. }), "{e}");
+    }
+    rt.free(b).unwrap();
+    let e = rt
+        .launch(&k, Dim3::x(1), Dim3::x(1), &ok_args, reference())
+        .unwrap_err();
+    assert!(matches!(e, LaunchError::Memory(_)), "{e}");
+}
