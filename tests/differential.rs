@@ -10,12 +10,13 @@
 //! words), and, rarely, instructions that can fault.
 
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use lanes::engine::{LaunchSpec, block, reference};
 use lanes::launch::{BoundArgs, Dim3};
 use lanes::memory::{Buffer, ByteMemory};
 use lanes::types::ScalarType;
+use lanes::{Arg, Engine, LaunchError, LaunchOptions, Runtime};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -526,10 +527,54 @@ fn compare(c: &Case, name: &str, got: Outcome, want: &Outcome) -> Result<(), Tes
     Ok(())
 }
 
+/// Pool runtimes with 1, 2 and 5 workers (5 is more than this machine's
+/// cores), shared by all cases.
+fn runtimes() -> &'static [(usize, Runtime)] {
+    static RUNTIMES: OnceLock<Vec<(usize, Runtime)>> = OnceLock::new();
+    RUNTIMES.get_or_init(|| {
+        [1, 2, 5]
+            .into_iter()
+            .map(|t| (t, Runtime::builder().threads(t).build().unwrap()))
+            .collect()
+    })
+}
+
+/// Runs the case through `Runtime::launch` on the pool engine.
+fn run_on_pool(c: &Case, rt: &Runtime) -> Outcome {
+    let prog = rt.compile("gen.lasm", &c.source).unwrap();
+    let kernel = prog.kernel("gen").unwrap();
+    let total = (c.grid.count() * c.block.count()) as usize;
+    let ids = [
+        rt.alloc_from(&c.input).unwrap(),
+        rt.alloc(total * SLOT_BYTES as usize).unwrap(),
+        rt.alloc(16).unwrap(),
+    ];
+    let args = [Arg::Buffer(ids[0]), Arg::Buffer(ids[1]), Arg::Buffer(ids[2]), Arg::from(c.k)];
+    let options = LaunchOptions {
+        engine: Engine::Pool,
+        max_steps: c.max_steps,
+    };
+    let result = rt.launch(kernel, c.grid, c.block, &args, options);
+    let out = ids.iter().map(|&id| rt.read(id).unwrap()).collect();
+    for id in ids {
+        rt.free(id).unwrap();
+    }
+    match result {
+        Ok(_) => Ok(out),
+        Err(LaunchError::Fault(f)) => Err(f),
+        Err(e) => panic!("launch failed: {e}"),
+    }
+}
+
 fn check_engines(c: &Case) -> Result<(), TestCaseError> {
     let want = run_with(c, &reference::run);
     let got = run_with(c, &block::run);
-    compare(c, "block engine", got, &want)
+    compare(c, "block engine", got, &want)?;
+    for (threads, rt) in runtimes() {
+        let got = run_on_pool(c, rt);
+        compare(c, &format!("pool engine, {threads} threads"), got, &want)?;
+    }
+    Ok(())
 }
 
 proptest! {
