@@ -102,27 +102,28 @@ pub trait ByteMemory {
     /// returns `old` (both zero-extended raw bits).
     fn update_at(&self, offset: usize, size: usize, f: &mut dyn FnMut(u64) -> u64) -> u64;
 
-    /// Loads `count` consecutive elements of `size` bytes starting at the
-    /// aligned, in-bounds `offset`, handing each (index, bits) to `sink`.
+    /// Loads `out.len()` consecutive elements of `size` bytes starting at
+    /// the aligned, in-bounds `offset`; element `i` becomes
+    /// `out[i] = convert(bits)`.
     #[inline(always)]
-    fn load_run(&self, offset: usize, size: usize, count: usize, mut sink: impl FnMut(usize, u64))
+    fn load_run(&self, offset: usize, size: usize, out: &mut [u64], convert: impl Fn(u64) -> u64)
     where
         Self: Sized,
     {
-        for i in 0..count {
-            sink(i, self.load_at(offset + i * size, size));
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = convert(self.load_at(offset + i * size, size));
         }
     }
 
-    /// Stores `count` consecutive elements of `size` bytes starting at the
-    /// aligned, in-bounds `offset`, element `i` being `value(i)`.
+    /// Stores `values.len()` consecutive elements of `size` bytes (the low
+    /// bytes of each value) starting at the aligned, in-bounds `offset`.
     #[inline(always)]
-    fn store_run(&self, offset: usize, size: usize, count: usize, value: impl Fn(usize) -> u64)
+    fn store_run(&self, offset: usize, size: usize, values: &[u64])
     where
         Self: Sized,
     {
-        for i in 0..count {
-            self.store_at(offset + i * size, size, value(i));
+        for (i, &v) in values.iter().enumerate() {
+            self.store_at(offset + i * size, size, v);
         }
     }
 
@@ -240,6 +241,35 @@ impl ByteMemory for Buffer {
     }
 
     #[inline(always)]
+    fn load_run(&self, offset: usize, size: usize, out: &mut [u64], convert: impl Fn(u64) -> u64) {
+        // Elements before the first whole word and after the last one go one
+        // by one; in between, one atomic load serves every element of a word.
+        let per_word = 8 / size;
+        let mask = lane_mask(size);
+        let head = ((8 - offset % 8) % 8 / size).min(out.len());
+        let (head_out, rest) = out.split_at_mut(head);
+        for (i, o) in head_out.iter_mut().enumerate() {
+            *o = convert(self.load_at(offset + i * size, size));
+        }
+        let first = (offset + head * size) / 8;
+        let whole = rest.len() / per_word;
+        let (body, tail) = rest.split_at_mut(whole * per_word);
+        for (chunk, word) in body
+            .chunks_exact_mut(per_word)
+            .zip(&self.words[first..first + whole])
+        {
+            let v = word.load(Ordering::Relaxed);
+            for (k, o) in chunk.iter_mut().enumerate() {
+                *o = convert((v >> (k * size * 8)) & mask);
+            }
+        }
+        let tail_at = offset + (head + whole * per_word) * size;
+        for (i, o) in tail.iter_mut().enumerate() {
+            *o = convert(self.load_at(tail_at + i * size, size));
+        }
+    }
+
+    #[inline(always)]
     fn store_at(&self, offset: usize, size: usize, bits: u64) {
         let w = &self.words[offset / 8];
         if size == 8 {
@@ -264,32 +294,32 @@ impl ByteMemory for Buffer {
     }
 
     #[inline(always)]
-    fn store_run(&self, offset: usize, size: usize, count: usize, value: impl Fn(usize) -> u64) {
+    fn store_run(&self, offset: usize, size: usize, values: &[u64]) {
         // Elements that share a word with bytes outside the run go through
         // the element store (compare-and-swap); whole words inside the run
         // are assembled from their elements and written with one store.
         let per_word = 8 / size;
-        let end = offset + count * size;
-        let mut i = 0;
-        while i < count && (offset + i * size) % 8 != 0 {
-            self.store_at(offset + i * size, size, value(i));
-            i += 1;
-        }
-        let full_end = end - end % 8;
-        let mut at = offset + i * size;
         let mask = lane_mask(size);
-        while at < full_end {
-            let mut word = 0u64;
-            for k in 0..per_word {
-                word |= (value(i + k) & mask) << (k * size * 8);
-            }
-            self.words[at / 8].store(word, Ordering::Relaxed);
-            i += per_word;
-            at += 8;
+        let head = ((8 - offset % 8) % 8 / size).min(values.len());
+        for (i, &v) in values[..head].iter().enumerate() {
+            self.store_at(offset + i * size, size, v);
         }
-        while i < count {
-            self.store_at(offset + i * size, size, value(i));
-            i += 1;
+        let rest = &values[head..];
+        let first = (offset + head * size) / 8;
+        let whole = rest.len() / per_word;
+        for (chunk, word) in rest
+            .chunks_exact(per_word)
+            .zip(&self.words[first..first + whole])
+        {
+            let mut v = 0u64;
+            for (k, &x) in chunk.iter().enumerate() {
+                v |= (x & mask) << (k * size * 8);
+            }
+            word.store(v, Ordering::Relaxed);
+        }
+        let tail_at = offset + (head + whole * per_word) * size;
+        for (i, &v) in rest[whole * per_word..].iter().enumerate() {
+            self.store_at(tail_at + i * size, size, v);
         }
     }
 
@@ -477,7 +507,8 @@ mod tests {
                     }
                     let b = Buffer::from_bytes(&vec![0xEE; len]).unwrap();
                     let value = |i: usize| 0x0102_0304_0506_0708u64.wrapping_mul(i as u64 + 1);
-                    b.store_run(start * size, size, count, value);
+                    let values: Vec<u64> = (0..count).map(value).collect();
+                    b.store_run(start * size, size, &values);
                     let mut want = vec![0xEEu8; len];
                     for i in 0..count {
                         let at = (start + i) * size;
@@ -489,7 +520,7 @@ mod tests {
                         "size {size} start {start} count {count}"
                     );
                     let mut got = vec![0u64; count];
-                    b.load_run(start * size, size, count, |i, v| got[i] = v);
+                    b.load_run(start * size, size, &mut got, |v| v);
                     for (i, g) in got.iter().enumerate() {
                         assert_eq!(*g, value(i) & lane_mask(size));
                     }

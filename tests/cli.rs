@@ -607,7 +607,7 @@ fn pool_settings_are_validated() {
             "--threads",
             "3",
             "--placement",
-            "cpus:0,2",
+            "cpus:0",
         ]
         .map(String::from),
     );

@@ -87,6 +87,29 @@ pub struct Kernel {
     pub buffer_slots: usize,
     /// Number of scalar parameters.
     pub scalar_slots: usize,
+    /// The block engine's prepared form, made on first use.
+    pub(crate) prepared: Prepared,
+}
+
+/// A lazily made, engine-specific form of a kernel. It is derived from the
+/// kernel, so it takes no part in comparisons.
+#[derive(Default)]
+pub(crate) struct Prepared(pub(crate) std::sync::OnceLock<crate::engine::block::BlockProgram>);
+
+impl PartialEq for Prepared {
+    fn eq(&self, _: &Prepared) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Prepared(ready)"
+        } else {
+            "Prepared(not yet)"
+        })
+    }
 }
 
 impl Kernel {

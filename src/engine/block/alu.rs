@@ -3,8 +3,6 @@
 //! the operation and type once, outside the lane loop, and then runs the
 //! shared scalar semantics of [`crate::exec`] element-wise.
 
-use std::cell::Cell;
-
 use super::lanes::{LaneSet, View, map1, map2, map3};
 use crate::exec::{FloatValue, IntValue, SignedValue, Value, convert};
 use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, MathOp, SignOp};
@@ -12,7 +10,7 @@ use crate::types::{FloatType, IntType, ScalarType, SignedType};
 use crate::with_scalar_type;
 
 /// `mov.T`
-pub fn mov(set: LaneSet<'_>, ty: ScalarType, d: &[Cell<u64>], a: View<'_>) {
+pub fn mov(set: LaneSet<'_>, ty: ScalarType, d: &mut [u64], a: View<'_>) {
     with_scalar_type!(ScalarType, ty, T => map1(set, d, a, |x| T::from_reg(x).to_reg()))
 }
 
@@ -21,7 +19,7 @@ pub fn arith(
     set: LaneSet<'_>,
     op: ArithOp,
     ty: ScalarType,
-    d: &[Cell<u64>],
+    d: &mut [u64],
     a: View<'_>,
     b: View<'_>,
 ) {
@@ -44,7 +42,7 @@ pub fn div(
     set: LaneSet<'_>,
     op: DivOp,
     ty: ScalarType,
-    d: &[Cell<u64>],
+    d: &mut [u64],
     a: View<'_>,
     b: View<'_>,
 ) -> Result<(), usize> {
@@ -76,21 +74,14 @@ pub fn div(
 }
 
 /// `fma.T`
-pub fn fma(
-    set: LaneSet<'_>,
-    ty: ScalarType,
-    d: &[Cell<u64>],
-    a: View<'_>,
-    b: View<'_>,
-    c: View<'_>,
-) {
+pub fn fma(set: LaneSet<'_>, ty: ScalarType, d: &mut [u64], a: View<'_>, b: View<'_>, c: View<'_>) {
     with_scalar_type!(ScalarType, ty, T => {
         map3(set, d, a, b, c, |x, y, z| T::from_reg(x).fma(T::from_reg(y), T::from_reg(z)).to_reg())
     })
 }
 
 /// `and or xor shl shr`
-pub fn bit(set: LaneSet<'_>, op: BitOp, ty: IntType, d: &[Cell<u64>], a: View<'_>, b: View<'_>) {
+pub fn bit(set: LaneSet<'_>, op: BitOp, ty: IntType, d: &mut [u64], a: View<'_>, b: View<'_>) {
     with_scalar_type!(IntType, ty, T => {
         let r = |v: T| v.to_reg();
         let t = T::from_reg;
@@ -105,12 +96,12 @@ pub fn bit(set: LaneSet<'_>, op: BitOp, ty: IntType, d: &[Cell<u64>], a: View<'_
 }
 
 /// `not.T`
-pub fn not(set: LaneSet<'_>, ty: IntType, d: &[Cell<u64>], a: View<'_>) {
+pub fn not(set: LaneSet<'_>, ty: IntType, d: &mut [u64], a: View<'_>) {
     with_scalar_type!(IntType, ty, T => map1(set, d, a, |x| T::from_reg(x).not().to_reg()))
 }
 
 /// `neg abs`
-pub fn sign(set: LaneSet<'_>, op: SignOp, ty: SignedType, d: &[Cell<u64>], a: View<'_>) {
+pub fn sign(set: LaneSet<'_>, op: SignOp, ty: SignedType, d: &mut [u64], a: View<'_>) {
     with_scalar_type!(SignedType, ty, T => match op {
         SignOp::Neg => map1(set, d, a, |x| SignedValue::neg(T::from_reg(x)).to_reg()),
         SignOp::Abs => map1(set, d, a, |x| SignedValue::abs(T::from_reg(x)).to_reg()),
@@ -118,7 +109,7 @@ pub fn sign(set: LaneSet<'_>, op: SignOp, ty: SignedType, d: &[Cell<u64>], a: Vi
 }
 
 /// The float functions.
-pub fn math(set: LaneSet<'_>, op: MathOp, ty: FloatType, d: &[Cell<u64>], a: View<'_>) {
+pub fn math(set: LaneSet<'_>, op: MathOp, ty: FloatType, d: &mut [u64], a: View<'_>) {
     with_scalar_type!(FloatType, ty, T => {
         let t = T::from_reg;
         match op {
@@ -138,73 +129,58 @@ pub fn math(set: LaneSet<'_>, op: MathOp, ty: FloatType, d: &[Cell<u64>], a: Vie
 }
 
 /// `cvt.TO.FROM`
-pub fn cvt(set: LaneSet<'_>, to: ScalarType, from: ScalarType, d: &[Cell<u64>], a: View<'_>) {
+pub fn cvt(set: LaneSet<'_>, to: ScalarType, from: ScalarType, d: &mut [u64], a: View<'_>) {
     with_scalar_type!(ScalarType, from, F => with_scalar_type!(ScalarType, to, T => {
         map1(set, d, a, convert::cast::<F, T>)
     }))
 }
 
-/// `setp.CMP.T`: sets bit `p` of each lane's predicate word.
+/// `setp.CMP.T`: writes predicate `p` of each lane (`p` is that
+/// predicate's per-lane vector).
 pub fn setp(
     set: LaneSet<'_>,
     cmp: CmpOp,
     ty: ScalarType,
-    preds: &mut [u16],
-    p: u8,
+    p: &mut [bool],
     a: View<'_>,
     b: View<'_>,
 ) {
     #[inline(always)]
     fn run<T: Value>(
         set: LaneSet<'_>,
-        preds: &mut [u16],
-        p: u8,
+        p: &mut [bool],
         a: View<'_>,
         b: View<'_>,
         f: impl Fn(T, T) -> bool,
     ) {
-        let bit = 1u16 << p;
-        let put = |w: u16, v: bool| (w & !bit) | ((v as u16) << p);
         match (set, a, b) {
             (LaneSet::All(n), View::Lanes(x), View::Lanes(y)) => {
-                let (pr, x, y) = (&mut preds[..n], &x[..n], &y[..n]);
-                for l in 0..n {
-                    pr[l] = put(pr[l], f(T::from_reg(x[l].get()), T::from_reg(y[l].get())));
+                for ((p, &x), &y) in p[..n].iter_mut().zip(&x[..n]).zip(&y[..n]) {
+                    *p = f(T::from_reg(x), T::from_reg(y));
                 }
             }
             (LaneSet::All(n), View::Lanes(x), View::Splat(y)) => {
-                let (pr, x, y) = (&mut preds[..n], &x[..n], T::from_reg(y));
-                for l in 0..n {
-                    pr[l] = put(pr[l], f(T::from_reg(x[l].get()), y));
+                let y = T::from_reg(y);
+                for (p, &x) in p[..n].iter_mut().zip(&x[..n]) {
+                    *p = f(T::from_reg(x), y);
                 }
             }
-            (set, a, b) => set.for_each(|l| {
-                preds[l] = put(preds[l], f(T::from_reg(a.get(l)), T::from_reg(b.get(l))));
-            }),
+            (set, a, b) => set.for_each(|l| p[l] = f(T::from_reg(a.get(l)), T::from_reg(b.get(l)))),
         }
     }
     with_scalar_type!(ScalarType, ty, T => match cmp {
-        CmpOp::Eq => run::<T>(set, preds, p, a, b, |x, y| x == y),
-        CmpOp::Ne => run::<T>(set, preds, p, a, b, |x, y| x != y),
-        CmpOp::Lt => run::<T>(set, preds, p, a, b, |x, y| x < y),
-        CmpOp::Le => run::<T>(set, preds, p, a, b, |x, y| x <= y),
-        CmpOp::Gt => run::<T>(set, preds, p, a, b, |x, y| x > y),
-        CmpOp::Ge => run::<T>(set, preds, p, a, b, |x, y| x >= y),
+        CmpOp::Eq => run::<T>(set, p, a, b, |x, y| x == y),
+        CmpOp::Ne => run::<T>(set, p, a, b, |x, y| x != y),
+        CmpOp::Lt => run::<T>(set, p, a, b, |x, y| x < y),
+        CmpOp::Le => run::<T>(set, p, a, b, |x, y| x <= y),
+        CmpOp::Gt => run::<T>(set, p, a, b, |x, y| x > y),
+        CmpOp::Ge => run::<T>(set, p, a, b, |x, y| x >= y),
     })
 }
 
-/// `selp.T`
-pub fn selp(
-    set: LaneSet<'_>,
-    ty: ScalarType,
-    d: &[Cell<u64>],
-    a: View<'_>,
-    b: View<'_>,
-    preds: &[u16],
-    p: u8,
-) {
+/// `selp.T`: `p` is the selecting predicate's per-lane vector.
+pub fn selp(set: LaneSet<'_>, ty: ScalarType, d: &mut [u64], a: View<'_>, b: View<'_>, p: &[bool]) {
     with_scalar_type!(ScalarType, ty, T => set.for_each(|l| {
-        let v = (preds[l] >> p) & 1 != 0;
-        d[l].set(T::from_reg(if v { a.get(l) } else { b.get(l) }).to_reg());
+        d[l] = T::from_reg(if p[l] { a.get(l) } else { b.get(l) }).to_reg();
     }));
 }

@@ -1,13 +1,13 @@
 //! Lane sets, operand views and the element-wise loops every family uses.
 //!
 //! Registers are structure-of-arrays: register `r` of every lane of the block
-//! is one contiguous run. The register file is viewed as `&[Cell<u64>]`, so a
-//! destination may alias a source (`add r1, r1, r2`) without `unsafe`: each
-//! loop reads lane `l`'s sources before writing lane `l`'s destination.
-//! When every lane of the block is in the group, loops run over contiguous
-//! ranges the compiler can vectorize; otherwise over the group's lane list.
-
-use std::cell::Cell;
+//! is one `Vec<u64>`. An instruction moves its destination vector out of the
+//! register file, reads its sources as shared slices (a source that is the
+//! destination itself, or a special register, is first copied into a scratch
+//! vector), and writes the destination through `&mut [u64]`. Plain,
+//! non-aliasing slices let the compiler vectorize the loops. When every lane
+//! of the block is in the group, loops run over contiguous ranges; otherwise
+//! over the group's lane list.
 
 /// The lanes an instruction runs for.
 #[derive(Clone, Copy, Debug)]
@@ -21,28 +21,28 @@ pub enum LaneSet<'a> {
 impl LaneSet<'_> {
     /// Calls `f` for every lane, in order.
     #[inline(always)]
-    pub fn for_each(self, mut f: impl FnMut(usize)) {
+    pub fn for_each(self, f: impl FnMut(usize)) {
         match self {
             LaneSet::All(n) => (0..n).for_each(f),
-            LaneSet::Some(ls) => ls.iter().for_each(|&l| f(l as usize)),
+            LaneSet::Some(ls) => ls.iter().map(|&l| l as usize).for_each(f),
         }
     }
 
     /// Like [`LaneSet::for_each`], stopping at the first error.
     #[inline(always)]
-    pub fn try_for_each<E>(self, mut f: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+    pub fn try_for_each<E>(self, f: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
         match self {
             LaneSet::All(n) => (0..n).try_for_each(f),
-            LaneSet::Some(ls) => ls.iter().try_for_each(|&l| f(l as usize)),
+            LaneSet::Some(ls) => ls.iter().map(|&l| l as usize).try_for_each(f),
         }
     }
 }
 
 /// A source operand seen across lanes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub enum View<'a> {
     /// One value per lane.
-    Lanes(&'a [Cell<u64>]),
+    Lanes(&'a [u64]),
     /// The same value in every lane.
     Splat(u64),
 }
@@ -52,7 +52,7 @@ impl View<'_> {
     #[inline(always)]
     pub fn get(&self, l: usize) -> u64 {
         match self {
-            View::Lanes(v) => v[l].get(),
+            View::Lanes(v) => v[l],
             View::Splat(x) => *x,
         }
     }
@@ -60,19 +60,15 @@ impl View<'_> {
 
 /// `d[l] = f(a[l])` over the lane set.
 #[inline(always)]
-pub fn map1(set: LaneSet<'_>, d: &[Cell<u64>], a: View<'_>, f: impl Fn(u64) -> u64) {
+pub fn map1(set: LaneSet<'_>, d: &mut [u64], a: View<'_>, f: impl Fn(u64) -> u64) {
     match (set, a) {
         (LaneSet::All(n), View::Lanes(x)) => {
-            let (d, x) = (&d[..n], &x[..n]);
-            for l in 0..n {
-                d[l].set(f(x[l].get()));
+            for (d, &x) in d[..n].iter_mut().zip(&x[..n]) {
+                *d = f(x);
             }
         }
-        (LaneSet::All(n), View::Splat(x)) => {
-            let v = f(x);
-            d[..n].iter().for_each(|c| c.set(v));
-        }
-        (set, a) => set.for_each(|l| d[l].set(f(a.get(l)))),
+        (LaneSet::All(n), View::Splat(x)) => d[..n].fill(f(x)),
+        (set, a) => set.for_each(|l| d[l] = f(a.get(l))),
     }
 }
 
@@ -80,31 +76,29 @@ pub fn map1(set: LaneSet<'_>, d: &[Cell<u64>], a: View<'_>, f: impl Fn(u64) -> u
 #[inline(always)]
 pub fn map2(
     set: LaneSet<'_>,
-    d: &[Cell<u64>],
+    d: &mut [u64],
     a: View<'_>,
     b: View<'_>,
     f: impl Fn(u64, u64) -> u64,
 ) {
     match (set, a, b) {
         (LaneSet::All(n), View::Lanes(x), View::Lanes(y)) => {
-            let (d, x, y) = (&d[..n], &x[..n], &y[..n]);
-            for l in 0..n {
-                d[l].set(f(x[l].get(), y[l].get()));
+            for ((d, &x), &y) in d[..n].iter_mut().zip(&x[..n]).zip(&y[..n]) {
+                *d = f(x, y);
             }
         }
         (LaneSet::All(n), View::Lanes(x), View::Splat(y)) => {
-            let (d, x) = (&d[..n], &x[..n]);
-            for l in 0..n {
-                d[l].set(f(x[l].get(), y));
+            for (d, &x) in d[..n].iter_mut().zip(&x[..n]) {
+                *d = f(x, y);
             }
         }
         (LaneSet::All(n), View::Splat(x), View::Lanes(y)) => {
-            let (d, y) = (&d[..n], &y[..n]);
-            for l in 0..n {
-                d[l].set(f(x, y[l].get()));
+            for (d, &y) in d[..n].iter_mut().zip(&y[..n]) {
+                *d = f(x, y);
             }
         }
-        (set, a, b) => set.for_each(|l| d[l].set(f(a.get(l), b.get(l)))),
+        (LaneSet::All(n), View::Splat(x), View::Splat(y)) => d[..n].fill(f(x, y)),
+        (set, a, b) => set.for_each(|l| d[l] = f(a.get(l), b.get(l))),
     }
 }
 
@@ -112,7 +106,7 @@ pub fn map2(
 #[inline(always)]
 pub fn map3(
     set: LaneSet<'_>,
-    d: &[Cell<u64>],
+    d: &mut [u64],
     a: View<'_>,
     b: View<'_>,
     c: View<'_>,
@@ -120,11 +114,10 @@ pub fn map3(
 ) {
     match (set, a, b, c) {
         (LaneSet::All(n), View::Lanes(x), View::Lanes(y), View::Lanes(z)) => {
-            let (d, x, y, z) = (&d[..n], &x[..n], &y[..n], &z[..n]);
-            for l in 0..n {
-                d[l].set(f(x[l].get(), y[l].get(), z[l].get()));
+            for (((d, &x), &y), &z) in d[..n].iter_mut().zip(&x[..n]).zip(&y[..n]).zip(&z[..n]) {
+                *d = f(x, y, z);
             }
         }
-        (set, a, b, c) => set.for_each(|l| d[l].set(f(a.get(l), b.get(l), c.get(l)))),
+        (set, a, b, c) => set.for_each(|l| d[l] = f(a.get(l), b.get(l), c.get(l))),
     }
 }

@@ -5,8 +5,6 @@
 //! instruction and is reported. Lanes before it have done their access, as
 //! they would have in any order of execution.
 
-use std::cell::Cell;
-
 use super::lanes::{LaneSet, View};
 use crate::exec::{Value, atomic};
 use crate::kernel::{Address, AtomOp};
@@ -51,14 +49,17 @@ fn contiguous_run(
         return None;
     };
     let offs = &offs[..n];
-    let first = offs.first()?.get();
+    let first = *offs.first()?;
     let step = size as u64;
-    // A branch-free scan the compiler can vectorize.
-    let mut ok = true;
-    for (l, o) in offs.iter().enumerate() {
-        ok &= o.get() == first.wrapping_add(l as u64 * step);
+    // A branch-free scan the compiler can vectorize: OR together every
+    // difference from the expected offset.
+    let mut expect = first;
+    let mut diff = 0u64;
+    for &o in offs {
+        diff |= o ^ expect;
+        expect = expect.wrapping_add(step);
     }
-    if !ok {
+    if diff != 0 {
         return None;
     }
     let start = addr.offset(first)?;
@@ -74,20 +75,20 @@ pub fn load<M: ByteMemory>(
     addr: Address,
     offsets: View<'_>,
     ty: ScalarType,
-    d: &[Cell<u64>],
+    d: &mut [u64],
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
     if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
-        let d = &d[..n];
+        let d = &mut d[..n];
         // Typed, so the element size is a constant in the copy loop.
         with_scalar_type!(ScalarType, ty, T => {
-            mem.load_run(start, std::mem::size_of::<T>(), n, |l, bits| d[l].set(T::from_reg(bits).to_reg()))
+            mem.load_run(start, std::mem::size_of::<T>(), d, |bits| T::from_reg(bits).to_reg())
         });
         return Ok(());
     }
     set.try_for_each(|l| {
         let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
-        d[l].set(ty.extend(mem.load_at(at, size)));
+        d[l] = ty.extend(mem.load_at(at, size));
         Ok(())
     })
 }
@@ -106,11 +107,15 @@ pub fn store<M: ByteMemory>(
         with_scalar_type!(ScalarType, ty, T => {
             let size = std::mem::size_of::<T>();
             match a {
-                View::Lanes(v) => {
-                    let v = &v[..n];
-                    mem.store_run(start, size, n, |l| v[l].get());
+                View::Lanes(v) => mem.store_run(start, size, &v[..n]),
+                View::Splat(x) => {
+                    // A splat is stored from a small repeated buffer.
+                    let splat = [x; 64];
+                    for c in 0..n.div_ceil(64) {
+                        let len = (n - c * 64).min(64);
+                        mem.store_run(start + c * 64 * size, size, &splat[..len]);
+                    }
                 }
-                View::Splat(x) => mem.store_run(start, size, n, |_| x),
             }
         });
         return Ok(());
@@ -131,7 +136,7 @@ pub fn atom<M: ByteMemory>(
     offsets: View<'_>,
     op: AtomOp,
     ty: AtomType,
-    d: &[Cell<u64>],
+    d: &mut [u64],
     a: View<'_>,
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.scalar().size(), mem.len());
@@ -139,7 +144,7 @@ pub fn atom<M: ByteMemory>(
         let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
         let v = a.get(l);
         let old = mem.update_at(at, size, &mut |old| atomic::combine(op, ty, old, v));
-        d[l].set(ty.scalar().extend(old));
+        d[l] = ty.scalar().extend(old);
         Ok(())
     })
 }
@@ -152,7 +157,7 @@ pub fn cas<M: ByteMemory>(
     addr: Address,
     offsets: View<'_>,
     ty: CasType,
-    d: &[Cell<u64>],
+    d: &mut [u64],
     a: View<'_>,
     b: View<'_>,
 ) -> Result<(), LaneAccessError> {
@@ -161,7 +166,7 @@ pub fn cas<M: ByteMemory>(
         let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
         let (x, y) = (a.get(l), b.get(l));
         let old = mem.update_at(at, size, &mut |old| atomic::cas(ty, old, x, y));
-        d[l].set(ty.scalar().extend(old));
+        d[l] = ty.scalar().extend(old);
         Ok(())
     })
 }

@@ -25,13 +25,12 @@ mod alu;
 mod lanes;
 mod mem;
 
-use std::cell::Cell;
 use std::ops::Range;
 
 use lanes::{LaneSet, View};
 
 use crate::engine::LaunchSpec;
-use crate::kernel::{Instr, Kernel, Op, PredOp, Space, Special, Src};
+use crate::kernel::{Instr, Kernel, NUM_PREDS, Op, PredOp, Space, Special, Src};
 use crate::launch::{Dim3, Fault, FaultKind};
 use crate::memory::{AccessError, SharedMemory};
 
@@ -40,17 +39,21 @@ use crate::memory::{AccessError, SharedMemory};
 pub struct BlockProgram {
     instrs: Vec<Instr>,
     nregs: usize,
+    /// Registers that must be zeroed when a block starts.
+    zeroed: Vec<u8>,
 }
 
-fn for_each_reg(op: &mut Op, f: &mut impl FnMut(&mut u8)) {
-    let src = |s: &mut Src, f: &mut dyn FnMut(&mut u8)| {
+/// Calls `f(reg, written)` for every register operand of `op`: `written`
+/// is true for the destination.
+fn for_each_reg(op: &mut Op, f: &mut impl FnMut(&mut u8, bool)) {
+    let src = |s: &mut Src, f: &mut dyn FnMut(&mut u8, bool)| {
         if let Src::Reg(r) = s {
-            f(r)
+            f(r, false)
         }
     };
-    let addr = |a: &mut crate::kernel::Address, f: &mut dyn FnMut(&mut u8)| {
+    let addr = |a: &mut crate::kernel::Address, f: &mut dyn FnMut(&mut u8, bool)| {
         if let Some(r) = &mut a.reg {
-            f(r)
+            f(r, false)
         }
     };
     match op {
@@ -59,52 +62,128 @@ fn for_each_reg(op: &mut Op, f: &mut impl FnMut(&mut u8)) {
         | Op::Not { d, a, .. }
         | Op::Sign { d, a, .. }
         | Op::Math { d, a, .. } => {
-            f(d);
             src(a, f);
+            f(d, true);
         }
         Op::Load { d, addr: ad, .. } => {
-            f(d);
             addr(ad, f);
+            f(d, true);
         }
         Op::Store { addr: ad, a, .. } => {
             addr(ad, f);
             src(a, f);
         }
         Op::Arith { d, a, b, .. } | Op::Div { d, a, b, .. } | Op::Bit { d, a, b, .. } => {
-            f(d);
             src(a, f);
             src(b, f);
+            f(d, true);
         }
         Op::Fma { d, a, b, c, .. } => {
-            f(d);
             src(a, f);
             src(b, f);
             src(c, f);
+            f(d, true);
         }
         Op::Setp { a, b, .. } => {
             src(a, f);
             src(b, f);
         }
         Op::Selp { d, a, b, .. } => {
-            f(d);
             src(a, f);
             src(b, f);
+            f(d, true);
         }
         Op::Atom { d, addr: ad, a, .. } => {
-            f(d);
             addr(ad, f);
             src(a, f);
+            f(d, true);
         }
         Op::Cas {
             d, addr: ad, a, b, ..
         } => {
-            f(d);
             addr(ad, f);
             src(a, f);
             src(b, f);
+            f(d, true);
         }
         Op::PredLogic { .. } | Op::PredNot { .. } | Op::Bra { .. } | Op::Bar | Op::Exit => {}
     }
+}
+
+/// A set of (dense) registers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RegSet([u64; 4]);
+
+impl RegSet {
+    const EMPTY: RegSet = RegSet([0; 4]);
+    const ALL: RegSet = RegSet([u64::MAX; 4]);
+    fn insert(&mut self, r: u8) {
+        self.0[r as usize / 64] |= 1 << (r % 64);
+    }
+    fn contains(&self, r: u8) -> bool {
+        self.0[r as usize / 64] & (1 << (r % 64)) != 0
+    }
+    fn intersect(&mut self, o: &RegSet) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a &= b;
+        }
+    }
+}
+
+/// The registers some path may read before writing them. Only those must be
+/// zeroed when a block starts (ISA.md: registers start at zero); every other
+/// register is written before any read on every path, so its stale contents
+/// from the previous block are never seen.
+///
+/// A forward must-analysis: `written[pc]` is the set of registers written by
+/// an unguarded instruction on every path from the entry to `pc`.
+fn read_before_write(instrs: &[Instr]) -> Vec<u8> {
+    let n = instrs.len();
+    let mut written = vec![RegSet::ALL; n + 1];
+    written[0] = RegSet::EMPTY;
+    let succs = |pc: usize| -> [Option<usize>; 2] {
+        let i = &instrs[pc];
+        let guarded = i.guard.is_some();
+        match i.op {
+            Op::Bra { target } => [Some(target as usize), guarded.then_some(pc + 1)],
+            Op::Exit => [guarded.then_some(pc + 1), None],
+            _ => [Some(pc + 1), None],
+        }
+    };
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for pc in 0..n {
+            let mut out = written[pc];
+            let mut i = instrs[pc];
+            if i.guard.is_none() {
+                for_each_reg(&mut i.op, &mut |r, w| {
+                    if w {
+                        out.insert(*r);
+                    }
+                });
+            }
+            for s in succs(pc).into_iter().flatten() {
+                let mut next = written[s];
+                next.intersect(&out);
+                if next != written[s] {
+                    written[s] = next;
+                    changed = true;
+                }
+            }
+        }
+    }
+    let mut needs = RegSet::EMPTY;
+    for pc in 0..n {
+        let mut i = instrs[pc];
+        let before = written[pc];
+        for_each_reg(&mut i.op, &mut |r, w| {
+            if !w && !before.contains(*r) {
+                needs.insert(*r);
+            }
+        });
+    }
+    (0..=255u8).filter(|&r| needs.contains(r)).collect()
 }
 
 impl BlockProgram {
@@ -114,7 +193,7 @@ impl BlockProgram {
         let mut nregs = 0usize;
         let mut instrs = kernel.instrs.clone();
         for i in &mut instrs {
-            for_each_reg(&mut i.op, &mut |r| {
+            for_each_reg(&mut i.op, &mut |r, _| {
                 let slot = &mut map[*r as usize];
                 if *slot == u16::MAX {
                     *slot = nregs as u16;
@@ -124,7 +203,12 @@ impl BlockProgram {
                 *r = *slot as u8;
             });
         }
-        BlockProgram { instrs, nregs }
+        let zeroed = read_before_write(&instrs);
+        BlockProgram {
+            instrs,
+            nregs,
+            zeroed,
+        }
     }
 }
 
@@ -132,30 +216,23 @@ impl BlockProgram {
 #[derive(Debug)]
 pub struct BlockLaunch<'a> {
     spec: &'a LaunchSpec<'a>,
-    prog: BlockProgram,
+    prog: &'a BlockProgram,
     lanes: usize,
-    /// `%tid.x/y/z` and `%laneid` per lane: the same in every block.
-    tid: [Vec<u64>; 4],
     max_steps: u64,
 }
 
 impl<'a> BlockLaunch<'a> {
-    /// Prepares a launch.
+    /// Prepares a launch. The kernel's prepared program is made once, on its
+    /// first launch, and reused: a launch allocates nothing here.
     pub fn new(spec: &'a LaunchSpec<'a>) -> BlockLaunch<'a> {
-        let lanes = spec.lanes_per_block();
-        let mut tid: [Vec<u64>; 4] = Default::default();
-        for l in 0..lanes {
-            let t = spec.block.unflatten(l as u64);
-            tid[0].push(t.x as u64);
-            tid[1].push(t.y as u64);
-            tid[2].push(t.z as u64);
-            tid[3].push(l as u64);
-        }
         BlockLaunch {
             spec,
-            prog: BlockProgram::new(spec.kernel),
-            lanes,
-            tid,
+            prog: spec
+                .kernel
+                .prepared
+                .0
+                .get_or_init(|| BlockProgram::new(spec.kernel)),
+            lanes: spec.lanes_per_block(),
             max_steps: spec.max_steps.min(i64::MAX as u64),
         }
     }
@@ -180,10 +257,17 @@ struct Group {
 /// A worker's reusable state for running blocks.
 #[derive(Debug, Default)]
 pub struct BlockState {
-    regs: Vec<u64>,
-    preds: Vec<u16>,
+    /// `regs[r][lane]`, for the kernel's dense registers.
+    regs: Vec<Vec<u64>>,
+    /// `preds[p][lane]`.
+    preds: Vec<Vec<bool>>,
     step_off: Vec<i64>,
-    scratch: Vec<u64>,
+    /// Materialized operands, one vector per source position.
+    scratch: Vec<Vec<u64>>,
+    /// `%tid.x/y/z` and `%laneid` per lane for the block shape `tid_shape`:
+    /// the same in every block of a launch, and usually across launches.
+    tid: [Vec<u64>; 4],
+    tid_shape: Option<Dim3>,
     shared: SharedMemory,
     groups: Vec<Group>,
     waiting: Vec<Group>,
@@ -231,13 +315,36 @@ impl BlockState {
             linear,
             ctaid: launch.spec.grid.unflatten(linear),
         };
-        self.regs.clear();
-        self.regs.resize(launch.prog.nregs * n, 0);
-        self.preds.clear();
-        self.preds.resize(n, 0);
+        // Registers hold the previous block's values; zero only those that
+        // may be read before they are written.
+        self.regs.resize_with(launch.prog.nregs, Vec::new);
+        for r in &mut self.regs {
+            r.resize(n, 0);
+        }
+        for &r in &launch.prog.zeroed {
+            self.regs[r as usize].fill(0);
+        }
+        self.preds.resize_with(NUM_PREDS, Vec::new);
+        for p in &mut self.preds {
+            p.clear();
+            p.resize(n, false);
+        }
         self.step_off.clear();
         self.step_off.resize(n, 0);
-        self.scratch.resize(3 * n, 0);
+        self.scratch.resize_with(4, Vec::new);
+        if self.tid_shape != Some(launch.spec.block) {
+            for t in &mut self.tid {
+                t.clear();
+            }
+            for l in 0..n {
+                let t = launch.spec.block.unflatten(l as u64);
+                self.tid[0].push(t.x as u64);
+                self.tid[1].push(t.y as u64);
+                self.tid[2].push(t.z as u64);
+                self.tid[3].push(l as u64);
+            }
+            self.tid_shape = Some(launch.spec.block);
+        }
         self.shared.reset(launch.spec.kernel.shared_bytes as usize);
         while let Some(g) = self.groups.pop() {
             self.spare.push(g.lanes);
@@ -283,20 +390,26 @@ impl BlockState {
             let partial = match instr.guard {
                 None => false,
                 Some(guard) => {
-                    let mut f = std::mem::take(&mut self.filter);
-                    f.clear();
-                    f.extend(
-                        g.lanes
-                            .iter()
-                            .copied()
-                            .filter(|&l| guard.passes(self.preds[l as usize])),
-                    );
-                    let partial = f.len() != g.lanes.len();
-                    self.filter = f;
-                    if partial && self.filter.is_empty() {
+                    // Count first (a vectorizable scan); build the lane list
+                    // only when the guard splits the group.
+                    let p = &self.preds[guard.pred as usize];
+                    let want = !guard.negated;
+                    let passing = if g.lanes.len() == n {
+                        p[..n].iter().filter(|&&v| v == want).count()
+                    } else {
+                        g.lanes.iter().filter(|&&l| p[l as usize] == want).count()
+                    };
+                    if passing == 0 {
                         g.pc += 1;
                         self.insert(g);
                         continue;
+                    }
+                    let partial = passing != g.lanes.len();
+                    if partial {
+                        let mut f = std::mem::take(&mut self.filter);
+                        f.clear();
+                        f.extend(g.lanes.iter().copied().filter(|&l| p[l as usize] == want));
+                        self.filter = f;
                     }
                     partial
                 }
@@ -482,38 +595,21 @@ impl BlockState {
         op: Op,
         set: LaneSet<'_>,
     ) -> Result<(), LaneFault> {
-        let n = launch.lanes;
         let spec = launch.spec;
-        let regs = Cell::from_mut(&mut self.regs[..]).as_slice_of_cells();
-        let scratch = Cell::from_mut(&mut self.scratch[..]).as_slice_of_cells();
-        let preds = &mut self.preds;
-        let reg = |r: u8| &regs[r as usize * n..(r as usize + 1) * n];
-        let mut slot = 0;
-        let mut view = |s: Src| -> View<'_> {
-            match s {
-                Src::Reg(r) => View::Lanes(reg(r)),
-                Src::Imm(v) => View::Splat(v),
-                Src::Param(p) => View::Splat(spec.args.scalars[p as usize]),
-                Src::Special(sp) => {
-                    let out = &scratch[slot * n..(slot + 1) * n];
-                    slot += 1;
-                    match sp {
-                        Special::Tid(a) => View::Splat(0).fill_from(out, &launch.tid[a as usize]),
-                        Special::LaneId => View::Splat(0).fill_from(out, &launch.tid[3]),
-                        Special::Gid => {
-                            let base = pos.linear.wrapping_mul(n as u64);
-                            for (l, c) in out.iter().enumerate() {
-                                c.set(base.wrapping_add(l as u64));
-                            }
-                            View::Lanes(out)
-                        }
-                        Special::Ntid(a) => View::Splat(spec.block.get(a) as u64),
-                        Special::Ctaid(a) => View::Splat(pos.ctaid.get(a) as u64),
-                        Special::Nctaid(a) => View::Splat(spec.grid.get(a) as u64),
-                    }
-                }
-            }
+        let BlockState {
+            regs,
+            preds,
+            scratch,
+            shared,
+            tid,
+            ..
+        } = self;
+        let ctx = SrcCtx {
+            launch,
+            pos,
+            tid: &*tid,
         };
+        let shared = &*shared;
         let access_fault =
             |space: Space, buffer: u16, (lane, e): (usize, AccessError)| -> LaneFault {
                 let name = match space {
@@ -537,7 +633,6 @@ impl BlockState {
                 };
                 (lane, kind)
             };
-        let shared = &self.shared;
         // Runs a memory family on the instruction's memory, monomorphized
         // for global buffers and shared memory.
         macro_rules! on_memory {
@@ -552,78 +647,102 @@ impl BlockState {
                         $body
                     }
                 }
-                .map_err(|e| access_fault($space, $addr.buffer, e))?
+                .map_err(|e| access_fault($space, $addr.buffer, e))
             };
         }
-        let offsets = |addr: crate::kernel::Address| match addr.reg {
-            Some(r) => View::Lanes(reg(r)),
-            None => View::Splat(0),
-        };
+        let addr_src = |a: crate::kernel::Address| a.reg.map_or(Src::Imm(0), Src::Reg);
+        // Instructions that write register `d`: move it out of the file,
+        // run, and put it back (also when the instruction faults).
+        macro_rules! with_dest {
+            ($d:expr, [$($s:expr),*], |$dv:ident, $views:pat_param| $body:expr) => {{
+                let d = $d;
+                let mut dest = std::mem::take(&mut regs[d as usize]);
+                let result = {
+                    let $views = views(&ctx, regs, scratch, Some((d, &dest)), [$($s),*]);
+                    let $dv = &mut dest[..];
+                    $body
+                };
+                regs[d as usize] = dest;
+                result
+            }};
+        }
         match op {
-            Op::Mov { ty, d, a } => alu::mov(set, ty, reg(d), view(a)),
+            Op::Mov { ty, d, a } => with_dest!(d, [a], |dv, [a]| Ok(alu::mov(set, ty, dv, a))),
             Op::Arith { op, ty, d, a, b } => {
-                let (a, b) = (view(a), view(b));
-                alu::arith(set, op, ty, reg(d), a, b)
+                with_dest!(d, [a, b], |dv, [a, b]| Ok(alu::arith(
+                    set, op, ty, dv, a, b
+                )))
             }
             Op::Div { op, ty, d, a, b } => {
-                let (a, b) = (view(a), view(b));
-                alu::div(set, op, ty, reg(d), a, b).map_err(|l| (l, FaultKind::DivisionByZero))?
+                with_dest!(d, [a, b], |dv, [a, b]| alu::div(set, op, ty, dv, a, b)
+                    .map_err(|l| (l, FaultKind::DivisionByZero)))
             }
             Op::Fma { ty, d, a, b, c } => {
-                let (a, b, c) = (view(a), view(b), view(c));
-                alu::fma(set, ty, reg(d), a, b, c)
+                with_dest!(d, [a, b, c], |dv, [a, b, c]| Ok(alu::fma(
+                    set, ty, dv, a, b, c
+                )))
             }
             Op::Bit { op, ty, d, a, b } => {
-                let (a, b) = (view(a), view(b));
-                alu::bit(set, op, ty, reg(d), a, b)
+                with_dest!(d, [a, b], |dv, [a, b]| Ok(alu::bit(set, op, ty, dv, a, b)))
             }
-            Op::Not { ty, d, a } => alu::not(set, ty, reg(d), view(a)),
-            Op::Sign { op, ty, d, a } => alu::sign(set, op, ty, reg(d), view(a)),
-            Op::Math { op, ty, d, a } => alu::math(set, op, ty, reg(d), view(a)),
-            Op::Cvt { to, from, d, a } => alu::cvt(set, to, from, reg(d), view(a)),
+            Op::Not { ty, d, a } => with_dest!(d, [a], |dv, [a]| Ok(alu::not(set, ty, dv, a))),
+            Op::Sign { op, ty, d, a } => {
+                with_dest!(d, [a], |dv, [a]| Ok(alu::sign(set, op, ty, dv, a)))
+            }
+            Op::Math { op, ty, d, a } => {
+                with_dest!(d, [a], |dv, [a]| Ok(alu::math(set, op, ty, dv, a)))
+            }
+            Op::Cvt { to, from, d, a } => {
+                with_dest!(d, [a], |dv, [a]| Ok(alu::cvt(set, to, from, dv, a)))
+            }
+            Op::Selp { ty, d, a, b, p } => with_dest!(d, [a, b], |dv, [a, b]| Ok(alu::selp(
+                set,
+                ty,
+                dv,
+                a,
+                b,
+                &preds[p as usize]
+            ))),
             Op::Setp { cmp, ty, p, a, b } => {
-                let (a, b) = (view(a), view(b));
-                alu::setp(set, cmp, ty, preds, p, a, b)
+                let [a, b] = views(&ctx, regs, scratch, None, [a, b]);
+                alu::setp(set, cmp, ty, &mut preds[p as usize], a, b);
+                Ok(())
             }
-            Op::Selp { ty, d, a, b, p } => {
-                let (a, b) = (view(a), view(b));
-                alu::selp(set, ty, reg(d), a, b, preds, p)
-            }
-            Op::PredLogic { op, d, a, b } => set.for_each(|l| {
-                let w = preds[l];
-                let (x, y) = ((w >> a) & 1, (w >> b) & 1);
-                let v = match op {
-                    PredOp::And => x & y,
-                    PredOp::Or => x | y,
-                    PredOp::Xor => x ^ y,
+            Op::PredLogic { op, d, a, b } => {
+                let mut dv = std::mem::take(&mut preds[d as usize]);
+                let get = |dv: &[bool], p: u8, l: usize| {
+                    if p == d { dv[l] } else { preds[p as usize][l] }
                 };
-                preds[l] = (w & !(1 << d)) | (v << d);
-            }),
-            Op::PredNot { d, a } => set.for_each(|l| {
-                let w = preds[l];
-                let v = !(w >> a) & 1;
-                preds[l] = (w & !(1 << d)) | (v << d);
-            }),
+                set.for_each(|l| {
+                    let (x, y) = (get(&dv, a, l), get(&dv, b, l));
+                    dv[l] = match op {
+                        PredOp::And => x & y,
+                        PredOp::Or => x | y,
+                        PredOp::Xor => x ^ y,
+                    };
+                });
+                preds[d as usize] = dv;
+                Ok(())
+            }
+            Op::PredNot { d, a } => {
+                let mut dv = std::mem::take(&mut preds[d as usize]);
+                set.for_each(|l| {
+                    let x = if a == d { dv[l] } else { preds[a as usize][l] };
+                    dv[l] = !x;
+                });
+                preds[d as usize] = dv;
+                Ok(())
+            }
             Op::Load { space, ty, d, addr } => {
-                on_memory!(space, addr, |m| mem::load(
-                    set,
-                    m,
+                with_dest!(d, [addr_src(addr)], |dv, [offs]| on_memory!(
+                    space,
                     addr,
-                    offsets(addr),
-                    ty,
-                    reg(d)
+                    |m| { mem::load(set, m, addr, offs, ty, dv) }
                 ))
             }
             Op::Store { space, ty, addr, a } => {
-                let a = view(a);
-                on_memory!(space, addr, |m| mem::store(
-                    set,
-                    m,
-                    addr,
-                    offsets(addr),
-                    ty,
-                    a
-                ))
+                let [offs, a] = views(&ctx, regs, scratch, None, [addr_src(addr), a]);
+                on_memory!(space, addr, |m| mem::store(set, m, addr, offs, ty, a))
             }
             Op::Atom {
                 space,
@@ -632,20 +751,11 @@ impl BlockState {
                 d,
                 addr,
                 a,
-            } => {
-                let a = view(a);
-                let d = reg(d);
-                on_memory!(space, addr, |m| mem::atom(
-                    set,
-                    m,
-                    addr,
-                    offsets(addr),
-                    op,
-                    ty,
-                    d,
-                    a
-                ))
-            }
+            } => with_dest!(d, [addr_src(addr), a], |dv, [offs, a]| on_memory!(
+                space,
+                addr,
+                |m| mem::atom(set, m, addr, offs, op, ty, dv, a)
+            )),
             Op::Cas {
                 space,
                 ty,
@@ -653,34 +763,76 @@ impl BlockState {
                 addr,
                 a,
                 b,
-            } => {
-                let (a, b) = (view(a), view(b));
-                let d = reg(d);
-                on_memory!(space, addr, |m| mem::cas(
-                    set,
-                    m,
-                    addr,
-                    offsets(addr),
-                    ty,
-                    d,
-                    a,
-                    b
-                ))
-            }
-            Op::Bra { .. } | Op::Bar | Op::Exit => {}
+            } => with_dest!(d, [addr_src(addr), a, b], |dv, [offs, a, b]| on_memory!(
+                space,
+                addr,
+                |m| mem::cas(set, m, addr, offs, ty, dv, a, b)
+            )),
+            Op::Bra { .. } | Op::Bar | Op::Exit => Ok(()),
         }
-        Ok(())
     }
 }
 
-impl<'a> View<'a> {
-    /// Copies `values` into `out` and views it.
-    fn fill_from(self, out: &'a [Cell<u64>], values: &[u64]) -> View<'a> {
-        for (c, &v) in out.iter().zip(values) {
-            c.set(v);
+/// What sources need to be read: the launch and the block's position.
+struct SrcCtx<'l, 'a> {
+    launch: &'l BlockLaunch<'a>,
+    pos: BlockPos,
+    tid: &'l [Vec<u64>; 4],
+}
+
+/// Views of `K` source operands. Sources that vary per lane but live
+/// nowhere in the register file (special registers, and the destination
+/// register itself, which the caller has moved out as `dest`) are copied into
+/// `scratch` first.
+fn views<'s, const K: usize>(
+    ctx: &SrcCtx<'_, '_>,
+    regs: &'s [Vec<u64>],
+    scratch: &'s mut [Vec<u64>],
+    dest: Option<(u8, &[u64])>,
+    srcs: [Src; K],
+) -> [View<'s>; K] {
+    let launch = ctx.launch;
+    let n = launch.lanes;
+    for (k, s) in srcs.iter().enumerate() {
+        let out = &mut scratch[k];
+        match *s {
+            Src::Reg(r) => {
+                if let Some((d, dv)) = dest.filter(|(d, _)| *d == r) {
+                    debug_assert_eq!(d, r);
+                    out.clear();
+                    out.extend_from_slice(dv);
+                }
+            }
+            Src::Special(Special::Tid(a)) => {
+                out.clear();
+                out.extend_from_slice(&ctx.tid[a as usize]);
+            }
+            Src::Special(Special::LaneId) => {
+                out.clear();
+                out.extend_from_slice(&ctx.tid[3]);
+            }
+            Src::Special(Special::Gid) => {
+                let base = ctx.pos.linear.wrapping_mul(n as u64);
+                out.resize(n, 0);
+                for (l, o) in out.iter_mut().enumerate() {
+                    *o = base.wrapping_add(l as u64);
+                }
+            }
+            _ => {}
         }
-        View::Lanes(out)
     }
+    let scratch: &'s [Vec<u64>] = scratch;
+    let spec = launch.spec;
+    std::array::from_fn(|k| match srcs[k] {
+        Src::Reg(r) if dest.is_some_and(|(d, _)| d == r) => View::Lanes(&scratch[k]),
+        Src::Reg(r) => View::Lanes(&regs[r as usize]),
+        Src::Imm(v) => View::Splat(v),
+        Src::Param(p) => View::Splat(spec.args.scalars[p as usize]),
+        Src::Special(Special::Tid(_) | Special::LaneId | Special::Gid) => View::Lanes(&scratch[k]),
+        Src::Special(Special::Ntid(a)) => View::Splat(spec.block.get(a) as u64),
+        Src::Special(Special::Ctaid(a)) => View::Splat(ctx.pos.ctaid.get(a) as u64),
+        Src::Special(Special::Nctaid(a)) => View::Splat(spec.grid.get(a) as u64),
+    })
 }
 
 /// Runs a whole launch on the calling thread with one [`BlockState`].
