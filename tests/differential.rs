@@ -549,7 +549,12 @@ fn run_on_pool(c: &Case, rt: &Runtime) -> Outcome {
         rt.alloc(total * SLOT_BYTES as usize).unwrap(),
         rt.alloc(16).unwrap(),
     ];
-    let args = [Arg::Buffer(ids[0]), Arg::Buffer(ids[1]), Arg::Buffer(ids[2]), Arg::from(c.k)];
+    let args = [
+        Arg::Buffer(ids[0]),
+        Arg::Buffer(ids[1]),
+        Arg::Buffer(ids[2]),
+        Arg::from(c.k),
+    ];
     let options = LaunchOptions {
         engine: Engine::Pool,
         max_steps: c.max_steps,
