@@ -1,6 +1,7 @@
 //! lanes: runs GPU-style kernel programs (LASM) on CPU cores.
 
 pub mod asm;
+pub mod bench;
 pub mod engine;
 pub mod exec;
 pub mod kernel;

@@ -6,7 +6,8 @@
 //! * `empty_items`: `n` empty tasks against a rayon `par_iter` over `n`
 //!   empty items inside the pool, for n = 2..256; with and without the
 //!   submitter helping, and with workers that park at once (`spin(0)`).
-//! * `tiny_tasks`: throughput of 10 000 tiny tasks.
+//! * `tiny_tasks`: throughput of 10 000 tiny tasks (default per-chunk timing,
+//!   per-task timing, no timing).
 //! * `imbalance`: 256 tasks of which the first 32 are 100x heavier.
 //!
 //! Run briefly with
@@ -16,7 +17,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use lanes_scheduler::Pool;
+use lanes_scheduler::{Pool, TaskTiming};
 use rayon::prelude::*;
 
 fn lanes_pool(threads: usize, inline_tasks: usize, helps: bool, spin: Duration) -> Pool<()> {
@@ -117,7 +118,12 @@ fn tiny_tasks(c: &mut Criterion) {
     let pool = lanes_pool(2, 1, true, SPIN);
     let untimed = Pool::builder()
         .threads(2)
-        .task_timing(false)
+        .task_timing(TaskTiming::Off)
+        .build(|_| ())
+        .expect("pool");
+    let per_task = Pool::builder()
+        .threads(2)
+        .task_timing(TaskTiming::PerTask)
         .build(|_| ())
         .expect("pool");
     let rayon = rayon_pool(2);
@@ -128,6 +134,16 @@ fn tiny_tasks(c: &mut Criterion) {
                 Ok::<(), ()>(())
             })
             .unwrap()
+        })
+    });
+    g.bench_function("lanes_timed_per_task", |b| {
+        b.iter(|| {
+            per_task
+                .run(n, |_, i| {
+                    black_box(tiny_work(i));
+                    Ok::<(), ()>(())
+                })
+                .unwrap()
         })
     });
     g.bench_function("lanes_untimed", |b| {

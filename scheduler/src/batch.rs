@@ -28,7 +28,7 @@ use crossbeam_deque::Worker;
 use crate::TaskId;
 use crate::error::{BatchError, panic_message};
 use crate::latch::CountLatch;
-use crate::metrics::Recorder;
+use crate::metrics::{Recorder, TaskTiming};
 
 /// Runs the tasks `start..end` of a batch (monomorphised per job type).
 ///
@@ -160,19 +160,49 @@ unsafe fn run_leaf<S, E, F>(
     // this header (it was stored by `BatchHeader::new::<E, F>`, and the
     // batch is alive while the caller holds uncounted tasks of it).
     let typed = unsafe { &*data.cast::<TypedPart<'_, E, F>>() };
-    let mut clock = rec.start_clock();
-    for task in start..end {
-        if header.is_failed() {
-            return;
+    let fail = |task: TaskId, error: E| {
+        if header.claim_failure() {
+            *typed.error.lock() = Some((task, error));
         }
-        *current = task;
-        let result = (typed.job)(state, task);
-        rec.task_done(&mut clock, header.submitted);
-        if let Err(error) = result {
-            if header.claim_failure() {
-                *typed.error.lock() = Some((task, error));
+    };
+    match rec.timing {
+        TaskTiming::PerTask => {
+            let mut clock = Instant::now();
+            for task in start..end {
+                if header.is_failed() {
+                    return;
+                }
+                *current = task;
+                let result = (typed.job)(state, task);
+                rec.task_done(&mut clock, header.submitted);
+                if let Err(error) = result {
+                    return fail(task, error);
+                }
             }
-            return;
+        }
+        timing => {
+            let clock = (timing == TaskTiming::PerChunk).then(Instant::now);
+            let mut ran = 0;
+            let mut failed = None;
+            for task in start..end {
+                if header.is_failed() {
+                    break;
+                }
+                *current = task;
+                let result = (typed.job)(state, task);
+                ran += 1;
+                if let Err(error) = result {
+                    failed = Some((task, error));
+                    break;
+                }
+            }
+            match clock {
+                Some(clock) => rec.chunk_done(clock, ran, header.submitted),
+                None => rec.tasks += ran,
+            }
+            if let Some((task, error)) = failed {
+                fail(task, error);
+            }
         }
     }
 }
@@ -255,5 +285,148 @@ impl<S> Chunk<S> {
         }
         // Last access to the batch.
         batch.latch.count_down(end - start);
+    }
+}
+
+/// Small tests of the unsafe paths (raw batch pointers in chunks, the typed
+/// leaf function), sized to run under Miri:
+/// `MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks" cargo +nightly miri test -p lanes-scheduler --lib batch`.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use crossbeam_deque::Worker;
+
+    use super::{BatchHeader, Chunk, TypedPart};
+    use crate::error::BatchError;
+    use crate::metrics::{Recorder, TaskTiming};
+    use crate::{Pool, TaskId};
+
+    fn counters(n: usize) -> Vec<AtomicU8> {
+        (0..n).map(|_| AtomicU8::new(0)).collect()
+    }
+
+    #[test]
+    fn a_chunk_splits_runs_and_counts_down_on_one_thread() {
+        let counts = counters(10);
+        let job = |state: &mut usize, task: TaskId| -> Result<(), ()> {
+            *state += 1;
+            counts[task].fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        };
+        let typed = TypedPart::new(&job);
+        let header = BatchHeader::new(&typed, 10, 3, Instant::now());
+        let local = Worker::new_lifo();
+        let mut state = 0usize;
+        let mut rec = Recorder::new(TaskTiming::PerTask);
+        Chunk::new(&header, 0, 10).execute(&mut state, &local, &mut rec);
+        // Back halves were pushed; run them as a worker would.
+        while let Some(chunk) = local.pop() {
+            chunk.execute(&mut state, &local, &mut rec);
+        }
+        header.latch.wait(Duration::ZERO);
+        assert_eq!(header.outcome(&typed), Ok(()));
+        assert_eq!(state, 10);
+        assert_eq!(rec.tasks, 10);
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+    }
+
+    #[test]
+    fn a_panic_in_a_leaf_is_caught_and_recorded() {
+        let job = |_: &mut (), task: TaskId| -> Result<(), ()> {
+            assert_ne!(task, 2, "task two");
+            Ok(())
+        };
+        let typed = TypedPart::new(&job);
+        let header = BatchHeader::new(&typed, 4, 4, Instant::now());
+        let local = Worker::new_lifo();
+        Chunk::new(&header, 0, 4).execute(
+            &mut (),
+            &local,
+            &mut Recorder::new(TaskTiming::PerChunk),
+        );
+        header.latch.wait(Duration::ZERO);
+        match header.outcome(&typed) {
+            Err(BatchError::Panicked { task: 2, message }) => assert!(message.contains("task two")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn small_pool(helps: bool) -> Pool<usize> {
+        Pool::builder()
+            .threads(2)
+            .spin(Duration::ZERO)
+            .submitter_helps(helps)
+            .splits_per_thread(2)
+            .build(|w| w)
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_across_threads_run_each_task_once() {
+        for helps in [true, false] {
+            let pool = small_pool(helps);
+            for n in [2, 5, 17] {
+                let counts = counters(n);
+                pool.run(n, |_, t| {
+                    counts[t].fetch_add(1, Ordering::Relaxed);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+                assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn errors_and_panics_across_threads() {
+        let pool = small_pool(true);
+        let err = pool
+            .run(9, |_, t| if t == 7 { Err(t) } else { Ok(()) })
+            .unwrap_err();
+        assert_eq!(err, BatchError::Task { task: 7, error: 7 });
+        let err = pool
+            .run(9, |_, t| {
+                if t == 1 {
+                    panic!("one");
+                }
+                Ok::<(), ()>(())
+            })
+            .unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::Panicked {
+                task: 1,
+                message: "one".into()
+            }
+        );
+    }
+
+    #[test]
+    fn shutdown_while_a_batch_is_in_flight() {
+        let pool = Arc::new(small_pool(true));
+        let started = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (pool, started) = (Arc::clone(&pool), Arc::clone(&started));
+            std::thread::spawn(move || {
+                loop {
+                    let r = pool.run(6, |_, _| {
+                        started.fetch_add(1, Ordering::Relaxed);
+                        Ok::<(), ()>(())
+                    });
+                    if r == Err(BatchError::ShutDown) {
+                        return;
+                    }
+                    r.unwrap();
+                }
+            })
+        };
+        while started.load(Ordering::Relaxed) < 6 {
+            std::thread::yield_now();
+        }
+        pool.shutdown();
+        submitter.join().unwrap();
     }
 }

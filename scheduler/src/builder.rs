@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::Pool;
 use crate::error::BuildError;
+use crate::metrics::TaskTiming;
 use crate::placement::Placement;
 
 /// The pool's settings (what the builder collected).
@@ -16,7 +17,7 @@ pub(crate) struct Config {
     pub(crate) submitter_helps: bool,
     pub(crate) inline_tasks: usize,
     pub(crate) splits_per_thread: usize,
-    pub(crate) task_timing: bool,
+    pub(crate) task_timing: TaskTiming,
     pub(crate) stack_size: Option<usize>,
 }
 
@@ -55,7 +56,7 @@ impl Default for PoolBuilder {
                 submitter_helps: true,
                 inline_tasks: 1,
                 splits_per_thread: 8,
-                task_timing: true,
+                task_timing: TaskTiming::PerChunk,
                 stack_size: None,
             },
         }
@@ -116,10 +117,10 @@ impl PoolBuilder {
         self
     }
 
-    /// Whether each task's run time and queue wait go into the histograms
-    /// (one clock read per task). Task counts are kept either way.
-    /// Default: `true`.
-    pub fn task_timing(mut self, timing: bool) -> Self {
+    /// How task run time and queue wait are measured: per task (exact, one
+    /// clock read per task), per leaf chunk (the default: a few ns per
+    /// task, chunk means), or not at all. Task counts are kept either way.
+    pub fn task_timing(mut self, timing: TaskTiming) -> Self {
         self.config.task_timing = timing;
         self
     }

@@ -56,10 +56,16 @@ pub use builder::{DEFAULT_SPIN, PoolBuilder};
 pub use error::{BatchError, BuildError};
 /// The histogram crate the reports are made of.
 pub use hdrhistogram;
+pub use metrics::TaskTiming;
 pub use placement::{Placement, PlacementPlan};
 pub use registry::{BatchStats, Pool};
 pub use report::{Affinity, LatencySummary, Metric, Report, WorkerAffinity, WorkerReport, hgrm};
 pub use topology::{Cpu, Topology, TopologySource, parse_cpu_list};
+
+/// Compiles and runs the README's example as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The index of a task within its batch: `0..tasks`.
 pub type TaskId = usize;

@@ -394,6 +394,8 @@ struct WorkerThread<S> {
     rec: Recorder,
     mailbox: Receiver<Control>,
     last_cpu: Option<usize>,
+    /// Parked and woken, and not yet found anything to do since.
+    woken: bool,
 }
 
 impl<S> WorkerThread<S> {
@@ -404,10 +406,14 @@ impl<S> WorkerThread<S> {
     fn main_loop(mut self) -> Recorder {
         self.note_cpu();
         loop {
+            if !self.mailbox.is_empty() {
+                self.count_wakeup();
+            }
             if self.read_mail() {
                 break;
             }
             if let Some(chunk) = self.find_work() {
+                self.count_wakeup();
                 self.run_chunk(chunk);
                 continue;
             }
@@ -416,18 +422,26 @@ impl<S> WorkerThread<S> {
             }
             let registry = Arc::clone(&self.registry);
             let sleep = &registry.workers[self.index].sleep;
-            sleep.announce();
+            let ticket = sleep.ticket();
             if registry.has_work_or_mail(&self.mailbox) {
-                sleep.cancel();
                 continue;
             }
-            self.rec.parks += 1;
-            sleep.sleep();
-            self.rec.wakeups += 1;
-            self.note_cpu();
+            if sleep.sleep(ticket) {
+                self.rec.parks += 1;
+                self.woken = true;
+                self.note_cpu();
+            }
         }
         self.drain();
         self.rec
+    }
+
+    /// After a park, the first work or mail found makes the wake-up count
+    /// as useful.
+    fn count_wakeup(&mut self) {
+        if std::mem::take(&mut self.woken) {
+            self.rec.wakeups += 1;
+        }
     }
 
     /// Handles queued control messages; returns `true` on `Stop`.
@@ -479,6 +493,7 @@ impl<S> WorkerThread<S> {
                 return true;
             }
             if let Some(chunk) = self.find_work() {
+                self.count_wakeup();
                 self.run_chunk(chunk);
                 return true;
             }
@@ -711,13 +726,7 @@ fn worker_main<S>(
         }
     };
     CURRENT_WORKER.with(|c| c.set((Arc::as_ptr(&registry) as usize, index)));
-    let _ = ready.send(Ready {
-        worker: index,
-        tid,
-        result: Ok(()),
-    });
-    drop(ready);
-    WorkerThread {
+    let mut worker = WorkerThread {
         index,
         registry,
         local,
@@ -725,8 +734,18 @@ fn worker_main<S>(
         rec: Recorder::new(timing),
         mailbox,
         last_cpu: None,
-    }
-    .main_loop()
+        woken: false,
+    };
+    // Record where the worker starts before the pool is handed out, so its
+    // affinity report is never empty, even if it has run no task yet.
+    worker.note_cpu();
+    let _ = ready.send(Ready {
+        worker: index,
+        tid,
+        result: Ok(()),
+    });
+    drop(ready);
+    worker.main_loop()
 }
 
 impl<S> Pool<S> {

@@ -85,7 +85,8 @@ pub struct WorkerReport {
     pub failed_steals: u64,
     /// Times the thread parked.
     pub parks: u64,
-    /// Times it was woken from parking.
+    /// Times it was woken from parking and then found work or mail to
+    /// handle (`parks - wakeups` woke to find the work already taken).
     pub wakeups: u64,
     /// Task run time.
     pub run_time: LatencySummary,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lanes_scheduler::{Metric, Placement, Pool, Topology};
+use lanes_scheduler::{Metric, Placement, Pool, TaskTiming, Topology};
 
 #[test]
 fn report_counts_every_task_once() {
@@ -36,7 +36,7 @@ fn report_counts_every_task_once() {
 fn task_timing_can_be_switched_off() {
     let pool = Pool::builder()
         .threads(2)
-        .task_timing(false)
+        .task_timing(TaskTiming::Off)
         .build(|_| ())
         .unwrap();
     pool.run(50, |_, _| Ok::<(), ()>(())).unwrap();

@@ -18,11 +18,15 @@
 //!   path. An unknown TYPE there is a usage error.
 //! - Nothing is saved when a launch faults.
 
+mod affinity;
+mod bench;
 mod check;
 mod error;
 mod latency;
 mod pool;
+mod report;
 mod run;
+mod soak;
 mod spec;
 
 use std::ffi::OsString;
@@ -50,6 +54,16 @@ pub enum Command {
     Run(run::RunArgs),
     /// Validate a LASM file and print its canonical text.
     Check(check::CheckArgs),
+    /// Run the benchmark suite: launch latency percentiles, throughput, and
+    /// ratios to native Rust and rayon.
+    Bench(bench::BenchArgs),
+    /// Sweep thread counts x placements x workloads: throughput, latency,
+    /// steals, parks, and where each worker ran.
+    Affinity(affinity::AffinityArgs),
+    /// Launch a random mix of kernels, some faulting, from many host
+    /// threads for a bounded time; check every result, that no launch is
+    /// lost and that memory stays flat.
+    Soak(soak::SoakArgs),
 }
 
 /// Runs the command line with the process's arguments and returns the exit
@@ -87,6 +101,9 @@ pub fn execute(command: Command) -> Result<(), CliError> {
     match command {
         Command::Run(args) => run::execute(&args),
         Command::Check(args) => check::execute(&args),
+        Command::Bench(args) => bench::execute(&args),
+        Command::Affinity(args) => affinity::execute(&args),
+        Command::Soak(args) => soak::execute(&args),
     }
 }
 

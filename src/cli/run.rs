@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Do not print the summary line.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Print the scheduler's per-worker report (tasks, steals, parks, queue
+    /// wait and run time percentiles) after the launches.
+    #[arg(long)]
+    pub(crate) report: bool,
 }
 
 /// `--engine`.
@@ -155,6 +159,12 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
             }
             report.push_str(&latencies.report());
         }
+    }
+    if args.report {
+        report.push_str(&super::report::scheduler_table(
+            &format!("{} on the pool", kernel.name),
+            &rt.report(),
+        ));
     }
     for save in &args.saves {
         save_buffer(&rt, &bound, &kernel, save)?;

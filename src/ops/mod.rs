@@ -16,6 +16,12 @@
 //! - [`block_sum`]: the sum in an unspecified order (exact when every partial
 //!   sum is, as with small integers).
 //!
+//! Two kernels have no helper and are launched directly (the benchmark suite,
+//! `lanes::bench`, uses them): [`Op::Mandelbrot`], a divergent compute-bound
+//! escape-time loop (`mandelbrot.lasm` says its parameters and the exact
+//! arithmetic), and [`Op::Empty`], which does nothing and so measures the
+//! cost of a launch.
+//!
 //! ```
 //! use lanes::{LaunchOptions, Runtime, ops};
 //!
@@ -56,11 +62,15 @@ pub enum Op {
     Sigmoid,
     /// `out[0] += sum(x)`.
     BlockSum,
+    /// `out[i]` = escape-time steps of pixel `i` (u32); see `mandelbrot.lasm`.
+    Mandelbrot,
+    /// Does nothing (launch cost only).
+    Empty,
 }
 
 impl Op {
     /// Every op.
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 12] = [
         Op::Add,
         Op::Sub,
         Op::Mul,
@@ -71,6 +81,8 @@ impl Op {
         Op::Relu,
         Op::Sigmoid,
         Op::BlockSum,
+        Op::Mandelbrot,
+        Op::Empty,
     ];
 
     /// The kernel's name in its source.
@@ -86,6 +98,8 @@ impl Op {
             Op::Relu => "relu",
             Op::Sigmoid => "sigmoid",
             Op::BlockSum => "block_sum",
+            Op::Mandelbrot => "mandelbrot",
+            Op::Empty => "empty",
         }
     }
 
@@ -102,6 +116,8 @@ impl Op {
             Op::Relu => include_str!("relu.lasm"),
             Op::Sigmoid => include_str!("sigmoid.lasm"),
             Op::BlockSum => include_str!("block_sum.lasm"),
+            Op::Mandelbrot => include_str!("mandelbrot.lasm"),
+            Op::Empty => include_str!("empty.lasm"),
         }
     }
 

@@ -667,42 +667,58 @@ impl BlockState {
             }};
         }
         match op {
-            Op::Mov { ty, d, a } => with_dest!(d, [a], |dv, [a]| Ok(alu::mov(set, ty, dv, a))),
+            Op::Mov { ty, d, a } => with_dest!(d, [a], |dv, [a]| {
+                alu::mov(set, ty, dv, a);
+                Ok(())
+            }),
             Op::Arith { op, ty, d, a, b } => {
-                with_dest!(d, [a, b], |dv, [a, b]| Ok(alu::arith(
-                    set, op, ty, dv, a, b
-                )))
+                with_dest!(d, [a, b], |dv, [a, b]| {
+                    alu::arith(set, op, ty, dv, a, b);
+                    Ok(())
+                })
             }
             Op::Div { op, ty, d, a, b } => {
                 with_dest!(d, [a, b], |dv, [a, b]| alu::div(set, op, ty, dv, a, b)
                     .map_err(|l| (l, FaultKind::DivisionByZero)))
             }
             Op::Fma { ty, d, a, b, c } => {
-                with_dest!(d, [a, b, c], |dv, [a, b, c]| Ok(alu::fma(
-                    set, ty, dv, a, b, c
-                )))
+                with_dest!(d, [a, b, c], |dv, [a, b, c]| {
+                    alu::fma(set, ty, dv, a, b, c);
+                    Ok(())
+                })
             }
             Op::Bit { op, ty, d, a, b } => {
-                with_dest!(d, [a, b], |dv, [a, b]| Ok(alu::bit(set, op, ty, dv, a, b)))
+                with_dest!(d, [a, b], |dv, [a, b]| {
+                    alu::bit(set, op, ty, dv, a, b);
+                    Ok(())
+                })
             }
-            Op::Not { ty, d, a } => with_dest!(d, [a], |dv, [a]| Ok(alu::not(set, ty, dv, a))),
+            Op::Not { ty, d, a } => with_dest!(d, [a], |dv, [a]| {
+                alu::not(set, ty, dv, a);
+                Ok(())
+            }),
             Op::Sign { op, ty, d, a } => {
-                with_dest!(d, [a], |dv, [a]| Ok(alu::sign(set, op, ty, dv, a)))
+                with_dest!(d, [a], |dv, [a]| {
+                    alu::sign(set, op, ty, dv, a);
+                    Ok(())
+                })
             }
             Op::Math { op, ty, d, a } => {
-                with_dest!(d, [a], |dv, [a]| Ok(alu::math(set, op, ty, dv, a)))
+                with_dest!(d, [a], |dv, [a]| {
+                    alu::math(set, op, ty, dv, a);
+                    Ok(())
+                })
             }
             Op::Cvt { to, from, d, a } => {
-                with_dest!(d, [a], |dv, [a]| Ok(alu::cvt(set, to, from, dv, a)))
+                with_dest!(d, [a], |dv, [a]| {
+                    alu::cvt(set, to, from, dv, a);
+                    Ok(())
+                })
             }
-            Op::Selp { ty, d, a, b, p } => with_dest!(d, [a, b], |dv, [a, b]| Ok(alu::selp(
-                set,
-                ty,
-                dv,
-                a,
-                b,
-                &preds[p as usize]
-            ))),
+            Op::Selp { ty, d, a, b, p } => with_dest!(d, [a, b], |dv, [a, b]| {
+                alu::selp(set, ty, dv, a, b, &preds[p as usize]);
+                Ok(())
+            }),
             Op::Setp { cmp, ty, p, a, b } => {
                 let [a, b] = views(&ctx, regs, scratch, None, [a, b]);
                 alu::setp(set, cmp, ty, &mut preds[p as usize], a, b);
@@ -737,7 +753,7 @@ impl BlockState {
                 with_dest!(d, [addr_src(addr)], |dv, [offs]| on_memory!(
                     space,
                     addr,
-                    |m| { mem::load(set, m, addr, offs, ty, dv) }
+                    |m| mem::load(set, m, addr, offs, ty, dv)
                 ))
             }
             Op::Store { space, ty, addr, a } => {
