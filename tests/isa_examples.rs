@@ -1,6 +1,8 @@
 //! The two examples of ISA.md section 7, run through the library.
 
-use lanes::{Arg, Dim3, LaunchOptions, Runtime};
+use lanes::{Arg, Dim3, Engine, LaunchOptions, Runtime};
+
+const ENGINES: [Engine; 2] = [Engine::Pool, Engine::Reference];
 
 const VECTOR_ADD: &str = include_str!("data/vector_add.lasm");
 const BLOCK_SUM: &str = include_str!("data/block_sum.lasm");
@@ -18,6 +20,12 @@ fn bytes(v: &[f32]) -> Vec<u8> {
 
 #[test]
 fn vector_add_adds() {
+    for engine in ENGINES {
+        vector_add_on(engine);
+    }
+}
+
+fn vector_add_on(engine: Engine) {
     let rt = Runtime::new();
     let prog = rt.compile("vector_add.lasm", VECTOR_ADD).unwrap();
     let k = prog.kernel("vector_add").unwrap();
@@ -40,7 +48,10 @@ fn vector_add_adds() {
         Dim3::x(n.div_ceil(256)),
         Dim3::x(256),
         &args,
-        LaunchOptions::default(),
+        LaunchOptions {
+            engine,
+            ..LaunchOptions::default()
+        },
     )
     .unwrap();
     let c = f32s(&rt.read(bc).unwrap());
@@ -51,6 +62,12 @@ fn vector_add_adds() {
 
 #[test]
 fn block_sum_sums() {
+    for engine in ENGINES {
+        block_sum_on(engine);
+    }
+}
+
+fn block_sum_on(engine: Engine) {
     let rt = Runtime::new();
     let prog = rt.compile("block_sum.lasm", BLOCK_SUM).unwrap();
     let k = prog.kernel("block_sum").unwrap();
@@ -65,7 +82,10 @@ fn block_sum_sums() {
         Dim3::x(n.div_ceil(256)),
         Dim3::x(256),
         &args,
-        LaunchOptions::default(),
+        LaunchOptions {
+            engine,
+            ..LaunchOptions::default()
+        },
     )
     .unwrap();
     let total: f32 = x.iter().sum();

@@ -266,6 +266,7 @@ impl From<BenchError> for CliError {
                 source: crate::LaunchError::Fault(fault),
                 ..
             } => CliError::Fault(fault),
+            mismatch @ BenchError::Mismatch { .. } => CliError::Failed(mismatch.to_string()),
             other => CliError::Usage(other.to_string()),
         }
     }

@@ -14,13 +14,17 @@ pub enum CliError {
     Compile(Diagnostics),
     /// A lane faulted while running (exit 1).
     Fault(Box<Fault>),
+    /// The run completed but a check of its results failed (exit 1): a
+    /// benchmark's output differed from the native loop's, a soak found a
+    /// wrong or lost result.
+    Failed(String),
 }
 
 impl CliError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Fault(_) => 1,
+            CliError::Fault(_) | CliError::Failed(_) => 1,
             CliError::Usage(_) | CliError::Compile(_) => 2,
         }
     }
@@ -47,6 +51,7 @@ impl fmt::Display for CliError {
                 )
             }
             CliError::Fault(fault) => write!(f, "error: {fault}"),
+            CliError::Failed(message) => write!(f, "error: {message}"),
         }
     }
 }

@@ -1,0 +1,130 @@
+//! `Runtime` as a shared front door: concurrent launches, faults that leave
+//! it usable, live reconfiguration under load.
+
+use std::sync::Arc;
+
+use lanes::{Arg, Dim3, LaunchError, LaunchOptions, PoolConfig, Runtime};
+
+const SCALE: &str = "
+.kernel scale
+.param x buf
+.param n u32
+.param k u32
+    mov.u32 r0, %gid
+    setp.ge.u32 p0, r0, n
+    @p0 exit
+    shl.u64 r1, r0, 2
+    ld.global.u32 r2, [x + r1]
+    mul.u32 r2, r2, k
+    st.global.u32 [x + r1], r2
+";
+
+const FAULTY: &str = "
+.kernel faulty
+.param x buf
+    mov.u64 r0, %gid
+    shl.u64 r0, r0, 2
+    st.global.u32 [x + r0], 1
+";
+
+fn u32s(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn many_host_threads_launch_at_once() {
+    let rt = Arc::new(Runtime::builder().threads(3).build().unwrap());
+    let scale = rt.compile("scale.lasm", SCALE).unwrap().kernels[0].clone();
+    let faulty = rt.compile("faulty.lasm", FAULTY).unwrap().kernels[0].clone();
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let (rt, scale, faulty) = (rt.clone(), scale.clone(), faulty.clone());
+            std::thread::spawn(move || {
+                let n = 1000 + 37 * t;
+                let init: Vec<u8> = (0..n).flat_map(|i| (i + t).to_le_bytes()).collect();
+                let x = rt.alloc_from(&init).unwrap();
+                for round in 0..20u32 {
+                    let args = [Arg::Buffer(x), Arg::from(n), Arg::from(3u32)];
+                    rt.launch(
+                        &scale,
+                        Dim3::x(n.div_ceil(64)),
+                        Dim3::x(64),
+                        &args,
+                        LaunchOptions::default(),
+                    )
+                    .unwrap();
+                    // Every other round, a launch that faults: 64 lanes write
+                    // 4 bytes each into a 100-byte buffer.
+                    if round % 2 == 0 {
+                        let small = rt.alloc(100).unwrap();
+                        let err = rt
+                            .launch(
+                                &faulty,
+                                Dim3::x(1),
+                                Dim3::x(64),
+                                &[Arg::Buffer(small)],
+                                LaunchOptions::default(),
+                            )
+                            .unwrap_err();
+                        assert!(matches!(err, LaunchError::Fault(_)), "{err}");
+                        rt.free(small).unwrap();
+                    }
+                }
+                let got = u32s(&rt.read(x).unwrap());
+                for (i, g) in got.iter().enumerate() {
+                    let want = (i as u32 + t).wrapping_mul(3u32.pow(20));
+                    assert_eq!(*g, want, "thread {t} element {i}");
+                }
+                rt.free(x).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(rt.buffer_count(), 0);
+}
+
+#[test]
+fn reconfiguring_while_others_launch_loses_nothing() {
+    let rt = Arc::new(Runtime::builder().threads(2).build().unwrap());
+    let scale = rt.compile("scale.lasm", SCALE).unwrap().kernels[0].clone();
+    let n = 4096u32;
+    let x = rt.alloc_from(&vec![0u8; n as usize * 4]).unwrap();
+    rt.write(
+        x,
+        0,
+        &(0..n).flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let launcher = {
+        let (rt, scale) = (rt.clone(), scale.clone());
+        std::thread::spawn(move || {
+            for _ in 0..30 {
+                let args = [Arg::Buffer(x), Arg::from(n), Arg::from(1u32)];
+                rt.launch(
+                    &scale,
+                    Dim3::x(n / 128),
+                    Dim3::x(128),
+                    &args,
+                    LaunchOptions::default(),
+                )
+                .unwrap();
+            }
+        })
+    };
+    for threads in [1usize, 4, 2, 3] {
+        rt.reconfigure(PoolConfig {
+            threads: Some(threads),
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        assert_eq!(rt.threads(), threads);
+    }
+    launcher.join().unwrap();
+    // Multiplying by 1 thirty times leaves the data as it was.
+    let got = u32s(&rt.read(x).unwrap());
+    assert!(got.iter().enumerate().all(|(i, &v)| v == i as u32));
+}
