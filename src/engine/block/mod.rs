@@ -41,6 +41,8 @@ pub struct BlockProgram {
     nregs: usize,
     /// Registers that must be zeroed when a block starts.
     zeroed: Vec<u8>,
+    /// Predicates that must be cleared when a block starts.
+    cleared_preds: Vec<u8>,
 }
 
 /// Calls `f(reg, written)` for every register operand of `op`: `written`
@@ -110,37 +112,66 @@ fn for_each_reg(op: &mut Op, f: &mut impl FnMut(&mut u8, bool)) {
     }
 }
 
-/// A set of (dense) registers.
+/// A set of storage ids: registers `0..256`, predicates `256..272`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct RegSet([u64; 4]);
+struct UseSet([u64; 5]);
 
-impl RegSet {
-    const EMPTY: RegSet = RegSet([0; 4]);
-    const ALL: RegSet = RegSet([u64::MAX; 4]);
-    fn insert(&mut self, r: u8) {
-        self.0[r as usize / 64] |= 1 << (r % 64);
+/// The storage id of predicate `p`.
+const fn pred_id(p: u8) -> u16 {
+    256 + p as u16
+}
+
+impl UseSet {
+    const EMPTY: UseSet = UseSet([0; 5]);
+    const ALL: UseSet = UseSet([u64::MAX; 5]);
+    fn insert(&mut self, id: u16) {
+        self.0[id as usize / 64] |= 1 << (id % 64);
     }
-    fn contains(&self, r: u8) -> bool {
-        self.0[r as usize / 64] & (1 << (r % 64)) != 0
+    fn contains(&self, id: u16) -> bool {
+        self.0[id as usize / 64] & (1 << (id % 64)) != 0
     }
-    fn intersect(&mut self, o: &RegSet) {
+    fn intersect(&mut self, o: &UseSet) {
         for (a, b) in self.0.iter_mut().zip(o.0) {
             *a &= b;
         }
     }
 }
 
-/// The registers some path may read before writing them. Only those must be
-/// zeroed when a block starts (ISA.md: registers start at zero); every other
-/// register is written before any read on every path, so its stale contents
-/// from the previous block are never seen.
+/// Calls `f(id, written)` for every register and predicate an instruction
+/// reads or writes (its guard included).
+fn for_each_use(instr: &Instr, f: &mut impl FnMut(u16, bool)) {
+    if let Some(g) = instr.guard {
+        f(pred_id(g.pred), false);
+    }
+    let mut op = instr.op;
+    for_each_reg(&mut op, &mut |r, w| f(*r as u16, w));
+    match instr.op {
+        Op::Setp { p, .. } => f(pred_id(p), true),
+        Op::Selp { p, .. } => f(pred_id(p), false),
+        Op::PredLogic { d, a, b, .. } => {
+            f(pred_id(a), false);
+            f(pred_id(b), false);
+            f(pred_id(d), true);
+        }
+        Op::PredNot { d, a } => {
+            f(pred_id(a), false);
+            f(pred_id(d), true);
+        }
+        _ => {}
+    }
+}
+
+/// The registers and predicates some path may read before writing them.
+/// Only those must be cleared when a block starts (ISA.md: registers start at
+/// zero, predicates false); everything else is written before any read on
+/// every path, so its stale contents from the previous block are never seen.
 ///
-/// A forward must-analysis: `written[pc]` is the set of registers written by
-/// an unguarded instruction on every path from the entry to `pc`.
-fn read_before_write(instrs: &[Instr]) -> Vec<u8> {
+/// A forward must-analysis: `written[pc]` is the set written by an unguarded
+/// instruction on every path from the entry to `pc`.
+fn read_before_write(instrs: &[Instr]) -> (Vec<u8>, Vec<u8>) {
     let n = instrs.len();
-    let mut written = vec![RegSet::ALL; n + 1];
-    written[0] = RegSet::EMPTY;
+    let mut written = vec![UseSet::ALL; n + 1];
+    written[0] = UseSet::EMPTY;
     let succs = |pc: usize| -> [Option<usize>; 2] {
         let i = &instrs[pc];
         let guarded = i.guard.is_some();
@@ -155,11 +186,10 @@ fn read_before_write(instrs: &[Instr]) -> Vec<u8> {
         changed = false;
         for pc in 0..n {
             let mut out = written[pc];
-            let mut i = instrs[pc];
-            if i.guard.is_none() {
-                for_each_reg(&mut i.op, &mut |r, w| {
+            if instrs[pc].guard.is_none() {
+                for_each_use(&instrs[pc], &mut |id, w| {
                     if w {
-                        out.insert(*r);
+                        out.insert(id);
                     }
                 });
             }
@@ -173,17 +203,18 @@ fn read_before_write(instrs: &[Instr]) -> Vec<u8> {
             }
         }
     }
-    let mut needs = RegSet::EMPTY;
-    for pc in 0..n {
-        let mut i = instrs[pc];
+    let mut needs = UseSet::EMPTY;
+    for (pc, instr) in instrs.iter().enumerate() {
         let before = written[pc];
-        for_each_reg(&mut i.op, &mut |r, w| {
-            if !w && !before.contains(*r) {
-                needs.insert(*r);
+        for_each_use(instr, &mut |id, w| {
+            if !w && !before.contains(id) {
+                needs.insert(id);
             }
         });
     }
-    (0..=255u8).filter(|&r| needs.contains(r)).collect()
+    let regs = (0..=255u8).filter(|&r| needs.contains(r as u16)).collect();
+    let preds = (0..NUM_PREDS as u8).filter(|&p| needs.contains(pred_id(p))).collect();
+    (regs, preds)
 }
 
 impl BlockProgram {
@@ -203,11 +234,12 @@ impl BlockProgram {
                 *r = *slot as u8;
             });
         }
-        let zeroed = read_before_write(&instrs);
+        let (zeroed, cleared_preds) = read_before_write(&instrs);
         BlockProgram {
             instrs,
             nregs,
             zeroed,
+            cleared_preds,
         }
     }
 }
@@ -268,6 +300,8 @@ pub struct BlockState {
     /// the same in every block of a launch, and usually across launches.
     tid: [Vec<u64>; 4],
     tid_shape: Option<Dim3>,
+    /// Some `step_off` entry may be non-zero.
+    offsets_dirty: bool,
     shared: SharedMemory,
     groups: Vec<Group>,
     waiting: Vec<Group>,
@@ -326,11 +360,17 @@ impl BlockState {
         }
         self.preds.resize_with(NUM_PREDS, Vec::new);
         for p in &mut self.preds {
-            p.clear();
             p.resize(n, false);
         }
-        self.step_off.clear();
-        self.step_off.resize(n, 0);
+        for &p in &launch.prog.cleared_preds {
+            self.preds[p as usize].fill(false);
+        }
+        // Step offsets only move when groups with different counts merge.
+        if self.offsets_dirty || self.step_off.len() != n {
+            self.step_off.clear();
+            self.step_off.resize(n, 0);
+            self.offsets_dirty = false;
+        }
         self.scratch.resize_with(4, Vec::new);
         if self.tid_shape != Some(launch.spec.block) {
             for t in &mut self.tid {
@@ -543,8 +583,11 @@ impl BlockState {
     fn merge(&mut self, into: &mut Group, from: Group) {
         // A lane's steps stay `count + step_off`: re-base `from`'s lanes.
         let delta = from.count as i64 - into.count as i64;
-        for &l in &from.lanes {
-            self.step_off[l as usize] += delta;
+        if delta != 0 {
+            self.offsets_dirty = true;
+            for &l in &from.lanes {
+                self.step_off[l as usize] += delta;
+            }
         }
         into.max_off = into.max_off.max(from.max_off + delta);
         let mut merged = self.take_vec();
