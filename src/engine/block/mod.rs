@@ -213,7 +213,9 @@ fn read_before_write(instrs: &[Instr]) -> (Vec<u8>, Vec<u8>) {
         });
     }
     let regs = (0..=255u8).filter(|&r| needs.contains(r as u16)).collect();
-    let preds = (0..NUM_PREDS as u8).filter(|&p| needs.contains(pred_id(p))).collect();
+    let preds = (0..NUM_PREDS as u8)
+        .filter(|&p| needs.contains(pred_id(p)))
+        .collect();
     (regs, preds)
 }
 
