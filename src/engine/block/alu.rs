@@ -3,7 +3,7 @@
 //! the operation and type once, outside the lane loop, and then runs the
 //! shared scalar semantics of [`crate::exec`] element-wise.
 
-use super::lanes::{LaneSet, View, map1, map2, map3};
+use super::lanes::{LaneSet, View, map1, map2, map3, value_at};
 use crate::exec::{FloatValue, IntValue, SignedValue, Value, convert};
 use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, MathOp, SignOp};
 use crate::types::{FloatType, IntType, ScalarType, SignedType};
@@ -49,7 +49,7 @@ pub fn div(
     if ty.is_int() {
         let mut zero = None;
         set.try_for_each(|l| {
-            if ty.extend(b.get(l)) == 0 {
+            if ty.extend(value_at(b, d, l)) == 0 {
                 zero = Some(l);
                 Err(())
             } else {
@@ -165,7 +165,19 @@ pub fn setp(
                     *p = f(T::from_reg(x), y);
                 }
             }
-            (set, a, b) => set.for_each(|l| p[l] = f(T::from_reg(a.get(l)), T::from_reg(b.get(l)))),
+            (LaneSet::Some(ls), View::Lanes(x), View::Splat(y)) => {
+                let y = T::from_reg(y);
+                for &l in ls {
+                    let l = l as usize;
+                    p[l] = f(T::from_reg(x[l]), y);
+                }
+            }
+            (set, a, b) => set.for_each(|l| {
+                p[l] = f(
+                    T::from_reg(value_at(a, &[], l)),
+                    T::from_reg(value_at(b, &[], l)),
+                )
+            }),
         }
     }
     with_scalar_type!(ScalarType, ty, T => match cmp {
@@ -181,6 +193,7 @@ pub fn setp(
 /// `selp.T`: `p` is the selecting predicate's per-lane vector.
 pub fn selp(set: LaneSet<'_>, ty: ScalarType, d: &mut [u64], a: View<'_>, b: View<'_>, p: &[bool]) {
     with_scalar_type!(ScalarType, ty, T => set.for_each(|l| {
-        d[l] = T::from_reg(if p[l] { a.get(l) } else { b.get(l) }).to_reg();
+        let v = if p[l] { value_at(a, d, l) } else { value_at(b, d, l) };
+        d[l] = T::from_reg(v).to_reg();
     }));
 }

@@ -2,12 +2,15 @@
 //!
 //! Registers are structure-of-arrays: register `r` of every lane of the block
 //! is one `Vec<u64>`. An instruction moves its destination vector out of the
-//! register file, reads its sources as shared slices (a source that is the
-//! destination itself, or a special register, is first copied into a scratch
-//! vector), and writes the destination through `&mut [u64]`. Plain,
-//! non-aliasing slices let the compiler vectorize the loops. When every lane
-//! of the block is in the group, loops run over contiguous ranges; otherwise
-//! over the group's lane list.
+//! register file and writes it through `&mut [u64]`; it reads its sources as
+//! shared slices of other registers, as a splat (immediates, parameters,
+//! uniform special registers), as scratch vectors (lane-varying special
+//! registers), or as [`View::Dest`] when a source is the destination itself
+//! (`add r1, r1, r2`). Plain, non-aliasing slices let the compiler vectorize
+//! the loops. When every lane of the block is in the group, loops run over
+//! `0..n`; otherwise over the group's lane list. Each combination of operand
+//! kinds gets its own loop, so no per-lane branch decides where a value comes
+//! from.
 
 /// The lanes an instruction runs for.
 #[derive(Clone, Copy, Debug)]
@@ -45,30 +48,43 @@ pub enum View<'a> {
     Lanes(&'a [u64]),
     /// The same value in every lane.
     Splat(u64),
+    /// The destination register's own values (read before it is written).
+    Dest,
 }
 
-impl View<'_> {
-    /// Lane `l`'s value.
-    #[inline(always)]
-    pub fn get(&self, l: usize) -> u64 {
-        match self {
-            View::Lanes(v) => v[l],
-            View::Splat(x) => *x,
+/// Runs `$body` (an expression in lane index `$l`) for every lane of `$set`,
+/// with the destination `$d` and every `Lanes` slice checked to cover the
+/// lanes once, outside the loop.
+macro_rules! each_lane {
+    ($set:expr, $d:ident, [$($s:ident),*], |$l:ident| $body:expr) => {
+        match $set {
+            LaneSet::All(n) => {
+                let $d = &mut $d[..n];
+                $(let $s = &$s[..n];)*
+                for $l in 0..n {
+                    $d[$l] = $body;
+                }
+            }
+            LaneSet::Some(ls) => {
+                for &lane in ls {
+                    let $l = lane as usize;
+                    $d[$l] = $body;
+                }
+            }
         }
-    }
+    };
 }
 
 /// `d[l] = f(a[l])` over the lane set.
 #[inline(always)]
 pub fn map1(set: LaneSet<'_>, d: &mut [u64], a: View<'_>, f: impl Fn(u64) -> u64) {
-    match (set, a) {
-        (LaneSet::All(n), View::Lanes(x)) => {
-            for (d, &x) in d[..n].iter_mut().zip(&x[..n]) {
-                *d = f(x);
-            }
+    match a {
+        View::Lanes(x) => each_lane!(set, d, [x], |l| f(x[l])),
+        View::Splat(x) => {
+            let v = f(x);
+            each_lane!(set, d, [], |_l| v)
         }
-        (LaneSet::All(n), View::Splat(x)) => d[..n].fill(f(x)),
-        (set, a) => set.for_each(|l| d[l] = f(a.get(l))),
+        View::Dest => each_lane!(set, d, [], |l| f(d[l])),
     }
 }
 
@@ -81,24 +97,20 @@ pub fn map2(
     b: View<'_>,
     f: impl Fn(u64, u64) -> u64,
 ) {
-    match (set, a, b) {
-        (LaneSet::All(n), View::Lanes(x), View::Lanes(y)) => {
-            for ((d, &x), &y) in d[..n].iter_mut().zip(&x[..n]).zip(&y[..n]) {
-                *d = f(x, y);
-            }
+    use View::{Dest, Lanes, Splat};
+    match (a, b) {
+        (Lanes(x), Lanes(y)) => each_lane!(set, d, [x, y], |l| f(x[l], y[l])),
+        (Lanes(x), Splat(y)) => each_lane!(set, d, [x], |l| f(x[l], y)),
+        (Lanes(x), Dest) => each_lane!(set, d, [x], |l| f(x[l], d[l])),
+        (Splat(x), Lanes(y)) => each_lane!(set, d, [y], |l| f(x, y[l])),
+        (Splat(x), Splat(y)) => {
+            let v = f(x, y);
+            each_lane!(set, d, [], |_l| v)
         }
-        (LaneSet::All(n), View::Lanes(x), View::Splat(y)) => {
-            for (d, &x) in d[..n].iter_mut().zip(&x[..n]) {
-                *d = f(x, y);
-            }
-        }
-        (LaneSet::All(n), View::Splat(x), View::Lanes(y)) => {
-            for (d, &y) in d[..n].iter_mut().zip(&y[..n]) {
-                *d = f(x, y);
-            }
-        }
-        (LaneSet::All(n), View::Splat(x), View::Splat(y)) => d[..n].fill(f(x, y)),
-        (set, a, b) => set.for_each(|l| d[l] = f(a.get(l), b.get(l))),
+        (Splat(x), Dest) => each_lane!(set, d, [], |l| f(x, d[l])),
+        (Dest, Lanes(y)) => each_lane!(set, d, [y], |l| f(d[l], y[l])),
+        (Dest, Splat(y)) => each_lane!(set, d, [], |l| f(d[l], y)),
+        (Dest, Dest) => each_lane!(set, d, [], |l| f(d[l], d[l])),
     }
 }
 
@@ -112,12 +124,28 @@ pub fn map3(
     c: View<'_>,
     f: impl Fn(u64, u64, u64) -> u64,
 ) {
-    match (set, a, b, c) {
-        (LaneSet::All(n), View::Lanes(x), View::Lanes(y), View::Lanes(z)) => {
-            for (((d, &x), &y), &z) in d[..n].iter_mut().zip(&x[..n]).zip(&y[..n]).zip(&z[..n]) {
-                *d = f(x, y, z);
-            }
+    match (a, b, c) {
+        (View::Lanes(x), View::Lanes(y), View::Lanes(z)) => {
+            each_lane!(set, d, [x, y, z], |l| f(x[l], y[l], z[l]))
         }
-        (set, a, b, c) => set.for_each(|l| d[l] = f(a.get(l), b.get(l), c.get(l))),
+        (a, b, c) => set.for_each(|l| {
+            let get = |v: View<'_>| match v {
+                View::Lanes(s) => s[l],
+                View::Splat(x) => x,
+                View::Dest => d[l],
+            };
+            d[l] = f(get(a), get(b), get(c));
+        }),
+    }
+}
+
+/// Lane `l`'s value of a view, with `d` standing for [`View::Dest`]. For the
+/// per-lane paths (memory, selects, comparisons).
+#[inline(always)]
+pub fn value_at(v: View<'_>, d: &[u64], l: usize) -> u64 {
+    match v {
+        View::Lanes(s) => s[l],
+        View::Splat(x) => x,
+        View::Dest => d[l],
     }
 }

@@ -5,7 +5,7 @@
 //! instruction and is reported. Lanes before it have done their access, as
 //! they would have in any order of execution.
 
-use super::lanes::{LaneSet, View};
+use super::lanes::{LaneSet, View, value_at};
 use crate::exec::{Value, atomic};
 use crate::kernel::{Address, AtomOp};
 use crate::memory::{AccessError, ByteMemory, check_access};
@@ -16,14 +16,7 @@ use crate::with_scalar_type;
 pub type LaneAccessError = (usize, AccessError);
 
 #[inline(always)]
-fn resolve(
-    addr: Address,
-    offsets: View<'_>,
-    l: usize,
-    size: usize,
-    len: usize,
-) -> Result<usize, AccessError> {
-    let base = offsets.get(l);
+fn resolve(addr: Address, base: u64, size: usize, len: usize) -> Result<usize, AccessError> {
     match addr.offset(base) {
         Some(off) => check_access(off, size, len),
         None => Err(AccessError::OutOfBounds {
@@ -87,7 +80,8 @@ pub fn load<M: ByteMemory>(
         return Ok(());
     }
     set.try_for_each(|l| {
-        let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
+        // The offset register may be the destination: read it first.
+        let at = resolve(addr, value_at(offsets, d, l), size, len).map_err(|e| (l, e))?;
         d[l] = ty.extend(mem.load_at(at, size));
         Ok(())
     })
@@ -104,10 +98,14 @@ pub fn store<M: ByteMemory>(
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
     if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
+        // Typed, so the element size is a constant in the copy loop.
         with_scalar_type!(ScalarType, ty, T => {
             let size = std::mem::size_of::<T>();
             match a {
-                View::Lanes(v) => mem.store_run(start, size, &v[..n]),
+                View::Lanes(v) => {
+                    mem.store_run(start, size, &v[..n]);
+                    return Ok(());
+                }
                 View::Splat(x) => {
                     // A splat is stored from a small repeated buffer.
                     let splat = [x; 64];
@@ -115,14 +113,16 @@ pub fn store<M: ByteMemory>(
                         let len = (n - c * 64).min(64);
                         mem.store_run(start + c * 64 * size, size, &splat[..len]);
                     }
+                    return Ok(());
                 }
+                // A store has no destination register, so never `Dest`.
+                View::Dest => {}
             }
         });
-        return Ok(());
     }
     set.try_for_each(|l| {
-        let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
-        mem.store_at(at, size, a.get(l));
+        let at = resolve(addr, value_at(offsets, &[], l), size, len).map_err(|e| (l, e))?;
+        mem.store_at(at, size, value_at(a, &[], l));
         Ok(())
     })
 }
@@ -141,8 +141,8 @@ pub fn atom<M: ByteMemory>(
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.scalar().size(), mem.len());
     set.try_for_each(|l| {
-        let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
-        let v = a.get(l);
+        let at = resolve(addr, value_at(offsets, d, l), size, len).map_err(|e| (l, e))?;
+        let v = value_at(a, d, l);
         let old = mem.update_at(at, size, &mut |old| atomic::combine(op, ty, old, v));
         d[l] = ty.scalar().extend(old);
         Ok(())
@@ -163,8 +163,8 @@ pub fn cas<M: ByteMemory>(
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.scalar().size(), mem.len());
     set.try_for_each(|l| {
-        let at = resolve(addr, offsets, l, size, len).map_err(|e| (l, e))?;
-        let (x, y) = (a.get(l), b.get(l));
+        let at = resolve(addr, value_at(offsets, d, l), size, len).map_err(|e| (l, e))?;
+        let (x, y) = (value_at(a, d, l), value_at(b, d, l));
         let old = mem.update_at(at, size, &mut |old| atomic::cas(ty, old, x, y));
         d[l] = ty.scalar().extend(old);
         Ok(())

@@ -703,7 +703,7 @@ impl BlockState {
                 let d = $d;
                 let mut dest = std::mem::take(&mut regs[d as usize]);
                 let result = {
-                    let $views = views(&ctx, regs, scratch, Some((d, &dest)), [$($s),*]);
+                    let $views = views(&ctx, regs, scratch, Some(d), [$($s),*]);
                     let $dv = &mut dest[..];
                     $body
                 };
@@ -841,15 +841,15 @@ struct SrcCtx<'l, 'a> {
     tid: &'l [Vec<u64>; 4],
 }
 
-/// Views of `K` source operands. Sources that vary per lane but live
-/// nowhere in the register file (special registers, and the destination
-/// register itself, which the caller has moved out as `dest`) are copied into
-/// `scratch` first.
+/// Views of `K` source operands. A source that is the destination register
+/// (which the caller has moved out of the file) is [`View::Dest`]; sources
+/// that vary per lane but live nowhere in the register file (the special
+/// registers `%tid`, `%laneid`, `%gid`) are computed into `scratch` first.
 fn views<'s, const K: usize>(
     ctx: &SrcCtx<'_, '_>,
     regs: &'s [Vec<u64>],
     scratch: &'s mut [Vec<u64>],
-    dest: Option<(u8, &[u64])>,
+    dest: Option<u8>,
     srcs: [Src; K],
 ) -> [View<'s>; K] {
     let launch = ctx.launch;
@@ -857,13 +857,6 @@ fn views<'s, const K: usize>(
     for (k, s) in srcs.iter().enumerate() {
         let out = &mut scratch[k];
         match *s {
-            Src::Reg(r) => {
-                if let Some((d, dv)) = dest.filter(|(d, _)| *d == r) {
-                    debug_assert_eq!(d, r);
-                    out.clear();
-                    out.extend_from_slice(dv);
-                }
-            }
             Src::Special(Special::Tid(a)) => {
                 out.clear();
                 out.extend_from_slice(&ctx.tid[a as usize]);
@@ -885,7 +878,7 @@ fn views<'s, const K: usize>(
     let scratch: &'s [Vec<u64>] = scratch;
     let spec = launch.spec;
     std::array::from_fn(|k| match srcs[k] {
-        Src::Reg(r) if dest.is_some_and(|(d, _)| d == r) => View::Lanes(&scratch[k]),
+        Src::Reg(r) if dest == Some(r) => View::Dest,
         Src::Reg(r) => View::Lanes(&regs[r as usize]),
         Src::Imm(v) => View::Splat(v),
         Src::Param(p) => View::Splat(spec.args.scalars[p as usize]),
