@@ -218,6 +218,7 @@ pub fn run_sweep(
                 threads: Some(threads),
                 placement: placement.clone(),
                 spin: DEFAULT_SPIN,
+                ..PoolConfig::default()
             })
             .map_err(|source| BenchError::Pool {
                 setting: setting.clone(),
