@@ -341,39 +341,40 @@ impl ByteMemory for Buffer {
     }
 }
 
-/// A block's shared memory: plain bytes, owned by the thread running the
-/// block.
+/// A block's shared memory, owned by the thread running the block: plain
+/// 8-byte words in [`Cell`](std::cell::Cell)s (one thread, so no atomics and
+/// no borrow flags), little-endian within a word like [`Buffer`].
 #[derive(Debug, Default)]
 pub struct SharedMemory {
-    bytes: std::cell::RefCell<Vec<u8>>,
+    words: Vec<std::cell::Cell<u64>>,
+    len: usize,
 }
 
 impl SharedMemory {
     /// Makes the memory `len` zeroed bytes, reusing the allocation.
     pub fn reset(&mut self, len: usize) {
-        let b = self.bytes.get_mut();
-        b.clear();
-        b.resize(len, 0);
+        self.words.clear();
+        self.words.resize(len.div_ceil(8), std::cell::Cell::new(0));
+        self.len = len;
     }
 }
 
 impl ByteMemory for SharedMemory {
     fn len(&self) -> usize {
-        self.bytes.borrow().len()
+        self.len
     }
 
     #[inline(always)]
     fn load_at(&self, offset: usize, size: usize) -> u64 {
-        let b = self.bytes.borrow();
-        let mut raw = [0u8; 8];
-        raw[..size].copy_from_slice(&b[offset..offset + size]);
-        u64::from_le_bytes(raw)
+        (self.words[offset / 8].get() >> ((offset % 8) * 8)) & lane_mask(size)
     }
 
     #[inline(always)]
     fn store_at(&self, offset: usize, size: usize, bits: u64) {
-        let mut b = self.bytes.borrow_mut();
-        b[offset..offset + size].copy_from_slice(&bits.to_le_bytes()[..size]);
+        let w = &self.words[offset / 8];
+        let shift = (offset % 8) * 8;
+        let mask = lane_mask(size) << shift;
+        w.set((w.get() & !mask) | ((bits << shift) & mask));
     }
 
     fn update_at(&self, offset: usize, size: usize, f: &mut dyn FnMut(u64) -> u64) -> u64 {

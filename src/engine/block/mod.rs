@@ -308,6 +308,8 @@ pub struct BlockState {
     groups: Vec<Group>,
     waiting: Vec<Group>,
     filter: Vec<u16>,
+    /// The lanes of the current group that the guard holds back.
+    rest: Vec<u16>,
     spare: Vec<Vec<u16>>,
 }
 
@@ -434,9 +436,13 @@ impl BlockState {
                 Some(guard) => {
                     // Count first (a vectorizable scan); build the lane list
                     // only when the guard splits the group.
+                    // Count first (a vectorizable scan); only a guard that
+                    // splits the group sorts its lanes into those it lets
+                    // through and the rest, in one branch-free pass.
                     let p = &self.preds[guard.pred as usize];
                     let want = !guard.negated;
-                    let passing = if g.lanes.len() == n {
+                    let len = g.lanes.len();
+                    let passing = if len == n {
                         p[..n].iter().filter(|&&v| v == want).count()
                     } else {
                         g.lanes.iter().filter(|&&l| p[l as usize] == want).count()
@@ -446,14 +452,25 @@ impl BlockState {
                         self.insert(g);
                         continue;
                     }
-                    let partial = passing != g.lanes.len();
-                    if partial {
-                        let mut f = std::mem::take(&mut self.filter);
-                        f.clear();
-                        f.extend(g.lanes.iter().copied().filter(|&l| p[l as usize] == want));
-                        self.filter = f;
+                    if passing < len {
+                        let mut pass = std::mem::take(&mut self.filter);
+                        let mut fail = std::mem::take(&mut self.rest);
+                        pass.resize(len, 0);
+                        fail.resize(len, 0);
+                        let (mut kp, mut kf) = (0, 0);
+                        for &l in &g.lanes {
+                            let through = (p[l as usize] == want) as usize;
+                            pass[kp] = l;
+                            fail[kf] = l;
+                            kp += through;
+                            kf += 1 - through;
+                        }
+                        pass.truncate(kp);
+                        fail.truncate(kf);
+                        self.filter = pass;
+                        self.rest = fail;
                     }
-                    partial
+                    passing < len
                 }
             };
             match instr.op {
@@ -543,18 +560,13 @@ impl BlockState {
 
     /// Moves the lanes in `self.filter` out of `g` into a new sorted list.
     fn split_off(&mut self, g: &mut Group) -> Vec<u16> {
-        let mut taken = self.take_vec();
-        taken.extend_from_slice(&self.filter);
-        let filter = &self.filter;
-        let mut fi = 0;
-        g.lanes.retain(|&l| {
-            if fi < filter.len() && filter[fi] == l {
-                fi += 1;
-                false
-            } else {
-                true
-            }
-        });
+        // The guard already sorted the lanes into `filter` (through) and
+        // `rest`: swap lists instead of copying.
+        let spare = self.take_vec();
+        let taken = std::mem::replace(&mut self.filter, spare);
+        let spare = self.take_vec();
+        let rest = std::mem::replace(&mut self.rest, spare);
+        self.spare.push(std::mem::replace(&mut g.lanes, rest));
         taken
     }
 
