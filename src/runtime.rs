@@ -36,6 +36,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use lanes_scheduler::{BatchError, BatchStats, Placement, Pool, Report};
@@ -366,10 +367,16 @@ impl Runtime {
                 let tasks = usize::try_from(tasks).map_err(|_| {
                     LaunchError::Shape(format!("grid {grid} has too many blocks to schedule"))
                 })?;
+                // A fault in any task stops every task at its next block.
+                let stop = AtomicBool::new(false);
                 let batch = pool
                     .run(tasks, |state: &mut BlockState, task| {
                         let first = task as u64 * per_task;
-                        state.run_blocks(&launch, first..(first + per_task).min(blocks))
+                        state.run_blocks_until(
+                            &launch,
+                            first..(first + per_task).min(blocks),
+                            &stop,
+                        )
                     })
                     .map_err(|e| match e {
                         BatchError::Task { error, .. } => LaunchError::Fault(error),

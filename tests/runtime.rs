@@ -128,3 +128,44 @@ fn reconfiguring_while_others_launch_loses_nothing() {
     let got = u32s(&rt.read(x).unwrap());
     assert!(got.iter().enumerate().all(|(i, &v)| v == i as u32));
 }
+
+#[test]
+fn a_fault_stops_the_other_tasks_of_its_launch() {
+    use lanes::engine::LaunchSpec;
+    use lanes::engine::block::{BlockLaunch, BlockState};
+    use lanes::launch::BoundArgs;
+    use lanes::memory::{Buffer, ByteMemory};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // Every block counts itself; block 3 then faults.
+    let src = ".kernel k\n.param c buf\n    atom.global.add.u32 r0, [c], 1\n\
+               mov.u32 r1, %ctaid.x\n    setp.eq.u32 p0, r1, 3\n    @p0 ld.global.u32 r2, [c + 64]\n";
+    let kernel = lanes::compile("k.lasm", src).unwrap().kernels[0].clone();
+    let counter = Arc::new(Buffer::zeroed(4).unwrap());
+    let args = BoundArgs {
+        buffers: vec![counter.clone()],
+        scalars: vec![],
+    };
+    let spec = LaunchSpec {
+        kernel: &kernel,
+        grid: Dim3::x(10),
+        block: Dim3::x(1),
+        args: &args,
+        max_steps: 100,
+    };
+    let launch = BlockLaunch::new(&spec);
+    let mut state = BlockState::new();
+    let stop = AtomicBool::new(false);
+    // A task that faults sets the launch's stop flag ...
+    let fault = state.run_blocks_until(&launch, 0..6, &stop).unwrap_err();
+    assert_eq!(fault.block, Dim3::new(3, 0, 0));
+    assert!(stop.load(Ordering::Relaxed));
+    assert_eq!(
+        counter.load(0, 4).unwrap(),
+        4,
+        "blocks 0..=3 ran, 4 and 5 did not"
+    );
+    // ... and another task of the launch then runs none of its blocks.
+    state.run_blocks_until(&launch, 6..10, &stop).unwrap();
+    assert_eq!(counter.load(0, 4).unwrap(), 4);
+}

@@ -26,6 +26,7 @@ mod lanes;
 mod mem;
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use lanes::{LaneSet, View};
 
@@ -337,6 +338,28 @@ impl BlockState {
     ) -> Result<(), Box<Fault>> {
         for b in blocks {
             self.run_block(launch, b)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`BlockState::run_blocks`], but checks `stop` before each block
+    /// and returns early once it is set, and sets it when a block faults: the
+    /// tasks of one launch share the flag, so a fault cancels the blocks the
+    /// other workers have not started yet, not only its own task's.
+    pub fn run_blocks_until(
+        &mut self,
+        launch: &BlockLaunch<'_>,
+        blocks: Range<u64>,
+        stop: &AtomicBool,
+    ) -> Result<(), Box<Fault>> {
+        for b in blocks {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if let Err(f) = self.run_block(launch, b) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(f);
+            }
         }
         Ok(())
     }

@@ -1,0 +1,79 @@
+//! A fixed workload for profilers: f32 vector_add, n = 16384, on the block
+//! engine in one thread (no pool), the reference engine and a native loop.
+//!
+//! `cargo run --release --example profile_vector_add` prints times and
+//! ratios; `... -- count` runs 100 block-engine launches only, for
+//! instruction counts that do not drift on a shared machine:
+//! `valgrind --tool=callgrind target/release/examples/profile_vector_add count`.
+
+use lanes::engine::{LaunchSpec, block, reference};
+use lanes::launch::{BoundArgs, Dim3};
+use lanes::memory::Buffer;
+use std::sync::Arc;
+use std::time::Instant;
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let src = std::fs::read_to_string("tests/data/vector_add.lasm").unwrap();
+    let prog = lanes::compile("va", &src).unwrap();
+    let k = prog.kernel("vector_add").unwrap();
+    let n = 16384usize;
+    let a: Vec<u8> = (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let args = BoundArgs {
+        buffers: vec![
+            Arc::new(Buffer::from_bytes(&a).unwrap()),
+            Arc::new(Buffer::from_bytes(&a).unwrap()),
+            Arc::new(Buffer::zeroed(n * 4).unwrap()),
+        ],
+        scalars: vec![n as u64],
+    };
+    let spec = LaunchSpec {
+        kernel: k,
+        grid: Dim3::x((n / 256) as u32),
+        block: Dim3::x(256),
+        args: &args,
+        max_steps: 1 << 32,
+    };
+    let launch = block::BlockLaunch::new(&spec);
+    let mut st = block::BlockState::new();
+    let reps = match mode.as_str() {
+        "block" => 5000,
+        "count" => 100,
+        _ => 300,
+    };
+    for _ in 0..10 {
+        st.run_blocks(&launch, 0..spec.block_count()).unwrap();
+    }
+    let t = Instant::now();
+    for _ in 0..reps {
+        st.run_blocks(&launch, 0..spec.block_count()).unwrap();
+    }
+    let blk = t.elapsed().as_secs_f64() / reps as f64;
+    if mode == "block" || mode == "count" {
+        println!("block {:.1} us", blk * 1e6);
+        return;
+    }
+    let t = Instant::now();
+    for _ in 0..5 {
+        reference::run(&spec).unwrap();
+    }
+    let rf = t.elapsed().as_secs_f64() / 5.0;
+    let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let y = x.clone();
+    let mut z = vec![0f32; n];
+    let t = Instant::now();
+    for _ in 0..10000 {
+        for ((z, x), y) in z.iter_mut().zip(&x).zip(&y) {
+            *z = x + y;
+        }
+        std::hint::black_box(&mut z);
+    }
+    let nat = t.elapsed().as_secs_f64() / 10000.0;
+    println!(
+        "block {:.1} us, reference {:.1} us, native {:.2} us; block/native {:.1}x, ref/block {:.1}x",
+        blk * 1e6,
+        rf * 1e6,
+        nat * 1e6,
+        blk / nat,
+        rf / blk
+    );
+}
