@@ -19,6 +19,9 @@
 //! so. OpenMP would instead give consecutive threads the same place; wrapping
 //! keeps neighbouring workers apart, which suits work stealing better.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::Serialize;
 
 use crate::error::BuildError;
@@ -93,6 +96,53 @@ impl Placement {
             wrapped,
             places,
         })
+    }
+}
+
+/// Parses the command-line spelling: `none`, `close`, `spread` or
+/// `cpus:0,2,3` (a CPU may appear once; whether it exists is checked when the
+/// pool is built).
+impl FromStr for Placement {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Placement, String> {
+        match s {
+            "none" => return Ok(Placement::None),
+            "close" => return Ok(Placement::Close),
+            "spread" => return Ok(Placement::Spread),
+            _ => {}
+        }
+        let Some(list) = s.strip_prefix("cpus:") else {
+            return Err(format!(
+                "`{s}` is not a placement; use none, close, spread or cpus:LIST (cpus:0,2,3)"
+            ));
+        };
+        let mut cpus = Vec::new();
+        for item in list.split(',') {
+            let cpu: usize = item
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{item}` in `{s}` is not a CPU number"))?;
+            if cpus.contains(&cpu) {
+                return Err(format!("CPU {cpu} appears twice in `{s}`"));
+            }
+            cpus.push(cpu);
+        }
+        Ok(Placement::Cpus(cpus))
+    }
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Placement::None => f.write_str("none"),
+            Placement::Close => f.write_str("close"),
+            Placement::Spread => f.write_str("spread"),
+            Placement::Cpus(cpus) => {
+                let list: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
+                write!(f, "cpus:{}", list.join(","))
+            }
+        }
     }
 }
 

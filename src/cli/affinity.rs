@@ -84,7 +84,7 @@ fn sweep_options(args: &AffinityArgs, cpus: &[usize]) -> Result<SweepOptions, Cl
     let mut placements: Vec<lanes_scheduler::Placement> = if args.placements.is_empty() {
         SweepOptions::default_placements(cpus)
     } else {
-        args.placements.iter().map(Into::into).collect()
+        args.placements.clone()
     };
     for p in &args.placements {
         if let Placement::Cpus(list) = p {
