@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::latency::format_ns;
 use super::pool::{Placement, parse_threads};
-use super::report::{OutputFile, Progress, distinct_outputs, ratio, si};
+use super::report::{Progress, json_and_plot_outputs, ratio, si};
 use super::{CliError, emit};
 use crate::bench::sweep::{SWEEP_BUDGET, cpu_list};
 use crate::bench::{Budget, SweepOptions, SweepReport, Workload, allowed_cpus, plot, run_sweep};
@@ -133,17 +133,7 @@ fn dedup_in_order<T: PartialEq + Clone>(v: &mut Vec<T>) {
 pub fn execute(args: &AffinityArgs) -> Result<(), CliError> {
     let cpus = allowed_cpus();
     let options = sweep_options(args, &cpus)?;
-    distinct_outputs(&[("json", args.json.as_ref()), ("plot", args.plot.as_ref())])?;
-    let json = args
-        .json
-        .as_deref()
-        .map(|p| OutputFile::create("json", p, None))
-        .transpose()?;
-    let plot_file = args
-        .plot
-        .as_deref()
-        .map(|p| OutputFile::create("plot", p, Some("svg")))
-        .transpose()?;
+    let (json, plot_file) = json_and_plot_outputs(args.json.as_ref(), args.plot.as_ref())?;
     let threads: Vec<String> = options.threads.iter().map(|t| t.to_string()).collect();
     let workloads: Vec<&str> = options.workloads.iter().map(|w| w.name()).collect();
     emit(&format!(

@@ -18,7 +18,7 @@ use clap::Args;
 
 use super::latency::format_ns;
 use super::pool::{Placement, PoolSettings, make_runtime, parse_threads};
-use super::report::{OutputFile, Progress, distinct_outputs, ratio, scheduler_table, si};
+use super::report::{Progress, json_and_plot_outputs, ratio, scheduler_table, si};
 use super::{CliError, emit};
 use crate::bench::case::MAX_N;
 use crate::bench::{
@@ -132,18 +132,7 @@ fn select_cases(args: &BenchArgs) -> Result<Vec<Case>, CliError> {
 /// Runs `lanes bench`.
 pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
     let cases = select_cases(args)?;
-    distinct_outputs(&[("json", args.json.as_ref()), ("plot", args.plot.as_ref())])?;
-    // Refuse bad output paths before the long run, not after it.
-    let json = args
-        .json
-        .as_deref()
-        .map(|p| OutputFile::create("json", p, None))
-        .transpose()?;
-    let plot_file = args
-        .plot
-        .as_deref()
-        .map(|p| OutputFile::create("plot", p, Some("svg")))
-        .transpose()?;
+    let (json, plot_file) = json_and_plot_outputs(args.json.as_ref(), args.plot.as_ref())?;
     if let Some(dir) = &args.hgrm {
         std::fs::create_dir_all(dir).map_err(|e| {
             CliError::Usage(format!(

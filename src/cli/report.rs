@@ -144,6 +144,22 @@ pub(crate) fn ratio(r: Option<f64>) -> String {
     }
 }
 
+/// Checks that `--json` and `--plot` name different files and creates both
+/// (when given) before a long run, so a bad path fails at once.
+pub(crate) fn json_and_plot_outputs(
+    json: Option<&PathBuf>,
+    plot: Option<&PathBuf>,
+) -> Result<(Option<OutputFile>, Option<OutputFile>), CliError> {
+    distinct_outputs(&[("json", json), ("plot", plot)])?;
+    let json = json
+        .map(|p| OutputFile::create("json", p, None))
+        .transpose()?;
+    let plot = plot
+        .map(|p| OutputFile::create("plot", p, Some("svg")))
+        .transpose()?;
+    Ok((json, plot))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
