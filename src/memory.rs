@@ -530,6 +530,92 @@ mod tests {
         }
     }
 
+    /// Runs `load_run`/`store_run` of `count` elements of `size` bytes
+    /// from element `start` against `load_at`/`store_at` one by one, in a
+    /// buffer of distinct bytes, and checks every byte of the buffer.
+    fn check_run_against_elements(size: usize, start: usize, count: usize, seed: u64) {
+        let len = (start + count) * size + 8 + seed as usize % 9;
+        let fill: Vec<u8> = (0..len)
+            .map(|i| (i as u64).wrapping_mul(0x9E37_79B9).wrapping_add(seed) as u8)
+            .collect();
+        let value = |i: usize| {
+            0x0123_4567_89AB_CDEFu64
+                .wrapping_mul(i as u64 + 1)
+                .rotate_left(seed as u32 % 64)
+        };
+        let values: Vec<u64> = (0..count).map(value).collect();
+        let offset = start * size;
+        let what = format!("size {size} start {start} count {count} len {len}");
+
+        // Loads: against element loads, with a convert that marks its input.
+        let b = Buffer::from_bytes(&fill).unwrap();
+        let mut got = vec![u64::MAX; count];
+        b.load_run(offset, size, &mut got, |v| v ^ 0xA5A5 << 48);
+        for (i, g) in got.iter().enumerate() {
+            assert_eq!(
+                *g,
+                b.load_at(offset + i * size, size) ^ 0xA5A5 << 48,
+                "{what} element {i}"
+            );
+        }
+
+        // Stores: against element stores into a second buffer; bytes outside
+        // the run keep their values.
+        let run = Buffer::from_bytes(&fill).unwrap();
+        let one = Buffer::from_bytes(&fill).unwrap();
+        run.store_run(offset, size, &values);
+        for (i, &v) in values.iter().enumerate() {
+            one.store_at(offset + i * size, size, v);
+        }
+        let bytes = run.to_bytes();
+        assert_eq!(bytes, one.to_bytes(), "{what}");
+        assert_eq!(bytes[..offset], fill[..offset], "{what}");
+        assert_eq!(
+            bytes[offset + count * size..],
+            fill[offset + count * size..],
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn runs_match_element_accesses() {
+        for size in [1usize, 2, 4, 8] {
+            // Every start within a word (every head length), past a word.
+            for start in 0..(16 / size) {
+                for count in 0..=40 {
+                    check_run_against_elements(size, start, count, (start * 41 + count) as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_runs_match_element_accesses() {
+        // Runs long enough for whole multi-word stretches, with every head
+        // and tail length.
+        for size in [1usize, 2, 4, 8] {
+            let per_word = 8 / size;
+            for start in 0..per_word {
+                for count in [255, 256, 257, 1000, 1024 + per_word - 1] {
+                    check_run_against_elements(size, start, count, count as u64);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn runs_match_element_accesses_prop(
+            size_log in 0u32..4,
+            start in 0usize..64,
+            count in 0usize..300,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            check_run_against_elements(1 << size_log, start, count, seed);
+        }
+    }
+
     #[test]
     fn accesses_are_checked() {
         let b = Buffer::zeroed(10).unwrap();

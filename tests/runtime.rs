@@ -129,17 +129,16 @@ fn reconfiguring_while_others_launch_loses_nothing() {
     assert!(got.iter().enumerate().all(|(i, &v)| v == i as u32));
 }
 
-#[test]
-fn a_fault_stops_the_other_tasks_of_its_launch() {
+/// Runs blocks 0..6 of a 10-block launch whose block 3 faults, then blocks
+/// 6..10 as another task of the same launch; returns the fault's block and
+/// how many blocks had run after each task.
+fn fault_then_other_task(src: &str) -> (Dim3, u64, u64) {
     use lanes::engine::LaunchSpec;
     use lanes::engine::block::{BlockLaunch, BlockState};
     use lanes::launch::BoundArgs;
     use lanes::memory::{Buffer, ByteMemory};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    // Every block counts itself; block 3 then faults.
-    let src = ".kernel k\n.param c buf\n    atom.global.add.u32 r0, [c], 1\n\
-               mov.u32 r1, %ctaid.x\n    setp.eq.u32 p0, r1, 3\n    @p0 ld.global.u32 r2, [c + 64]\n";
     let kernel = lanes::compile("k.lasm", src).unwrap().kernels[0].clone();
     let counter = Arc::new(Buffer::zeroed(4).unwrap());
     let args = BoundArgs {
@@ -158,14 +157,30 @@ fn a_fault_stops_the_other_tasks_of_its_launch() {
     let stop = AtomicBool::new(false);
     // A task that faults sets the launch's stop flag ...
     let fault = state.run_blocks_until(&launch, 0..6, &stop).unwrap_err();
-    assert_eq!(fault.block, Dim3::new(3, 0, 0));
     assert!(stop.load(Ordering::Relaxed));
-    assert_eq!(
-        counter.load(0, 4).unwrap(),
-        4,
-        "blocks 0..=3 ran, 4 and 5 did not"
-    );
+    let after_first = counter.load(0, 4).unwrap();
     // ... and another task of the launch then runs none of its blocks.
     state.run_blocks_until(&launch, 6..10, &stop).unwrap();
-    assert_eq!(counter.load(0, 4).unwrap(), 4);
+    (fault.block, after_first, counter.load(0, 4).unwrap())
+}
+
+#[test]
+fn a_fault_stops_the_other_tasks_of_its_launch() {
+    // Every block counts itself; block 3 then faults. The barrier keeps
+    // blocks from being fused, so they run one at a time.
+    let src = ".kernel k\n.param c buf\n    atom.global.add.u32 r0, [c], 1\n    bar.sync\n\
+               mov.u32 r1, %ctaid.x\n    setp.eq.u32 p0, r1, 3\n    @p0 ld.global.u32 r2, [c + 64]\n";
+    let (block, first, total) = fault_then_other_task(src);
+    assert_eq!(block, Dim3::new(3, 0, 0));
+    assert_eq!(first, 4, "blocks 0..=3 ran, 4 and 5 did not");
+    assert_eq!(total, 4);
+
+    // Without the barrier, the task's six one-lane blocks run fused, in
+    // lockstep: all six count themselves before block 3 faults, and the
+    // fault still names block 3.
+    let fused = src.replace("    bar.sync\n", "");
+    let (block, first, total) = fault_then_other_task(&fused);
+    assert_eq!(block, Dim3::new(3, 0, 0));
+    assert_eq!(first, 6);
+    assert_eq!(total, 6);
 }

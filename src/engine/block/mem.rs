@@ -5,6 +5,7 @@
 //! instruction and is reported. Lanes before it have done their access, as
 //! they would have in any order of execution.
 
+use super::affine::{Affine, Shape};
 use super::lanes::{LaneSet, View, value_at};
 use crate::exec::{Value, atomic};
 use crate::kernel::{Address, AtomOp};
@@ -55,10 +56,94 @@ fn contiguous_run(
     if diff != 0 {
         return None;
     }
+    // The register values themselves must not wrap around (an address
+    // `[buf + r - IMM]` with wrapped registers is out of bounds).
+    first.checked_add((n as u64 - 1).checked_mul(step)?)?;
     let start = addr.offset(first)?;
     let bytes = (n as u64).checked_mul(step)?;
     let end = start.checked_add(bytes)?;
     (end <= len as u64 && start & (step - 1) == 0).then_some((start as usize, n))
+}
+
+/// Loads consecutive elements from the aligned, in-bounds `start` into `d`.
+#[inline]
+pub fn load_contiguous<M: ByteMemory>(mem: &M, start: usize, ty: ScalarType, d: &mut [u64]) {
+    // Typed, so the element size is a constant in the copy loop.
+    with_scalar_type!(ScalarType, ty, T => {
+        mem.load_run(start, std::mem::size_of::<T>(), d, |bits| T::from_reg(bits).to_reg())
+    })
+}
+
+/// Stores lanes `lanes` of `a` as consecutive elements from the aligned,
+/// in-bounds `start`. False (nothing stored) for [`View::Dest`], which a
+/// store never has.
+#[inline]
+pub fn store_contiguous<M: ByteMemory>(
+    mem: &M,
+    start: usize,
+    ty: ScalarType,
+    a: View<'_>,
+    lanes: std::ops::Range<usize>,
+) -> bool {
+    let n = lanes.len();
+    // Typed, so the element size is a constant in the copy loop.
+    with_scalar_type!(ScalarType, ty, T => {
+        let size = std::mem::size_of::<T>();
+        match a {
+            View::Lanes(v) => mem.store_run(start, size, &v[lanes]),
+            View::Splat(x) => {
+                // A splat is stored from a small repeated buffer.
+                let splat = [x; 64];
+                for c in 0..n.div_ceil(64) {
+                    let len = (n - c * 64).min(64);
+                    mem.store_run(start + c * 64 * size, size, &splat[..len]);
+                }
+            }
+            View::Dest => return false,
+        }
+    });
+    true
+}
+
+/// For an access whose address register is the affine `off` over a unit,
+/// with lanes `size` bytes apart: the number of contiguous runs and the
+/// lanes in each (one run over the whole unit, or one per block), if every
+/// run is in bounds and aligned. Lane `L` of run `i` is at
+/// [`affine_run_start`]`(i) + L * size`.
+pub fn affine_runs(
+    addr: Address,
+    off: Affine,
+    shape: Shape,
+    size: usize,
+    len: usize,
+) -> Option<(usize, usize)> {
+    if off.stride != size as u64 {
+        return None;
+    }
+    let (runs, per_run) = if off.linear_in_unit(shape) {
+        (1, shape.lanes())
+    } else {
+        (shape.k, shape.n)
+    };
+    let bytes = (per_run as u64).checked_mul(size as u64)?;
+    for i in 0..runs {
+        let first = off.base.wrapping_add(off.step.wrapping_mul(i as u64));
+        // Register values must not wrap within the run.
+        first.checked_add(bytes - size as u64)?;
+        let start = addr.offset(first)?;
+        let end = start.checked_add(bytes)?;
+        if end > len as u64 || start & (size as u64 - 1) != 0 {
+            return None;
+        }
+    }
+    Some((runs, per_run))
+}
+
+/// The byte offset where run `i` of [`affine_runs`] starts.
+pub fn affine_run_start(addr: Address, off: Affine, i: usize) -> usize {
+    let first = off.base.wrapping_add(off.step.wrapping_mul(i as u64));
+    // Checked by `affine_runs`.
+    addr.offset(first).unwrap_or(0) as usize
 }
 
 /// `ld.SPACE.T d, [addr]`; `offsets` is the address register (or zero).
@@ -72,11 +157,7 @@ pub fn load<M: ByteMemory>(
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
     if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
-        let d = &mut d[..n];
-        // Typed, so the element size is a constant in the copy loop.
-        with_scalar_type!(ScalarType, ty, T => {
-            mem.load_run(start, std::mem::size_of::<T>(), d, |bits| T::from_reg(bits).to_reg())
-        });
+        load_contiguous(mem, start, ty, &mut d[..n]);
         return Ok(());
     }
     set.try_for_each(|l| {
@@ -97,28 +178,10 @@ pub fn store<M: ByteMemory>(
     a: View<'_>,
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
-    if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
-        // Typed, so the element size is a constant in the copy loop.
-        with_scalar_type!(ScalarType, ty, T => {
-            let size = std::mem::size_of::<T>();
-            match a {
-                View::Lanes(v) => {
-                    mem.store_run(start, size, &v[..n]);
-                    return Ok(());
-                }
-                View::Splat(x) => {
-                    // A splat is stored from a small repeated buffer.
-                    let splat = [x; 64];
-                    for c in 0..n.div_ceil(64) {
-                        let len = (n - c * 64).min(64);
-                        mem.store_run(start + c * 64 * size, size, &splat[..len]);
-                    }
-                    return Ok(());
-                }
-                // A store has no destination register, so never `Dest`.
-                View::Dest => {}
-            }
-        });
+    if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len)
+        && store_contiguous(mem, start, ty, a, 0..n)
+    {
+        return Ok(());
     }
     set.try_for_each(|l| {
         let at = resolve(addr, value_at(offsets, &[], l), size, len).map_err(|e| (l, e))?;

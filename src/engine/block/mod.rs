@@ -21,6 +21,7 @@
 //! - **Faults** carry the same context as the reference engine's. When several
 //!   lanes of a group fault on one instruction, the lowest lane is reported.
 
+mod affine;
 mod alu;
 mod lanes;
 mod mem;
@@ -28,6 +29,7 @@ mod mem;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use affine::{Affine, Shape};
 use lanes::{LaneSet, View};
 
 use crate::engine::LaunchSpec;
@@ -44,6 +46,9 @@ pub struct BlockProgram {
     zeroed: Vec<u8>,
     /// Predicates that must be cleared when a block starts.
     cleared_preds: Vec<u8>,
+    /// No barrier and no shared memory: blocks cannot observe each other's
+    /// progress, so consecutive blocks may run fused in lockstep.
+    fusable: bool,
 }
 
 /// Calls `f(reg, written)` for every register operand of `op`: `written`
@@ -238,14 +243,28 @@ impl BlockProgram {
             });
         }
         let (zeroed, cleared_preds) = read_before_write(&instrs);
+        let fusable = kernel.shared_bytes == 0
+            && instrs.iter().all(|i| match i.op {
+                Op::Bar => false,
+                Op::Load { space, .. }
+                | Op::Store { space, .. }
+                | Op::Atom { space, .. }
+                | Op::Cas { space, .. } => space == Space::Global,
+                _ => true,
+            });
         BlockProgram {
             instrs,
             nregs,
             zeroed,
             cleared_preds,
+            fusable,
         }
     }
 }
+
+/// How many lanes a fused unit aims at: enough to amortize the per-unit
+/// bookkeeping, few enough that the registers of a unit stay in cache.
+const UNIT_LANES: usize = 1024;
 
 /// One launch as the block engine sees it; shared by all workers.
 #[derive(Debug)]
@@ -253,6 +272,8 @@ pub struct BlockLaunch<'a> {
     spec: &'a LaunchSpec<'a>,
     prog: &'a BlockProgram,
     lanes: usize,
+    /// Blocks per fused unit (1 when the kernel cannot be fused).
+    fuse: u64,
     max_steps: u64,
 }
 
@@ -260,14 +281,22 @@ impl<'a> BlockLaunch<'a> {
     /// Prepares a launch. The kernel's prepared program is made once, on its
     /// first launch, and reused: a launch allocates nothing here.
     pub fn new(spec: &'a LaunchSpec<'a>) -> BlockLaunch<'a> {
+        let prog = spec
+            .kernel
+            .prepared
+            .0
+            .get_or_init(|| BlockProgram::new(spec.kernel));
+        let lanes = spec.lanes_per_block();
+        let fuse = if prog.fusable {
+            (UNIT_LANES / lanes.max(1)).max(1) as u64
+        } else {
+            1
+        };
         BlockLaunch {
             spec,
-            prog: spec
-                .kernel
-                .prepared
-                .0
-                .get_or_init(|| BlockProgram::new(spec.kernel)),
-            lanes: spec.lanes_per_block(),
+            prog,
+            lanes,
+            fuse,
             max_steps: spec.max_steps.min(i64::MAX as u64),
         }
     }
@@ -302,7 +331,13 @@ pub struct BlockState {
     /// `%tid.x/y/z` and `%laneid` per lane for the block shape `tid_shape`:
     /// the same in every block of a launch, and usually across launches.
     tid: [Vec<u64>; 4],
-    tid_shape: Option<Dim3>,
+    /// The block shape and blocks per unit `tid` was made for.
+    tid_shape: Option<(Dim3, usize)>,
+    /// `aff[r]`: register `r` is symbolic; its vector in `regs` is stale.
+    aff: Vec<Option<Affine>>,
+    /// `pred_uniform[p]`: predicate `p` has this value in every lane of the
+    /// unit (its vector is up to date too); guards on it need no count.
+    pred_uniform: [Option<bool>; NUM_PREDS],
     /// Some `step_off` entry may be non-zero.
     offsets_dirty: bool,
     shared: SharedMemory,
@@ -314,11 +349,21 @@ pub struct BlockState {
     spare: Vec<Vec<u16>>,
 }
 
-/// Where in the grid a block is.
+/// Splits `blocks` into fused units: `(first block, blocks in the unit)`.
+fn units(launch: &BlockLaunch<'_>, blocks: Range<u64>) -> impl Iterator<Item = (u64, usize)> {
+    let fuse = launch.fuse;
+    let end = blocks.end;
+    blocks
+        .step_by(fuse as usize)
+        .map(move |first| (first, (end - first).min(fuse) as usize))
+}
+
+/// A unit: `shape.k` consecutive blocks from linear block `first`, run
+/// together (lane `L` is lane `L % n` of block `first + L / n`).
 #[derive(Clone, Copy)]
-struct BlockPos {
-    linear: u64,
-    ctaid: Dim3,
+struct Unit {
+    first: u64,
+    shape: Shape,
 }
 
 /// A lane's fault inside an instruction.
@@ -336,8 +381,8 @@ impl BlockState {
         launch: &BlockLaunch<'_>,
         blocks: Range<u64>,
     ) -> Result<(), Box<Fault>> {
-        for b in blocks {
-            self.run_block(launch, b)?;
+        for (first, k) in units(launch, blocks) {
+            self.run_unit(launch, first, k)?;
         }
         Ok(())
     }
@@ -352,11 +397,11 @@ impl BlockState {
         blocks: Range<u64>,
         stop: &AtomicBool,
     ) -> Result<(), Box<Fault>> {
-        for b in blocks {
+        for (first, k) in units(launch, blocks) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            if let Err(f) = self.run_block(launch, b) {
+            if let Err(f) = self.run_unit(launch, first, k) {
                 stop.store(true, Ordering::Relaxed);
                 return Err(f);
             }
@@ -370,27 +415,34 @@ impl BlockState {
         v
     }
 
-    fn run_block(&mut self, launch: &BlockLaunch<'_>, linear: u64) -> Result<(), Box<Fault>> {
-        let n = launch.lanes;
-        let pos = BlockPos {
-            linear,
-            ctaid: launch.spec.grid.unflatten(linear),
-        };
-        // Registers hold the previous block's values; zero only those that
-        // may be read before they are written.
+    fn run_unit(
+        &mut self,
+        launch: &BlockLaunch<'_>,
+        first: u64,
+        k: usize,
+    ) -> Result<(), Box<Fault>> {
+        let shape = Shape { n: launch.lanes, k };
+        let n = shape.lanes();
+        let pos = Unit { first, shape };
+        // Registers hold the previous unit's values; zero only those that
+        // may be read before they are written (symbolically: no fill).
         self.regs.resize_with(launch.prog.nregs, Vec::new);
         for r in &mut self.regs {
             r.resize(n, 0);
         }
+        self.aff.clear();
+        self.aff.resize(launch.prog.nregs, None);
         for &r in &launch.prog.zeroed {
-            self.regs[r as usize].fill(0);
+            self.aff[r as usize] = Some(Affine::uniform(0));
         }
         self.preds.resize_with(NUM_PREDS, Vec::new);
         for p in &mut self.preds {
             p.resize(n, false);
         }
+        self.pred_uniform = [None; NUM_PREDS];
         for &p in &launch.prog.cleared_preds {
             self.preds[p as usize].fill(false);
+            self.pred_uniform[p as usize] = Some(false);
         }
         // Step offsets only move when groups with different counts merge.
         if self.offsets_dirty || self.step_off.len() != n {
@@ -399,18 +451,19 @@ impl BlockState {
             self.offsets_dirty = false;
         }
         self.scratch.resize_with(4, Vec::new);
-        if self.tid_shape != Some(launch.spec.block) {
+        if self.tid_shape != Some((launch.spec.block, k)) {
             for t in &mut self.tid {
                 t.clear();
             }
-            for l in 0..n {
+            for lane in 0..n {
+                let l = lane % shape.n;
                 let t = launch.spec.block.unflatten(l as u64);
                 self.tid[0].push(t.x as u64);
                 self.tid[1].push(t.y as u64);
                 self.tid[2].push(t.z as u64);
                 self.tid[3].push(l as u64);
             }
-            self.tid_shape = Some(launch.spec.block);
+            self.tid_shape = Some((launch.spec.block, k));
         }
         self.shared.reset(launch.spec.kernel.shared_bytes as usize);
         while let Some(g) = self.groups.pop() {
@@ -465,7 +518,9 @@ impl BlockState {
                     let p = &self.preds[guard.pred as usize];
                     let want = !guard.negated;
                     let len = g.lanes.len();
-                    let passing = if len == n {
+                    let passing = if let Some(v) = self.pred_uniform[guard.pred as usize] {
+                        if v == want { len } else { 0 }
+                    } else if len == n {
                         p[..n].iter().filter(|&&v| v == want).count()
                     } else {
                         g.lanes.iter().filter(|&&l| p[l as usize] == want).count()
@@ -649,17 +704,18 @@ impl BlockState {
     fn fault(
         &self,
         launch: &BlockLaunch<'_>,
-        pos: BlockPos,
+        pos: Unit,
         lane: usize,
         pc: usize,
         kind: FaultKind,
     ) -> Box<Fault> {
         let k = launch.spec.kernel;
         let src = &k.lines[pc.min(k.lines.len().saturating_sub(1))];
+        let n = pos.shape.n;
         Box::new(Fault {
             kernel: k.name.clone(),
-            block: pos.ctaid,
-            lane: launch.spec.block.unflatten(lane as u64),
+            block: launch.spec.grid.unflatten(pos.first + (lane / n) as u64),
+            lane: launch.spec.block.unflatten((lane % n) as u64),
             instr: pc,
             line: src.line,
             source: src.text.clone(),
@@ -667,11 +723,55 @@ impl BlockState {
         })
     }
 
-    /// Runs one non-control instruction for the lanes in `set`.
+    /// Runs one non-control instruction for the lanes in `set`: on symbolic
+    /// values when the whole unit runs it and its operands allow, else lane
+    /// by lane on materialized registers.
     fn exec(
         &mut self,
         launch: &BlockLaunch<'_>,
-        pos: BlockPos,
+        pos: Unit,
+        op: Op,
+        set: LaneSet<'_>,
+    ) -> Result<(), LaneFault> {
+        if let Op::Setp { p, .. } | Op::PredLogic { d: p, .. } | Op::PredNot { d: p, .. } = op {
+            self.pred_uniform[p as usize] = None;
+        }
+        let full = matches!(set, LaneSet::All(_));
+        if full && self.exec_affine(launch, pos, op)? {
+            return Ok(());
+        }
+        // Registers the lane loops read must hold their values; so must the
+        // destination when only some lanes overwrite it.
+        let mut dest = None;
+        let mut op_regs = op;
+        for_each_reg(&mut op_regs, &mut |r, written| {
+            if written {
+                dest = Some(*r);
+            }
+            if !written || !full {
+                self.materialize(pos.shape, *r);
+            }
+        });
+        let r = self.exec_lanes(launch, pos, op, set);
+        if let Some(d) = dest {
+            self.aff[d as usize] = None;
+        }
+        r
+    }
+
+    /// Writes symbolic register `r`'s lanes into its vector.
+    fn materialize(&mut self, shape: Shape, r: u8) {
+        if let Some(a) = self.aff[r as usize].take() {
+            a.materialize(shape, &mut self.regs[r as usize]);
+        }
+    }
+
+    /// Runs one non-control instruction for the lanes in `set`, on
+    /// materialized registers.
+    fn exec_lanes(
+        &mut self,
+        launch: &BlockLaunch<'_>,
+        pos: Unit,
         op: Op,
         set: LaneSet<'_>,
     ) -> Result<(), LaneFault> {
@@ -872,7 +972,7 @@ impl BlockState {
 /// What sources need to be read: the launch and the block's position.
 struct SrcCtx<'l, 'a> {
     launch: &'l BlockLaunch<'a>,
-    pos: BlockPos,
+    pos: Unit,
     tid: &'l [Vec<u64>; 4],
 }
 
@@ -888,7 +988,8 @@ fn views<'s, const K: usize>(
     srcs: [Src; K],
 ) -> [View<'s>; K] {
     let launch = ctx.launch;
-    let n = launch.lanes;
+    let shape = ctx.pos.shape;
+    let n = shape.lanes();
     for (k, s) in srcs.iter().enumerate() {
         let out = &mut scratch[k];
         match *s {
@@ -901,10 +1002,18 @@ fn views<'s, const K: usize>(
                 out.extend_from_slice(&ctx.tid[3]);
             }
             Src::Special(Special::Gid) => {
-                let base = ctx.pos.linear.wrapping_mul(n as u64);
+                // Lane L is lane L % n of block first + L / n.
+                let base = ctx.pos.first.wrapping_mul(shape.n as u64);
                 out.resize(n, 0);
                 for (l, o) in out.iter_mut().enumerate() {
                     *o = base.wrapping_add(l as u64);
+                }
+            }
+            Src::Special(Special::Ctaid(a)) if shape.k > 1 => {
+                out.clear();
+                for j in 0..shape.k as u64 {
+                    let c = launch.spec.grid.unflatten(ctx.pos.first + j).get(a);
+                    out.extend(std::iter::repeat_n(c as u64, shape.n));
                 }
             }
             _ => {}
@@ -919,7 +1028,10 @@ fn views<'s, const K: usize>(
         Src::Param(p) => View::Splat(spec.args.scalars[p as usize]),
         Src::Special(Special::Tid(_) | Special::LaneId | Special::Gid) => View::Lanes(&scratch[k]),
         Src::Special(Special::Ntid(a)) => View::Splat(spec.block.get(a) as u64),
-        Src::Special(Special::Ctaid(a)) => View::Splat(ctx.pos.ctaid.get(a) as u64),
+        Src::Special(Special::Ctaid(_)) if shape.k > 1 => View::Lanes(&scratch[k]),
+        Src::Special(Special::Ctaid(a)) => {
+            View::Splat(spec.grid.unflatten(ctx.pos.first).get(a) as u64)
+        }
         Src::Special(Special::Nctaid(a)) => View::Splat(spec.grid.get(a) as u64),
     })
 }
