@@ -127,6 +127,30 @@ pub trait ByteMemory {
         }
     }
 
+    /// Loads `out.len()` consecutive 4-byte elements starting at the
+    /// aligned, in-bounds `offset` (the engine's 32-bit register vectors).
+    #[inline(always)]
+    fn load_run32(&self, offset: usize, out: &mut [u32])
+    where
+        Self: Sized,
+    {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.load_at(offset + i * 4, 4) as u32;
+        }
+    }
+
+    /// Stores `values` as consecutive 4-byte elements starting at the
+    /// aligned, in-bounds `offset`.
+    #[inline(always)]
+    fn store_run32(&self, offset: usize, values: &[u32])
+    where
+        Self: Sized,
+    {
+        for (i, &v) in values.iter().enumerate() {
+            self.store_at(offset + i * 4, 4, v as u64);
+        }
+    }
+
     /// Checked load.
     fn load(&self, offset: u64, size: usize) -> Result<u64, AccessError> {
         let at = check_access(offset, size, self.len())?;
@@ -320,6 +344,75 @@ impl ByteMemory for Buffer {
         let tail_at = offset + (head + whole * per_word) * size;
         for (i, &v) in rest[whole * per_word..].iter().enumerate() {
             self.store_at(tail_at + i * size, size, v);
+        }
+    }
+
+    #[inline(always)]
+    fn load_run32(&self, offset: usize, out: &mut [u32]) {
+        // An element in the upper half of a word first, then whole words
+        // (one atomic load for two elements), then a last lower half.
+        let count = out.len();
+        let head = if offset % 8 == 4 { 1.min(count) } else { 0 };
+        let (head_out, rest) = out.split_at_mut(head);
+        if let Some(h) = head_out.first_mut() {
+            *h = self.load_at(offset, 4) as u32;
+        }
+        let first = (offset + head * 4) / 8;
+        let whole = rest.len() / 2;
+        let (body, tail) = rest.split_at_mut(whole * 2);
+        let words = &self.words[first..first + whole];
+        match bytemuck::try_cast_slice_mut::<u32, u64>(body) {
+            // Little-endian: element 2i is the low half of word i, in memory
+            // and in the output alike, so words are copied whole.
+            Ok(pairs) if cfg!(target_endian = "little") => {
+                for (o, w) in pairs.iter_mut().zip(words) {
+                    *o = w.load(Ordering::Relaxed);
+                }
+            }
+            _ => {
+                for (pair, w) in body.chunks_exact_mut(2).zip(words) {
+                    let v = w.load(Ordering::Relaxed);
+                    pair[0] = v as u32;
+                    pair[1] = (v >> 32) as u32;
+                }
+            }
+        }
+        if let Some(last) = tail.first_mut() {
+            *last = self.load_at(offset + (count - 1) * 4, 4) as u32;
+        }
+    }
+
+    #[inline(always)]
+    fn store_run32(&self, offset: usize, values: &[u32]) {
+        // Half-words at either end share their word with bytes outside the
+        // run (compare-and-swap); whole words are written in one store.
+        let head = if offset % 8 == 4 {
+            1.min(values.len())
+        } else {
+            0
+        };
+        if head == 1 {
+            self.store_at(offset, 4, values[0] as u64);
+        }
+        let first = (offset + head * 4) / 8;
+        let rest = &values[head..];
+        let whole = rest.len() / 2;
+        let (body, tail) = rest.split_at(whole * 2);
+        let words = &self.words[first..first + whole];
+        match bytemuck::try_cast_slice::<u32, u64>(body) {
+            Ok(pairs) if cfg!(target_endian = "little") => {
+                for (&v, w) in pairs.iter().zip(words) {
+                    w.store(v, Ordering::Relaxed);
+                }
+            }
+            _ => {
+                for (pair, w) in body.chunks_exact(2).zip(words) {
+                    w.store(pair[0] as u64 | (pair[1] as u64) << 32, Ordering::Relaxed);
+                }
+            }
+        }
+        if let [last] = tail {
+            self.store_at(offset + (values.len() - 1) * 4, 4, *last as u64);
         }
     }
 
@@ -575,6 +668,28 @@ mod tests {
             fill[offset + count * size..],
             "{what}"
         );
+
+        // The 32-bit register runs, likewise (shared memory too).
+        if size == 4 {
+            let mut shared = SharedMemory::default();
+            shared.reset(len);
+            shared.store_run(0, 1, &fill.iter().map(|&v| v as u64).collect::<Vec<_>>());
+            let mut got = vec![u32::MAX; count];
+            b.load_run32(offset, &mut got);
+            let mut got_shared = vec![u32::MAX; count];
+            shared.load_run32(offset, &mut got_shared);
+            for (i, (g, s)) in got.iter().zip(&got_shared).enumerate() {
+                let want = b.load_at(offset + i * 4, 4) as u32;
+                assert_eq!((*g, *s), (want, want), "{what} element {i}");
+            }
+            let narrow: Vec<u32> = values.iter().map(|&v| v as u32).collect();
+            let run32 = Buffer::from_bytes(&fill).unwrap();
+            run32.store_run32(offset, &narrow);
+            assert_eq!(run32.to_bytes(), bytes, "{what}");
+            shared.store_run32(offset, &narrow);
+            let shared_bytes: Vec<u8> = (0..len).map(|i| shared.load_at(i, 1) as u8).collect();
+            assert_eq!(shared_bytes, bytes, "{what}");
+        }
     }
 
     #[test]

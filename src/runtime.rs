@@ -109,20 +109,24 @@ pub struct LaunchStats {
 /// [`Runtime::reconfigure`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Worker threads (`None`: the CPUs this process may run on).
+    /// Threads that run a launch's tasks (`None`: the CPUs this process may
+    /// run on). With [`PoolConfig::submitter_helps`] the launching thread is
+    /// one of them and the pool has `threads - 1` workers.
     pub threads: Option<usize>,
     /// Where workers are pinned.
     pub placement: Placement,
     /// How long an idle worker spins before it parks.
     pub spin: Duration,
-    /// Whether a launching thread runs tasks of its launch while it waits.
+    /// Whether the launching thread runs tasks of its launch, as one of the
+    /// `threads`, instead of waiting for the workers.
     ///
-    /// Off by default, so that `threads` workers (pinned as `placement`
-    /// says) are exactly the threads that compute: thread-count and affinity
-    /// experiments then mean what they say. A launch of a single task always
-    /// runs on the launching thread, with no wake-up at all (that is what
-    /// makes tiny launches cheap). Turn this on to trade that precision for
-    /// lower latency of medium launches while workers are parked.
+    /// On by default: a waiting launcher would spin on a core the workers
+    /// need (on 2 cores, it doubled the latency of a 16384-lane launch), and
+    /// it is already awake, so one share of the launch starts without a
+    /// wake-up. The launching thread is not pinned, so placement and
+    /// thread-count experiments turn this off (`lanes affinity` does): then
+    /// `threads` pinned workers are exactly the threads that compute. With
+    /// one thread and helping on, every launch runs on the launching thread.
     pub submitter_helps: bool,
 }
 
@@ -132,7 +136,7 @@ impl Default for PoolConfig {
             threads: None,
             placement: Placement::None,
             spin: lanes_scheduler::DEFAULT_SPIN,
-            submitter_helps: false,
+            submitter_helps: true,
         }
     }
 }
@@ -149,7 +153,7 @@ pub struct RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Worker threads (at least 1).
+    /// Threads that run launches (at least 1; see [`PoolConfig::threads`]).
     pub fn threads(mut self, threads: usize) -> Self {
         self.pool.threads = Some(threads);
         self
@@ -180,30 +184,49 @@ impl RuntimeBuilder {
         Ok(Runtime {
             buffers: RwLock::new(BufferTable::new()),
             cache: Mutex::new(HashMap::new()),
-            pool: RwLock::new(Arc::new(pool)),
+            pool: RwLock::new(pool),
             config: Mutex::new(self.pool),
         })
     }
 }
 
-fn build_pool(config: &PoolConfig) -> Result<Pool<BlockState>, PoolError> {
-    let mut b = Pool::builder()
+/// The pool for `config`, and how many threads run its launches.
+fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<BlockState>>, usize), PoolError> {
+    let threads = config
+        .threads
+        .unwrap_or_else(|| lanes_scheduler::Topology::detect().allowed().len().max(1));
+    // `threads` counts the launching thread when it helps.
+    let (workers, helps, inline) = match (config.submitter_helps, threads) {
+        // The launching thread alone runs everything; the one worker the
+        // pool must have stays parked.
+        (true, 0 | 1) => (1, false, usize::MAX),
+        (true, t) => (t - 1, true, 1),
+        (false, t) => (t, false, 1),
+    };
+    let b = Pool::builder()
+        .threads(workers)
         .placement(config.placement.clone())
         .spin(config.spin)
-        .submitter_helps(config.submitter_helps)
-        .inline_tasks(1)
+        .submitter_helps(helps)
+        .inline_tasks(inline)
         .thread_name("lanes-worker");
-    if let Some(t) = config.threads {
-        b = b.threads(t);
-    }
-    Ok(b.build(|_| BlockState::new())?)
+    let pool = b.build(|_| BlockState::new())?;
+    let running = if helps {
+        workers + 1
+    } else if inline == 1 {
+        workers
+    } else {
+        1
+    };
+    Ok((Arc::new(pool), running))
 }
 
 /// Buffers, a kernel cache and the worker pool.
 pub struct Runtime {
     buffers: RwLock<BufferTable>,
     cache: Mutex<HashMap<Arc<str>, Program>>,
-    pool: RwLock<Arc<Pool<BlockState>>>,
+    /// The pool and the number of threads that run its launches.
+    pool: RwLock<(Arc<Pool<BlockState>>, usize)>,
     config: Mutex<PoolConfig>,
 }
 
@@ -216,14 +239,28 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Blocks of `lanes` lanes per pool task: at least ~1024 lanes so a task's
-/// cost dwarfs its scheduling, and at most 16 tasks per thread, which is
-/// plenty for idle workers to steal from when blocks cost unevenly.
-fn blocks_per_task(blocks: u64, lanes: usize, threads: usize) -> u64 {
-    const MIN_LANES_PER_TASK: u64 = 1024;
-    const TASKS_PER_THREAD: u64 = 16;
-    let by_size = MIN_LANES_PER_TASK.div_ceil(lanes.max(1) as u64);
-    let by_balance = blocks.div_ceil(threads.max(1) as u64 * TASKS_PER_THREAD);
+/// How a launch is cut into pool tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cost {
+    /// Every lane runs the same straight-line code (no backward branch):
+    /// blocks cost alike, so few, big tasks (long fused units, little
+    /// scheduling) balance well.
+    Even,
+    /// Loops may make lanes and blocks cost unevenly: more, smaller tasks
+    /// for idle workers to steal.
+    Uneven,
+}
+
+/// Blocks of `lanes` lanes per pool task. Even cost: tasks of at least
+/// ~8192 lanes and at most 2 per thread. Uneven: at least ~1024 lanes, so a
+/// task's cost dwarfs its scheduling, and at most 16 tasks per thread.
+fn blocks_per_task(blocks: u64, lanes: usize, threads: usize, cost: Cost) -> u64 {
+    let (min_lanes, per_thread): (u64, u64) = match cost {
+        Cost::Even => (8192, 2),
+        Cost::Uneven => (1024, 16),
+    };
+    let by_size = min_lanes.div_ceil(lanes.max(1) as u64);
+    let by_balance = blocks.div_ceil(threads.max(1) as u64 * per_thread);
     by_size.max(by_balance).max(1)
 }
 
@@ -249,7 +286,7 @@ impl Runtime {
     /// stay; launches in flight finish on the old pool.
     pub fn reconfigure(&self, config: PoolConfig) -> Result<(), PoolError> {
         let pool = build_pool(&config)?;
-        *self.pool.write() = Arc::new(pool);
+        *self.pool.write() = pool;
         *self.config.lock() = config;
         Ok(())
     }
@@ -259,19 +296,20 @@ impl Runtime {
         self.config.lock().clone()
     }
 
-    /// Number of worker threads.
+    /// Threads that run launches: the workers, plus the launching thread
+    /// when it helps (see [`PoolConfig::threads`]).
     pub fn threads(&self) -> usize {
-        self.pool.read().threads()
+        self.pool.read().1
     }
 
     /// The scheduler's per-worker metrics since the last reset.
     pub fn report(&self) -> Report {
-        self.pool.read().report()
+        self.pool.read().0.report()
     }
 
     /// Clears the scheduler's metrics.
     pub fn reset_metrics(&self) {
-        self.pool.read().reset_metrics()
+        self.pool.read().0.reset_metrics()
     }
 
     /// Compiles LASM source; `file` names it in error messages. The same
@@ -360,9 +398,14 @@ impl Runtime {
                 })
             }
             Engine::Pool => {
-                let pool = self.pool.read().clone();
+                let (pool, threads) = self.pool.read().clone();
                 let launch = BlockLaunch::new(&spec);
-                let per_task = blocks_per_task(blocks, spec.lanes_per_block(), pool.threads());
+                let cost = if launch.straight_line() {
+                    Cost::Even
+                } else {
+                    Cost::Uneven
+                };
+                let per_task = blocks_per_task(blocks, spec.lanes_per_block(), threads, cost);
                 let tasks = blocks.div_ceil(per_task);
                 let tasks = usize::try_from(tasks).map_err(|_| {
                     LaunchError::Shape(format!("grid {grid} has too many blocks to schedule"))
@@ -418,15 +461,23 @@ mod tests {
             (3, 1, 5),
             (1000, 32, 16),
         ] {
-            let per = blocks_per_task(blocks, lanes, threads);
-            assert!(per >= 1);
-            assert!(blocks.div_ceil(per) * per >= blocks);
+            for cost in [Cost::Even, Cost::Uneven] {
+                let per = blocks_per_task(blocks, lanes, threads, cost);
+                assert!(per >= 1);
+                assert!(blocks.div_ceil(per) * per >= blocks);
+            }
         }
-        // Tiny blocks are grouped into tasks of at least 1024 lanes.
-        assert_eq!(blocks_per_task(64, 32, 2), 32);
-        assert_eq!(blocks_per_task(64, 256, 2), 4);
-        // Big grids are cut into 16 tasks per thread.
-        assert_eq!(blocks_per_task(1 << 20, 256, 2), (1 << 20) / 32);
+        // Uneven: tiny blocks are grouped into tasks of at least 1024 lanes,
+        // big grids cut into 16 tasks per thread.
+        assert_eq!(blocks_per_task(64, 32, 2, Cost::Uneven), 32);
+        assert_eq!(blocks_per_task(64, 256, 2, Cost::Uneven), 4);
+        assert_eq!(
+            blocks_per_task(1 << 20, 256, 2, Cost::Uneven),
+            (1 << 20) / 32
+        );
+        // Even: at least 8192 lanes, at most 2 tasks per thread.
+        assert_eq!(blocks_per_task(64, 256, 2, Cost::Even), 32);
+        assert_eq!(blocks_per_task(1 << 16, 256, 2, Cost::Even), 1 << 14);
     }
 
     #[test]

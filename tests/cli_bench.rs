@@ -351,7 +351,8 @@ fn bench_without_repeat_uses_the_quick_time_budget() {
     let out = lanes(&["bench", "--quick", "--filter", "empty", "--threads", "1"]);
     assert_ok(&out);
     assert!(
-        out.stdout.contains("1 cases on 1 worker thread"),
+        out.stdout
+            .contains("1 cases on 1 thread (the launching thread)"),
         "{}",
         out.stdout
     );
@@ -588,7 +589,7 @@ fn run_report_prints_the_schedulers_table() {
         "--arg",
         "n=4096",
         "--threads",
-        "2",
+        "3",
         "--repeat",
         "3",
         "--report",

@@ -142,7 +142,7 @@ impl From<&Budget> for BudgetSettings {
 pub struct SuiteReport {
     /// The lanes version.
     pub version: &'static str,
-    /// Worker threads of the pool (and of the rayon baseline).
+    /// Threads that run launches (and threads of the rayon baseline).
     pub threads: usize,
     /// The pool's placement (`none`, `close`, `spread`, `cpus:LIST`).
     pub placement: String,

@@ -218,7 +218,8 @@ pub fn run_sweep(
                 threads: Some(threads),
                 placement: placement.clone(),
                 spin: DEFAULT_SPIN,
-                ..PoolConfig::default()
+                // Every thread that computes is a pinned worker.
+                submitter_helps: false,
             })
             .map_err(|source| BenchError::Pool {
                 setting: setting.clone(),

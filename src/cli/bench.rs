@@ -28,11 +28,13 @@ use crate::bench::{
 /// Arguments of `lanes bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Worker threads of the pool (and of the rayon baseline) [default: one
-    /// per available CPU].
+    /// Threads that run launches (the launching thread and N-1 workers; N
+    /// workers with a --placement other than none) and threads of the rayon
+    /// baseline [default: one per available CPU].
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub(crate) threads: Option<usize>,
-    /// Where the pool's workers run: none, close, spread or cpus:LIST.
+    /// Where the pool's workers run: none, close, spread or cpus:LIST. With
+    /// a pinning placement, all N threads are pinned workers.
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(Placement))]
     pub(crate) placement: Option<Placement>,
     /// Run only the cases whose `KERNEL/N` contains one of these patterns.
@@ -161,9 +163,17 @@ pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
     };
 
     let threads = rt.threads();
-    let placement = crate::bench::placement_name(&rt.pool_config().placement);
+    let config = rt.pool_config();
+    let placement = crate::bench::placement_name(&config.placement);
+    let who = if config.submitter_helps && threads > 1 {
+        " (the launching thread and workers)"
+    } else if config.submitter_helps {
+        " (the launching thread)"
+    } else {
+        " (workers)"
+    };
     emit(&format!(
-        "lanes bench: {} cases on {threads} worker thread{} (placement {placement}); \
+        "lanes bench: {} cases on {threads} thread{}{who}, placement {placement}; \
          vs = lanes p50 / baseline p50, below 1.00x lanes is faster\n{}",
         options.cases.len(),
         if threads == 1 { "" } else { "s" },

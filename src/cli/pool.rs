@@ -36,7 +36,11 @@ pub fn make_runtime(settings: &PoolSettings) -> Result<Runtime, CliError> {
         b = b.threads(t);
     }
     if let Some(p) = &settings.placement {
-        b = b.placement(p.clone());
+        // Pinning means every thread that computes is a pinned worker: the
+        // (unpinned) launching thread then only waits.
+        b = b
+            .placement(p.clone())
+            .submitter_helps(*p == Placement::None);
     }
     b.build().map_err(|e| CliError::Usage(e.to_string()))
 }

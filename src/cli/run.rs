@@ -42,10 +42,12 @@ pub struct RunArgs {
     /// The engine [default: the library's default engine].
     #[arg(long, value_enum)]
     pub(crate) engine: Option<EngineChoice>,
-    /// Worker threads of the pool engine.
+    /// Threads that run the pool engine's tasks: the launching thread and
+    /// N-1 workers (N workers with a --placement other than none).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub(crate) threads: Option<usize>,
-    /// Where the pool's workers run: none, close, spread or cpus:LIST.
+    /// Where the pool's workers run: none, close, spread or cpus:LIST. With
+    /// a pinning placement, all N threads are pinned workers.
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(Placement))]
     pub(crate) placement: Option<Placement>,
     /// Launch N times after one warm-up and print latency percentiles.

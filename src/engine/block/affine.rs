@@ -20,7 +20,9 @@
 
 use super::lanes::{LaneSet, View};
 use super::mem::{affine_run_start, affine_runs, load_contiguous, store_contiguous};
+use super::narrow::{is_narrow, lanes32, lanes32_mut};
 use super::{BlockLaunch, BlockState, LaneFault, Unit, alu};
+
 use crate::kernel::{ArithOp, BitOp, CmpOp, Op, SignOp, Space, Special, Src};
 use crate::launch::{Dim3, FaultKind};
 use crate::memory::{ByteMemory, check_access};
@@ -375,7 +377,7 @@ fn eval_uniform(op: Op, v: [u64; 3]) -> Result<u64, FaultKind> {
 
 impl BlockState {
     /// Source `s` as a symbolic value over the unit, if it is one.
-    fn aff_src(&self, launch: &BlockLaunch<'_>, pos: Unit, s: Src) -> Option<Affine> {
+    pub(super) fn aff_src(&self, launch: &BlockLaunch<'_>, pos: Unit, s: Src) -> Option<Affine> {
         let spec = launch.spec;
         match s {
             Src::Reg(r) => self.aff[r as usize],
@@ -415,6 +417,7 @@ impl BlockState {
                 // Every lane divides by the same zero: the lowest lane faults.
                 let v = eval_uniform(op, vals).map_err(|k| (0, k))?;
                 self.aff[d as usize] = Some(Affine::uniform(v));
+                self.narrow[d as usize] = None;
                 return Ok(true);
             }
         }
@@ -478,6 +481,7 @@ impl BlockState {
         };
         if let Some((d, r)) = result {
             self.aff[d as usize] = Some(r);
+            self.narrow[d as usize] = None;
             return Ok(true);
         }
 
@@ -542,7 +546,12 @@ impl BlockState {
                 };
                 let spec = launch.spec;
                 let BlockState {
-                    regs, aff, shared, ..
+                    regs,
+                    regs32,
+                    aff,
+                    narrow,
+                    shared,
+                    ..
                 } = self;
                 macro_rules! on_memory {
                     (|$m:ident| $body:expr) => {
@@ -569,15 +578,29 @@ impl BlockState {
                             return Ok(false);
                         };
                         aff[d as usize] = Some(Affine::uniform(ty.extend(m.load_at(at, size))));
+                        narrow[d as usize] = None;
                         return Ok(true);
                     }
                     let Some((runs, per_run)) = affine_runs(addr, off, shape, size, m.len()) else {
                         return Ok(false);
                     };
-                    let out = &mut regs[d as usize];
-                    for i in 0..runs {
-                        let start = affine_run_start(addr, off, i);
-                        load_contiguous(m, start, ty, &mut out[i * per_run..(i + 1) * per_run]);
+                    let lanes = |i: usize| i * per_run..(i + 1) * per_run;
+                    if is_narrow(ty) {
+                        // Straight into a 32-bit vector.
+                        let out = &mut regs32[d as usize];
+                        out.resize(shape.lanes().div_ceil(2), 0);
+                        let out = lanes32_mut(out);
+                        for i in 0..runs {
+                            m.load_run32(affine_run_start(addr, off, i), &mut out[lanes(i)]);
+                        }
+                        narrow[d as usize] = Some(ty == ScalarType::I32);
+                    } else {
+                        let out = &mut regs[d as usize];
+                        for i in 0..runs {
+                            let start = affine_run_start(addr, off, i);
+                            load_contiguous(m, start, ty, &mut out[lanes(i)]);
+                        }
+                        narrow[d as usize] = None;
                     }
                     aff[d as usize] = None;
                     Ok(true)
@@ -594,7 +617,19 @@ impl BlockState {
                     // Every lane writes one element: the lane loop orders them.
                     return Ok(false);
                 }
+                // A 32-bit vector holds the low halves: enough for a 4-byte
+                // store, and otherwise the lane loop widens it.
+                let narrow_value = match a {
+                    Src::Reg(r) if self.narrow[r as usize].is_some() => {
+                        if ty.size() != 4 {
+                            return Ok(false);
+                        }
+                        Some(r as usize)
+                    }
+                    _ => None,
+                };
                 let value = match a {
+                    Src::Reg(_) if narrow_value.is_some() => None,
                     Src::Reg(r) if self.aff[r as usize].is_none() => None,
                     _ => match uni(a) {
                         Some(v) => Some(v),
@@ -603,9 +638,15 @@ impl BlockState {
                 };
                 let spec = launch.spec;
                 let size = ty.size();
-                let BlockState { regs, shared, .. } = self;
+                let BlockState {
+                    regs,
+                    regs32,
+                    shared,
+                    ..
+                } = self;
                 let view = match (value, a) {
                     (Some(v), _) => View::Splat(v),
+                    // (For a 32-bit vector, unused: stored from `regs32`.)
                     (None, Src::Reg(r)) => View::Lanes(&regs[r as usize]),
                     (None, _) => return Ok(false),
                 };
@@ -618,7 +659,13 @@ impl BlockState {
                         };
                         for i in 0..runs {
                             let start = affine_run_start(addr, off, i);
-                            store_contiguous(m, start, ty, view, i * per_run..(i + 1) * per_run);
+                            let lanes = i * per_run..(i + 1) * per_run;
+                            match narrow_value {
+                                Some(r) => m.store_run32(start, &lanes32(&regs32[r])[lanes]),
+                                None => {
+                                    store_contiguous(m, start, ty, view, lanes);
+                                }
+                            }
                         }
                         Ok(true)
                     }};

@@ -25,6 +25,7 @@ mod affine;
 mod alu;
 mod lanes;
 mod mem;
+mod narrow;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,8 @@ pub struct BlockProgram {
     /// No barrier and no shared memory: blocks cannot observe each other's
     /// progress, so consecutive blocks may run fused in lockstep.
     fusable: bool,
+    /// No backward branch.
+    straight_line: bool,
 }
 
 /// Calls `f(reg, written)` for every register operand of `op`: `written`
@@ -252,19 +255,24 @@ impl BlockProgram {
                 | Op::Cas { space, .. } => space == Space::Global,
                 _ => true,
             });
+        let straight_line = instrs
+            .iter()
+            .enumerate()
+            .all(|(pc, i)| !matches!(i.op, Op::Bra { target } if target as usize <= pc));
         BlockProgram {
             instrs,
             nregs,
             zeroed,
             cleared_preds,
             fusable,
+            straight_line,
         }
     }
 }
 
 /// How many lanes a fused unit aims at: enough to amortize the per-unit
 /// bookkeeping, few enough that the registers of a unit stay in cache.
-const UNIT_LANES: usize = 1024;
+const UNIT_LANES: usize = 8192;
 
 /// One launch as the block engine sees it; shared by all workers.
 #[derive(Debug)]
@@ -305,6 +313,12 @@ impl<'a> BlockLaunch<'a> {
     pub fn spec(&self) -> &LaunchSpec<'a> {
         self.spec
     }
+
+    /// The kernel has no backward branch: every lane runs each instruction
+    /// at most once, so blocks cost about the same.
+    pub fn straight_line(&self) -> bool {
+        self.prog.straight_line
+    }
 }
 
 #[derive(Debug, Default)]
@@ -335,6 +349,12 @@ pub struct BlockState {
     tid_shape: Option<(Dim3, usize)>,
     /// `aff[r]`: register `r` is symbolic; its vector in `regs` is stale.
     aff: Vec<Option<Affine>>,
+    /// 32-bit vectors of registers kept narrow (see `narrow`).
+    regs32: Vec<Vec<u64>>,
+    /// `narrow[r]`: register `r` lives in `regs32[r]` (its `regs` vector is
+    /// stale); `Some(true)` when its slots are sign-extended (`i32`).
+    narrow: Vec<Option<bool>>,
+    scratch32: Vec<u64>,
     /// `pred_uniform[p]`: predicate `p` has this value in every lane of the
     /// unit (its vector is up to date too); guards on it need no count.
     pred_uniform: [Option<bool>; NUM_PREDS],
@@ -432,6 +452,9 @@ impl BlockState {
         }
         self.aff.clear();
         self.aff.resize(launch.prog.nregs, None);
+        self.regs32.resize_with(launch.prog.nregs, Vec::new);
+        self.narrow.clear();
+        self.narrow.resize(launch.prog.nregs, None);
         for &r in &launch.prog.zeroed {
             self.aff[r as usize] = Some(Affine::uniform(0));
         }
@@ -737,7 +760,7 @@ impl BlockState {
             self.pred_uniform[p as usize] = None;
         }
         let full = matches!(set, LaneSet::All(_));
-        if full && self.exec_affine(launch, pos, op)? {
+        if full && (self.exec_affine(launch, pos, op)? || self.exec_narrow(launch, pos, op)) {
             return Ok(());
         }
         // Registers the lane loops read must hold their values; so must the
@@ -755,14 +778,32 @@ impl BlockState {
         let r = self.exec_lanes(launch, pos, op, set);
         if let Some(d) = dest {
             self.aff[d as usize] = None;
+            self.narrow[d as usize] = None;
         }
         r
     }
 
     /// Writes symbolic register `r`'s lanes into its vector.
     fn materialize(&mut self, shape: Shape, r: u8) {
-        if let Some(a) = self.aff[r as usize].take() {
-            a.materialize(shape, &mut self.regs[r as usize]);
+        let r = r as usize;
+        if let Some(a) = self.aff[r].take() {
+            a.materialize(shape, &mut self.regs[r]);
+        }
+        if let Some(signed) = self.narrow[r].take() {
+            let n = shape.lanes();
+            let (wide, low) = (
+                &mut self.regs[r][..n],
+                &narrow::lanes32(&self.regs32[r])[..n],
+            );
+            if signed {
+                for (w, &v) in wide.iter_mut().zip(low) {
+                    *w = v as i32 as i64 as u64;
+                }
+            } else {
+                for (w, &v) in wide.iter_mut().zip(low) {
+                    *w = v as u64;
+                }
+            }
         }
     }
 
