@@ -20,6 +20,18 @@
 //!   faults. (Budgets above `i64::MAX` behave as `i64::MAX`: unreachable.)
 //! - **Faults** carry the same context as the reference engine's. When several
 //!   lanes of a group fault on one instruction, the lowest lane is reported.
+//! - **Units**: a kernel with no `bar.sync` and no shared memory runs up to
+//!   8192 lanes (`UNIT_LANES`) of consecutive blocks as one lockstep unit (lane `L`
+//!   is lane `L % n` of block `first + L / n`); blocks of such kernels cannot
+//!   observe each other, so only the order of their side effects changes, as
+//!   it does between workers. The step limit stays per lane, faults name the
+//!   lane's own block, and the launch's stop flag is checked per unit.
+//! - **Representations**: a register's lanes are a 64-bit vector, or symbolic
+//!   (`affine.rs`: uniform or affine in the lane, for index arithmetic and
+//!   addresses), or a 32-bit vector (`narrow.rs`: `f32`/`u32`/`i32` data). An
+//!   instruction the whole unit runs tries the symbolic, then the 32-bit path;
+//!   any other instruction first materializes the registers it reads (and its
+//!   destination when only some lanes write it) as exact 64-bit slots.
 
 mod affine;
 mod alu;
