@@ -12,6 +12,11 @@
 //! - float `min`/`max` of `-0.0` and `+0.0` give `-0.0` and `+0.0`
 //!   respectively (IEEE 754-2019 minimumNumber/maximumNumber), whatever the
 //!   operand order; NaN with a number gives the number, two NaNs give NaN.
+//! - a float result that is NaN is the first NaN operand, made quiet, or,
+//!   when no operand is NaN (`inf - inf`), the default NaN `0xFFC00000`
+//!   (`0xFFF8000000000000` for f64): x86's rule, made explicit so that
+//!   vectorized loops (which may swap commutative operands) and scalar code
+//!   agree bit for bit on every machine.
 //! - `rsqrt` is `1 / sqrt(x)` (two roundings, well within 4 ulp).
 //! - `shl`/`shr` take the shift count from the unsigned bits of `b`,
 //!   modulo the width.

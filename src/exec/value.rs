@@ -142,6 +142,39 @@ macro_rules! impl_signed_int {
 
 impl_signed_int!(i8, i16, i32, i64);
 
+/// NaN results, pinned down. IEEE 754 leaves which NaN operand a result
+/// carries to the hardware, and LLVM may swap commutative operands when it
+/// vectorizes a loop, so without this an engine's vector loop and the
+/// reference engine's scalar code could disagree on the bits. The rule is
+/// x86's (and so NumPy's on x86): the first NaN operand, made quiet; an
+/// invalid operation on numbers (`inf - inf`, `0 * inf`, `sqrt(-1)`) gives
+/// the default NaN, sign set (`0xFFC00000` for f32), on every machine.
+trait Nan: Sized {
+    const QUIET: Self::Bits;
+    const DEFAULT: Self::Bits;
+    type Bits;
+    fn quiet(self) -> Self;
+    fn default_nan() -> Self;
+}
+
+/// `r`, an operation's result on `a` and `b`, with its NaN pinned down (see
+/// [`Nan`]).
+#[inline(always)]
+fn nan2<T: Nan + Copy + PartialEq>(r: T, a: T, b: T) -> T {
+    // `x != x` is the NaN test every float type has.
+    #[allow(clippy::eq_op)]
+    let is_nan = |x: T| x != x;
+    if !is_nan(r) {
+        r
+    } else if is_nan(a) {
+        a.quiet()
+    } else if is_nan(b) {
+        b.quiet()
+    } else {
+        T::default_nan()
+    }
+}
+
 macro_rules! impl_float {
     ($($t:ident $bits:ident $variant:ident),*) => {$(
         impl Value for $t {
@@ -151,11 +184,11 @@ macro_rules! impl_float {
             #[inline(always)]
             fn to_reg(self) -> u64 { $t::to_bits(self) as u64 }
             #[inline(always)]
-            fn add(self, b: Self) -> Self { self + b }
+            fn add(self, b: Self) -> Self { nan2(self + b, self, b) }
             #[inline(always)]
-            fn sub(self, b: Self) -> Self { self - b }
+            fn sub(self, b: Self) -> Self { nan2(self - b, self, b) }
             #[inline(always)]
-            fn mul(self, b: Self) -> Self { self * b }
+            fn mul(self, b: Self) -> Self { nan2(self * b, self, b) }
             #[inline(always)]
             fn min(self, b: Self) -> Self {
                 if self.is_nan() || b < self || (b == self && b.is_sign_negative()) { b } else { self }
@@ -165,11 +198,24 @@ macro_rules! impl_float {
                 if self.is_nan() || b > self || (b == self && b.is_sign_positive()) { b } else { self }
             }
             #[inline(always)]
-            fn div(self, b: Self) -> Option<Self> { Some(self / b) }
+            fn div(self, b: Self) -> Option<Self> { Some(nan2(self / b, self, b)) }
             #[inline(always)]
-            fn rem(self, b: Self) -> Option<Self> { Some(self % b) }
+            fn rem(self, b: Self) -> Option<Self> { Some(nan2(self % b, self, b)) }
             #[inline(always)]
-            fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
+            fn fma(self, b: Self, c: Self) -> Self {
+                let r = self.mul_add(b, c);
+                if r.is_nan() && !self.is_nan() && !b.is_nan() { nan2(r, c, c) } else { nan2(r, self, b) }
+            }
+        }
+
+        impl Nan for $t {
+            type Bits = $bits;
+            const QUIET: $bits = 1 << ($t::MANTISSA_DIGITS - 2);
+            const DEFAULT: $bits = !0 << ($t::MANTISSA_DIGITS - 2);
+            #[inline(always)]
+            fn quiet(self) -> Self { $t::from_bits(self.to_bits() | Self::QUIET) }
+            #[inline(always)]
+            fn default_nan() -> Self { $t::from_bits(Self::DEFAULT) }
         }
 
         impl SignedValue for $t {
@@ -181,7 +227,7 @@ macro_rules! impl_float {
 
         impl FloatValue for $t {
             #[inline(always)]
-            fn sqrt(self) -> Self { $t::sqrt(self) }
+            fn sqrt(self) -> Self { nan2($t::sqrt(self), self, self) }
             #[inline(always)]
             fn rsqrt(self) -> Self { 1.0 / $t::sqrt(self) }
             #[inline(always)]
@@ -207,3 +253,38 @@ macro_rules! impl_float {
 }
 
 impl_float!(f32 u32 F32, f64 u64 F64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_results_are_pinned_down() {
+        let f = f32::from_bits;
+        let (qa, qb, sa) = (f(0x7FC0_0001), f(0xFFC0_1234), f(0x7F80_0005));
+        // The first NaN operand wins, quieted, whatever the operation.
+        assert_eq!(qa.add(qb).to_bits(), 0x7FC0_0001);
+        assert_eq!(qb.add(qa).to_bits(), 0xFFC0_1234);
+        assert_eq!(1.0f32.mul(qb).to_bits(), 0xFFC0_1234);
+        assert_eq!(sa.sub(qa).to_bits(), 0x7FC0_0005);
+        assert_eq!(Value::div(2.0f32, sa).unwrap().to_bits(), 0x7FC0_0005);
+        assert_eq!(FloatValue::sqrt(sa).to_bits(), 0x7FC0_0005);
+        // fma: a, then b, then c.
+        assert_eq!(1.0f32.fma(qb, qa).to_bits(), 0xFFC0_1234);
+        assert_eq!(1.0f32.fma(2.0, qa).to_bits(), 0x7FC0_0001);
+        // Invalid operations on numbers give the default NaN.
+        let inf = f32::INFINITY;
+        assert_eq!(inf.sub(inf).to_bits(), 0xFFC0_0000);
+        assert_eq!(0.0f32.mul(inf).to_bits(), 0xFFC0_0000);
+        assert_eq!(FloatValue::sqrt(-1.0f32).to_bits(), 0xFFC0_0000);
+        assert_eq!(0.0f32.fma(inf, 1.0).to_bits(), 0xFFC0_0000);
+        assert_eq!(
+            f64::INFINITY.sub(f64::INFINITY).to_bits(),
+            0xFFF8_0000_0000_0000
+        );
+        let q64 = f64::from_bits(0x7FF0_0000_0000_0009);
+        assert_eq!(1.0f64.add(q64).to_bits(), 0x7FF8_0000_0000_0009);
+        // Numbers are untouched.
+        assert_eq!(1.5f32.add(2.25), 3.75);
+    }
+}

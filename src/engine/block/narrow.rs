@@ -66,6 +66,72 @@ fn map2(d: &mut [u32], a: N32<'_>, b: N32<'_>, f: impl Fn(u32, u32) -> u32) {
     }
 }
 
+/// `d[l] = exact(a[l], b[l])` for an f32 operation whose `exact` semantics
+/// differ from the plain operation `raw` only in which NaN a NaN result is
+/// (see `exec`'s NaN rule): runs `raw`, which vectorizes without blends, and
+/// redoes a chunk with `exact` only when the chunk produced a NaN.
+#[inline(always)]
+fn float2(
+    d: &mut [u32],
+    a: N32<'_>,
+    b: N32<'_>,
+    raw: impl Fn(f32, f32) -> f32,
+    exact: impl Fn(u32, u32) -> u32,
+) {
+    const CHUNK: usize = 1024;
+    let f = f32::from_bits;
+    // One pass: the result, and whether any lane of the chunk is NaN
+    // (`r != r`, a compare the loop vectorizes along with the operation).
+    #[allow(clippy::eq_op)]
+    let run = |chunk: &mut [u32], x: N32<'_>, y: N32<'_>| -> bool {
+        let mut nan = false;
+        let n = chunk.len();
+        match (x, y) {
+            (N32::Lanes(x), N32::Lanes(y)) => {
+                for ((d, &x), &y) in chunk.iter_mut().zip(&x[..n]).zip(&y[..n]) {
+                    let r = raw(f(x), f(y));
+                    nan |= r != r;
+                    *d = r.to_bits();
+                }
+            }
+            (N32::Lanes(x), N32::Splat(y)) => {
+                for (d, &x) in chunk.iter_mut().zip(&x[..n]) {
+                    let r = raw(f(x), f(y));
+                    nan |= r != r;
+                    *d = r.to_bits();
+                }
+            }
+            (N32::Splat(x), N32::Lanes(y)) => {
+                for (d, &y) in chunk.iter_mut().zip(&y[..n]) {
+                    let r = raw(f(x), f(y));
+                    nan |= r != r;
+                    *d = r.to_bits();
+                }
+            }
+            (N32::Splat(x), N32::Splat(y)) => {
+                let r = raw(f(x), f(y));
+                nan = r != r;
+                chunk.fill(r.to_bits());
+            }
+        }
+        nan
+    };
+    fn part<'s>(v: N32<'s>, at: usize, end: usize) -> N32<'s> {
+        match v {
+            N32::Lanes(s) => N32::Lanes(&s[at..end]),
+            N32::Splat(x) => N32::Splat(x),
+        }
+    }
+    let n = d.len();
+    for at in (0..n).step_by(CHUNK) {
+        let end = (at + CHUNK).min(n);
+        let (a, b, chunk) = (part(a, at, end), part(b, at, end), &mut d[at..end]);
+        if run(chunk, a, b) {
+            map2(chunk, a, b, &exact);
+        }
+    }
+}
+
 /// `d[l] = f(a[l], b[l], c[l])` over the first `d.len()` lanes.
 #[inline(always)]
 fn map3(d: &mut [u32], a: N32<'_>, b: N32<'_>, c: N32<'_>, f: impl Fn(u32, u32, u32) -> u32) {
@@ -203,6 +269,16 @@ impl BlockState {
                 with_scalar_type!(ScalarType, ty, T => map1(d, a, on32!(T, |x| x)));
                 Some((r, ty))
             }
+            Op::Arith { op, ty, d: r, .. }
+                if ty == ScalarType::F32 && op != ArithOp::Min && op != ArithOp::Max =>
+            {
+                match op {
+                    ArithOp::Add => float2(d, a, b, |x, y| x + y, on32!(f32, |x, y| x.add(y))),
+                    ArithOp::Sub => float2(d, a, b, |x, y| x - y, on32!(f32, |x, y| x.sub(y))),
+                    _ => float2(d, a, b, |x, y| x * y, on32!(f32, |x, y| x.mul(y))),
+                }
+                Some((r, ty))
+            }
             Op::Arith { op, ty, d: r, .. } => {
                 with_scalar_type!(ScalarType, ty, T => match op {
                     ArithOp::Add => map2(d, a, b, on32!(T, |x, y| x.add(y))),
@@ -216,7 +292,7 @@ impl BlockState {
             Op::Div { d: r, .. } => {
                 // Float division always has a value.
                 let div = |x: f32, y: f32| Value::div(x, y).unwrap_or(0.0);
-                map2(d, a, b, on32!(f32, |x, y| div(x, y)));
+                float2(d, a, b, |x, y| x / y, on32!(f32, |x, y| div(x, y)));
                 Some((r, ScalarType::F32))
             }
             Op::Fma { d: r, .. } => {
