@@ -9,16 +9,19 @@
 //! atomics (integer atomics on one shared counter, any atomic on lane-private
 //! words), and, rarely, instructions that can fault.
 
-use std::fmt::Write;
-use std::sync::{Arc, OnceLock};
+#[path = "common/differential.rs"]
+mod differential_common;
 
-use lanes::engine::{LaunchSpec, block, reference};
+use std::fmt::Write;
+use std::sync::Arc;
+
+use differential_common::{DiffCase, Init, check_engines, render_if, render_loop};
+use lanes::Arg;
+use lanes::engine::{LaunchSpec, block};
 use lanes::launch::{BoundArgs, Dim3};
 use lanes::memory::{Buffer, ByteMemory};
 use lanes::types::ScalarType;
-use lanes::{Arg, Engine, LaunchError, LaunchOptions, Runtime};
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
 
 /// Registers the program seeds from the input; `DATA_REGS..ALL_REGS` start
 /// unwritten, so reading them checks that every engine starts registers at
@@ -339,31 +342,16 @@ fn render(stmts: &[Stmt], out: &mut String, labels: &mut u32, depth: u32) {
                 pred,
                 negated,
                 body,
-            } => {
-                *labels += 1;
-                let skip = format!("skip{}", *labels);
-                // Jump over the body when the condition does not hold.
-                let _ = writeln!(
-                    out,
-                    "    @{}p{pred} bra {skip}",
-                    if *negated { "" } else { "!" }
-                );
-                render(body, out, labels, depth);
-                let _ = writeln!(out, "{skip}:");
-            }
+            } => render_if(out, labels, pred, *negated, |out, labels| {
+                render(body, out, labels, depth)
+            }),
             Stmt::Loop { count_reg, body } => {
-                *labels += 1;
-                let (top, end) = (format!("top{}", *labels), format!("end{}", *labels));
                 // Trip count 0..=3 from a data register: divergent.
                 let c = 20 + depth;
-                let _ = writeln!(out, "    and.u32 r{c}, r{count_reg}, 3");
-                let _ = writeln!(out, "{top}:");
-                let _ = writeln!(out, "    setp.eq.u32 p7, r{c}, 0");
-                let _ = writeln!(out, "    @p7 bra {end}");
-                render(body, out, labels, depth + 1);
-                let _ = writeln!(out, "    sub.u32 r{c}, r{c}, 1");
-                let _ = writeln!(out, "    bra {top}");
-                let _ = writeln!(out, "{end}:");
+                let init = format!("and.u32 r{c}, r{count_reg}, 3");
+                render_loop(out, labels, c, &init, |out, labels| {
+                    render(body, out, labels, depth + 1)
+                });
             }
             Stmt::Barrier => {
                 // Exchange through shared memory with a neighbour lane.
@@ -453,138 +441,42 @@ fn case_with_budget(
         })
 }
 
-type Outcome = Result<Vec<Vec<u8>>, Box<lanes::Fault>>;
-
-fn run_with(
-    c: &Case,
-    engine: &dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>>,
-) -> Outcome {
-    let prog =
-        lanes::compile("gen.lasm", &c.source).unwrap_or_else(|e| panic!("{e}\n{}", c.source));
-    let kernel = prog.kernel("gen").unwrap();
-    let total = c.grid.count() * c.block.count();
-    let buffers = vec![
-        Arc::new(Buffer::from_bytes(&c.input).unwrap()),
-        Arc::new(Buffer::zeroed(total as usize * SLOT_BYTES as usize).unwrap()),
-        Arc::new(Buffer::zeroed(16).unwrap()),
-    ];
-    let args = BoundArgs {
-        buffers: buffers.clone(),
-        scalars: vec![c.k as u64],
-    };
-    let spec = LaunchSpec {
-        kernel,
-        grid: c.grid,
-        block: c.block,
-        args: &args,
-        max_steps: c.max_steps,
-    };
-    engine(&spec)?;
-    Ok(buffers.iter().map(|b| b.to_bytes()).collect())
-}
-
-/// Faults that different lanes may raise first in different engines are
-/// compared by class: bad accesses (bounds or alignment), division, steps.
-fn fault_class(kind: &lanes::FaultKind) -> &'static str {
-    match kind {
-        lanes::FaultKind::OutOfBounds { .. } | lanes::FaultKind::Misaligned { .. } => "access",
-        lanes::FaultKind::DivisionByZero => "division",
-        lanes::FaultKind::StepLimit { .. } => "steps",
+impl DiffCase for Case {
+    fn source(&self) -> &str {
+        &self.source
     }
-}
-
-fn compare(c: &Case, name: &str, got: Outcome, want: &Outcome) -> Result<(), TestCaseError> {
-    match (want, got) {
-        (Ok(w), Ok(g)) => {
-            for (i, (wb, gb)) in w.iter().zip(&g).enumerate() {
-                if wb != gb {
-                    let first = wb.iter().zip(gb).position(|(a, b)| a != b).unwrap_or(0);
-                    return Err(TestCaseError::fail(format!(
-                        "{name}: buffer {i} differs first at byte {first}\n{}",
-                        c.source
-                    )));
-                }
-            }
-        }
-        (Err(w), Err(g)) => {
-            prop_assert_eq!(
-                fault_class(&w.kind),
-                fault_class(&g.kind),
-                "{}: fault kinds differ: {} vs {}\n{}",
-                name,
-                w,
-                g,
-                c.source
-            );
-            if c.grid.count() * c.block.count() == 1 {
-                prop_assert_eq!(w, &g, "{}: faults differ\n{}", name, c.source);
-            }
-        }
-        (w, g) => {
-            return Err(TestCaseError::fail(format!(
-                "{name}: reference {:?} but engine {:?}\n{}",
-                w.as_ref().map(|_| "ok").map_err(|f| f.to_string()),
-                g.as_ref().map(|_| "ok").map_err(|f| f.to_string()),
-                c.source
-            )));
+    fn grid(&self) -> Dim3 {
+        self.grid
+    }
+    fn block(&self) -> Dim3 {
+        self.block
+    }
+    fn max_steps(&self) -> u64 {
+        self.max_steps
+    }
+    fn buffers(&self) -> Vec<Init> {
+        let total = self.grid.count() * self.block.count();
+        vec![
+            Init::Bytes(self.input.clone()),
+            Init::Zeroed(total as usize * SLOT_BYTES as usize),
+            Init::Zeroed(16),
+        ]
+    }
+    fn scalars(&self) -> Vec<(u64, Arg)> {
+        vec![(self.k as u64, Arg::from(self.k))]
+    }
+    fn describe(&self) -> String {
+        self.source.clone()
+    }
+    /// Faults that different lanes may raise first in different engines are
+    /// compared by class: bad accesses (bounds or alignment), division, steps.
+    fn fault_kind(&self, kind: &lanes::FaultKind) -> &'static str {
+        match kind {
+            lanes::FaultKind::OutOfBounds { .. } | lanes::FaultKind::Misaligned { .. } => "access",
+            lanes::FaultKind::DivisionByZero => "division",
+            lanes::FaultKind::StepLimit { .. } => "steps",
         }
     }
-    Ok(())
-}
-
-/// Pool runtimes with 1, 2 and 5 workers (5 is more than this machine's
-/// cores), shared by all cases.
-fn runtimes() -> &'static [(usize, Runtime)] {
-    static RUNTIMES: OnceLock<Vec<(usize, Runtime)>> = OnceLock::new();
-    RUNTIMES.get_or_init(|| {
-        [1, 2, 5]
-            .into_iter()
-            .map(|t| (t, Runtime::builder().threads(t).build().unwrap()))
-            .collect()
-    })
-}
-
-/// Runs the case through `Runtime::launch` on the pool engine.
-fn run_on_pool(c: &Case, rt: &Runtime) -> Outcome {
-    let prog = rt.compile("gen.lasm", &c.source).unwrap();
-    let kernel = prog.kernel("gen").unwrap();
-    let total = (c.grid.count() * c.block.count()) as usize;
-    let ids = [
-        rt.alloc_from(&c.input).unwrap(),
-        rt.alloc(total * SLOT_BYTES as usize).unwrap(),
-        rt.alloc(16).unwrap(),
-    ];
-    let args = [
-        Arg::Buffer(ids[0]),
-        Arg::Buffer(ids[1]),
-        Arg::Buffer(ids[2]),
-        Arg::from(c.k),
-    ];
-    let options = LaunchOptions {
-        engine: Engine::Pool,
-        max_steps: c.max_steps,
-    };
-    let result = rt.launch(kernel, c.grid, c.block, &args, options);
-    let out = ids.iter().map(|&id| rt.read(id).unwrap()).collect();
-    for id in ids {
-        rt.free(id).unwrap();
-    }
-    match result {
-        Ok(_) => Ok(out),
-        Err(LaunchError::Fault(f)) => Err(f),
-        Err(e) => panic!("launch failed: {e}"),
-    }
-}
-
-fn check_engines(c: &Case) -> Result<(), TestCaseError> {
-    let want = run_with(c, &reference::run);
-    let got = run_with(c, &block::run);
-    compare(c, "block engine", got, &want)?;
-    for (threads, rt) in runtimes() {
-        let got = run_on_pool(c, rt);
-        compare(c, &format!("pool engine, {threads} threads"), got, &want)?;
-    }
-    Ok(())
 }
 
 proptest! {

@@ -28,14 +28,19 @@
 //! Each program is generated from a list of per-statement seeds, so proptest
 //! shrinks a failure by dropping statements and shrinking the launch shape.
 
-use std::fmt::Write;
-use std::sync::{Arc, OnceLock};
+#[path = "common/differential.rs"]
+mod differential_common;
 
-use lanes::engine::{LaunchSpec, block, reference};
-use lanes::launch::{BoundArgs, Dim3};
-use lanes::memory::Buffer;
+use std::fmt::Write;
+
+use differential_common::{
+    DiffCase, Init, Outcome, Rng, Shape, cases_from_env, check_engines, kind_of, render_if,
+    run_with, seeded_runner, size_of,
+};
+use lanes::Arg;
+use lanes::engine::reference;
+use lanes::launch::Dim3;
 use lanes::types::ScalarType;
-use lanes::{Arg, Engine, LaunchError, LaunchOptions, Runtime};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -73,58 +78,6 @@ const SPECIALS: [&str; 13] = [
     "%nctaid.y",
 ];
 
-/// splitmix64: statements are generated from their own seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-    /// Uniform in lo..=hi.
-    fn range(&mut self, lo: i128, hi: i128) -> i128 {
-        if hi <= lo {
-            lo
-        } else {
-            lo + (self.next() as u128 % (hi - lo + 1) as u128) as i128
-        }
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Shape {
-    grid: Dim3,
-    block: Dim3,
-}
-
-impl Shape {
-    fn lpb(&self) -> u64 {
-        self.block.count() as u64
-    }
-    fn blocks(&self) -> u64 {
-        self.grid.count() as u64
-    }
-    fn total(&self) -> u64 {
-        self.lpb() * self.blocks()
-    }
-    /// Only x varies: the global x index is %gid.
-    fn one_d(&self) -> bool {
-        self.block.y == 1 && self.block.z == 1 && self.grid.y == 1 && self.grid.z == 1
-    }
-}
-
 /// Per-case values of the scalar parameters.
 #[derive(Clone, Copy, Debug)]
 struct Params {
@@ -148,10 +101,6 @@ fn lit(ty: &str, bits: u64) -> String {
 fn fits(ty: &str, v: u64) -> bool {
     let t = ScalarType::from_name(ty).unwrap();
     t.extend(v) == v
-}
-
-fn size_of(ty: &str) -> u64 {
-    ScalarType::from_name(ty).unwrap().size() as u64
 }
 
 /// Values that sit at interesting places of the launch: lane 0, block
@@ -1202,17 +1151,9 @@ fn render(stmts: &[Stmt], out: &mut String, labels: &mut u32, shared: bool) {
                 pred,
                 negated,
                 body,
-            } => {
-                *labels += 1;
-                let skip = format!("skip{}", *labels);
-                let _ = writeln!(
-                    out,
-                    "    @{}p{pred} bra {skip}",
-                    if *negated { "" } else { "!" }
-                );
-                render(body, out, labels, shared);
-                let _ = writeln!(out, "{skip}:");
-            }
+            } => render_if(out, labels, pred, *negated, |out, labels| {
+                render(body, out, labels, shared)
+            }),
             Stmt::Labeled(lines) => {
                 *labels += 1;
                 for (i, l) in lines.iter().enumerate() {
@@ -1421,189 +1362,76 @@ fn input(c: &Case) -> Vec<u8> {
     v
 }
 
-fn lens(c: &Case) -> [usize; 3] {
-    let total = (c.grid.count() * c.block.count()) as usize;
-    [
-        total * SLOT_BYTES as usize,
-        c.out2_len as usize,
-        c.layout.fb_len as usize,
-    ]
-}
-
-type Outcome = Result<Vec<Vec<u8>>, Box<lanes::Fault>>;
-
-fn run_with(
-    c: &Case,
-    engine: &dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>>,
-) -> Outcome {
-    let prog =
-        lanes::compile("gen.lasm", &c.source).unwrap_or_else(|e| panic!("{e}\n{}", c.source));
-    let kernel = prog.kernel("gen").unwrap();
-    let [l1, l2, l3] = lens(c);
-    let buffers = vec![
-        Arc::new(Buffer::from_bytes(&input(c)).unwrap()),
-        Arc::new(Buffer::zeroed(l1).unwrap()),
-        Arc::new(Buffer::zeroed(l2).unwrap()),
-        Arc::new(Buffer::zeroed(l3).unwrap()),
-    ];
-    let p = c.params;
-    let args = BoundArgs {
-        buffers: buffers.clone(),
-        scalars: vec![p.k as u64, p.n as u64, p.kw, p.kn as i64 as u64],
-    };
-    let spec = LaunchSpec {
-        kernel,
-        grid: c.grid,
-        block: c.block,
-        args: &args,
-        max_steps: c.max_steps,
-    };
-    engine(&spec)?;
-    Ok(buffers.iter().map(|b| b.to_bytes()).collect())
-}
-
-fn runtimes() -> &'static [(usize, Runtime)] {
-    static RUNTIMES: OnceLock<Vec<(usize, Runtime)>> = OnceLock::new();
-    RUNTIMES.get_or_init(|| {
-        [1, 2, 5]
-            .into_iter()
-            .map(|t| (t, Runtime::builder().threads(t).build().unwrap()))
-            .collect()
-    })
-}
-
-fn run_on_pool(c: &Case, rt: &Runtime) -> Outcome {
-    let prog = rt.compile("gen.lasm", &c.source).unwrap();
-    let kernel = prog.kernel("gen").unwrap();
-    let [l1, l2, l3] = lens(c);
-    let ids = [
-        rt.alloc_from(&input(c)).unwrap(),
-        rt.alloc(l1).unwrap(),
-        rt.alloc(l2).unwrap(),
-        rt.alloc(l3).unwrap(),
-    ];
-    let p = c.params;
-    let args = [
-        Arg::Buffer(ids[0]),
-        Arg::Buffer(ids[1]),
-        Arg::Buffer(ids[2]),
-        Arg::Buffer(ids[3]),
-        Arg::from(p.k),
-        Arg::from(p.n),
-        Arg::from(p.kw),
-        Arg::from(p.kn),
-    ];
-    let options = LaunchOptions {
-        engine: Engine::Pool,
-        max_steps: c.max_steps,
-    };
-    let result = rt.launch(kernel, c.grid, c.block, &args, options);
-    let out = ids.iter().map(|&id| rt.read(id).unwrap()).collect();
-    for id in ids {
-        rt.free(id).unwrap();
+impl DiffCase for Case {
+    fn source(&self) -> &str {
+        &self.source
     }
-    match result {
-        Ok(_) => Ok(out),
-        Err(LaunchError::Fault(f)) => Err(f),
-        Err(e) => panic!("launch failed: {e}"),
+    fn grid(&self) -> Dim3 {
+        self.grid
     }
-}
-
-fn kind_of(k: &lanes::FaultKind) -> &'static str {
-    match k {
-        lanes::FaultKind::OutOfBounds { .. } => "out of bounds",
-        lanes::FaultKind::Misaligned { .. } => "misaligned",
-        lanes::FaultKind::DivisionByZero => "division",
-        lanes::FaultKind::StepLimit { .. } => "steps",
+    fn block(&self) -> Dim3 {
+        self.block
     }
-}
-
-fn describe(c: &Case) -> String {
-    format!(
-        "grid {:?} block {:?} params {:?} single {} kind {:?}\n{}",
-        c.grid, c.block, c.params, c.single, c.kind, c.source
-    )
-}
-
-fn compare(c: &Case, name: &str, got: Outcome, want: &Outcome) -> Result<(), TestCaseError> {
-    match (want, got) {
-        (Ok(w), Ok(g)) => {
-            for (i, (wb, gb)) in w.iter().zip(&g).enumerate() {
-                if wb != gb {
-                    let first = wb.iter().zip(gb).position(|(a, b)| a != b).unwrap_or(0);
-                    return Err(TestCaseError::fail(format!(
-                        "{name}: buffer {i} differs first at byte {first} (want {:?}, got {:?})\n{}",
-                        &wb[first..(first + 8).min(wb.len())],
-                        &gb[first..(first + 8).min(gb.len())],
-                        describe(c)
-                    )));
-                }
-            }
-        }
-        (Err(w), Err(g)) => {
-            prop_assert_eq!(
-                kind_of(&w.kind),
-                kind_of(&g.kind),
-                "{}: fault kinds differ: {} vs {}\n{}",
-                name,
-                w,
-                g,
-                describe(c)
-            );
-            if c.single || c.grid.count() * c.block.count() == 1 {
-                prop_assert_eq!(w, &g, "{}: faults differ\n{}", name, describe(c));
-            }
-        }
-        (w, g) => {
-            return Err(TestCaseError::fail(format!(
-                "{name}: reference {:?} but engine {:?}\n{}",
-                w.as_ref().map(|_| "ok").map_err(|f| f.to_string()),
-                g.as_ref().map(|_| "ok").map_err(|f| f.to_string()),
-                describe(c)
-            )));
-        }
+    fn max_steps(&self) -> u64 {
+        self.max_steps
     }
-    Ok(())
-}
-
-fn check_engines(c: &Case) -> Result<(), TestCaseError> {
-    let want = run_with(c, &reference::run);
-    // The generator's own claims, checked on the oracle.
-    match &want {
-        Ok(_) => {}
-        Err(f) => {
+    fn buffers(&self) -> Vec<Init> {
+        let total = (self.grid.count() * self.block.count()) as usize;
+        vec![
+            Init::Bytes(input(self)),
+            Init::Zeroed(total * SLOT_BYTES as usize),
+            Init::Zeroed(self.out2_len as usize),
+            Init::Zeroed(self.layout.fb_len as usize),
+        ]
+    }
+    fn scalars(&self) -> Vec<(u64, Arg)> {
+        let p = self.params;
+        vec![
+            (p.k as u64, Arg::from(p.k)),
+            (p.n as u64, Arg::from(p.n)),
+            (p.kw, Arg::from(p.kw)),
+            (p.kn as i64 as u64, Arg::from(p.kn)),
+        ]
+    }
+    fn describe(&self) -> String {
+        format!(
+            "grid {:?} block {:?} params {:?} single {} kind {:?}\n{}",
+            self.grid, self.block, self.params, self.single, self.kind, self.source
+        )
+    }
+    fn single_lane_fault(&self) -> bool {
+        self.single
+    }
+    /// The generator's own claims, checked on the oracle.
+    fn check_oracle(&self, want: &Outcome) -> Result<(), TestCaseError> {
+        if let Err(f) = want {
             prop_assert!(
-                !c.safe,
+                !self.safe,
                 "generator bug: a safe program faulted: {}\n{}",
                 f,
-                describe(c)
+                self.describe()
             );
-            match c.kind {
-                Some(Kind::Bounds) => {
-                    prop_assert_eq!(kind_of(&f.kind), "out of bounds", "{}\n{}", f, describe(c))
-                }
+            match self.kind {
+                Some(Kind::Bounds) => prop_assert_eq!(
+                    kind_of(&f.kind),
+                    "out of bounds",
+                    "{}\n{}",
+                    f,
+                    self.describe()
+                ),
                 Some(Kind::Align) => {
-                    prop_assert_eq!(kind_of(&f.kind), "misaligned", "{}\n{}", f, describe(c))
+                    prop_assert_eq!(kind_of(&f.kind), "misaligned", "{}\n{}", f, self.describe())
                 }
                 None => {}
             }
         }
+        Ok(())
     }
-    let got = run_with(c, &block::run);
-    compare(c, "block engine", got, &want)?;
-    for (threads, rt) in runtimes() {
-        let got = run_on_pool(c, rt);
-        compare(c, &format!("pool engine, {threads} threads"), got, &want)?;
-    }
-    Ok(())
 }
 
 /// Cases per property: `AFFINE_CASES` overrides (for long local runs).
 fn cases() -> u32 {
-    std::env::var("AFFINE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
+    cases_from_env("AFFINE_CASES", 128)
 }
 
 proptest! {
@@ -1629,11 +1457,7 @@ proptest! {
 #[test]
 fn affine_generator_covers_its_targets() {
     use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
-    );
+    let mut runner = seeded_runner(7);
     let (mut faulted, mut single_faulted, mut fault_cases) = (0, 0, 0);
     let (mut dumped, mut safe_cases, mut fused_shapes) = (0, 0, 0);
     let verbose = std::env::var_os("AFFINE_STATS").is_some();
@@ -1647,7 +1471,7 @@ fn affine_generator_covers_its_targets() {
         if verbose && i < 6 {
             eprintln!(
                 "{}\n=> {:?}",
-                describe(&c),
+                c.describe(),
                 r.as_ref().map(|_| "ok").map_err(|f| f.to_string())
             );
         }
@@ -1664,7 +1488,7 @@ fn affine_generator_covers_its_targets() {
             }
         } else {
             safe_cases += 1;
-            let out = r.unwrap_or_else(|f| panic!("safe case faulted: {f}\n{}", describe(&c)));
+            let out = r.unwrap_or_else(|f| panic!("safe case faulted: {f}\n{}", c.describe()));
             // The last predicate byte of a lane is 0 or 1 once it is dumped;
             // r19 must still be zero.
             let slots = out[1].chunks(SLOT_BYTES as usize);
@@ -1673,7 +1497,7 @@ fn affine_generator_covers_its_targets() {
                 .clone()
                 .filter(|s| s[136..143].iter().all(|&b| b <= 1) && s[128..136] == [0; 8])
                 .count();
-            assert_eq!(done, n, "bad dump\n{}", describe(&c));
+            assert_eq!(done, n, "bad dump\n{}", c.describe());
             if out[1]
                 .chunks(SLOT_BYTES as usize)
                 .any(|s| s[..128].iter().any(|&b| b != 0))

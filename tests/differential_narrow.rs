@@ -31,13 +31,18 @@
 //!
 //! `NARROW_CASES` sets the cases per property (default 96).
 
-use std::fmt::Write;
-use std::sync::{Arc, OnceLock};
+#[path = "common/differential.rs"]
+mod differential_common;
 
-use lanes::engine::{LaunchSpec, block, reference};
-use lanes::launch::{BoundArgs, Dim3};
-use lanes::memory::Buffer;
-use lanes::{Arg, Engine, LaunchError, LaunchOptions, Runtime};
+use std::fmt::Write;
+
+use differential_common::{
+    DiffCase, Init, Outcome, Rng, Shape, cases_from_env, check_engines, kind_of, render_if,
+    render_loop, run_with, seeded_runner, size_of,
+};
+use lanes::Arg;
+use lanes::engine::reference;
+use lanes::launch::Dim3;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -124,28 +129,6 @@ const FLOAT_LITS: [&str; 20] = [
     "-88.5",
 ];
 
-/// splitmix64: statements are generated from their own seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
 fn word(rng: &mut Rng) -> u32 {
     match rng.below(22) {
         0..=10 => rng.pick(&WORDS),
@@ -157,24 +140,6 @@ fn word(rng: &mut Rng) -> u32 {
             if rng.chance(50) { v } else { v.wrapping_neg() }
         }
         _ => rng.next() as u32,
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Shape {
-    grid: Dim3,
-    block: Dim3,
-}
-
-impl Shape {
-    fn lpb(&self) -> u64 {
-        self.block.count() as u64
-    }
-    fn blocks(&self) -> u64 {
-        self.grid.count() as u64
-    }
-    fn total(&self) -> u64 {
-        self.lpb() * self.blocks()
     }
 }
 
@@ -820,10 +785,6 @@ impl Gen<'_> {
     }
 }
 
-fn size_of(ty: &str) -> u64 {
-    lanes::types::ScalarType::from_name(ty).unwrap().size() as u64
-}
-
 fn render(stmts: &[Stmt], out: &mut String, labels: &mut u32, depth: u64) {
     for s in stmts {
         match s {
@@ -839,29 +800,13 @@ fn render(stmts: &[Stmt], out: &mut String, labels: &mut u32, depth: u64) {
                 pred,
                 negated,
                 body,
-            } => {
-                *labels += 1;
-                let skip = format!("skip{}", *labels);
-                let _ = writeln!(
-                    out,
-                    "    @{}p{pred} bra {skip}",
-                    if *negated { "" } else { "!" }
-                );
-                render(body, out, labels, depth + 1);
-                let _ = writeln!(out, "{skip}:");
-            }
+            } => render_if(out, labels, pred, *negated, |out, labels| {
+                render(body, out, labels, depth + 1)
+            }),
             Stmt::Loop { init, body } => {
-                *labels += 1;
-                let (top, end) = (format!("top{}", *labels), format!("end{}", *labels));
-                let c = 20 + depth;
-                let _ = writeln!(out, "    {init}");
-                let _ = writeln!(out, "{top}:");
-                let _ = writeln!(out, "    setp.eq.u32 p7, r{c}, 0");
-                let _ = writeln!(out, "    @p7 bra {end}");
-                render(body, out, labels, depth + 1);
-                let _ = writeln!(out, "    sub.u32 r{c}, r{c}, 1");
-                let _ = writeln!(out, "    bra {top}");
-                let _ = writeln!(out, "{end}:");
+                render_loop(out, labels, 20 + depth, init, |out, labels| {
+                    render(body, out, labels, depth + 1)
+                });
             }
         }
     }
@@ -1125,118 +1070,6 @@ fn index(c: &Case) -> Vec<u8> {
     p.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
-fn lens(c: &Case) -> [usize; 3] {
-    [
-        (c.total() * SLOT_BYTES) as usize,
-        (c.regions * c.region) as usize,
-        32,
-    ]
-}
-
-type Outcome = Result<Vec<Vec<u8>>, Box<lanes::Fault>>;
-
-fn scalars(p: &Params) -> Vec<u64> {
-    vec![
-        p.k as u64,
-        p.n as u64,
-        p.kw,
-        p.kn as i64 as u64,
-        p.kf as u64,
-    ]
-}
-
-fn run_with(
-    c: &Case,
-    engine: &dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>>,
-) -> Outcome {
-    let prog =
-        lanes::compile("gen.lasm", &c.source).unwrap_or_else(|e| panic!("{e}\n{}", c.source));
-    let kernel = prog.kernel("gen").unwrap();
-    let [l1, l2, l3] = lens(c);
-    let buffers = vec![
-        Arc::new(Buffer::from_bytes(&input(c)).unwrap()),
-        Arc::new(Buffer::from_bytes(&index(c)).unwrap()),
-        Arc::new(Buffer::zeroed(l1).unwrap()),
-        Arc::new(Buffer::zeroed(l2).unwrap()),
-        Arc::new(Buffer::zeroed(l3).unwrap()),
-    ];
-    let args = BoundArgs {
-        buffers: buffers.clone(),
-        scalars: scalars(&c.params),
-    };
-    let spec = LaunchSpec {
-        kernel,
-        grid: c.grid,
-        block: c.block,
-        args: &args,
-        max_steps: 1 << 20,
-    };
-    engine(&spec)?;
-    Ok(buffers.iter().map(|b| b.to_bytes()).collect())
-}
-
-fn runtimes() -> &'static [(usize, Runtime)] {
-    static RUNTIMES: OnceLock<Vec<(usize, Runtime)>> = OnceLock::new();
-    RUNTIMES.get_or_init(|| {
-        [1, 2, 5]
-            .into_iter()
-            .map(|t| (t, Runtime::builder().threads(t).build().unwrap()))
-            .collect()
-    })
-}
-
-fn run_on_pool(c: &Case, rt: &Runtime) -> Outcome {
-    let prog = rt.compile("gen.lasm", &c.source).unwrap();
-    let kernel = prog.kernel("gen").unwrap();
-    let [l1, l2, l3] = lens(c);
-    let ids = [
-        rt.alloc_from(&input(c)).unwrap(),
-        rt.alloc_from(&index(c)).unwrap(),
-        rt.alloc(l1).unwrap(),
-        rt.alloc(l2).unwrap(),
-        rt.alloc(l3).unwrap(),
-    ];
-    let p = c.params;
-    let mut args: Vec<Arg> = ids.iter().map(|&id| Arg::Buffer(id)).collect();
-    args.extend([
-        Arg::from(p.k),
-        Arg::from(p.n),
-        Arg::from(p.kw),
-        Arg::from(p.kn),
-        Arg::from(f32::from_bits(p.kf)),
-    ]);
-    let options = LaunchOptions {
-        engine: Engine::Pool,
-        max_steps: 1 << 20,
-    };
-    let result = rt.launch(kernel, c.grid, c.block, &args, options);
-    let out = ids.iter().map(|&id| rt.read(id).unwrap()).collect();
-    for id in ids {
-        rt.free(id).unwrap();
-    }
-    match result {
-        Ok(_) => Ok(out),
-        Err(LaunchError::Fault(f)) => Err(f),
-        Err(e) => panic!("launch failed: {e}"),
-    }
-}
-
-fn kind_of(k: &lanes::FaultKind) -> &'static str {
-    match k {
-        lanes::FaultKind::OutOfBounds { .. } => "out of bounds",
-        lanes::FaultKind::Misaligned { .. } => "misaligned",
-        lanes::FaultKind::DivisionByZero => "division",
-        lanes::FaultKind::StepLimit { .. } => "steps",
-    }
-}
-
-fn describe(c: &Case) -> String {
-    format!(
-        "grid {:?} block {:?} params {:?} inp_seed {:#x} shared {}\n{}",
-        c.grid, c.block, c.params, c.inp_seed, c.shared, c.source
-    )
-}
-
 /// Where in the output a byte lies, for failure messages.
 fn locate(c: &Case, buffer: usize, byte: usize) -> String {
     match buffer {
@@ -1292,83 +1125,80 @@ fn le(b: &[u8]) -> u64 {
     b.iter().rev().fold(0, |v, &x| v << 8 | x as u64)
 }
 
-fn compare(c: &Case, name: &str, got: Outcome, want: &Outcome) -> Result<(), TestCaseError> {
-    match (want, got) {
-        (Ok(w), Ok(g)) => {
-            for (i, (wb, gb)) in w.iter().zip(&g).enumerate() {
-                if wb != gb && !(nan_loose() && only_nan_payloads(wb, gb)) {
-                    // The first few differing 8-byte words, located.
-                    let mut diffs = String::new();
-                    let words = wb.chunks(8).zip(gb.chunks(8)).enumerate();
-                    for (w, (x, y)) in words.filter(|(_, (x, y))| x != y).take(6) {
-                        let _ = writeln!(
-                            diffs,
-                            "  byte {} ({}): want {:016x}, got {:016x}",
-                            w * 8,
-                            locate(c, i, w * 8),
-                            le(x),
-                            le(y)
-                        );
-                    }
-                    return Err(TestCaseError::fail(format!(
-                        "{name}: buffer {i} differs:\n{diffs}{}",
-                        describe(c)
-                    )));
-                }
-            }
-        }
-        (Err(w), Err(g)) => {
-            prop_assert_eq!(
-                kind_of(&w.kind),
-                kind_of(&g.kind),
-                "{}: fault kinds differ: {} vs {}\n{}",
-                name,
-                w,
-                g,
-                describe(c)
+impl DiffCase for Case {
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn grid(&self) -> Dim3 {
+        self.grid
+    }
+    fn block(&self) -> Dim3 {
+        self.block
+    }
+    fn max_steps(&self) -> u64 {
+        1 << 20
+    }
+    fn buffers(&self) -> Vec<Init> {
+        vec![
+            Init::Bytes(input(self)),
+            Init::Bytes(index(self)),
+            Init::Zeroed((self.total() * SLOT_BYTES) as usize),
+            Init::Zeroed((self.regions * self.region) as usize),
+            Init::Zeroed(32),
+        ]
+    }
+    fn scalars(&self) -> Vec<(u64, Arg)> {
+        let p = self.params;
+        vec![
+            (p.k as u64, Arg::from(p.k)),
+            (p.n as u64, Arg::from(p.n)),
+            (p.kw, Arg::from(p.kw)),
+            (p.kn as i64 as u64, Arg::from(p.kn)),
+            (p.kf as u64, Arg::from(f32::from_bits(p.kf))),
+        ]
+    }
+    fn describe(&self) -> String {
+        format!(
+            "grid {:?} block {:?} params {:?} inp_seed {:#x} shared {}\n{}",
+            self.grid, self.block, self.params, self.inp_seed, self.shared, self.source
+        )
+    }
+    fn same_bytes(&self, want: &[u8], got: &[u8]) -> bool {
+        want == got || (nan_loose() && only_nan_payloads(want, got))
+    }
+    /// The first few differing 8-byte words, located.
+    fn buffer_diff(&self, buffer: usize, want: &[u8], got: &[u8]) -> String {
+        let mut diffs = String::new();
+        let words = want.chunks(8).zip(got.chunks(8)).enumerate();
+        for (w, (x, y)) in words.filter(|(_, (x, y))| x != y).take(6) {
+            let _ = writeln!(
+                diffs,
+                "  byte {} ({}): want {:016x}, got {:016x}",
+                w * 8,
+                locate(self, buffer, w * 8),
+                le(x),
+                le(y)
             );
-            if c.total() == 1 {
-                prop_assert_eq!(w, &g, "{}: faults differ\n{}", name, describe(c));
-            }
         }
-        (w, g) => {
-            return Err(TestCaseError::fail(format!(
-                "{name}: reference {:?} but engine {:?}\n{}",
-                w.as_ref().map(|_| "ok").map_err(|f| f.to_string()),
-                g.as_ref().map(|_| "ok").map_err(|f| f.to_string()),
-                describe(c)
-            )));
+        format!("buffer {buffer} differs:\n{diffs}")
+    }
+    fn check_oracle(&self, want: &Outcome) -> Result<(), TestCaseError> {
+        if let Err(f) = want {
+            prop_assert!(
+                self.faults,
+                "generator bug: a safe program faulted: {}\n{}",
+                f,
+                self.describe()
+            );
+            prop_assert_eq!(kind_of(&f.kind), "division", "{}\n{}", f, self.describe());
         }
+        Ok(())
     }
-    Ok(())
-}
-
-fn check_engines(c: &Case) -> Result<(), TestCaseError> {
-    let want = run_with(c, &reference::run);
-    if let Err(f) = &want {
-        prop_assert!(
-            c.faults,
-            "generator bug: a safe program faulted: {}\n{}",
-            f,
-            describe(c)
-        );
-        prop_assert_eq!(kind_of(&f.kind), "division", "{}\n{}", f, describe(c));
-    }
-    let got = run_with(c, &block::run);
-    compare(c, "block engine", got, &want)?;
-    for (threads, rt) in runtimes() {
-        let got = run_on_pool(c, rt);
-        compare(c, &format!("pool engine, {threads} threads"), got, &want)?;
-    }
-    Ok(())
 }
 
 /// Cases per property: `NARROW_CASES` overrides (for long local runs).
 fn cases() -> u32 {
-    std::env::var("NARROW_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(96)
+    cases_from_env("NARROW_CASES", 96)
 }
 
 proptest! {
@@ -1392,11 +1222,7 @@ proptest! {
 #[test]
 fn narrow_generator_covers_its_targets() {
     use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]),
-    );
+    let mut runner = seeded_runner(11);
     let (mut faulted, mut fault_cases, mut dumped, mut safe_cases) = (0, 0, 0, 0);
     let (mut sign_ext, mut fused, mut stores) = (0, 0, 0);
     for i in 0..80 {
@@ -1412,13 +1238,13 @@ fn narrow_generator_covers_its_targets() {
             continue;
         }
         safe_cases += 1;
-        let out = r.unwrap_or_else(|f| panic!("safe case faulted: {f}\n{}", describe(&c)));
+        let out = r.unwrap_or_else(|f| panic!("safe case faulted: {f}\n{}", c.describe()));
         let slots = out[2].chunks(SLOT_BYTES as usize);
         // r12 stays zero; predicate bytes are 0 or 1; p5 stays false.
         for s in slots.clone() {
-            assert_eq!(&s[96..104], &[0; 8], "r12 written\n{}", describe(&c));
+            assert_eq!(&s[96..104], &[0; 8], "r12 written\n{}", c.describe());
             assert!(s[104..112].iter().all(|&b| b <= 1));
-            assert_eq!(s[109], 0, "p5 set\n{}", describe(&c));
+            assert_eq!(s[109], 0, "p5 set\n{}", c.describe());
         }
         if slots.clone().any(|s| s[..96].iter().any(|&b| b != 0)) {
             dumped += 1;
