@@ -286,6 +286,9 @@ impl BlockProgram {
 /// bookkeeping, few enough that the registers of a unit stay in cache.
 const UNIT_LANES: usize = 8192;
 
+/// The unit size for kernels with backward branches.
+const LOOP_UNIT_LANES: usize = 1024;
+
 /// One launch as the block engine sees it; shared by all workers.
 #[derive(Debug)]
 pub struct BlockLaunch<'a> {
@@ -307,8 +310,15 @@ impl<'a> BlockLaunch<'a> {
             .0
             .get_or_init(|| BlockProgram::new(spec.kernel));
         let lanes = spec.lanes_per_block();
+        // Kernels with loops diverge and keep their lanes longer: smaller
+        // units keep their registers and lane lists in cache.
+        let unit = if prog.straight_line {
+            UNIT_LANES
+        } else {
+            LOOP_UNIT_LANES
+        };
         let fuse = if prog.fusable {
-            (UNIT_LANES / lanes.max(1)).max(1) as u64
+            (unit / lanes.max(1)).max(1) as u64
         } else {
             1
         };
