@@ -132,33 +132,50 @@ fn float2(
     }
 }
 
-/// `d[l] = f(a[l], b[l], c[l])` over the first `d.len()` lanes.
+/// Like [`float2`], for three operands (`fma`). Uniform operands are
+/// spread over a chunk-sized buffer first, so one loop shape serves every
+/// mix of operands and vectorizes.
 #[inline(always)]
-fn map3(d: &mut [u32], a: N32<'_>, b: N32<'_>, c: N32<'_>, f: impl Fn(u32, u32, u32) -> u32) {
+fn float3(
+    d: &mut [u32],
+    a: N32<'_>,
+    b: N32<'_>,
+    c: N32<'_>,
+    raw: impl Fn(f32, f32, f32) -> f32,
+    exact: impl Fn(u32, u32, u32) -> u32,
+) {
+    const CHUNK: usize = 1024;
+    let f = f32::from_bits;
+    let mut spread = [[0u32; CHUNK]; 3];
     let n = d.len();
-    match (a, b, c) {
-        (N32::Lanes(x), N32::Lanes(y), N32::Lanes(z)) => {
-            for (((d, &x), &y), &z) in d.iter_mut().zip(&x[..n]).zip(&y[..n]).zip(&z[..n]) {
-                *d = f(x, y, z);
-            }
-        }
-        (N32::Lanes(x), N32::Splat(y), N32::Lanes(z)) => {
-            for ((d, &x), &z) in d.iter_mut().zip(&x[..n]).zip(&z[..n]) {
-                *d = f(x, y, z);
-            }
-        }
-        (N32::Lanes(x), N32::Splat(y), N32::Splat(z)) => {
-            for (d, &x) in d.iter_mut().zip(&x[..n]) {
-                *d = f(x, y, z);
-            }
-        }
-        (a, b, c) => {
-            let get = |v: N32<'_>, l: usize| match v {
-                N32::Lanes(s) => s[l],
-                N32::Splat(x) => x,
+    for at in (0..n).step_by(CHUNK) {
+        let end = (at + CHUNK).min(n);
+        let len = end - at;
+        let mut ops: [&[u32]; 3] = [&[]; 3];
+        for ((op, v), buf) in ops.iter_mut().zip([a, b, c]).zip(spread.iter_mut()) {
+            *op = match v {
+                N32::Lanes(s) => &s[at..end],
+                N32::Splat(x) => {
+                    buf[..len].fill(x);
+                    &buf[..len]
+                }
             };
-            for (l, d) in d.iter_mut().enumerate() {
-                *d = f(get(a, l), get(b, l), get(c, l));
+        }
+        let [x, y, z] = ops;
+        let chunk = &mut d[at..end];
+        let mut nan = false;
+        for (((d, &x), &y), &z) in chunk.iter_mut().zip(x).zip(y).zip(z) {
+            let r = raw(f(x), f(y), f(z));
+            // `r != r`: NaN, without a branch per lane.
+            #[allow(clippy::eq_op)]
+            {
+                nan |= r != r;
+            }
+            *d = r.to_bits();
+        }
+        if nan {
+            for (((d, &x), &y), &z) in chunk.iter_mut().zip(x).zip(y).zip(z) {
+                *d = exact(x, y, z);
             }
         }
     }
@@ -296,7 +313,7 @@ impl BlockState {
                 Some((r, ScalarType::F32))
             }
             Op::Fma { d: r, .. } => {
-                map3(d, a, b, c, on32!(f32, |x, y, z| x.fma(y, z)));
+                float3(d, a, b, c, f32::mul_add, on32!(f32, |x, y, z| x.fma(y, z)));
                 Some((r, ScalarType::F32))
             }
             Op::Math { op, d: r, .. } => {
