@@ -44,7 +44,7 @@ pub struct SoakArgs {
     #[arg(long, value_name = "N", default_value_t = 6,
           value_parser = clap::value_parser!(u64).range(1..=256))]
     pub(crate) clients: u64,
-    /// Pool workers [default: twice the CPUs plus one].
+    /// Threads per launch: pool workers plus the helping launching thread [default: twice the CPUs plus one].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub(crate) threads: Option<u64>,
     /// Allowed growth of resident memory after the warm-up, in MiB.
@@ -562,7 +562,7 @@ pub fn execute(args: &SoakArgs) -> Result<(), CliError> {
     let rss_bad = baseline.is_some() && growth > args.rss_growth_mib * 1024 * 1024;
 
     println!(
-        "soak: {:.1} s, {} clients, pool of {big}/{small} workers on {cpus} CPUs, {reconfigures} pool rebuilds",
+        "soak: {:.1} s, {} clients, pool of {big}/{small} threads on {cpus} CPUs, {reconfigures} pool rebuilds",
         elapsed.as_secs_f64(),
         args.clients
     );
