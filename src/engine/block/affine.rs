@@ -617,22 +617,24 @@ impl BlockState {
                     // Every lane writes one element: the lane loop orders them.
                     return Ok(false);
                 }
-                // A 32-bit vector holds the low halves: enough for a 4-byte
-                // store, and otherwise the lane loop widens it.
-                let narrow_value = match a {
+                // Where the stored values come from. A 32-bit vector holds
+                // the low halves: enough for a 4-byte store, and otherwise
+                // the lane loop widens it.
+                enum Stored {
+                    Narrow(usize),
+                    Lanes(usize),
+                    Splat(u64),
+                }
+                let stored = match a {
                     Src::Reg(r) if self.narrow[r as usize].is_some() => {
                         if ty.size() != 4 {
                             return Ok(false);
                         }
-                        Some(r as usize)
+                        Stored::Narrow(r as usize)
                     }
-                    _ => None,
-                };
-                let value = match a {
-                    Src::Reg(_) if narrow_value.is_some() => None,
-                    Src::Reg(r) if self.aff[r as usize].is_none() => None,
+                    Src::Reg(r) if self.aff[r as usize].is_none() => Stored::Lanes(r as usize),
                     _ => match uni(a) {
-                        Some(v) => Some(v),
+                        Some(v) => Stored::Splat(v),
                         None => return Ok(false),
                     },
                 };
@@ -644,12 +646,6 @@ impl BlockState {
                     shared,
                     ..
                 } = self;
-                let view = match (value, a) {
-                    (Some(v), _) => View::Splat(v),
-                    // (For a 32-bit vector, unused: stored from `regs32`.)
-                    (None, Src::Reg(r)) => View::Lanes(&regs[r as usize]),
-                    (None, _) => return Ok(false),
-                };
                 macro_rules! run {
                     ($m:expr) => {{
                         let m = $m;
@@ -660,10 +656,15 @@ impl BlockState {
                         for i in 0..runs {
                             let start = affine_run_start(addr, off, i);
                             let lanes = i * per_run..(i + 1) * per_run;
-                            match narrow_value {
-                                Some(r) => m.store_run32(start, &lanes32(&regs32[r])[lanes]),
-                                None => {
-                                    store_contiguous(m, start, ty, view, lanes);
+                            match stored {
+                                Stored::Narrow(r) => {
+                                    m.store_run32(start, &lanes32(&regs32[r])[lanes])
+                                }
+                                Stored::Lanes(r) => {
+                                    store_contiguous(m, start, ty, View::Lanes(&regs[r]), lanes);
+                                }
+                                Stored::Splat(v) => {
+                                    store_contiguous(m, start, ty, View::Splat(v), lanes);
                                 }
                             }
                         }
