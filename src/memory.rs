@@ -18,11 +18,35 @@
 //!   on the word.
 //!
 //! All atomic accesses to a word have the same size (8 bytes), so there is no
-//! mixed-size atomic access, which Rust's memory model does not define. No
-//! `unsafe` code is needed. Relaxed ordering is enough inside a launch (a
-//! barrier or the end of a launch orders everything through the scheduler's
-//! own synchronization); bytes are little-endian within a word, so the buffer
-//! reads back as the same bytes that were written.
+//! mixed-size atomic access, which Rust's memory model does not define.
+//! Relaxed ordering is enough inside a launch (a barrier or the end of a
+//! launch orders everything through the scheduler's own synchronization);
+//! bytes are little-endian within a word, so the buffer reads back as the
+//! same bytes that were written.
+//!
+//! # Frozen buffers
+//!
+//! Atomic loads cannot be vectorized, and copying a run of elements into a
+//! register vector one relaxed 8-byte load at a time was the block engine's
+//! largest cost in element-wise kernels. But a buffer that nothing writes
+//! can be read with plain loads: reads never race with reads. So each buffer
+//! has a small gate (a mutex, taken once per launch, never per access):
+//!
+//! - a **writer** ([`Buffer::begin_write`]) is every launch whose kernel
+//!   stores to or atomically updates the buffer through any parameter bound
+//!   to it (registered for the whole launch, by every engine), and every host
+//!   write ([`Buffer::write`]); a writer waits while the buffer is frozen;
+//! - a launch that only reads the buffer may **freeze** it
+//!   ([`Buffer::try_freeze`]) if no writer is registered or waiting, and
+//!   then copy runs with plain loads ([`Frozen::load_run32`]) until it ends.
+//!   Freezing never waits: when it is refused, the launch reads atomically
+//!   as before.
+//!
+//! The write methods of [`ByteMemory`] are crate-private, so no code can
+//! write a buffer's words without being one of those writers. The only
+//! `unsafe` of the module views a frozen buffer's words as plain `u64`s.
+//! Observable behaviour: a host write to a buffer that a running launch only
+//! reads waits for that launch to end (as do launches that write it).
 //!
 //! Shared memory belongs to one block, which one thread runs at a time, so
 //! [`SharedMemory`] is plain memory with the same checked interface.
@@ -30,6 +54,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Condvar, Mutex};
 
 /// A checked access that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,13 +112,9 @@ fn lane_mask(size: usize) -> u64 {
 /// `offset` arguments of the `*_at` methods must come from [`check_access`]
 /// against [`ByteMemory::len`] (the methods still never touch memory outside
 /// the buffer: Rust's slice indexing checks again).
-pub trait ByteMemory {
+pub(crate) trait ByteMemory {
     /// Length in bytes.
     fn len(&self) -> usize;
-    /// True when the memory has no bytes.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// Loads `size` bytes (1, 2, 4 or 8) at an aligned `offset`,
     /// zero-extended.
     fn load_at(&self, offset: usize, size: usize) -> u64;
@@ -152,11 +174,13 @@ pub trait ByteMemory {
     }
 
     /// Checked load.
+    #[cfg(test)]
     fn load(&self, offset: u64, size: usize) -> Result<u64, AccessError> {
         let at = check_access(offset, size, self.len())?;
         Ok(self.load_at(at, size))
     }
     /// Checked store.
+    #[cfg(test)]
     fn store(&self, offset: u64, size: usize, bits: u64) -> Result<(), AccessError> {
         let at = check_access(offset, size, self.len())?;
         self.store_at(at, size, bits);
@@ -195,6 +219,105 @@ pub enum MemoryError {
 pub struct Buffer {
     words: Box<[AtomicU64]>,
     len: usize,
+    gate: Gate,
+}
+
+/// Who may touch a buffer with plain reads (see "Frozen buffers" in the
+/// module docs).
+#[derive(Debug, Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    /// Signalled when the last frozen reader leaves.
+    thawed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    /// Live [`Frozen`] guards.
+    frozen: usize,
+    /// Live [`Writing`] guards.
+    writers: usize,
+    /// Writers waiting for the frozen readers to leave; while any wait, no
+    /// new reader may freeze (so writers cannot starve).
+    waiting: usize,
+}
+
+/// Proof that nothing writes a buffer while this guard lives: lets a launch
+/// that only reads the buffer copy it with plain (vectorizable) loads. See
+/// [`Buffer::try_freeze`].
+#[derive(Debug)]
+pub struct Frozen<'a> {
+    buf: &'a Buffer,
+}
+
+/// A registered writer of a buffer: while it lives, the buffer cannot be
+/// frozen. See [`Buffer::begin_write`].
+#[derive(Debug)]
+pub struct Writing<'a> {
+    buf: &'a Buffer,
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let mut st = self.buf.gate.state.lock();
+        st.frozen -= 1;
+        if st.frozen == 0 && st.waiting > 0 {
+            self.buf.gate.thawed.notify_all();
+        }
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.buf.gate.state.lock().writers -= 1;
+    }
+}
+
+impl Frozen<'_> {
+    /// [`ByteMemory::load_run32`] with plain loads: whole words are copied
+    /// with `copy_from_slice` (a vectorized memcpy).
+    pub fn load_run32(&self, offset: usize, out: &mut [u32]) {
+        let b = self.buf;
+        let count = out.len();
+        let head = if offset % 8 == 4 { 1.min(count) } else { 0 };
+        let (head_out, rest) = out.split_at_mut(head);
+        if let Some(h) = head_out.first_mut() {
+            *h = b.load_at(offset, 4) as u32;
+        }
+        let first = (offset + head * 4) / 8;
+        let whole = rest.len() / 2;
+        let (body, tail) = rest.split_at_mut(whole * 2);
+        let words = &b.words[first..first + whole];
+        match bytemuck::try_cast_slice_mut::<u32, u64>(body) {
+            // Little-endian: element 2i is the low half of word i.
+            Ok(pairs) if cfg!(target_endian = "little") => pairs.copy_from_slice(plain(words)),
+            _ => {
+                for (pair, w) in body.chunks_exact_mut(2).zip(words) {
+                    let v = w.load(Ordering::Relaxed);
+                    pair[0] = v as u32;
+                    pair[1] = (v >> 32) as u32;
+                }
+            }
+        }
+        if let Some(last) = tail.first_mut() {
+            *last = b.load_at(offset + (count - 1) * 4, 4) as u32;
+        }
+    }
+}
+
+/// The words of a frozen buffer as plain `u64`s.
+fn plain(words: &[AtomicU64]) -> &[u64] {
+    // SAFETY: `AtomicU64` has the same size, alignment and bit validity as
+    // `u64` (its documentation guarantees it), so the slice covers the same
+    // initialized memory. Only called through a live `Frozen` guard: while
+    // one lives, the gate admits no writer (`begin_write` waits for frozen
+    // readers to leave, `try_freeze` refuses while a writer is registered),
+    // and every write to a buffer's words goes through a writer: host writes
+    // (`Buffer::write`) register themselves, engines register the buffers
+    // their kernel writes for the whole launch, and the write methods of
+    // `ByteMemory` are crate-private. So these plain reads can only overlap
+    // other reads, atomic or plain, which is not a data race.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u64>(), words.len()) }
 }
 
 impl Buffer {
@@ -209,6 +332,7 @@ impl Buffer {
         Ok(Buffer {
             words: v.into_boxed_slice(),
             len,
+            gate: Gate::default(),
         })
     }
 
@@ -219,9 +343,49 @@ impl Buffer {
         Ok(b)
     }
 
-    /// The 8-byte words, for engines that move whole aligned runs.
-    pub fn words(&self) -> &[AtomicU64] {
-        &self.words
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the buffer has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads `size` bytes (1, 2, 4 or 8) at `offset`, zero-extended: a
+    /// checked, atomic read of one element.
+    pub fn load(&self, offset: u64, size: usize) -> Result<u64, AccessError> {
+        let at = check_access(offset, size, self.len)?;
+        Ok(self.load_at(at, size))
+    }
+
+    /// Freezes the buffer against writes for as long as the guard lives, if
+    /// no writer is registered or waiting; `None` otherwise (the caller then
+    /// reads atomically, as always). Never waits.
+    pub fn try_freeze(&self) -> Option<Frozen<'_>> {
+        let mut st = self.gate.state.lock();
+        if st.writers > 0 || st.waiting > 0 {
+            return None;
+        }
+        st.frozen += 1;
+        Some(Frozen { buf: self })
+    }
+
+    /// Registers a writer for as long as the guard lives, first waiting
+    /// until no [`Frozen`] guard is left. A thread must not hold a `Frozen`
+    /// guard of this buffer while it calls this (it would wait for itself).
+    pub fn begin_write(&self) -> Writing<'_> {
+        let mut st = self.gate.state.lock();
+        if st.frozen > 0 {
+            st.waiting += 1;
+            while st.frozen > 0 {
+                self.gate.thawed.wait(&mut st);
+            }
+            st.waiting -= 1;
+        }
+        st.writers += 1;
+        Writing { buf: self }
     }
 
     /// Copies bytes in from `offset`; the caller has checked the range.
@@ -241,10 +405,12 @@ impl Buffer {
         out
     }
 
-    /// Copies `bytes` into the buffer at `offset`.
+    /// Copies `bytes` into the buffer at `offset`. Waits while a launch
+    /// that only reads the buffer has it frozen.
     pub fn write(&self, offset: usize, bytes: &[u8]) -> Result<(), (usize, usize)> {
         match offset.checked_add(bytes.len()) {
             Some(end) if end <= self.len => {
+                let _writing = self.begin_write();
                 self.write_bytes(offset, bytes);
                 Ok(())
             }
@@ -678,9 +844,14 @@ mod tests {
             b.load_run32(offset, &mut got);
             let mut got_shared = vec![u32::MAX; count];
             shared.load_run32(offset, &mut got_shared);
-            for (i, (g, s)) in got.iter().zip(&got_shared).enumerate() {
+            // And the plain copies of a frozen buffer.
+            let mut got_frozen = vec![u32::MAX; count];
+            b.try_freeze()
+                .expect("nothing writes it")
+                .load_run32(offset, &mut got_frozen);
+            for (i, ((g, s), f)) in got.iter().zip(&got_shared).zip(&got_frozen).enumerate() {
                 let want = b.load_at(offset + i * 4, 4) as u32;
-                assert_eq!((*g, *s), (want, want), "{what} element {i}");
+                assert_eq!((*g, *s, *f), (want, want, want), "{what} element {i}");
             }
             let narrow: Vec<u32> = values.iter().map(|&v| v as u32).collect();
             let run32 = Buffer::from_bytes(&fill).unwrap();
@@ -786,6 +957,43 @@ mod tests {
         let n = if cfg!(miri) { 40 } else { 2000 };
         assert_eq!(b.load(0, 4).unwrap(), n);
         assert_eq!(b.load(4, 4).unwrap(), n);
+    }
+
+    #[test]
+    fn freezing_and_writing_exclude_each_other() {
+        let b = Buffer::from_bytes(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        // A registered writer: no freeze.
+        let w = b.begin_write();
+        assert!(b.try_freeze().is_none());
+        drop(w);
+        // Frozen readers share; a writer may not start meanwhile.
+        let f1 = b.try_freeze().unwrap();
+        let f2 = b.try_freeze().unwrap();
+        let wrote = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                b.write(0, &[9]).unwrap();
+                wrote.store(true, Ordering::SeqCst);
+            });
+            // Once the writer waits, new readers are turned away (no
+            // starvation) and the write has not happened.
+            while b.gate.state.lock().waiting == 0 {
+                std::thread::yield_now();
+            }
+            assert!(b.try_freeze().is_none());
+            assert!(!wrote.load(Ordering::SeqCst));
+            let mut out = [0u32; 2];
+            f1.load_run32(0, &mut out);
+            assert_eq!(out[0], u32::from_le_bytes([1, 2, 3, 4]));
+            drop(f1);
+            assert!(!wrote.load(Ordering::SeqCst), "one reader is left");
+            drop(f2);
+            writer.join().unwrap();
+        });
+        assert!(wrote.load(Ordering::SeqCst));
+        assert_eq!(b.load(0, 1).unwrap(), 9);
+        // Everything released: freezing works again.
+        assert!(b.try_freeze().is_some());
     }
 
     #[test]

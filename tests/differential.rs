@@ -19,7 +19,7 @@ use differential_common::{DiffCase, Init, check_engines, render_if, render_loop}
 use lanes::Arg;
 use lanes::engine::{LaunchSpec, block};
 use lanes::launch::{BoundArgs, Dim3};
-use lanes::memory::{Buffer, ByteMemory};
+use lanes::memory::Buffer;
 use lanes::types::ScalarType;
 use proptest::prelude::*;
 

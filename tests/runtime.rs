@@ -136,7 +136,7 @@ fn fault_then_other_task(src: &str) -> (Dim3, u64, u64) {
     use lanes::engine::LaunchSpec;
     use lanes::engine::block::{BlockLaunch, BlockState};
     use lanes::launch::BoundArgs;
-    use lanes::memory::{Buffer, ByteMemory};
+    use lanes::memory::Buffer;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let kernel = lanes::compile("k.lasm", src).unwrap().kernels[0].clone();
@@ -183,4 +183,78 @@ fn a_fault_stops_the_other_tasks_of_its_launch() {
     assert_eq!(block, Dim3::new(3, 0, 0));
     assert_eq!(first, 6);
     assert_eq!(total, 6);
+}
+
+/// Copies `x` into `y`, element by element (reads `x` only).
+const COPY: &str = "
+.kernel copy
+.param x buf
+.param y buf
+    mov.u32 r0, %gid
+    shl.u64 r1, r0, 2
+    ld.global.u32 r2, [x + r1]
+    st.global.u32 [y + r1], r2
+";
+
+/// Writes 1000 into every element of `x`.
+const FILL: &str = "
+.kernel fill
+.param x buf
+    mov.u32 r0, %gid
+    shl.u64 r1, r0, 2
+    st.global.u32 [x + r1], 1000
+";
+
+#[test]
+fn readers_writers_and_host_writes_of_one_buffer_interleave() {
+    // Launches that only read `x` freeze it (plain loads); host writes and
+    // launches that write `x` wait for them, and new freezes wait for no
+    // one. Every mix must finish, and every value read must be one that was
+    // written.
+    let rt = Arc::new(Runtime::builder().threads(2).build().unwrap());
+    let copy = rt.compile("copy.lasm", COPY).unwrap().kernels[0].clone();
+    let fill = rt.compile("fill.lasm", FILL).unwrap().kernels[0].clone();
+    let n = 4096u32;
+    let x = rt.alloc(n as usize * 4).unwrap();
+    let rounds = if cfg!(miri) { 2 } else { 40 };
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let (rt, copy) = (rt.clone(), copy.clone());
+            s.spawn(move || {
+                let y = rt.alloc(n as usize * 4).unwrap();
+                for _ in 0..rounds {
+                    rt.launch(
+                        &copy,
+                        Dim3::x(n / 256),
+                        Dim3::x(256),
+                        &[Arg::Buffer(x), Arg::Buffer(y)],
+                        LaunchOptions::default(),
+                    )
+                    .unwrap();
+                    for v in u32s(&rt.read(y).unwrap()) {
+                        assert!(v <= rounds || v == 1000, "read {v}, never written");
+                    }
+                }
+            });
+        }
+        let (rt2, fill) = (rt.clone(), fill.clone());
+        s.spawn(move || {
+            for _ in 0..rounds {
+                rt2.launch(
+                    &fill,
+                    Dim3::x(n / 256),
+                    Dim3::x(256),
+                    &[Arg::Buffer(x)],
+                    LaunchOptions::default(),
+                )
+                .unwrap();
+            }
+        });
+        for v in 1..=rounds {
+            let bytes: Vec<u8> = (0..n).flat_map(|_| v.to_le_bytes()).collect();
+            rt.write(x, 0, &bytes).unwrap();
+        }
+    });
+    let last = u32s(&rt.read(x).unwrap());
+    assert!(last.iter().all(|&v| v == 1000 || v <= rounds));
 }

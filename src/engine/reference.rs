@@ -47,6 +47,8 @@ struct BlockCtx<'a> {
 
 /// Runs a whole launch on the calling thread.
 pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
+    // Registers the buffers it writes; reads stay atomic (no freeze).
+    let _access = super::BufferAccess::acquire(spec, false);
     let lanes_per_block = spec.lanes_per_block();
     let mut lanes: Vec<Lane> = (0..lanes_per_block)
         .map(|_| Lane {

@@ -590,8 +590,18 @@ impl BlockState {
                         let out = &mut regs32[d as usize];
                         out.resize(shape.lanes().div_ceil(2), 0);
                         let out = lanes32_mut(out);
+                        let frozen = match space {
+                            Space::Global => launch.access.frozen(addr.buffer as usize),
+                            Space::Shared => None,
+                        };
                         for i in 0..runs {
-                            m.load_run32(affine_run_start(addr, off, i), &mut out[lanes(i)]);
+                            let start = affine_run_start(addr, off, i);
+                            match frozen {
+                                // A buffer nothing writes during the launch:
+                                // plain, vectorized copies.
+                                Some(f) => f.load_run32(start, &mut out[lanes(i)]),
+                                None => m.load_run32(start, &mut out[lanes(i)]),
+                            }
                         }
                         narrow[d as usize] = Some(ty == ScalarType::I32);
                     } else {

@@ -45,7 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use affine::{Affine, Shape};
 use lanes::{LaneSet, View};
 
-use crate::engine::LaunchSpec;
+use crate::engine::{BufferAccess, LaunchSpec};
 use crate::kernel::{Instr, Kernel, NUM_PREDS, Op, PredOp, Space, Special, Src};
 use crate::launch::{Dim3, Fault, FaultKind};
 use crate::memory::{AccessError, SharedMemory};
@@ -298,11 +298,15 @@ pub struct BlockLaunch<'a> {
     /// Blocks per fused unit (1 when the kernel cannot be fused).
     fuse: u64,
     max_steps: u64,
+    /// Written buffers registered, read-only ones frozen where possible.
+    access: BufferAccess<'a>,
 }
 
 impl<'a> BlockLaunch<'a> {
     /// Prepares a launch. The kernel's prepared program is made once, on its
-    /// first launch, and reused: a launch allocates nothing here.
+    /// first launch, and reused. Registers the buffers the kernel writes
+    /// (waiting while another launch has one frozen) and freezes the others
+    /// where it can, for the launch's lifetime: see [`BufferAccess`].
     pub fn new(spec: &'a LaunchSpec<'a>) -> BlockLaunch<'a> {
         let prog = spec
             .kernel
@@ -328,6 +332,7 @@ impl<'a> BlockLaunch<'a> {
             lanes,
             fuse,
             max_steps: spec.max_steps.min(i64::MAX as u64),
+            access: BufferAccess::acquire(spec, true),
         }
     }
 
