@@ -6,8 +6,8 @@
 //! which swamps a ratio taken across processes.
 //!
 //! `cargo run --release --example scaling -- [mandelbrot|add] [PIXELS] [ROUNDS]`
-//! (defaults: mandelbrot, 65536, 8). Prints each setting's median and best
-//! launch time and the ratio of the medians.
+//! (defaults: mandelbrot, 65536, 8). Prints each setting's best, p10,
+//! median and p90 launch time and the ratio of the medians.
 
 use std::time::{Duration, Instant};
 
@@ -67,11 +67,12 @@ fn main() {
         let median = v[v.len() / 2];
         medians.push(median);
         println!(
-            "{} n={n}, {threads} thread(s): median {:.3} ms, best {:.3} ms, p90 {:.3} ms over {} launches",
+            "{} n={n}, {threads} thread(s): best {:.1} us, p10 {:.1} us, median {:.1} us, p90 {:.1} us over {} launches",
             kernel.name(),
-            median * 1e3,
-            v[0] * 1e3,
-            v[v.len() * 9 / 10] * 1e3,
+            v[0] * 1e6,
+            v[v.len() / 10] * 1e6,
+            median * 1e6,
+            v[v.len() * 9 / 10] * 1e6,
             v.len()
         );
     }

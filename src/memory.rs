@@ -305,6 +305,15 @@ impl Frozen<'_> {
     }
 }
 
+impl<'a> Frozen<'a> {
+    /// The buffer's 4-byte elements as plain `u32`s (element `i` at byte
+    /// `4 * i`), on little-endian targets (where a word's low half comes
+    /// first in memory); `None` elsewhere.
+    pub fn elements32(&self) -> Option<&'a [u32]> {
+        cfg!(target_endian = "little").then(|| bytemuck::cast_slice(plain(&self.buf.words)))
+    }
+}
+
 /// The words of a frozen buffer as plain `u64`s.
 fn plain(words: &[AtomicU64]) -> &[u64] {
     // SAFETY: `AtomicU64` has the same size, alignment and bit validity as

@@ -20,8 +20,8 @@
 
 use super::lanes::{LaneSet, View};
 use super::mem::{affine_run_start, affine_runs, load_contiguous, store_contiguous};
-use super::narrow::{is_narrow, lanes32, lanes32_mut};
-use super::{BlockLaunch, BlockState, LaneFault, Unit, alu};
+use super::narrow::{is_narrow, lanes32_mut};
+use super::{BlockLaunch, BlockState, LaneFault, Unit, alu, lanes32_of};
 
 use crate::kernel::{ArithOp, BitOp, CmpOp, Op, SignOp, Space, Special, Src};
 use crate::launch::{Dim3, FaultKind};
@@ -550,6 +550,7 @@ impl BlockState {
                     regs32,
                     aff,
                     narrow,
+                    frozen32,
                     shared,
                     ..
                 } = self;
@@ -585,6 +586,20 @@ impl BlockState {
                         return Ok(false);
                     };
                     let lanes = |i: usize| i * per_run..(i + 1) * per_run;
+                    if is_narrow(ty)
+                        && runs == 1
+                        && let Space::Global = space
+                        && let Some(f) = launch.access.frozen(addr.buffer as usize)
+                        && f.elements32().is_some()
+                    {
+                        // Nothing writes this buffer during the launch: the
+                        // register is a view of the run, no copy.
+                        let start = affine_run_start(addr, off, 0);
+                        frozen32[d as usize] = Some((addr.buffer, start / 4));
+                        narrow[d as usize] = Some(ty == ScalarType::I32);
+                        aff[d as usize] = None;
+                        return Ok(true);
+                    }
                     if is_narrow(ty) {
                         // Straight into a 32-bit vector.
                         let out = &mut regs32[d as usize];
@@ -604,6 +619,7 @@ impl BlockState {
                             }
                         }
                         narrow[d as usize] = Some(ty == ScalarType::I32);
+                        frozen32[d as usize] = None;
                     } else {
                         let out = &mut regs[d as usize];
                         for i in 0..runs {
@@ -653,6 +669,7 @@ impl BlockState {
                 let BlockState {
                     regs,
                     regs32,
+                    frozen32,
                     shared,
                     ..
                 } = self;
@@ -667,9 +684,10 @@ impl BlockState {
                             let start = affine_run_start(addr, off, i);
                             let lanes = i * per_run..(i + 1) * per_run;
                             match stored {
-                                Stored::Narrow(r) => {
-                                    m.store_run32(start, &lanes32(&regs32[r])[lanes])
-                                }
+                                Stored::Narrow(r) => m.store_run32(
+                                    start,
+                                    &lanes32_of(regs32, frozen32, launch, r)[lanes],
+                                ),
                                 Stored::Lanes(r) => {
                                     store_contiguous(m, start, ty, View::Lanes(&regs[r]), lanes);
                                 }

@@ -381,6 +381,11 @@ pub struct BlockState {
     /// `narrow[r]`: register `r` lives in `regs32[r]` (its `regs` vector is
     /// stale); `Some(true)` when its slots are sign-extended (`i32`).
     narrow: Vec<Option<bool>>,
+    /// `frozen32[r] = Some((slot, first))`: narrow register `r`'s lanes are
+    /// not in `regs32[r]` but elements `first..` of the frozen buffer bound
+    /// to `slot`, which it was loaded from: nothing writes that buffer for
+    /// the whole launch, so the load need not copy (see `lanes32_of`).
+    frozen32: Vec<Option<(u16, usize)>>,
     scratch32: Vec<u64>,
     /// `pred_uniform[p]`: predicate `p` has this value in every lane of the
     /// unit (its vector is up to date too); guards on it need no count.
@@ -394,6 +399,8 @@ pub struct BlockState {
     /// The lanes of the current group that the guard holds back.
     rest: Vec<u16>,
     spare: Vec<Vec<u16>>,
+    /// `0..n` for the last unit size, when a unit ended converged.
+    all_lanes: Vec<u16>,
 }
 
 /// Splits `blocks` into fused units: `(first block, blocks in the unit)`.
@@ -456,6 +463,17 @@ impl BlockState {
         Ok(())
     }
 
+    /// Takes back the lane list of a group that exited; a list of all `n`
+    /// lanes is kept for the next unit.
+    fn retire(&mut self, lanes: Vec<u16>, n: usize) {
+        if lanes.len() == n {
+            let old = std::mem::replace(&mut self.all_lanes, lanes);
+            self.spare.push(old);
+        } else {
+            self.spare.push(lanes);
+        }
+    }
+
     fn take_vec(&mut self) -> Vec<u16> {
         let mut v = self.spare.pop().unwrap_or_default();
         v.clear();
@@ -482,6 +500,8 @@ impl BlockState {
         self.regs32.resize_with(launch.prog.nregs, Vec::new);
         self.narrow.clear();
         self.narrow.resize(launch.prog.nregs, None);
+        self.frozen32.clear();
+        self.frozen32.resize(launch.prog.nregs, None);
         for &r in &launch.prog.zeroed {
             self.aff[r as usize] = Some(Affine::uniform(0));
         }
@@ -522,8 +542,18 @@ impl BlockState {
         while let Some(g) = self.waiting.pop() {
             self.spare.push(g.lanes);
         }
-        let mut all = self.take_vec();
-        all.extend(0..n as u16);
+        // Every lane, in order: kept from the last unit of this size that
+        // ended converged (a group of `n` sorted distinct lanes of `0..n` is
+        // exactly `0..n`), else built.
+        let all = match std::mem::take(&mut self.all_lanes) {
+            v if v.len() == n => v,
+            v => {
+                self.spare.push(v);
+                let mut all = self.take_vec();
+                all.extend(0..n as u16);
+                all
+            }
+        };
         self.groups.push(Group {
             pc: 0,
             lanes: all,
@@ -550,7 +580,7 @@ impl BlockState {
             let mut g = self.groups.swap_remove(gi);
             let Some(instr) = instrs.get(g.pc) else {
                 // Ran past the end: these lanes exit.
-                self.spare.push(g.lanes);
+                self.retire(g.lanes, n);
                 continue;
             };
             if let Err((lane, kind)) = self.count_step(&mut g, launch.max_steps) {
@@ -624,7 +654,7 @@ impl BlockState {
                         g.pc += 1;
                         self.insert(g);
                     } else {
-                        self.spare.push(g.lanes);
+                        self.retire(g.lanes, n);
                     }
                 }
                 Op::Bar => {
@@ -799,7 +829,7 @@ impl BlockState {
                 dest = Some(*r);
             }
             if !written || !full {
-                self.materialize(pos.shape, *r);
+                self.materialize(launch, pos.shape, *r);
             }
         });
         let r = self.exec_lanes(launch, pos, op, set);
@@ -811,7 +841,7 @@ impl BlockState {
     }
 
     /// Writes symbolic register `r`'s lanes into its vector.
-    fn materialize(&mut self, shape: Shape, r: u8) {
+    fn materialize(&mut self, launch: &BlockLaunch<'_>, shape: Shape, r: u8) {
         let r = r as usize;
         if let Some(a) = self.aff[r].take() {
             a.materialize(shape, &mut self.regs[r]);
@@ -820,7 +850,7 @@ impl BlockState {
             let n = shape.lanes();
             let (wide, low) = (
                 &mut self.regs[r][..n],
-                &narrow::lanes32(&self.regs32[r])[..n],
+                &lanes32_of(&self.regs32, &self.frozen32, launch, r)[..n],
             );
             if signed {
                 for (w, &v) in wide.iter_mut().zip(low) {
@@ -1048,6 +1078,27 @@ struct SrcCtx<'l, 'a> {
 /// (which the caller has moved out of the file) is [`View::Dest`]; sources
 /// that vary per lane but live nowhere in the register file (the special
 /// registers `%tid`, `%laneid`, `%gid`) are computed into `scratch` first.
+/// Narrow register `r`'s 32-bit lanes: its vector, or the frozen buffer it
+/// was loaded from.
+fn lanes32_of<'s>(
+    regs32: &'s [Vec<u64>],
+    frozen32: &[Option<(u16, usize)>],
+    launch: &'s BlockLaunch<'_>,
+    r: usize,
+) -> &'s [u32] {
+    match frozen32[r] {
+        Some((slot, first)) => {
+            let elems = launch
+                .access
+                .frozen(slot as usize)
+                .and_then(|f| f.elements32())
+                .expect("a register is only a view of a buffer the launch froze");
+            &elems[first..]
+        }
+        None => narrow::lanes32(&regs32[r]),
+    }
+}
+
 fn views<'s, const K: usize>(
     ctx: &SrcCtx<'_, '_>,
     regs: &'s [Vec<u64>],

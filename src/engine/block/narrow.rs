@@ -15,7 +15,7 @@
 
 use super::alu;
 use super::lanes::{LaneSet, View};
-use super::{BlockLaunch, BlockState, Unit};
+use super::{BlockLaunch, BlockState, Unit, lanes32_of};
 use crate::exec::{FloatValue, Value};
 use crate::kernel::{ArithOp, DivOp, MathOp, Op, Src};
 use crate::types::{FloatType, ScalarType};
@@ -216,9 +216,14 @@ pub fn lanes32_mut(words: &mut [u64]) -> &mut [u32] {
     bytemuck::cast_slice_mut(words)
 }
 
-fn view(regs32: &[Vec<u64>], p: Plan) -> N32<'_> {
+fn view<'s>(
+    regs32: &'s [Vec<u64>],
+    frozen32: &[Option<(u16, usize)>],
+    launch: &'s BlockLaunch<'_>,
+    p: Plan,
+) -> N32<'s> {
     match p {
-        Plan::Reg(r) => N32::Lanes(lanes32(&regs32[r])),
+        Plan::Reg(r) => N32::Lanes(lanes32_of(regs32, frozen32, launch, r)),
         Plan::Splat(v) => N32::Splat(v),
     }
 }
@@ -278,8 +283,13 @@ impl BlockState {
         }
         let mut out = std::mem::take(&mut self.scratch32);
         out.resize(n.div_ceil(2), 0);
-        let BlockState { regs32, preds, .. } = self;
-        let [a, b, c] = plans.map(|p| view(regs32, p));
+        let BlockState {
+            regs32,
+            frozen32,
+            preds,
+            ..
+        } = self;
+        let [a, b, c] = plans.map(|p| view(regs32, frozen32, launch, p));
         let d = &mut lanes32_mut(&mut out)[..n];
         let dest = match op {
             Op::Mov { ty, d: r, .. } => {
@@ -367,6 +377,7 @@ impl BlockState {
             let r = r as usize;
             std::mem::swap(&mut self.regs32[r], &mut out);
             self.narrow[r] = Some(ty == ScalarType::I32);
+            self.frozen32[r] = None;
             self.aff[r] = None;
         }
         self.scratch32 = out;
