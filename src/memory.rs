@@ -398,9 +398,22 @@ impl Buffer {
     }
 
     /// Copies bytes in from `offset`; the caller has checked the range.
+    /// Whole words are stored at once; only the bytes sharing a word with
+    /// bytes outside the range go one by one (compare-and-swap).
     fn write_bytes(&self, offset: usize, bytes: &[u8]) {
-        for (i, &byte) in bytes.iter().enumerate() {
+        let head = ((8 - offset % 8) % 8).min(bytes.len());
+        for (i, &byte) in bytes[..head].iter().enumerate() {
             self.store_at(offset + i, 1, byte as u64);
+        }
+        let body = &bytes[head..];
+        let first = (offset + head) / 8;
+        let (words, tail) = body.as_chunks::<8>();
+        for (w, chunk) in self.words[first..first + words.len()].iter().zip(words) {
+            w.store(u64::from_le_bytes(*chunk), Ordering::Relaxed);
+        }
+        let tail_at = offset + head + words.len() * 8;
+        for (i, &byte) in tail.iter().enumerate() {
+            self.store_at(tail_at + i, 1, byte as u64);
         }
     }
 
@@ -753,6 +766,23 @@ mod tests {
     }
 
     #[test]
+    fn host_writes_touch_exactly_their_bytes() {
+        let len = 29;
+        let base: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+        for offset in 0..len {
+            for n in 0..=len - offset {
+                let b = Buffer::from_bytes(&base).unwrap();
+                let patch: Vec<u8> = (0..n as u8).map(|i| 200u8.wrapping_add(i)).collect();
+                b.write(offset, &patch).unwrap();
+                let mut want = base.clone();
+                want[offset..offset + n].copy_from_slice(&patch);
+                assert_eq!(b.to_bytes(), want, "offset {offset} n {n}");
+            }
+        }
+        assert!(Buffer::zeroed(4).unwrap().write(2, &[0; 3]).is_err());
+    }
+
+    #[test]
     fn narrow_stores_keep_neighbours() {
         let b = Buffer::zeroed(16).unwrap();
         b.store(0, 1, 0xAB).unwrap();
@@ -1001,8 +1031,15 @@ mod tests {
         });
         assert!(wrote.load(Ordering::SeqCst));
         assert_eq!(b.load(0, 1).unwrap(), 9);
-        // Everything released: freezing works again.
-        assert!(b.try_freeze().is_some());
+        // Everything released: freezing works again, and the plain view of
+        // the elements agrees with atomic loads.
+        let f = b.try_freeze().unwrap();
+        if let Some(e) = f.elements32() {
+            assert_eq!(e.len(), 2);
+            for (i, &v) in e.iter().enumerate() {
+                assert_eq!(v as u64, b.load(4 * i as u64, 4).unwrap());
+            }
+        }
     }
 
     #[test]

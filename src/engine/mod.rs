@@ -214,6 +214,36 @@ mod tests {
     }
 
     #[test]
+    fn the_block_engine_reads_frozen_buffers_in_place() {
+        // `copy` loads `a` (frozen: the register is a view of it) and stores
+        // it into `b`, in both engines; small enough for Miri.
+        let p = crate::compile("t.lasm", SRC).unwrap();
+        let copy = p.kernel("copy").unwrap();
+        let n = 20usize;
+        let bytes: Vec<u8> = (0..n as u32 * 4).map(|i| (i * 7 + 3) as u8).collect();
+        let a = Arc::new(Buffer::from_bytes(&bytes).unwrap());
+        for engine in 0..2 {
+            let b = Arc::new(Buffer::zeroed(n * 4).unwrap());
+            let args = BoundArgs {
+                buffers: vec![a.clone(), b.clone()],
+                scalars: vec![],
+            };
+            let s = LaunchSpec {
+                kernel: copy,
+                grid: Dim3::x(2),
+                block: Dim3::x(n as u32 / 2),
+                args: &args,
+                max_steps: 1000,
+            };
+            match engine {
+                0 => reference::run(&s).unwrap(),
+                _ => block::run(&s).unwrap(),
+            }
+            assert_eq!(b.to_bytes(), bytes, "engine {engine}");
+        }
+    }
+
+    #[test]
     fn a_buffer_bound_twice_and_written_once_is_not_frozen() {
         let p = crate::compile("t.lasm", SRC).unwrap();
         let copy = p.kernel("copy").unwrap();
