@@ -407,11 +407,14 @@ impl Buffer {
         }
         let body = &bytes[head..];
         let first = (offset + head) / 8;
-        let (words, tail) = body.as_chunks::<8>();
-        for (w, chunk) in self.words[first..first + words.len()].iter().zip(words) {
-            w.store(u64::from_le_bytes(*chunk), Ordering::Relaxed);
+        let words = body.chunks_exact(8);
+        let tail = words.remainder();
+        let whole = body.len() / 8;
+        for (w, chunk) in self.words[first..first + whole].iter().zip(words) {
+            let bytes: [u8; 8] = chunk.try_into().expect("chunks of 8");
+            w.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
         }
-        let tail_at = offset + head + words.len() * 8;
+        let tail_at = offset + head + whole * 8;
         for (i, &byte) in tail.iter().enumerate() {
             self.store_at(tail_at + i, 1, byte as u64);
         }
