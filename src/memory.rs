@@ -277,31 +277,9 @@ impl Frozen<'_> {
     /// [`ByteMemory::load_run32`] with plain loads: whole words are copied
     /// with `copy_from_slice` (a vectorized memcpy).
     pub fn load_run32(&self, offset: usize, out: &mut [u32]) {
-        let b = self.buf;
-        let count = out.len();
-        let head = if offset % 8 == 4 { 1.min(count) } else { 0 };
-        let (head_out, rest) = out.split_at_mut(head);
-        if let Some(h) = head_out.first_mut() {
-            *h = b.load_at(offset, 4) as u32;
-        }
-        let first = (offset + head * 4) / 8;
-        let whole = rest.len() / 2;
-        let (body, tail) = rest.split_at_mut(whole * 2);
-        let words = &b.words[first..first + whole];
-        match bytemuck::try_cast_slice_mut::<u32, u64>(body) {
-            // Little-endian: element 2i is the low half of word i.
-            Ok(pairs) if cfg!(target_endian = "little") => pairs.copy_from_slice(plain(words)),
-            _ => {
-                for (pair, w) in body.chunks_exact_mut(2).zip(words) {
-                    let v = w.load(Ordering::Relaxed);
-                    pair[0] = v as u32;
-                    pair[1] = (v >> 32) as u32;
-                }
-            }
-        }
-        if let Some(last) = tail.first_mut() {
-            *last = b.load_at(offset + (count - 1) * 4, 4) as u32;
-        }
+        self.buf.load_run32_with(offset, out, |pairs, words| {
+            pairs.copy_from_slice(plain(words))
+        });
     }
 }
 
@@ -360,6 +338,43 @@ impl Buffer {
     /// True when the buffer has no bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// `load_run32`'s shape: an element in the upper half of a word first,
+    /// then whole words (two elements each), then a last lower half. On
+    /// little-endian targets element `2i` is the low half of word `i`, in
+    /// memory and in `out` alike, so `copy_words(out_words, words)` moves
+    /// whole words; elsewhere they are split one by one.
+    #[inline(always)]
+    fn load_run32_with(
+        &self,
+        offset: usize,
+        out: &mut [u32],
+        copy_words: impl FnOnce(&mut [u64], &[AtomicU64]),
+    ) {
+        let count = out.len();
+        let head = if offset % 8 == 4 { 1.min(count) } else { 0 };
+        let (head_out, rest) = out.split_at_mut(head);
+        if let Some(h) = head_out.first_mut() {
+            *h = self.load_at(offset, 4) as u32;
+        }
+        let first = (offset + head * 4) / 8;
+        let whole = rest.len() / 2;
+        let (body, tail) = rest.split_at_mut(whole * 2);
+        let words = &self.words[first..first + whole];
+        match bytemuck::try_cast_slice_mut::<u32, u64>(body) {
+            Ok(pairs) if cfg!(target_endian = "little") => copy_words(pairs, words),
+            _ => {
+                for (pair, w) in body.chunks_exact_mut(2).zip(words) {
+                    let v = w.load(Ordering::Relaxed);
+                    pair[0] = v as u32;
+                    pair[1] = (v >> 32) as u32;
+                }
+            }
+        }
+        if let Some(last) = tail.first_mut() {
+            *last = self.load_at(offset + (count - 1) * 4, 4) as u32;
+        }
     }
 
     /// Reads `size` bytes (1, 2, 4 or 8) at `offset`, zero-extended: a
@@ -540,37 +555,11 @@ impl ByteMemory for Buffer {
 
     #[inline(always)]
     fn load_run32(&self, offset: usize, out: &mut [u32]) {
-        // An element in the upper half of a word first, then whole words
-        // (one atomic load for two elements), then a last lower half.
-        let count = out.len();
-        let head = if offset % 8 == 4 { 1.min(count) } else { 0 };
-        let (head_out, rest) = out.split_at_mut(head);
-        if let Some(h) = head_out.first_mut() {
-            *h = self.load_at(offset, 4) as u32;
-        }
-        let first = (offset + head * 4) / 8;
-        let whole = rest.len() / 2;
-        let (body, tail) = rest.split_at_mut(whole * 2);
-        let words = &self.words[first..first + whole];
-        match bytemuck::try_cast_slice_mut::<u32, u64>(body) {
-            // Little-endian: element 2i is the low half of word i, in memory
-            // and in the output alike, so words are copied whole.
-            Ok(pairs) if cfg!(target_endian = "little") => {
-                for (o, w) in pairs.iter_mut().zip(words) {
-                    *o = w.load(Ordering::Relaxed);
-                }
+        self.load_run32_with(offset, out, |pairs, words| {
+            for (o, w) in pairs.iter_mut().zip(words) {
+                *o = w.load(Ordering::Relaxed);
             }
-            _ => {
-                for (pair, w) in body.chunks_exact_mut(2).zip(words) {
-                    let v = w.load(Ordering::Relaxed);
-                    pair[0] = v as u32;
-                    pair[1] = (v >> 32) as u32;
-                }
-            }
-        }
-        if let Some(last) = tail.first_mut() {
-            *last = self.load_at(offset + (count - 1) * 4, 4) as u32;
-        }
+        });
     }
 
     #[inline(always)]
