@@ -65,6 +65,35 @@ impl Budget {
         }
     }
 
+    /// Round `i` of `rounds` that together spend this budget: runs and
+    /// times split evenly (the first rounds take the remainder of the runs,
+    /// so `--repeat N` still measures exactly N), and only the first round
+    /// warms up fully (the others warm the caches with one call; a round
+    /// left without runs does nothing).
+    pub fn round(self, i: u64, rounds: u64) -> Budget {
+        let rounds = rounds.max(1);
+        let share = |n: u64| n / rounds + u64::from(i < n % rounds);
+        let (warmup_runs, warmup_time) = if share(self.max_runs) == 0 {
+            (0, Duration::ZERO)
+        } else if i == 0 {
+            (self.warmup_runs, self.warmup_time)
+        } else {
+            (self.warmup_runs.min(1), Duration::ZERO)
+        };
+        Budget {
+            warmup_runs,
+            warmup_time,
+            min_runs: share(self.min_runs),
+            max_runs: share(self.max_runs),
+            target: self.target / rounds as u32,
+            cap: if self.cap == Duration::MAX {
+                Duration::MAX
+            } else {
+                self.cap / rounds as u32
+            },
+        }
+    }
+
     /// A budget with `scale` times the measured time (for baselines, which
     /// need less time than the kernels to be as stable).
     pub fn scaled(self, scale: f64) -> Budget {
@@ -112,6 +141,14 @@ pub struct Latency {
 }
 
 impl Samples {
+    /// Adds `other`'s samples (another round of the same measurement).
+    pub fn merge(&mut self, other: Samples) {
+        // Both histograms resize automatically, so adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+        self.batch = self.batch.max(other.batch);
+        self.total += other.total;
+    }
+
     /// The summary of these samples.
     pub fn latency(&self) -> Latency {
         let h = &self.histogram;
@@ -206,6 +243,33 @@ pub fn new_histogram() -> Histogram<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_split_a_budget_exactly() {
+        for (runs, rounds) in [(10u64, 4u64), (3, 4), (20_000, 4), (7, 1), (1, 3)] {
+            let b = Budget::exact(Budget::STANDARD, runs);
+            let parts: Vec<Budget> = (0..rounds).map(|i| b.round(i, rounds)).collect();
+            assert_eq!(parts.iter().map(|p| p.min_runs).sum::<u64>(), runs);
+            assert_eq!(parts.iter().map(|p| p.max_runs).sum::<u64>(), runs);
+            assert!(parts.iter().all(|p| p.cap == Duration::MAX));
+        }
+        let parts: Vec<Budget> = (0..4).map(|i| Budget::STANDARD.round(i, 4)).collect();
+        assert_eq!(parts[0].warmup_runs, Budget::STANDARD.warmup_runs);
+        assert_eq!(parts[0].warmup_time, Budget::STANDARD.warmup_time);
+        assert!(
+            parts[1..]
+                .iter()
+                .all(|p| p.warmup_runs == 1 && p.warmup_time.is_zero())
+        );
+        assert_eq!(
+            parts.iter().map(|p| p.target).sum::<Duration>(),
+            Budget::STANDARD.target
+        );
+        assert_eq!(
+            parts.iter().map(|p| p.min_runs).sum::<u64>(),
+            Budget::STANDARD.min_runs
+        );
+    }
 
     #[test]
     fn exact_budget_takes_exactly_n_samples() {

@@ -20,6 +20,11 @@ use crate::Runtime;
 /// takes less time than reading the clock twice).
 const BASELINE_SAMPLE: std::time::Duration = std::time::Duration::from_micros(2);
 
+/// Rounds each case's measurement is split into, lanes and baselines taking
+/// turns (see `run_suite`): this machine's speed moves over seconds, and
+/// measuring one side after the other skewed their ratio.
+const ROUNDS: u64 = 4;
+
 /// What [`run_suite`] measures.
 #[derive(Clone, Debug)]
 pub struct SuiteOptions {
@@ -206,30 +211,56 @@ pub fn run_suite(
         let prepared = Prepared::new(rt, &baseline)?;
         prepared.verify(&mut baseline)?;
 
+        // Lanes and the baselines alternate, round by round, so that both
+        // sides sample the same moments of a machine whose speed moves.
         rt.reset_metrics();
-        let samples = measure(&options.budget, Batching::Single, || prepared.launch())?;
+        let mut round = |r: u64| -> Result<_, BenchError> {
+            let lanes = measure(&options.budget.round(r, ROUNDS), Batching::Single, || {
+                prepared.launch()
+            })?;
+            let budget = baseline_budget.round(r, ROUNDS);
+            let native = if baseline.has_native() {
+                Some(measure(
+                    &budget,
+                    Batching::AtLeast(BASELINE_SAMPLE),
+                    || {
+                        baseline.run_native();
+                        Ok::<(), BenchError>(())
+                    },
+                )?)
+            } else {
+                None
+            };
+            let rayon = match &rayon {
+                Some(pool) => Some(measure(
+                    &budget,
+                    Batching::AtLeast(BASELINE_SAMPLE),
+                    || {
+                        baseline.run_rayon(pool);
+                        Ok::<(), BenchError>(())
+                    },
+                )?),
+                None => None,
+            };
+            Ok((lanes, native, rayon))
+        };
+        let (mut samples, mut native_s, mut rayon_s) = round(0)?;
+        for r in 1..ROUNDS {
+            let (l, n, y) = round(r)?;
+            samples.merge(l);
+            native_s = native_s.zip(n).map(|(mut a, b)| {
+                a.merge(b);
+                a
+            });
+            rayon_s = rayon_s.zip(y).map(|(mut a, b)| {
+                a.merge(b);
+                a
+            });
+        }
         let report = rt.report();
         drop(prepared);
-
-        let native = if baseline.has_native() {
-            let s = measure(&baseline_budget, Batching::AtLeast(BASELINE_SAMPLE), || {
-                baseline.run_native();
-                Ok::<(), BenchError>(())
-            })?;
-            Some(s.latency())
-        } else {
-            None
-        };
-        let rayon_latency = match &rayon {
-            Some(pool) => {
-                let s = measure(&baseline_budget, Batching::AtLeast(BASELINE_SAMPLE), || {
-                    baseline.run_rayon(pool);
-                    Ok::<(), BenchError>(())
-                })?;
-                Some(s.latency())
-            }
-            None => None,
-        };
+        let native = native_s.map(|s| s.latency());
+        let rayon_latency = rayon_s.map(|s| s.latency());
 
         let lanes = samples.latency();
         let ratio =
