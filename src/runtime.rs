@@ -252,7 +252,7 @@ enum Cost {
 }
 
 /// Blocks of `lanes` lanes per pool task. Even cost: tasks of at least
-/// ~8192 lanes and at most 2 per thread. Uneven: at least ~1024 lanes (one
+/// ~8192 lanes and at most 2 per thread, but at most ~256k lanes. Uneven: at least ~1024 lanes (one
 /// fused unit of a kernel with loops), so a task's cost dwarfs its
 /// scheduling, and up to 64 tasks per thread: the last tasks to finish set
 /// the launch's time, and on a shared machine the threads do not even run at
@@ -263,10 +263,22 @@ fn blocks_per_task(blocks: u64, lanes: usize, threads: usize, cost: Cost) -> u64
         Cost::Even => (8192, 2),
         Cost::Uneven => (1024, 64),
     };
-    let by_size = min_lanes.div_ceil(lanes.max(1) as u64);
+    let lanes = lanes.max(1) as u64;
+    let by_size = min_lanes.div_ceil(lanes);
     let by_balance = blocks.div_ceil(threads.max(1) as u64 * per_thread);
-    by_size.max(by_balance).max(1)
+    // Even tasks stay below ~256k lanes, so that a thread that runs slower
+    // than the others (a busy neighbour) hands its last ones to them.
+    let cap = (MAX_EVEN_TASK_LANES / lanes).max(by_size);
+    let per = by_size.max(by_balance);
+    match cost {
+        Cost::Even => per.min(cap),
+        Cost::Uneven => per,
+    }
+    .max(1)
 }
+
+/// The largest even-cost task, in lanes.
+const MAX_EVEN_TASK_LANES: u64 = 1 << 18;
 
 impl Runtime {
     /// A runtime with the default pool (one worker per available CPU).
@@ -478,9 +490,13 @@ mod tests {
             blocks_per_task(1 << 20, 256, 2, Cost::Uneven),
             (1 << 20) / 128
         );
-        // Even: at least 8192 lanes, at most 2 tasks per thread.
+        // Even: at least 8192 lanes, at most 2 tasks per thread, at most
+        // 256k lanes per task.
         assert_eq!(blocks_per_task(64, 256, 2, Cost::Even), 32);
-        assert_eq!(blocks_per_task(1 << 16, 256, 2, Cost::Even), 1 << 14);
+        assert_eq!(blocks_per_task(1 << 12, 256, 2, Cost::Even), 1 << 10);
+        assert_eq!(blocks_per_task(1 << 16, 256, 2, Cost::Even), 1 << 10);
+        // A block bigger than the cap is still one task.
+        assert_eq!(blocks_per_task(4, 1 << 20, 2, Cost::Even), 1);
     }
 
     #[test]
