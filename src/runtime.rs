@@ -251,34 +251,28 @@ enum Cost {
     Uneven,
 }
 
-/// Blocks of `lanes` lanes per pool task. Even cost: tasks of at least
-/// ~8192 lanes and at most 2 per thread, but at most ~256k lanes. Uneven: at least ~1024 lanes (one
-/// fused unit of a kernel with loops), so a task's cost dwarfs its
-/// scheduling, and up to 64 tasks per thread: the last tasks to finish set
-/// the launch's time, and on a shared machine the threads do not even run at
-/// the same speed, so finer tasks balance better (Mandelbrot over 64k
-/// pixels: 64 tasks of 4 rows instead of 32 of 8).
+/// Blocks of `lanes` lanes per pool task.
+///
+/// - Even cost: tasks of at least ~8192 lanes and at most 2 per thread, but
+///   at most ~256k lanes, so that a thread that runs slower than the others
+///   (a busy neighbour) hands its last tasks to them.
+/// - Uneven: at least ~1024 lanes (one fused unit of a kernel with loops),
+///   so a task's cost dwarfs its scheduling, and up to 64 tasks per thread:
+///   the last tasks to finish set the launch's time, and on a shared machine
+///   the threads do not even run at the same speed, so finer tasks balance
+///   better (Mandelbrot over 64k pixels: 64 tasks of 4 rows instead of 32
+///   of 8).
 fn blocks_per_task(blocks: u64, lanes: usize, threads: usize, cost: Cost) -> u64 {
-    let (min_lanes, per_thread): (u64, u64) = match cost {
-        Cost::Even => (8192, 2),
-        Cost::Uneven => (1024, 64),
+    let (min_lanes, per_thread, max_lanes): (u64, u64, u64) = match cost {
+        Cost::Even => (8192, 2, 1 << 18),
+        Cost::Uneven => (1024, 64, u64::MAX),
     };
     let lanes = lanes.max(1) as u64;
     let by_size = min_lanes.div_ceil(lanes);
     let by_balance = blocks.div_ceil(threads.max(1) as u64 * per_thread);
-    // Even tasks stay below ~256k lanes, so that a thread that runs slower
-    // than the others (a busy neighbour) hands its last ones to them.
-    let cap = (MAX_EVEN_TASK_LANES / lanes).max(by_size);
-    let per = by_size.max(by_balance);
-    match cost {
-        Cost::Even => per.min(cap),
-        Cost::Uneven => per,
-    }
-    .max(1)
+    let cap = (max_lanes / lanes).max(by_size);
+    by_size.max(by_balance).min(cap).max(1)
 }
-
-/// The largest even-cost task, in lanes.
-const MAX_EVEN_TASK_LANES: u64 = 1 << 18;
 
 impl Runtime {
     /// A runtime with the default pool (one worker per available CPU).

@@ -248,14 +248,11 @@ pub fn run_suite(
         for r in 1..ROUNDS {
             let (l, n, y) = round(r)?;
             samples.merge(l);
-            native_s = native_s.zip(n).map(|(mut a, b)| {
-                a.merge(b);
-                a
-            });
-            rayon_s = rayon_s.zip(y).map(|(mut a, b)| {
-                a.merge(b);
-                a
-            });
+            for (into, more) in [(&mut native_s, n), (&mut rayon_s, y)] {
+                if let (Some(into), Some(more)) = (into, more) {
+                    into.merge(more);
+                }
+            }
         }
         let report = rt.report();
         drop(prepared);

@@ -586,11 +586,14 @@ impl BlockState {
                         return Ok(false);
                     };
                     let lanes = |i: usize| i * per_run..(i + 1) * per_run;
+                    // A buffer nothing writes during the launch.
+                    let frozen = match space {
+                        Space::Global => launch.access.frozen(addr.buffer as usize),
+                        Space::Shared => None,
+                    };
                     if is_narrow(ty)
                         && runs == 1
-                        && let Space::Global = space
-                        && let Some(f) = launch.access.frozen(addr.buffer as usize)
-                        && f.elements32().is_some()
+                        && frozen.is_some_and(|f| f.elements32().is_some())
                     {
                         // Nothing writes this buffer during the launch: the
                         // register is a view of the run, no copy.
@@ -605,15 +608,10 @@ impl BlockState {
                         let out = &mut regs32[d as usize];
                         out.resize(shape.lanes().div_ceil(2), 0);
                         let out = lanes32_mut(out);
-                        let frozen = match space {
-                            Space::Global => launch.access.frozen(addr.buffer as usize),
-                            Space::Shared => None,
-                        };
                         for i in 0..runs {
                             let start = affine_run_start(addr, off, i);
                             match frozen {
-                                // A buffer nothing writes during the launch:
-                                // plain, vectorized copies.
+                                // Plain, vectorized copies.
                                 Some(f) => f.load_run32(start, &mut out[lanes(i)]),
                                 None => m.load_run32(start, &mut out[lanes(i)]),
                             }

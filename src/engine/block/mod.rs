@@ -1074,10 +1074,6 @@ struct SrcCtx<'l, 'a> {
     tid: &'l [Vec<u64>; 4],
 }
 
-/// Views of `K` source operands. A source that is the destination register
-/// (which the caller has moved out of the file) is [`View::Dest`]; sources
-/// that vary per lane but live nowhere in the register file (the special
-/// registers `%tid`, `%laneid`, `%gid`) are computed into `scratch` first.
 /// Narrow register `r`'s 32-bit lanes: its vector, or the frozen buffer it
 /// was loaded from.
 fn lanes32_of<'s>(
@@ -1099,6 +1095,10 @@ fn lanes32_of<'s>(
     }
 }
 
+/// Views of `K` source operands. A source that is the destination register
+/// (which the caller has moved out of the file) is [`View::Dest`]; sources
+/// that vary per lane but live nowhere in the register file (the special
+/// registers `%tid`, `%laneid`, `%gid`) are computed into `scratch` first.
 fn views<'s, const K: usize>(
     ctx: &SrcCtx<'_, '_>,
     regs: &'s [Vec<u64>],
