@@ -106,7 +106,8 @@ fn main() {
         .fold(f64::INFINITY, f64::min);
     let per_round = (Duration::from_millis(300).as_secs_f64() / one).clamp(1.0, 10_000.0) as usize;
 
-    // The probe: the same kernel on about 1.5 ms of work per CPU.
+    // The probe: the same kernel on about 1.5 ms of work per CPU (at most
+    // the measured launch's size, at least 1024 elements).
     let probe_n = ((n as f64 * 1.5e-3 / one) as u64)
         .next_power_of_two()
         .clamp(n.min(1024), n);
@@ -192,17 +193,15 @@ fn main() {
             medians[k].push(summary.map(|s| s.median));
         }
     }
+    let (few, many) = (settings[0], settings[1]);
     for (view, m) in views.iter().zip(&medians) {
         match (m[0], m[1]) {
             (Some(one), Some(two)) => println!(
-                "{} thread(s) over {}, {view:>6}: {:.2}x faster (medians)",
-                settings[1],
-                settings[0],
+                "{view:>6}: {many} threads run {:.2}x as fast as {few} (medians)",
                 one / two
             ),
             _ => println!(
-                "{} thread(s) over {}, {view:>6}: not measured (no such launch for one setting; run more rounds)",
-                settings[1], settings[0]
+                "{view:>6}: {many} threads against {few} not measured (no such launch for one setting; run more rounds)"
             ),
         }
     }
