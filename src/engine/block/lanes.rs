@@ -31,6 +31,22 @@ impl LaneSet<'_> {
         }
     }
 
+    /// The lanes as one range, when they are consecutive.
+    #[inline(always)]
+    pub fn range(self) -> Option<std::ops::Range<usize>> {
+        match self {
+            LaneSet::All(n) => Some(0..n),
+            LaneSet::Some(ls) => {
+                let (&first, &last) = (ls.first()?, ls.last()?);
+                // Sorted and distinct: consecutive exactly when the span is
+                // the count.
+                debug_assert!(ls.windows(2).all(|w| w[0] < w[1]));
+                (usize::from(last) - usize::from(first) + 1 == ls.len())
+                    .then(|| usize::from(first)..usize::from(last) + 1)
+            }
+        }
+    }
+
     /// Like [`LaneSet::for_each`], stopping at the first error.
     #[inline(always)]
     pub fn try_for_each<E>(self, f: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
@@ -147,5 +163,20 @@ pub fn value_at(v: View<'_>, d: &[u64], l: usize) -> u64 {
         View::Lanes(s) => s[l],
         View::Splat(x) => x,
         View::Dest => d[l],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LaneSet;
+
+    #[test]
+    fn range_only_for_consecutive_lanes() {
+        assert_eq!(LaneSet::All(256).range(), Some(0..256));
+        assert_eq!(LaneSet::Some(&[3, 4, 5]).range(), Some(3..6));
+        assert_eq!(LaneSet::Some(&[7]).range(), Some(7..8));
+        assert_eq!(LaneSet::Some(&[3, 5]).range(), None);
+        assert_eq!(LaneSet::Some(&[0, 1, 2, 4]).range(), None);
+        assert_eq!(LaneSet::Some(&[]).range(), None);
     }
 }

@@ -5,6 +5,8 @@
 //! instruction and is reported. Lanes before it have done their access, as
 //! they would have in any order of execution.
 
+use std::ops::Range;
+
 use super::affine::{Affine, Shape};
 use super::lanes::{LaneSet, View, value_at};
 use crate::exec::{Value, atomic};
@@ -28,9 +30,11 @@ fn resolve(addr: Address, base: u64, size: usize, len: usize) -> Result<usize, A
     }
 }
 
-/// When every lane of the block accesses consecutive elements (lane `l` at
-/// `base + l * size`) and the whole run is in bounds and aligned, the run's
-/// first byte offset. One check then covers all lanes.
+/// When the lanes form one range (the whole block, or a group whose lanes
+/// are consecutive, as after a split on `%tid.x < bound`), every lane `l`
+/// of it accesses `base + (l - first) * size`, and the whole run is in
+/// bounds and aligned: the run's first byte offset and its lanes. One check
+/// then covers all lanes.
 #[inline(always)]
 fn contiguous_run(
     set: LaneSet<'_>,
@@ -38,11 +42,12 @@ fn contiguous_run(
     offsets: View<'_>,
     size: usize,
     len: usize,
-) -> Option<(usize, usize)> {
-    let (LaneSet::All(n), View::Lanes(offs)) = (set, offsets) else {
+) -> Option<(usize, Range<usize>)> {
+    let View::Lanes(offs) = offsets else {
         return None;
     };
-    let offs = &offs[..n];
+    let lanes = set.range()?;
+    let offs = &offs[lanes.clone()];
     let first = *offs.first()?;
     let step = size as u64;
     // A branch-free scan the compiler can vectorize: OR together every
@@ -56,13 +61,14 @@ fn contiguous_run(
     if diff != 0 {
         return None;
     }
+    let n = offs.len() as u64;
     // The register values themselves must not wrap around (an address
     // `[buf + r - IMM]` with wrapped registers is out of bounds).
-    first.checked_add((n as u64 - 1).checked_mul(step)?)?;
+    first.checked_add((n - 1).checked_mul(step)?)?;
     let start = addr.offset(first)?;
-    let bytes = (n as u64).checked_mul(step)?;
+    let bytes = n.checked_mul(step)?;
     let end = start.checked_add(bytes)?;
-    (end <= len as u64 && start & (step - 1) == 0).then_some((start as usize, n))
+    (end <= len as u64 && start & (step - 1) == 0).then_some((start as usize, lanes))
 }
 
 /// Loads consecutive elements from the aligned, in-bounds `start` into `d`.
@@ -156,8 +162,8 @@ pub fn load<M: ByteMemory>(
     d: &mut [u64],
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
-    if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len) {
-        load_contiguous(mem, start, ty, &mut d[..n]);
+    if let Some((start, lanes)) = contiguous_run(set, addr, offsets, size, len) {
+        load_contiguous(mem, start, ty, &mut d[lanes]);
         return Ok(());
     }
     set.try_for_each(|l| {
@@ -178,8 +184,8 @@ pub fn store<M: ByteMemory>(
     a: View<'_>,
 ) -> Result<(), LaneAccessError> {
     let (size, len) = (ty.size(), mem.len());
-    if let Some((start, n)) = contiguous_run(set, addr, offsets, size, len)
-        && store_contiguous(mem, start, ty, a, 0..n)
+    if let Some((start, lanes)) = contiguous_run(set, addr, offsets, size, len)
+        && store_contiguous(mem, start, ty, a, lanes)
     {
         return Ok(());
     }
