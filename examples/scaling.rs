@@ -36,8 +36,9 @@
 //!   probe runs the same code as the launch, so both slow down alike; the
 //!   speed can still change between the readings. Uses every launch.
 //!
-//! `cargo run --release --example scaling -- [mandelbrot|add] [PIXELS] [ROUNDS]`
-//! (defaults: mandelbrot, 65536, 8). Prints each setting's best, p10,
+//! `cargo run --release --example scaling -- [KERNEL] [N] [ROUNDS]`
+//! (defaults: mandelbrot, 65536, 8; KERNEL is any `lanes bench` kernel,
+//! `add` for `vector_add`). Prints each setting's best, p10,
 //! median and p90 launch time in each view and the ratios of the medians.
 //! With `SCALING_TRACE=1` in the environment, every launch's time and the
 //! readings after it go to stderr.
@@ -56,13 +57,14 @@ const QUIET: f64 = 1.10;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let kernel = match args.next().as_deref() {
-        None | Some("mandelbrot") => BenchKernel::Mandelbrot,
-        Some("add") => BenchKernel::Add,
-        Some(other) => {
-            eprintln!("unknown kernel `{other}`: mandelbrot or add");
-            std::process::exit(2);
-        }
+    let name = args.next().unwrap_or_else(|| "mandelbrot".into());
+    let Some(kernel) = BenchKernel::ALL.into_iter().find(|k| {
+        // `add` for `vector_add`, and so on.
+        k.name() == name || k.name().strip_prefix("vector_") == Some(name.as_str())
+    }) else {
+        let names: Vec<&str> = BenchKernel::ALL.iter().map(|k| k.name()).collect();
+        eprintln!("unknown kernel `{name}`: one of {}", names.join(", "));
+        std::process::exit(2);
     };
     let n: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or(65536);
     let rounds: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or(8);

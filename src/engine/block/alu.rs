@@ -153,26 +153,27 @@ pub fn setp(
         b: View<'_>,
         f: impl Fn(T, T) -> bool,
     ) {
-        match (set, a, b) {
-            (LaneSet::All(n), View::Lanes(x), View::Lanes(y)) => {
-                for ((p, &x), &y) in p[..n].iter_mut().zip(&x[..n]).zip(&y[..n]) {
+        // The whole block or consecutive lanes: loops over one range.
+        match (set.range(), set, a, b) {
+            (Some(r), _, View::Lanes(x), View::Lanes(y)) => {
+                for ((p, &x), &y) in p[r.clone()].iter_mut().zip(&x[r.clone()]).zip(&y[r]) {
                     *p = f(T::from_reg(x), T::from_reg(y));
                 }
             }
-            (LaneSet::All(n), View::Lanes(x), View::Splat(y)) => {
+            (Some(r), _, View::Lanes(x), View::Splat(y)) => {
                 let y = T::from_reg(y);
-                for (p, &x) in p[..n].iter_mut().zip(&x[..n]) {
+                for (p, &x) in p[r.clone()].iter_mut().zip(&x[r]) {
                     *p = f(T::from_reg(x), y);
                 }
             }
-            (LaneSet::Some(ls), View::Lanes(x), View::Splat(y)) => {
+            (None, LaneSet::Some(ls), View::Lanes(x), View::Splat(y)) => {
                 let y = T::from_reg(y);
                 for &l in ls {
                     let l = l as usize;
                     p[l] = f(T::from_reg(x[l]), y);
                 }
             }
-            (set, a, b) => set.for_each(|l| {
+            (_, set, a, b) => set.for_each(|l| {
                 p[l] = f(
                     T::from_reg(value_at(a, &[], l)),
                     T::from_reg(value_at(b, &[], l)),

@@ -70,7 +70,8 @@ pub enum View<'a> {
 
 /// Runs `$body` (an expression in lane index `$l`) for every lane of `$set`,
 /// with the destination `$d` and every `Lanes` slice checked to cover the
-/// lanes once, outside the loop.
+/// lanes once, outside the loop (for the whole block and for consecutive
+/// lanes).
 macro_rules! each_lane {
     ($set:expr, $d:ident, [$($s:ident),*], |$l:ident| $body:expr) => {
         match $set {
@@ -81,12 +82,23 @@ macro_rules! each_lane {
                     $d[$l] = $body;
                 }
             }
-            LaneSet::Some(ls) => {
-                for &lane in ls {
-                    let $l = lane as usize;
-                    $d[$l] = $body;
+            // Consecutive lanes (a split on `%tid.x < bound`, say) run as a
+            // range: no lane list, and a loop the compiler can vectorize.
+            set @ LaneSet::Some(ls) => match set.range() {
+                Some(r) => {
+                    let $d = &mut $d[..r.end];
+                    $(let $s = &$s[..r.end];)*
+                    for $l in r {
+                        $d[$l] = $body;
+                    }
                 }
-            }
+                None => {
+                    for &lane in ls {
+                        let $l = lane as usize;
+                        $d[$l] = $body;
+                    }
+                }
+            },
         }
     };
 }

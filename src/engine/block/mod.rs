@@ -590,11 +590,11 @@ impl BlockState {
             let partial = match instr.guard {
                 None => false,
                 Some(guard) => {
-                    // Count first (a vectorizable scan); build the lane list
-                    // only when the guard splits the group.
                     // Count first (a vectorizable scan); only a guard that
                     // splits the group sorts its lanes into those it lets
-                    // through and the rest, in one branch-free pass.
+                    // through and the rest, in one branch-free pass, or,
+                    // when the whole block splits into a prefix and a suffix
+                    // (a guard on `%tid.x < bound`), as two ranges.
                     let p = &self.preds[guard.pred as usize];
                     let want = !guard.negated;
                     let len = g.lanes.len();
@@ -613,18 +613,32 @@ impl BlockState {
                     if passing < len {
                         let mut pass = std::mem::take(&mut self.filter);
                         let mut fail = std::mem::take(&mut self.rest);
-                        pass.resize(len, 0);
-                        fail.resize(len, 0);
-                        let (mut kp, mut kf) = (0, 0);
-                        for &l in &g.lanes {
-                            let through = (p[l as usize] == want) as usize;
-                            pass[kp] = l;
-                            fail[kf] = l;
-                            kp += through;
-                            kf += 1 - through;
+                        // The whole block's lanes are exactly `0..n`.
+                        let (n16, k16) = (n as u16, passing as u16);
+                        if len == n && p[..passing].iter().all(|&v| v == want) {
+                            pass.clear();
+                            pass.extend(0..k16);
+                            fail.clear();
+                            fail.extend(k16..n16);
+                        } else if len == n && p[n - passing..n].iter().all(|&v| v == want) {
+                            pass.clear();
+                            pass.extend(n16 - k16..n16);
+                            fail.clear();
+                            fail.extend(0..n16 - k16);
+                        } else {
+                            pass.resize(len, 0);
+                            fail.resize(len, 0);
+                            let (mut kp, mut kf) = (0, 0);
+                            for &l in &g.lanes {
+                                let through = (p[l as usize] == want) as usize;
+                                pass[kp] = l;
+                                fail[kf] = l;
+                                kp += through;
+                                kf += 1 - through;
+                            }
+                            pass.truncate(kp);
+                            fail.truncate(kf);
                         }
-                        pass.truncate(kp);
-                        fail.truncate(kf);
                         self.filter = pass;
                         self.rest = fail;
                     }
