@@ -776,8 +776,23 @@ impl BlockState {
             }
         }
         into.max_off = into.max_off.max(from.max_off + delta);
-        let mut merged = self.take_vec();
         let (a, b) = (&into.lanes, &from.lanes);
+        // Lanes of a block split into a prefix and a suffix come back
+        // together as two runs: no interleaving to do.
+        if a.last().is_none_or(|&x| b.first().is_none_or(|&y| x < y)) {
+            into.lanes.extend_from_slice(&from.lanes);
+            self.spare.push(from.lanes);
+            return;
+        }
+        let mut merged = self.take_vec();
+        if b.last().is_some_and(|&y| y < a[0]) {
+            merged.extend_from_slice(b);
+            merged.extend_from_slice(a);
+            let old = std::mem::replace(&mut into.lanes, merged);
+            self.spare.push(old);
+            self.spare.push(from.lanes);
+            return;
+        }
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
             if a[i] < b[j] {
