@@ -19,67 +19,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use lanes::bench::baseline::Binary;
 use lanes::{Arg, BufferId, Dim3, Engine, Kernel, LaunchOptions, Runtime};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
 const THREADS: usize = 2;
-
-/// An element-wise f32 operation of the table.
-#[derive(Clone, Copy)]
-enum VectorOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Min,
-    Max,
-}
-
-const OPS: [VectorOp; 6] = [
-    VectorOp::Add,
-    VectorOp::Sub,
-    VectorOp::Mul,
-    VectorOp::Div,
-    VectorOp::Min,
-    VectorOp::Max,
-];
-
-impl VectorOp {
-    /// The benchmark name and the LASM opcode.
-    fn name(self) -> &'static str {
-        match self {
-            VectorOp::Add => "add",
-            VectorOp::Sub => "sub",
-            VectorOp::Mul => "mul",
-            VectorOp::Div => "div",
-            VectorOp::Min => "min",
-            VectorOp::Max => "max",
-        }
-    }
-
-    /// `out[i] = a[i] OP b[i]`: the native loop. One loop per operation,
-    /// with the operation inlined, so the compiler vectorizes it as it
-    /// would a hand-written loop (a function pointer here made the native
-    /// baselines 5-20x slower than native code).
-    #[inline(always)]
-    fn apply(self, a: &[f32], b: &[f32], out: &mut [f32]) {
-        #[inline(always)]
-        fn run(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
-            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                *o = f(x, y);
-            }
-        }
-        match self {
-            VectorOp::Add => run(a, b, out, |x, y| x + y),
-            VectorOp::Sub => run(a, b, out, |x, y| x - y),
-            VectorOp::Mul => run(a, b, out, |x, y| x * y),
-            VectorOp::Div => run(a, b, out, |x, y| x / y),
-            VectorOp::Min => run(a, b, out, f32::min),
-            VectorOp::Max => run(a, b, out, f32::max),
-        }
-    }
-}
 
 fn vector_kernel(rt: &Runtime, op: &str) -> Arc<Kernel> {
     let src = format!(
@@ -148,8 +93,8 @@ fn bench_vectors(c: &mut Criterion) {
         .build(|_| ())
         .unwrap();
     let sizes = [256usize, 1024, 4096, 16384, 65536, 1 << 20, 1 << 24];
-    for op in OPS {
-        let name = op.name();
+    for op in Binary::ALL {
+        let name = op.opcode();
         let k = vector_kernel(&rt, name);
         let mut group = c.benchmark_group(format!("vector/{name}"));
         group.sample_size(20);

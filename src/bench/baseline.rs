@@ -22,12 +22,18 @@ pub const PAR_CHUNKS_FROM: u64 = 65536;
 
 /// The element-wise binary operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Binary {
+pub enum Binary {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a * b`.
     Mul,
+    /// `a / b`.
     Div,
+    /// `f32::min(a, b)`.
     Min,
+    /// `f32::max(a, b)`.
     Max,
 }
 
@@ -62,6 +68,36 @@ macro_rules! with_binary {
             }
         }
     };
+}
+
+impl Binary {
+    /// Every operation.
+    pub const ALL: [Binary; 6] = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Min,
+        Binary::Max,
+    ];
+
+    /// The LASM opcode (`add`, ...).
+    pub fn opcode(self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+            Binary::Min => "min",
+            Binary::Max => "max",
+        }
+    }
+
+    /// `out[i] = a[i] OP b[i]`: the native loop, compiled (and vectorized)
+    /// for this one operation.
+    pub fn apply(self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        with_binary!(self, f => binary_loop(a, b, out, f))
+    }
 }
 
 /// The host inputs of a case.
@@ -259,7 +295,7 @@ impl Baseline {
                     black_box(&b[..]),
                     black_box(&mut out[..]),
                 );
-                with_binary!(*op, f => binary_loop(a, b, out, f));
+                op.apply(a, b, out);
             }
             Data::Saxpy { alpha, x, y, out } => {
                 let (x, y, out) = (
