@@ -308,6 +308,14 @@ fn plain(words: &[AtomicU64]) -> &[u64] {
 }
 
 impl Buffer {
+    /// The address of the buffer's first byte, for the JIT's generated code
+    /// (see "Generated code" in `crate::engine::jit`). Every word is an
+    /// `AtomicU64`, whose contents may be changed through a shared
+    /// reference, so code holding this pointer may load and store them.
+    pub(crate) fn base_ptr(&self) -> *mut u8 {
+        self.words.as_ptr().cast_mut().cast()
+    }
+
     /// A zeroed buffer of `len` bytes. Fails cleanly, without aborting, when
     /// the memory cannot be had.
     pub fn zeroed(len: usize) -> Result<Buffer, MemoryError> {
@@ -624,6 +632,13 @@ pub struct SharedMemory {
 }
 
 impl SharedMemory {
+    /// The address of the first byte, for the JIT's generated code: every
+    /// word is a `Cell`, whose contents may be changed through a shared
+    /// reference. Valid until the next [`SharedMemory::reset`].
+    pub(crate) fn base_ptr(&self) -> *mut u8 {
+        self.words.as_ptr().cast_mut().cast()
+    }
+
     /// Makes the memory `len` zeroed bytes, reusing the allocation.
     pub fn reset(&mut self, len: usize) {
         self.words.clear();

@@ -43,8 +43,9 @@ use lanes_scheduler::{BatchError, BatchStats, Placement, Pool, Report};
 use parking_lot::{Mutex, RwLock};
 
 use crate::asm::Diagnostics;
-use crate::engine::block::{BlockLaunch, BlockState};
-use crate::engine::{LaunchSpec, reference};
+use crate::engine::block::BlockLaunch;
+use crate::engine::jit::JitLaunch;
+use crate::engine::{LaunchSpec, WorkerState, reference};
 use crate::kernel::{Kernel, Program, compile};
 use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_shape};
 use crate::memory::{BufferId, BufferTable, MemoryError};
@@ -57,6 +58,30 @@ pub enum Engine {
     Pool,
     /// The reference interpreter (single thread, one lane at a time).
     Reference,
+    /// Compiled machine code (Cranelift) on the worker pool; launches the
+    /// JIT cannot take run on [`Engine::Pool`] (see
+    /// [`LaunchStats::engine`]).
+    Jit,
+}
+
+impl Engine {
+    /// Every engine, the oracle first.
+    pub const ALL: [Engine; 3] = [Engine::Reference, Engine::Pool, Engine::Jit];
+
+    /// The engine's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Pool => "pool",
+            Engine::Reference => "reference",
+            Engine::Jit => "jit",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for Engine {
@@ -65,8 +90,9 @@ impl std::str::FromStr for Engine {
         match s {
             "pool" => Ok(Engine::Pool),
             "reference" => Ok(Engine::Reference),
+            "jit" => Ok(Engine::Jit),
             other => Err(format!(
-                "unknown engine `{other}` (expected pool or reference)"
+                "unknown engine `{other}` (expected jit, pool or reference)"
             )),
         }
     }
@@ -101,8 +127,13 @@ pub struct LaunchStats {
     pub tasks: usize,
     /// Wall time of the launch call.
     pub elapsed: Duration,
-    /// The scheduler's view of the batch (pool engine only).
+    /// The scheduler's view of the batch (pool and JIT engines).
     pub batch: Option<BatchStats>,
+    /// The engine that ran the launch: the one asked for, except that a
+    /// launch the JIT cannot take runs on [`Engine::Pool`].
+    pub engine: Engine,
+    /// Time spent compiling the kernel, when this launch compiled it (JIT).
+    pub compile_time: Option<Duration>,
 }
 
 /// The pool's settings; change them on a live runtime with
@@ -191,7 +222,7 @@ impl RuntimeBuilder {
 }
 
 /// The pool for `config`, and how many threads run its launches.
-fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<BlockState>>, usize), PoolError> {
+fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<WorkerState>>, usize), PoolError> {
     let threads = config
         .threads
         .unwrap_or_else(|| lanes_scheduler::Topology::detect().allowed().len().max(1));
@@ -210,7 +241,7 @@ fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<BlockState>>, usize), Poo
         .submitter_helps(helps)
         .inline_tasks(inline)
         .thread_name("lanes-worker");
-    let pool = b.build(|_| BlockState::new())?;
+    let pool = b.build(|_| WorkerState::default())?;
     let running = if helps {
         workers + 1
     } else if inline == 1 {
@@ -226,7 +257,7 @@ pub struct Runtime {
     buffers: RwLock<BufferTable>,
     cache: Mutex<HashMap<Arc<str>, Program>>,
     /// The pool and the number of threads that run its launches.
-    pool: RwLock<(Arc<Pool<BlockState>>, usize)>,
+    pool: RwLock<(Arc<Pool<WorkerState>>, usize)>,
     config: Mutex<PoolConfig>,
 }
 
@@ -395,59 +426,102 @@ impl Runtime {
         };
         let blocks = spec.block_count();
         let lanes = grid.count() * block.count();
+        let stats = |tasks, batch, engine, compile_time| LaunchStats {
+            blocks,
+            lanes,
+            tasks,
+            elapsed: start.elapsed(),
+            batch,
+            engine,
+            compile_time,
+        };
         match options.engine {
             Engine::Reference => {
                 reference::run(&spec).map_err(LaunchError::Fault)?;
-                Ok(LaunchStats {
-                    blocks,
-                    lanes,
-                    tasks: 0,
-                    elapsed: start.elapsed(),
-                    batch: None,
-                })
+                Ok(stats(0, None, Engine::Reference, None))
             }
+            Engine::Jit => match JitLaunch::new(&spec) {
+                Ok(launch) => {
+                    let (tasks, batch) =
+                        self.run_tasks(&spec, launch.straight_line(), |state, range, stop| {
+                            state.jit.run_blocks_until(&launch, range, stop)
+                        })?;
+                    Ok(stats(
+                        tasks,
+                        Some(batch),
+                        Engine::Jit,
+                        launch.compile_time(),
+                    ))
+                }
+                Err(why) => {
+                    if why.first {
+                        eprintln!(
+                            "lanes: kernel `{}` runs on the pool engine: the JIT cannot compile it ({})",
+                            kernel.name, why.reason
+                        );
+                    }
+                    let (tasks, batch) = self.run_block_engine(&spec)?;
+                    Ok(stats(tasks, Some(batch), Engine::Pool, None))
+                }
+            },
             Engine::Pool => {
-                let (pool, threads) = self.pool.read().clone();
-                let launch = BlockLaunch::new(&spec);
-                let cost = if launch.straight_line() {
-                    Cost::Even
-                } else {
-                    Cost::Uneven
-                };
-                let per_task = blocks_per_task(blocks, spec.lanes_per_block(), threads, cost);
-                let tasks = blocks.div_ceil(per_task);
-                let tasks = usize::try_from(tasks).map_err(|_| {
-                    LaunchError::Shape(format!("grid {grid} has too many blocks to schedule"))
-                })?;
-                // A fault in any task stops every task at its next block.
-                let stop = AtomicBool::new(false);
-                let batch = pool
-                    .run(tasks, |state: &mut BlockState, task| {
-                        let first = task as u64 * per_task;
-                        state.run_blocks_until(
-                            &launch,
-                            first..(first + per_task).min(blocks),
-                            &stop,
-                        )
-                    })
-                    .map_err(|e| match e {
-                        BatchError::Task { error, .. } => LaunchError::Fault(error),
-                        BatchError::Panicked { message, .. } => LaunchError::Engine(format!(
-                            "internal error: a worker panicked: {message}"
-                        )),
-                        BatchError::ShutDown => {
-                            LaunchError::Engine("the worker pool was shut down".to_string())
-                        }
-                    })?;
-                Ok(LaunchStats {
-                    blocks,
-                    lanes,
-                    tasks,
-                    elapsed: start.elapsed(),
-                    batch: Some(batch),
-                })
+                let (tasks, batch) = self.run_block_engine(&spec)?;
+                Ok(stats(tasks, Some(batch), Engine::Pool, None))
             }
         }
+    }
+
+    /// Runs a launch on the block engine on the pool.
+    fn run_block_engine(&self, spec: &LaunchSpec<'_>) -> Result<(usize, BatchStats), LaunchError> {
+        let launch = BlockLaunch::new(spec);
+        self.run_tasks(spec, launch.straight_line(), |state, range, stop| {
+            state
+                .block
+                .run_blocks_until(&launch, range, stop)
+                .map_err(LaunchError::Fault)
+        })
+    }
+
+    /// Cuts the grid into pool tasks and runs `run(state, blocks, stop)` on
+    /// each; a fault in any task stops every task at its next block (and
+    /// the JIT's at its next backward branch).
+    fn run_tasks(
+        &self,
+        spec: &LaunchSpec<'_>,
+        straight_line: bool,
+        run: impl Fn(&mut WorkerState, std::ops::Range<u64>, &AtomicBool) -> Result<(), LaunchError>
+        + Sync,
+    ) -> Result<(usize, BatchStats), LaunchError> {
+        let (pool, threads) = self.pool.read().clone();
+        let blocks = spec.block_count();
+        let cost = if straight_line {
+            Cost::Even
+        } else {
+            Cost::Uneven
+        };
+        let per_task = blocks_per_task(blocks, spec.lanes_per_block(), threads, cost);
+        let tasks = usize::try_from(blocks.div_ceil(per_task)).map_err(|_| {
+            LaunchError::Shape(format!(
+                "grid {} has too many blocks to schedule",
+                spec.grid
+            ))
+        })?;
+        let stop = AtomicBool::new(false);
+        let batch = pool
+            .run(tasks, |state: &mut WorkerState, task| {
+                let first = task as u64 * per_task;
+                run(state, first..(first + per_task).min(blocks), &stop)
+            })
+            .map_err(|e| match e {
+                BatchError::Task { error, .. } => error,
+                BatchError::Panicked { message, .. } => {
+                    LaunchError::Engine(format!("internal error: a worker panicked: {message}"))
+                }
+                BatchError::ShutDown => {
+                    LaunchError::Engine("the worker pool was shut down".to_string())
+                }
+            })?;
+        Ok((tasks, batch))
     }
 }
 

@@ -72,6 +72,9 @@ pub enum EngineChoice {
     Pool,
     /// The reference interpreter.
     Reference,
+    /// Compiled machine code on the worker pool (kernels it cannot compile
+    /// run on the pool engine).
+    Jit,
 }
 
 impl From<EngineChoice> for Engine {
@@ -79,14 +82,8 @@ impl From<EngineChoice> for Engine {
         match e {
             EngineChoice::Pool => Engine::Pool,
             EngineChoice::Reference => Engine::Reference,
+            EngineChoice::Jit => Engine::Jit,
         }
-    }
-}
-
-fn engine_name(e: Engine) -> &'static str {
-    match e {
-        Engine::Pool => "pool",
-        Engine::Reference => "reference",
     }
 }
 
@@ -132,7 +129,7 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
         dims(args.grid),
         dims(args.block),
         if lanes == 1 { "" } else { "s" },
-        engine_name(options.engine)
+        Engine::name(options.engine)
     );
     match args.repeat {
         None => {

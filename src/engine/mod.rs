@@ -4,6 +4,7 @@
 //! Faster engines are checked against it bit for bit.
 
 pub mod block;
+pub mod jit;
 pub mod reference;
 
 use std::sync::Arc;
@@ -11,6 +12,26 @@ use std::sync::Arc;
 use crate::kernel::{Kernel, Op, Space, Special};
 use crate::launch::{BoundArgs, Dim3};
 use crate::memory::{Buffer, Frozen, Writing};
+
+/// A pool worker's state: what each engine reuses from launch to launch.
+#[derive(Debug, Default)]
+pub struct WorkerState {
+    /// The block engine's registers, lane lists and shared memory.
+    pub block: block::BlockState,
+    /// The JIT's spill area, lane states and shared memory.
+    pub jit: jit::JitState,
+}
+
+/// The slot of each engine in a kernel's derived data
+/// (`crate::kernel::Kernel::derived`): what an engine makes from a kernel
+/// once and keeps beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// [`block::BlockProgram`].
+    Block = 0,
+    /// The JIT's compiled variants.
+    Jit = 1,
+}
 
 /// Everything an engine needs to run one launch.
 #[derive(Clone, Copy, Debug)]

@@ -24,25 +24,50 @@ enum Status {
     Exited,
 }
 
-struct Lane {
-    regs: Box<[u64; NUM_REGS]>,
-    preds: u16,
-    pc: usize,
-    steps: u64,
+/// One lane's state.
+pub(crate) struct Lane {
+    /// Register contents.
+    pub(crate) regs: Box<[u64; NUM_REGS]>,
+    /// Predicate bits.
+    pub(crate) preds: u16,
+    /// The next instruction.
+    pub(crate) pc: usize,
+    /// Steps taken.
+    pub(crate) steps: u64,
     status: Status,
 }
 
+impl Lane {
+    /// A lane at `pc` with these registers, predicates and steps.
+    pub(crate) fn at(regs: Box<[u64; NUM_REGS]>, preds: u16, pc: usize, steps: u64) -> Lane {
+        Lane {
+            regs,
+            preds,
+            pc,
+            steps,
+            status: Status::Running,
+        }
+    }
+}
+
 /// What stopped a lane.
-enum Stop {
+pub(crate) enum Stop {
+    /// It waits at the `bar.sync` at its pc.
     Barrier,
+    /// It exited.
     Exit,
 }
 
-struct BlockCtx<'a> {
-    spec: &'a LaunchSpec<'a>,
-    ctaid: Dim3,
-    linear_block: u64,
-    shared: SharedMemory,
+/// Where a block runs: its coordinates and its shared memory.
+pub(crate) struct BlockCtx<'a> {
+    /// The launch.
+    pub(crate) spec: &'a LaunchSpec<'a>,
+    /// `%ctaid`.
+    pub(crate) ctaid: Dim3,
+    /// The block's linear index.
+    pub(crate) linear_block: u64,
+    /// The block's shared memory.
+    pub(crate) shared: &'a dyn ByteMemory,
 }
 
 /// Runs a whole launch on the calling thread.
@@ -59,16 +84,15 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
             status: Status::Running,
         })
         .collect();
-    let mut ctx = BlockCtx {
-        spec,
-        ctaid: Dim3::new(0, 0, 0),
-        linear_block: 0,
-        shared: SharedMemory::default(),
-    };
+    let mut shared = SharedMemory::default();
     for b in 0..spec.block_count() {
-        ctx.linear_block = b;
-        ctx.ctaid = spec.grid.unflatten(b);
-        ctx.shared.reset(spec.kernel.shared_bytes as usize);
+        shared.reset(spec.kernel.shared_bytes as usize);
+        let ctx = BlockCtx {
+            spec,
+            ctaid: spec.grid.unflatten(b),
+            linear_block: b,
+            shared: &shared,
+        };
         for l in lanes.iter_mut() {
             l.regs.fill(0);
             l.preds = 0;
@@ -120,6 +144,17 @@ fn fault(ctx: &BlockCtx<'_>, laneid: u32, pc: usize, kind: FaultKind) -> Fault {
         source: src.text.clone(),
         kind,
     }
+}
+
+/// Runs one lane from its pc until it exits, waits at a barrier or faults
+/// (the fault carries the block's context). Faster engines hand a lane over
+/// to this near the step limit, where it must stop at the exact step.
+pub(crate) fn resume_lane(
+    ctx: &BlockCtx<'_>,
+    lane: &mut Lane,
+    laneid: u32,
+) -> Result<Stop, Box<Fault>> {
+    run_lane(ctx, lane, laneid).map_err(|kind| Box::new(fault(ctx, laneid, lane.pc, kind)))
 }
 
 fn run_lane(ctx: &BlockCtx<'_>, lane: &mut Lane, laneid: u32) -> Result<Stop, FaultKind> {
@@ -272,14 +307,25 @@ fn with_memory<R>(
     let reg = addr.reg.map_or(0, |r| lane.regs[r as usize]);
     let mem: &dyn ByteMemory = match space {
         Space::Global => &*ctx.spec.args.buffers[addr.buffer as usize],
-        Space::Shared => &ctx.shared,
+        Space::Shared => ctx.shared,
     };
+    let at = check_lane_access(ctx.spec.kernel, space, addr, reg, size, mem.len())?;
+    Ok(f(mem, at))
+}
+
+/// Checks an access of `size` bytes at `addr` (its register holding `reg`)
+/// in memory of `len` bytes: the checked offset, or the fault ISA.md
+/// section 6 describes. Every engine's faults come from here.
+pub(crate) fn check_lane_access(
+    kernel: &crate::kernel::Kernel,
+    space: Space,
+    addr: Address,
+    reg: u64,
+    size: usize,
+    len: usize,
+) -> Result<usize, FaultKind> {
     let buffer_name = || match space {
-        Space::Global => ctx
-            .spec
-            .kernel
-            .buffer_param(addr.buffer)
-            .map(|p| p.name.clone()),
+        Space::Global => kernel.buffer_param(addr.buffer).map(|p| p.name.clone()),
         Space::Shared => None,
     };
     let Some(offset) = addr.offset(reg) else {
@@ -288,23 +334,22 @@ fn with_memory<R>(
             buffer: buffer_name(),
             offset: addr.exact_offset(reg),
             size,
-            len: mem.len(),
+            len,
         });
     };
-    match crate::memory::check_access(offset, size, mem.len()) {
-        Ok(at) => Ok(f(mem, at)),
-        Err(AccessError::OutOfBounds { offset, size, len }) => Err(FaultKind::OutOfBounds {
+    crate::memory::check_access(offset, size, len).map_err(|e| match e {
+        AccessError::OutOfBounds { offset, size, len } => FaultKind::OutOfBounds {
             space,
             buffer: buffer_name(),
             offset,
             size,
             len,
-        }),
-        Err(AccessError::Misaligned { offset, size }) => Err(FaultKind::Misaligned {
+        },
+        AccessError::Misaligned { offset, size } => FaultKind::Misaligned {
             space,
             buffer: buffer_name(),
             offset,
             size,
-        }),
-    }
+        },
+    })
 }

@@ -176,7 +176,7 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
         lines,
         buffer_slots: buffers as usize,
         scalar_slots: scalars as usize,
-        prepared: Default::default(),
+        derived: Default::default(),
     })
 }
 

@@ -15,14 +15,16 @@
 //! - A finite float literal that overflows its type is a validation error.
 //! - `[rX - IMM]` is accepted for shared addresses, like `[BUF + rX - IMM]`.
 
+pub(crate) mod flow;
 mod instr;
 mod lower;
 
 pub use instr::*;
 pub use lower::compile;
 
+use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::types::ScalarType;
 
@@ -87,28 +89,48 @@ pub struct Kernel {
     pub buffer_slots: usize,
     /// Number of scalar parameters.
     pub scalar_slots: usize,
-    /// The block engine's prepared form, made on first use.
-    pub(crate) prepared: Prepared,
+    /// What engines derive from the kernel (prepared programs, compiled
+    /// code), made on first use and freed with the kernel.
+    pub(crate) derived: Derived,
 }
 
-/// A lazily made, engine-specific form of a kernel. It is derived from the
-/// kernel, so it takes no part in comparisons.
-#[derive(Default)]
-pub(crate) struct Prepared(pub(crate) std::sync::OnceLock<crate::engine::block::BlockProgram>);
+/// How many engines may keep derived data beside a kernel.
+pub(crate) const DERIVED_SLOTS: usize = 4;
 
-impl PartialEq for Prepared {
-    fn eq(&self, _: &Prepared) -> bool {
+/// Engine-private data derived from a kernel, one slot per engine. The
+/// kernel does not know the types: each engine owns a slot index and stores
+/// its own type there (see `crate::engine::Slot`), so the layering reads
+/// kernel -> engines, never back. Derived data takes no part in
+/// comparisons.
+#[derive(Default)]
+pub(crate) struct Derived([OnceLock<Box<dyn Any + Send + Sync>>; DERIVED_SLOTS]);
+
+impl Derived {
+    /// The value in `slot`, made by `init` on first use. `None` when the slot
+    /// already holds a value of another type (two engines claiming one
+    /// slot: a bug, reported instead of a panic).
+    pub(crate) fn get_or_init<T: Any + Send + Sync>(
+        &self,
+        slot: usize,
+        init: impl FnOnce() -> T,
+    ) -> Option<&T> {
+        self.0
+            .get(slot)?
+            .get_or_init(|| Box::new(init()))
+            .downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Derived) -> bool {
         true
     }
 }
 
-impl fmt::Debug for Prepared {
+impl fmt::Debug for Derived {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "Prepared(ready)"
-        } else {
-            "Prepared(not yet)"
-        })
+        let ready = self.0.iter().filter(|s| s.get().is_some()).count();
+        write!(f, "Derived({ready} ready)")
     }
 }
 

@@ -6,8 +6,8 @@
 //!
 //! A generated case describes its launch through [`DiffCase`];
 //! [`check_engines`] runs it on the reference engine (the oracle), on
-//! `lanes::engine::block` directly and on pool runtimes with 1, 2 and 5
-//! threads, and compares every output buffer bit for bit (through
+//! `lanes::engine::block` and `lanes::engine::jit` directly and on pool
+//! runtimes with 1, 2 and 5 threads (block engine and JIT), and compares every output buffer bit for bit (through
 //! [`DiffCase::same_bytes`]) and every fault: whole when exactly one lane can
 //! fault (or the launch has one lane), by [`DiffCase::fault_kind`] otherwise.
 //!
@@ -18,10 +18,10 @@
 use std::fmt::{Display, Write};
 use std::sync::{Arc, OnceLock};
 
-use lanes::engine::{LaunchSpec, block, reference};
+use lanes::engine::{LaunchSpec, block, jit, reference};
 use lanes::launch::{BoundArgs, Dim3};
 use lanes::memory::Buffer;
-use lanes::{Arg, Engine, FaultKind, LaunchError, LaunchOptions, Runtime};
+use lanes::{Arg, Engine, FaultKind, Kernel, LaunchError, LaunchOptions, Runtime};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -90,13 +90,28 @@ pub fn kind_of(k: &FaultKind) -> &'static str {
 }
 
 /// Runs the case on `engine` (`reference::run` or `block::run`) directly.
+#[allow(dead_code)] // not used by every suite
 pub fn run_with<C: DiffCase>(
     c: &C,
     engine: &dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>>,
 ) -> Outcome {
+    run_kernel_with(c, &compile_case(c), engine)
+}
+
+/// The case's kernel `gen`.
+pub fn compile_case<C: DiffCase>(c: &C) -> Arc<Kernel> {
     let prog =
         lanes::compile("gen.lasm", c.source()).unwrap_or_else(|e| panic!("{e}\n{}", c.source()));
-    let kernel = prog.kernel("gen").unwrap();
+    prog.kernel("gen").unwrap().clone()
+}
+
+/// Runs the case's compiled `kernel` on `engine` directly. One kernel
+/// serves every engine of a case, so the JIT compiles it once.
+pub fn run_kernel_with<C: DiffCase>(
+    c: &C,
+    kernel: &Arc<Kernel>,
+    engine: &dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>>,
+) -> Outcome {
     let buffers: Vec<Arc<Buffer>> = c
         .buffers()
         .into_iter()
@@ -134,10 +149,17 @@ pub fn runtimes() -> &'static [(usize, Runtime)] {
     })
 }
 
-/// Runs the case through `Runtime::launch` on the pool engine.
-pub fn run_on_pool<C: DiffCase>(c: &C, rt: &Runtime) -> Outcome {
-    let prog = rt.compile("gen.lasm", c.source()).unwrap();
-    let kernel = prog.kernel("gen").unwrap();
+/// Runs the case on the JIT directly (on the calling thread).
+pub fn jit_run(spec: &LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>> {
+    match jit::run(spec) {
+        Ok(()) => Ok(()),
+        Err(LaunchError::Fault(f)) => Err(f),
+        Err(e) => panic!("the JIT failed: {e}"),
+    }
+}
+
+/// Runs the case's `kernel` through `Runtime::launch` on `engine`.
+pub fn run_on<C: DiffCase>(c: &C, kernel: &Arc<Kernel>, rt: &Runtime, engine: Engine) -> Outcome {
     let ids: Vec<_> = c
         .buffers()
         .into_iter()
@@ -149,7 +171,7 @@ pub fn run_on_pool<C: DiffCase>(c: &C, rt: &Runtime) -> Outcome {
     let mut args: Vec<Arg> = ids.iter().map(|&id| Arg::Buffer(id)).collect();
     args.extend(c.scalars().into_iter().map(|(_, a)| a));
     let options = LaunchOptions {
-        engine: Engine::Pool,
+        engine,
         max_steps: c.max_steps(),
     };
     let result = rt.launch(kernel, c.grid(), c.block(), &args, options);
@@ -212,13 +234,23 @@ pub fn compare<C: DiffCase>(
 /// Runs the case on the reference engine, checks the generator's claims on
 /// that, then compares the block engine and the pool runtimes with it.
 pub fn check_engines<C: DiffCase>(c: &C) -> Result<(), TestCaseError> {
-    let want = run_with(c, &reference::run);
+    let kernel = compile_case(c);
+    let want = run_kernel_with(c, &kernel, &reference::run);
     c.check_oracle(&want)?;
-    let got = run_with(c, &block::run);
+    let got = run_kernel_with(c, &kernel, &block::run);
     compare(c, "block engine", got, &want)?;
+    let got = run_kernel_with(c, &kernel, &jit_run);
+    compare(c, "JIT", got, &want)?;
     for (threads, rt) in runtimes() {
-        let got = run_on_pool(c, rt);
-        compare(c, &format!("pool engine, {threads} threads"), got, &want)?;
+        for engine in [Engine::Pool, Engine::Jit] {
+            let got = run_on(c, &kernel, rt, engine);
+            compare(
+                c,
+                &format!("{engine} engine, {threads} threads"),
+                got,
+                &want,
+            )?;
+        }
     }
     Ok(())
 }

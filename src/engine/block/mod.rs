@@ -45,7 +45,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use affine::{Affine, Shape};
 use lanes::{LaneSet, View};
 
-use crate::engine::{BufferAccess, LaunchSpec};
+use crate::engine::{BufferAccess, LaunchSpec, Slot};
+use crate::kernel::flow::{StorageSet, for_each_reg, for_each_use, pred_id, successors};
 use crate::kernel::{Instr, Kernel, NUM_PREDS, Op, PredOp, Space, Special, Src};
 use crate::launch::{Dim3, Fault, FaultKind};
 use crate::memory::{AccessError, SharedMemory};
@@ -66,122 +67,6 @@ pub struct BlockProgram {
     straight_line: bool,
 }
 
-/// Calls `f(reg, written)` for every register operand of `op`: `written`
-/// is true for the destination.
-fn for_each_reg(op: &mut Op, f: &mut impl FnMut(&mut u8, bool)) {
-    let src = |s: &mut Src, f: &mut dyn FnMut(&mut u8, bool)| {
-        if let Src::Reg(r) = s {
-            f(r, false)
-        }
-    };
-    let addr = |a: &mut crate::kernel::Address, f: &mut dyn FnMut(&mut u8, bool)| {
-        if let Some(r) = &mut a.reg {
-            f(r, false)
-        }
-    };
-    match op {
-        Op::Mov { d, a, .. }
-        | Op::Cvt { d, a, .. }
-        | Op::Not { d, a, .. }
-        | Op::Sign { d, a, .. }
-        | Op::Math { d, a, .. } => {
-            src(a, f);
-            f(d, true);
-        }
-        Op::Load { d, addr: ad, .. } => {
-            addr(ad, f);
-            f(d, true);
-        }
-        Op::Store { addr: ad, a, .. } => {
-            addr(ad, f);
-            src(a, f);
-        }
-        Op::Arith { d, a, b, .. } | Op::Div { d, a, b, .. } | Op::Bit { d, a, b, .. } => {
-            src(a, f);
-            src(b, f);
-            f(d, true);
-        }
-        Op::Fma { d, a, b, c, .. } => {
-            src(a, f);
-            src(b, f);
-            src(c, f);
-            f(d, true);
-        }
-        Op::Setp { a, b, .. } => {
-            src(a, f);
-            src(b, f);
-        }
-        Op::Selp { d, a, b, .. } => {
-            src(a, f);
-            src(b, f);
-            f(d, true);
-        }
-        Op::Atom { d, addr: ad, a, .. } => {
-            addr(ad, f);
-            src(a, f);
-            f(d, true);
-        }
-        Op::Cas {
-            d, addr: ad, a, b, ..
-        } => {
-            addr(ad, f);
-            src(a, f);
-            src(b, f);
-            f(d, true);
-        }
-        Op::PredLogic { .. } | Op::PredNot { .. } | Op::Bra { .. } | Op::Bar | Op::Exit => {}
-    }
-}
-
-/// A set of storage ids: registers `0..256`, predicates `256..272`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct UseSet([u64; 5]);
-
-/// The storage id of predicate `p`.
-const fn pred_id(p: u8) -> u16 {
-    256 + p as u16
-}
-
-impl UseSet {
-    const EMPTY: UseSet = UseSet([0; 5]);
-    const ALL: UseSet = UseSet([u64::MAX; 5]);
-    fn insert(&mut self, id: u16) {
-        self.0[id as usize / 64] |= 1 << (id % 64);
-    }
-    fn contains(&self, id: u16) -> bool {
-        self.0[id as usize / 64] & (1 << (id % 64)) != 0
-    }
-    fn intersect(&mut self, o: &UseSet) {
-        for (a, b) in self.0.iter_mut().zip(o.0) {
-            *a &= b;
-        }
-    }
-}
-
-/// Calls `f(id, written)` for every register and predicate an instruction
-/// reads or writes (its guard included).
-fn for_each_use(instr: &Instr, f: &mut impl FnMut(u16, bool)) {
-    if let Some(g) = instr.guard {
-        f(pred_id(g.pred), false);
-    }
-    let mut op = instr.op;
-    for_each_reg(&mut op, &mut |r, w| f(*r as u16, w));
-    match instr.op {
-        Op::Setp { p, .. } => f(pred_id(p), true),
-        Op::Selp { p, .. } => f(pred_id(p), false),
-        Op::PredLogic { d, a, b, .. } => {
-            f(pred_id(a), false);
-            f(pred_id(b), false);
-            f(pred_id(d), true);
-        }
-        Op::PredNot { d, a } => {
-            f(pred_id(a), false);
-            f(pred_id(d), true);
-        }
-        _ => {}
-    }
-}
-
 /// The registers and predicates some path may read before writing them.
 /// Only those must be cleared when a block starts (ISA.md: registers start at
 /// zero, predicates false); everything else is written before any read on
@@ -191,17 +76,8 @@ fn for_each_use(instr: &Instr, f: &mut impl FnMut(u16, bool)) {
 /// instruction on every path from the entry to `pc`.
 fn read_before_write(instrs: &[Instr]) -> (Vec<u8>, Vec<u8>) {
     let n = instrs.len();
-    let mut written = vec![UseSet::ALL; n + 1];
-    written[0] = UseSet::EMPTY;
-    let succs = |pc: usize| -> [Option<usize>; 2] {
-        let i = &instrs[pc];
-        let guarded = i.guard.is_some();
-        match i.op {
-            Op::Bra { target } => [Some(target as usize), guarded.then_some(pc + 1)],
-            Op::Exit => [guarded.then_some(pc + 1), None],
-            _ => [Some(pc + 1), None],
-        }
-    };
+    let mut written = vec![StorageSet::ALL; n + 1];
+    written[0] = StorageSet::EMPTY;
     let mut changed = true;
     while changed {
         changed = false;
@@ -214,7 +90,7 @@ fn read_before_write(instrs: &[Instr]) -> (Vec<u8>, Vec<u8>) {
                     }
                 });
             }
-            for s in succs(pc).into_iter().flatten() {
+            for s in successors(&instrs[pc], pc).into_iter().flatten() {
                 let mut next = written[s];
                 next.intersect(&out);
                 if next != written[s] {
@@ -224,7 +100,7 @@ fn read_before_write(instrs: &[Instr]) -> (Vec<u8>, Vec<u8>) {
             }
         }
     }
-    let mut needs = UseSet::EMPTY;
+    let mut needs = StorageSet::EMPTY;
     for (pc, instr) in instrs.iter().enumerate() {
         let before = written[pc];
         for_each_use(instr, &mut |id, w| {
@@ -310,9 +186,9 @@ impl<'a> BlockLaunch<'a> {
     pub fn new(spec: &'a LaunchSpec<'a>) -> BlockLaunch<'a> {
         let prog = spec
             .kernel
-            .prepared
-            .0
-            .get_or_init(|| BlockProgram::new(spec.kernel));
+            .derived
+            .get_or_init(Slot::Block as usize, || BlockProgram::new(spec.kernel))
+            .expect("the block engine owns its slot");
         let lanes = spec.lanes_per_block();
         // Kernels with loops diverge and keep their lanes longer: smaller
         // units keep their registers and lane lists in cache.

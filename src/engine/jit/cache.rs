@@ -1,0 +1,194 @@
+//! Compiled kernels: one Cranelift module per (kernel, block shape, step
+//! counting), made on first use, kept beside the kernel (its derived-data
+//! slot) and freed with it. The CPU's features are the process's, so they
+//! need no key of their own.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module, default_libcall_names};
+
+use super::analysis::Analysis;
+use super::codegen::{self, Features, Target};
+use super::frame::Frame;
+use crate::kernel::Kernel;
+use crate::launch::Dim3;
+
+/// Kernels longer than this run on the block engine: compile time grows
+/// with the program, and such kernels are not what the JIT is for.
+pub const MAX_INSTRUCTIONS: usize = 20_000;
+
+/// The entry point of a compiled kernel.
+pub(super) type Entry = unsafe extern "C" fn(*mut Frame) -> u32;
+
+/// One compiled variant of a kernel.
+pub(super) struct Compiled {
+    pub entry: Entry,
+    /// How long translation and code generation took.
+    pub compile_time: Duration,
+    /// The module owning the code; taken and freed on drop.
+    module: Mutex<Option<JITModule>>,
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        let module = match self.module.get_mut() {
+            Ok(m) => m.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(m) = module {
+            // SAFETY: `entry` is the only pointer into the module's code,
+            // and it is only called through an `Arc<Compiled>` that a
+            // launch holds for as long as it runs: being dropped, this
+            // value has no such holder left, so no generated code runs or
+            // will run.
+            unsafe { m.free_memory() }
+        }
+    }
+}
+
+/// What makes two launches of one kernel need different code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    pub block: Dim3,
+    pub count_steps: bool,
+}
+
+/// A compiled variant, or why it could not be compiled.
+type Variant = Result<Arc<Compiled>, Arc<str>>;
+
+/// The JIT's derived data of one kernel.
+#[derive(Default)]
+pub(super) struct KernelCache {
+    analysis: OnceLock<Analysis>,
+    variants: Mutex<Vec<(Key, Variant)>>,
+}
+
+impl KernelCache {
+    /// The kernel's analysis.
+    pub fn analysis(&self, kernel: &Kernel) -> &Analysis {
+        self.analysis.get_or_init(|| Analysis::new(kernel))
+    }
+
+    /// The variant for `key`, compiled now if it is new (the launch that
+    /// compiles it learns so through `fresh`). A variant that could not be
+    /// compiled stays an error: the kernel then runs on the block engine.
+    pub fn variant(&self, kernel: &Kernel, key: Key) -> (Result<Arc<Compiled>, Arc<str>>, bool) {
+        let mut variants = match self.variants.lock() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((_, v)) = variants.iter().find(|(k, _)| *k == key) {
+            return (v.clone(), false);
+        }
+        let made = compile(kernel, self.analysis(kernel), key)
+            .map(Arc::new)
+            .map_err(Arc::from);
+        variants.push((key, made.clone()));
+        (made, true)
+    }
+}
+
+/// The host's code generator and its features, made once per process.
+fn isa() -> Result<&'static (OwnedTargetIsa, Features), String> {
+    static ISA: OnceLock<Result<(OwnedTargetIsa, Features), String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        for (name, value) in [
+            ("opt_level", "speed"),
+            ("is_pic", "false"),
+            ("use_colocated_libcalls", "false"),
+            (
+                "enable_verifier",
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+        ] {
+            flags
+                .set(name, value)
+                .map_err(|e| format!("Cranelift setting {name}={value}: {e}"))?;
+        }
+        let builder = cranelift_native::builder()
+            .map_err(|e| format!("this CPU is not supported by Cranelift: {e}"))?;
+        let isa = builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("cannot configure Cranelift for this CPU: {e}"))?;
+        let flag = |name: &str| {
+            isa.isa_flags()
+                .iter()
+                .any(|v| v.name == name && v.as_bool() == Some(true))
+        };
+        let features = Features {
+            fma: flag("has_fma"),
+            sse41: flag("has_sse41"),
+        };
+        Ok((isa, features))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Compiles one variant.
+fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String> {
+    if kernel.instrs.len() > MAX_INSTRUCTIONS {
+        return Err(format!(
+            "{} instructions (the JIT compiles at most {MAX_INSTRUCTIONS})",
+            kernel.instrs.len()
+        ));
+    }
+    let start = Instant::now();
+    let (isa, features) = isa()?;
+    let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+    let target = Target {
+        features: *features,
+        call_conv: isa.default_call_conv(),
+        frontend: isa.frontend_config(),
+    };
+    let sig = codegen::kernel_signature(target.call_conv);
+    let id = module
+        .declare_function("kernel", Linkage::Local, &sig)
+        .map_err(|e| format!("declare: {e}"))?;
+    let mut ctx = module.make_context();
+    ctx.func.signature = sig;
+    let mut fctx = FunctionBuilderContext::new();
+    codegen::translate(
+        &mut ctx.func,
+        &mut fctx,
+        kernel,
+        an,
+        key.block,
+        key.count_steps,
+        &target,
+    );
+    if std::env::var_os("LANES_JIT_DUMP").is_some() {
+        eprintln!(
+            "; kernel `{}`, block {}\n{}",
+            kernel.name,
+            key.block,
+            ctx.func.display()
+        );
+    }
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| format!("code generation failed: {e:?}"))?;
+    module
+        .finalize_definitions()
+        .map_err(|e| format!("cannot make the code executable: {e}"))?;
+    let code = module.get_finalized_function(id);
+    // SAFETY: `code` is the finalized function `translate` built with
+    // `kernel_signature`: one pointer argument, one `u32` result, in the
+    // platform's C calling convention (`default_call_conv`).
+    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
+    Ok(Compiled {
+        entry,
+        compile_time: start.elapsed(),
+        module: Mutex::new(Some(module)),
+    })
+}

@@ -1,0 +1,334 @@
+//! The glue between generated code and the runtime (wasmtime keeps this
+//! apart from instruction translation too): the [`Frame`] a compiled kernel
+//! reads its launch from and writes its faults to, and the Rust functions it
+//! calls for the rare or complicated work (NaN results pinned down, the
+//! float functions, atomics, the exact path near the step limit).
+//!
+//! Every helper is `extern "C"`, never unwinds (a panic is caught and
+//! reported as an internal error after the call returns), and reaches the
+//! launch through `Frame::host`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::engine::LaunchSpec;
+use crate::engine::reference::{self, BlockCtx, Lane, Stop, check_lane_access};
+use crate::exec::{arith, atomic, convert, math};
+use crate::kernel::{Address, NUM_REGS, Op, Space};
+use crate::launch::{Fault, FaultKind};
+use crate::memory::{ByteMemory, SharedMemory};
+
+/// What the generated function returns.
+pub(super) mod status {
+    /// Every block of the range ran to the end.
+    pub const DONE: u32 = 0;
+    /// A lane faulted: see `Frame::fault_*` (or `Host::fault`).
+    pub const FAULT: u32 = 1;
+    /// The launch's stop flag was set: the range was abandoned.
+    pub const STOPPED: u32 = 2;
+}
+
+/// Why generated code stopped with [`status::FAULT`].
+pub(super) mod fault_code {
+    /// An access failed its bounds or alignment check; `fault_value` holds
+    /// the address register's contents.
+    pub const MEMORY: u32 = 1;
+    /// Integer division by zero.
+    pub const DIVISION: u32 = 2;
+    /// A helper made the whole fault (`Host::fault`).
+    pub const HOST: u32 = 3;
+}
+
+/// A global buffer as generated code sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BufferRef {
+    /// The first byte.
+    pub ptr: *mut u8,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// The one argument of a compiled kernel: what it runs and where it may
+/// write. Field offsets are read by the code generator (`offset_of!`).
+#[repr(C)]
+#[derive(Debug)]
+pub(super) struct Frame {
+    /// First linear block to run.
+    pub first_block: u64,
+    /// One past the last linear block.
+    pub end_block: u64,
+    /// `%nctaid.x`, `%nctaid.y`, `%nctaid.z`.
+    pub grid: [u64; 3],
+    /// The per-lane step budget.
+    pub max_steps: u64,
+    /// The launch's stop flag (a byte: non-zero stops).
+    pub stop: *const u8,
+    /// Buffers by slot.
+    pub buffers: *const BufferRef,
+    /// Scalar register values by slot.
+    pub scalars: *const u64,
+    /// The block's shared memory.
+    pub shared: *mut u8,
+    /// Registers that cross a barrier: `spill[slot * lanes + lane]`.
+    pub spill: *mut u64,
+    /// Per lane: where it resumes (see `codegen`).
+    pub lane_state: *mut u32,
+    /// Per lane: steps taken, while it waits at a barrier.
+    pub steps: *mut u64,
+    /// A lane's whole register file, for the exact path.
+    pub regs: *mut u64,
+    /// The Rust side of the launch.
+    pub host: *mut Host<'static>,
+    /// Fault details (see [`fault_code`]).
+    pub fault_code: u32,
+    /// The faulting instruction.
+    pub fault_pc: u32,
+    /// The faulting lane (`%laneid`).
+    pub fault_lane: u64,
+    /// The faulting block (linear index).
+    pub fault_block: u64,
+    /// The address register's contents of a memory fault.
+    pub fault_value: u64,
+}
+
+/// What helpers reach through the frame.
+pub(super) struct Host<'a> {
+    /// The launch.
+    pub spec: &'a LaunchSpec<'a>,
+    /// The block's shared memory (the same bytes as `Frame::shared`).
+    pub shared: &'a SharedMemory,
+    /// A fault made by a helper.
+    pub fault: Option<Box<Fault>>,
+    /// A helper failed in a way that is a bug of lanes, not of the kernel.
+    pub internal: Option<String>,
+}
+
+impl Frame {
+    /// The fault generated code reported, with the launch's context.
+    pub(super) fn fault(&self, host: &mut Host<'_>) -> Box<Fault> {
+        if self.fault_code == fault_code::HOST {
+            if let Some(f) = host.fault.take() {
+                return f;
+            }
+        }
+        let spec = host.spec;
+        let kernel = spec.kernel;
+        let pc = self.fault_pc as usize;
+        let kind = match (self.fault_code, kernel.instrs.get(pc).map(|i| i.op)) {
+            (fault_code::DIVISION, _) => FaultKind::DivisionByZero,
+            (
+                fault_code::MEMORY,
+                Some(
+                    Op::Load {
+                        space, addr, ty, ..
+                    }
+                    | Op::Store {
+                        space, addr, ty, ..
+                    },
+                ),
+            ) => memory_fault(host, space, addr, self.fault_value, ty.size()),
+            (
+                fault_code::MEMORY,
+                Some(Op::Atom {
+                    space, addr, ty, ..
+                }),
+            ) => memory_fault(host, space, addr, self.fault_value, ty.scalar().size()),
+            (
+                fault_code::MEMORY,
+                Some(Op::Cas {
+                    space, addr, ty, ..
+                }),
+            ) => memory_fault(host, space, addr, self.fault_value, ty.scalar().size()),
+            (code, _) => {
+                host.internal = Some(format!(
+                    "generated code reported fault code {code} at instruction {pc}"
+                ));
+                FaultKind::DivisionByZero
+            }
+        };
+        let src = &kernel.lines[pc.min(kernel.lines.len().saturating_sub(1))];
+        Box::new(Fault {
+            kernel: kernel.name.clone(),
+            block: spec.grid.unflatten(self.fault_block),
+            lane: spec.block.unflatten(self.fault_lane),
+            instr: pc,
+            line: src.line,
+            source: src.text.clone(),
+            kind,
+        })
+    }
+}
+
+/// The fault of an access that generated code found out of bounds or
+/// misaligned: the reference engine's check says exactly which.
+fn memory_fault(
+    host: &mut Host<'_>,
+    space: Space,
+    addr: Address,
+    reg: u64,
+    size: usize,
+) -> FaultKind {
+    let len = match space {
+        Space::Global => host
+            .spec
+            .args
+            .buffers
+            .get(addr.buffer as usize)
+            .map_or(0, |b| b.len()),
+        Space::Shared => host.shared.len(),
+    };
+    match check_lane_access(host.spec.kernel, space, addr, reg, size, len) {
+        Err(kind) => kind,
+        Ok(_) => {
+            host.internal = Some(format!(
+                "generated code found a valid {size}-byte access at register value {reg} out of bounds"
+            ));
+            FaultKind::OutOfBounds {
+                space,
+                buffer: None,
+                offset: reg as i128,
+                size,
+                len,
+            }
+        }
+    }
+}
+
+/// Runs `f` on the frame and its host; a panic becomes an internal error
+/// and `fallback`.
+fn with_host<R>(
+    frame: *mut Frame,
+    fallback: R,
+    f: impl FnOnce(&mut Frame, &mut Host<'_>) -> R,
+) -> R {
+    // SAFETY: generated code passes the frame it was called with; the Rust
+    // caller (`JitState::run_blocks`) made it from a live `&mut Frame` that
+    // it does not touch until the call returns, and `host` points to a
+    // `Host` (a distinct object) that outlives the call. `Host<'static>` is
+    // only the stored type: the real lifetime covers the call.
+    let (frame, host) = unsafe { (&mut *frame, &mut *(*frame).host) };
+    match catch_unwind(AssertUnwindSafe(|| f(&mut *frame, &mut *host))) {
+        Ok(r) => r,
+        Err(_) => {
+            host.internal = Some("a JIT helper panicked".to_string());
+            fallback
+        }
+    }
+}
+
+/// `eval(frame, pc, a, b, c)`: the register contents instruction `pc`
+/// writes when its operands hold `a`, `b`, `c` (for NaN results, `rem` on
+/// floats, the float functions and conversions).
+pub(super) extern "C" fn eval(frame: *mut Frame, pc: u32, a: u64, b: u64, c: u64) -> u64 {
+    with_host(frame, 0, |_, host| {
+        let Some(instr) = host.spec.kernel.instrs.get(pc as usize) else {
+            host.internal = Some(format!("eval of instruction {pc}, which does not exist"));
+            return 0;
+        };
+        match instr.op {
+            Op::Arith { op, ty, .. } => arith::arith(op, ty, a, b),
+            Op::Div { op, ty, .. } => arith::div(op, ty, a, b).unwrap_or(0),
+            Op::Fma { ty, .. } => arith::fma(ty, a, b, c),
+            Op::Math { op, ty, .. } => math::math(op, ty, a),
+            Op::Cvt { to, from, .. } => convert::convert(to, from, a),
+            Op::Sign { op, ty, .. } => arith::sign(op, ty, a),
+            other => {
+                host.internal = Some(format!("eval of {other:?}"));
+                0
+            }
+        }
+    })
+}
+
+/// `atomic(frame, pc, offset, a, b)`: runs the `atom`/`cas` instruction
+/// `pc` on the checked `offset` of its memory with operands `a` (and `b`
+/// for `cas`); returns the old value as register contents.
+pub(super) extern "C" fn atomic(frame: *mut Frame, pc: u32, offset: u64, a: u64, b: u64) -> u64 {
+    with_host(frame, 0, |_, host| {
+        let spec = host.spec;
+        let op = spec.kernel.instrs.get(pc as usize).map(|i| i.op);
+        let (space, slot, ty) = match op {
+            Some(Op::Atom {
+                space, ty, addr, ..
+            }) => (space, addr.buffer, ty.scalar()),
+            Some(Op::Cas {
+                space, ty, addr, ..
+            }) => (space, addr.buffer, ty.scalar()),
+            other => {
+                host.internal = Some(format!("atomic helper at {other:?}"));
+                return 0;
+            }
+        };
+        let mem: &dyn ByteMemory = match space {
+            Space::Global => match spec.args.buffers.get(slot as usize) {
+                Some(b) => &**b,
+                None => {
+                    host.internal = Some(format!("atomic on unbound buffer slot {slot}"));
+                    return 0;
+                }
+            },
+            Space::Shared => host.shared,
+        };
+        // Generated code checked the access; check again rather than trust
+        // it with memory.
+        let size = ty.size();
+        let Ok(at) = crate::memory::check_access(offset, size, mem.len()) else {
+            host.internal = Some(format!("atomic at unchecked offset {offset}"));
+            return 0;
+        };
+        let old = mem.update_at(at, size, &mut |old| match op {
+            Some(Op::Atom { op, ty, .. }) => atomic::combine(op, ty, old, a),
+            Some(Op::Cas { ty, .. }) => atomic::cas(ty, old, a, b),
+            _ => old,
+        });
+        ty.extend(old)
+    })
+}
+
+/// `finish(frame, pc, lane, block, steps, preds)`: the exact path near the
+/// step limit. The lane's registers are in `Frame::regs`; it is about to
+/// enter the basic block at `pc` with `steps` taken, and the block is longer
+/// than its remaining budget, so it faults inside it: the reference
+/// interpreter runs it to that fault (the step limit, or an earlier fault of
+/// the block), which goes to `Host::fault`. Returns [`status::FAULT`].
+pub(super) extern "C" fn finish(
+    frame: *mut Frame,
+    pc: u32,
+    lane: u64,
+    block: u64,
+    steps: u64,
+    preds: u64,
+) -> u32 {
+    with_host(frame, status::FAULT, |frame, host| {
+        let mut regs = Box::new([0u64; NUM_REGS]);
+        // SAFETY: `Frame::regs` points to `NUM_REGS` words of the worker's
+        // state (`JitState::regs`), written by generated code before this
+        // call and not otherwise borrowed during it.
+        regs.copy_from_slice(unsafe { std::slice::from_raw_parts(frame.regs, NUM_REGS) });
+        let mut l = Lane::at(regs, preds as u16, pc as usize, steps);
+        let ctx = BlockCtx {
+            spec: host.spec,
+            ctaid: host.spec.grid.unflatten(block),
+            linear_block: block,
+            shared: host.shared,
+        };
+        match reference::resume_lane(&ctx, &mut l, lane as u32) {
+            Err(f) => host.fault = Some(f),
+            Ok(Stop::Barrier | Stop::Exit) => {
+                host.internal = Some(format!(
+                    "lane {lane} left basic block {pc} before its step limit"
+                ))
+            }
+        }
+        frame.fault_code = fault_code::HOST;
+        status::FAULT
+    })
+}
+
+/// `zero(ptr, len)`: clears shared memory at a block's start.
+pub(super) extern "C" fn zero(ptr: *mut u8, len: u64) {
+    // SAFETY: generated code passes `Frame::shared` and the kernel's shared
+    // size, which the caller allocated (`SharedMemory::reset`) for this
+    // launch.
+    unsafe { std::ptr::write_bytes(ptr, 0, len as usize) }
+}

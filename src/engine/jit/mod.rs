@@ -1,0 +1,351 @@
+//! The JIT engine: kernels compiled to machine code with Cranelift.
+//!
+//! A kernel is compiled once per block shape (and whether it must count
+//! steps), on its first launch, and the code is kept beside the kernel
+//! (`cache`). A compiled kernel runs a range of blocks per call, each lane
+//! from barrier to barrier in machine registers (`codegen`); the Rust side
+//! (`frame`) gives it the launch and takes back its faults.
+//!
+//! Files, as wasmtime splits its Cranelift glue: [`analysis`] (basic
+//! blocks, register forms, liveness, what crosses a barrier), `codegen`
+//! (the function's shape and control flow in `mod.rs`, one file per
+//! instruction family: `alu.rs`, `memory.rs`, operands in `values.rs`),
+//! `cache` (compiled variants, freed with their kernel), `frame` (the
+//! runtime glue: buffers, faults, helpers, the exact path near the step
+//! limit).
+//!
+//! # Fallback
+//!
+//! When the JIT cannot run a launch (Cranelift does not support the CPU, the
+//! OS refuses executable memory, the kernel is longer than
+//! [`MAX_INSTRUCTIONS`], or compilation fails) [`JitLaunch::new`] says why,
+//! and the runtime runs the launch on the block engine instead: never an
+//! error. The reason is kept with the kernel, so it is found (and logged)
+//! once.
+//!
+//! # Generated code and memory
+//!
+//! The soundness scheme of [`crate::memory`] holds with one addition.
+//! Generated code reaches a global buffer through the address of its words
+//! and does plain loads and stores of 1, 2, 4 or 8 bytes, each at an
+//! address the code has checked to be inside the buffer and aligned to its
+//! size. On the targets Cranelift supports (x86-64, aarch64) such accesses
+//! are single-copy atomic, so they behave as the relaxed atomic accesses of
+//! the interpreters do: a racing store of the same size leaves one of the
+//! stored values, never a mix of bytes, and a narrow store never disturbs
+//! its neighbours (ISA.md section 3). The Rust compiler never sees these
+//! accesses (they are machine code behind a function pointer), so they
+//! cannot be data races in the Rust sense; Rust code touches the same words
+//! only atomically, or with plain reads while a buffer is frozen, and a
+//! launch on the JIT registers every buffer it may write as a writer
+//! (`BufferAccess`), so it never writes a frozen buffer. Atomics go through
+//! the same `update_at` compare-and-swap loops as the interpreters'.
+//! Shared memory belongs to the worker running the block, as for the other
+//! engines. A launch's writes are visible to the host when it returns,
+//! through the scheduler's synchronization.
+
+pub(crate) mod analysis;
+mod cache;
+mod codegen;
+mod frame;
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use cache::MAX_INSTRUCTIONS;
+use cache::{Compiled, KernelCache, Key};
+use frame::{BufferRef, Frame, Host, status};
+
+use crate::engine::{BufferAccess, LaunchSpec, Slot};
+use crate::kernel::NUM_REGS;
+use crate::launch::{Fault, LaunchError};
+use crate::memory::SharedMemory;
+
+/// One launch on the JIT, shared by the workers that run its blocks.
+pub struct JitLaunch<'a> {
+    spec: &'a LaunchSpec<'a>,
+    compiled: Arc<Compiled>,
+    buffers: BufferRefs,
+    /// Slots of the spill area per lane.
+    spill_slots: usize,
+    loops: bool,
+    compiled_now: bool,
+    _access: BufferAccess<'a>,
+}
+
+/// The launch's buffers as generated code sees them.
+struct BufferRefs(Vec<BufferRef>);
+
+// SAFETY: the pointers are the base addresses of the launch's buffers,
+// which `LaunchSpec::args` keeps alive for the launch; every thread may
+// access buffer words (they are atomics: see the module docs), and the
+// vector itself is only read after it is built.
+unsafe impl Send for BufferRefs {}
+// SAFETY: as above.
+unsafe impl Sync for BufferRefs {}
+
+impl std::fmt::Debug for JitLaunch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitLaunch")
+            .field("kernel", &self.spec.kernel.name)
+            .field("compile_time", &self.compiled.compile_time)
+            .finish()
+    }
+}
+
+/// Why a launch does not run on the JIT (it runs on the block engine).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    /// What ruled the JIT out.
+    pub reason: Arc<str>,
+    /// This launch found out first (later launches of the kernel with the
+    /// same shape get the same answer without trying again): log it once.
+    pub first: bool,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl<'a> JitLaunch<'a> {
+    /// Prepares a launch: compiles the kernel for this block shape on its
+    /// first launch (or finds the code), and registers the buffers it
+    /// writes (see [`BufferAccess`]).
+    pub fn new(spec: &'a LaunchSpec<'a>) -> Result<JitLaunch<'a>, Unavailable> {
+        let kernel = spec.kernel;
+        if spec.args.buffers.len() != kernel.buffer_slots
+            || spec.args.scalars.len() != kernel.scalar_slots
+        {
+            return Err(Unavailable {
+                reason: Arc::from(format!(
+                    "the launch binds {} buffers and {} scalars, the kernel declares {} and {}",
+                    spec.args.buffers.len(),
+                    spec.args.scalars.len(),
+                    kernel.buffer_slots,
+                    kernel.scalar_slots
+                )),
+                first: true,
+            });
+        }
+        let cache = kernel
+            .derived
+            .get_or_init(Slot::Jit as usize, KernelCache::default)
+            .expect("the JIT owns its slot");
+        let an = cache.analysis(kernel);
+        let key = Key {
+            block: spec.block,
+            count_steps: codegen::counts_steps(an, kernel, spec.max_steps),
+        };
+        let (compiled, compiled_now) = cache.variant(kernel, key);
+        let compiled = compiled.map_err(|reason| Unavailable {
+            reason,
+            first: compiled_now,
+        })?;
+        let buffers = BufferRefs(
+            spec.args
+                .buffers
+                .iter()
+                .map(|b| BufferRef {
+                    ptr: b.base_ptr(),
+                    len: b.len() as u64,
+                })
+                .collect(),
+        );
+        Ok(JitLaunch {
+            spec,
+            compiled,
+            buffers,
+            spill_slots: an.spilled.len() + usize::from(!an.spilled_preds.is_empty()),
+            loops: an.loops,
+            compiled_now,
+            _access: BufferAccess::acquire(spec, false),
+        })
+    }
+
+    /// The launch's spec.
+    pub fn spec(&self) -> &LaunchSpec<'a> {
+        self.spec
+    }
+
+    /// The kernel has no backward branch: blocks cost about the same.
+    pub fn straight_line(&self) -> bool {
+        !self.loops
+    }
+
+    /// The compile time, when this launch compiled the code (`None` when
+    /// it was compiled before).
+    pub fn compile_time(&self) -> Option<Duration> {
+        self.compiled_now.then_some(self.compiled.compile_time)
+    }
+}
+
+/// A worker's reusable state for running compiled kernels.
+#[derive(Debug)]
+pub struct JitState {
+    shared: SharedMemory,
+    spill: Vec<u64>,
+    lane_state: Vec<u32>,
+    steps: Vec<u64>,
+    regs: Box<[u64; NUM_REGS]>,
+}
+
+impl Default for JitState {
+    fn default() -> JitState {
+        JitState {
+            shared: SharedMemory::default(),
+            spill: Vec::new(),
+            lane_state: Vec::new(),
+            steps: Vec::new(),
+            regs: Box::new([0; NUM_REGS]),
+        }
+    }
+}
+
+impl JitState {
+    /// Fresh state; buffers grow to fit the first launch.
+    pub fn new() -> JitState {
+        JitState::default()
+    }
+
+    /// Runs blocks `blocks` (linear indices) of `launch`. Returns early,
+    /// without an error, once `stop` is set (the code checks it before each
+    /// block and at every backward branch), and sets it when a lane
+    /// faults, so a fault stops the other workers' blocks too.
+    pub fn run_blocks_until(
+        &mut self,
+        launch: &JitLaunch<'_>,
+        blocks: Range<u64>,
+        stop: &AtomicBool,
+    ) -> Result<(), LaunchError> {
+        if blocks.is_empty() || stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let spec = launch.spec;
+        let lanes = spec.lanes_per_block();
+        self.shared.reset(spec.kernel.shared_bytes as usize);
+        self.spill.resize(launch.spill_slots * lanes, 0);
+        self.lane_state.resize(lanes, 0);
+        self.steps.resize(lanes, 0);
+        let mut host = Host {
+            spec,
+            shared: &self.shared,
+            fault: None,
+            internal: None,
+        };
+        let mut frame = Frame {
+            first_block: blocks.start,
+            end_block: blocks.end,
+            grid: [spec.grid.x, spec.grid.y, spec.grid.z].map(u64::from),
+            // Budgets beyond i64::MAX are unreachable; the bound keeps
+            // `steps + block length` from overflowing.
+            max_steps: spec.max_steps.min(i64::MAX as u64),
+            stop: (stop as *const AtomicBool).cast(),
+            buffers: launch.buffers.0.as_ptr(),
+            scalars: spec.args.scalars.as_ptr(),
+            shared: self.shared.base_ptr(),
+            spill: self.spill.as_mut_ptr(),
+            lane_state: self.lane_state.as_mut_ptr(),
+            steps: self.steps.as_mut_ptr(),
+            regs: self.regs.as_mut_ptr(),
+            host: (&mut host as *mut Host<'_>).cast(),
+            fault_code: 0,
+            fault_pc: 0,
+            fault_lane: 0,
+            fault_block: 0,
+            fault_value: 0,
+        };
+        // SAFETY: `entry` was compiled for this kernel and block shape
+        // (`JitLaunch::new` looked it up by both) and takes a frame whose
+        // pointers it trusts: the buffer table has one entry per buffer
+        // slot and the scalars one per scalar slot (checked in
+        // `JitLaunch::new`), each buffer's pointer and length describe its
+        // words; shared memory holds the kernel's shared bytes; the spill
+        // area has `spill_slots` words per lane and the lane states and
+        // steps one entry per lane (resized above); `regs` holds
+        // `NUM_REGS` words; `stop` is a live `AtomicBool` (one byte);
+        // `host` outlives the call. Generated code checks every kernel
+        // access against these lengths before making it.
+        let st = unsafe { (launch.compiled.entry)(&mut frame) };
+        let result = match st {
+            status::DONE | status::STOPPED => Ok(()),
+            status::FAULT => Err(frame.fault(&mut host)),
+            other => {
+                host.internal = Some(format!("generated code returned status {other}"));
+                Ok(())
+            }
+        };
+        if let Some(message) = host.internal {
+            stop.store(true, Ordering::Relaxed);
+            return Err(LaunchError::Engine(format!(
+                "internal error in the JIT running kernel `{}`: {message}",
+                spec.kernel.name
+            )));
+        }
+        result.map_err(|f: Box<Fault>| {
+            stop.store(true, Ordering::Relaxed);
+            LaunchError::Fault(f)
+        })
+    }
+}
+
+/// Runs a whole launch on the calling thread.
+pub fn run(spec: &LaunchSpec<'_>) -> Result<(), LaunchError> {
+    let launch = JitLaunch::new(spec).map_err(|e| LaunchError::Engine(e.to_string()))?;
+    let stop = AtomicBool::new(false);
+    JitState::new().run_blocks_until(&launch, 0..spec.block_count(), &stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::reference;
+    use crate::launch::{BoundArgs, Dim3};
+    use crate::memory::Buffer;
+
+    /// Runs `src`'s kernel `k` on the reference engine and the JIT with the
+    /// given buffers; returns both outputs.
+    fn both(
+        src: &str,
+        grid: Dim3,
+        block: Dim3,
+        bufs: &[Vec<u8>],
+        scalars: &[u64],
+    ) -> [Vec<Vec<u8>>; 2] {
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        [0, 1].map(|e| {
+            let buffers: Vec<_> = bufs
+                .iter()
+                .map(|b| Arc::new(Buffer::from_bytes(b).unwrap()))
+                .collect();
+            let args = BoundArgs {
+                buffers: buffers.clone(),
+                scalars: scalars.to_vec(),
+            };
+            let spec = LaunchSpec {
+                kernel: k,
+                grid,
+                block,
+                args: &args,
+                max_steps: 1 << 20,
+            };
+            match e {
+                0 => reference::run(&spec).map_err(LaunchError::Fault).unwrap(),
+                _ => run(&spec).unwrap(),
+            }
+            buffers.iter().map(|b| b.to_bytes()).collect()
+        })
+    }
+
+    #[test]
+    fn loads_and_stores() {
+        let src = ".kernel k\n.param a buf\n.param b buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 3\n ld.global.u64 r1, [a + r0]\n add.u64 r1, r1, 1\n st.global.u64 [b + r0], r1\n";
+        let a: Vec<u8> = (0..64u8).collect();
+        let [want, got] = both(src, Dim3::x(2), Dim3::x(4), &[a, vec![0; 64]], &[]);
+        assert_eq!(want, got);
+    }
+}
