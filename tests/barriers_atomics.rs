@@ -1,7 +1,7 @@
 //! Barriers (inside loops, with divergent lanes, early exits, 2-D and 3-D
 //! blocks), shared-memory reductions and scans, and atomics from many lanes
 //! on one address in global and shared memory, all checked against plain
-//! Rust.
+//! Rust, on every engine.
 
 mod common;
 
@@ -70,6 +70,10 @@ fn rounds_model(trips: &[u32]) -> Vec<u64> {
 
 #[test]
 fn barrier_in_loop_with_different_trip_counts_and_early_exits() {
+    on_every_engine(barrier_in_loop_with_different_trip_counts_and_early_exits_on);
+}
+
+fn barrier_in_loop_with_different_trip_counts_and_early_exits_on() {
     let k = kernel(&rounds_kernel());
     for block in [
         Dim3::x(64),
@@ -94,6 +98,10 @@ fn barrier_in_loop_with_different_trip_counts_and_early_exits() {
 
 #[test]
 fn lanes_meet_at_different_barrier_instructions() {
+    on_every_engine(lanes_meet_at_different_barrier_instructions_on);
+}
+
+fn lanes_meet_at_different_barrier_instructions_on() {
     // Even lanes wait at one `bar.sync`, odd lanes at another: they still
     // meet, and writes before are visible after.
     let k = kernel(&format!(
@@ -127,6 +135,10 @@ fn lanes_meet_at_different_barrier_instructions() {
 
 #[test]
 fn barrier_inside_branch_taken_by_all_live_lanes() {
+    on_every_engine(barrier_inside_branch_taken_by_all_live_lanes_on);
+}
+
+fn barrier_inside_branch_taken_by_all_live_lanes_on() {
     // Odd lanes exit; the even lanes all take the branch that holds the
     // barrier, three times over in a loop.
     let k = kernel(&format!(
@@ -195,6 +207,10 @@ fn tree_sum_kernel() -> String {
 
 #[test]
 fn shared_tree_reduction_2d_and_3d_blocks() {
+    on_every_engine(shared_tree_reduction_2d_and_3d_blocks_on);
+}
+
+fn shared_tree_reduction_2d_and_3d_blocks_on() {
     let k = kernel(&tree_sum_kernel());
     for (block, n) in [
         (Dim3::new(16, 16, 1), 1000u64),
@@ -229,6 +245,10 @@ fn shared_tree_reduction_2d_and_3d_blocks() {
 
 #[test]
 fn shared_prefix_sum() {
+    on_every_engine(shared_prefix_sum_on);
+}
+
+fn shared_prefix_sum_on() {
     // Hillis-Steele inclusive scan per block, two barriers per step.
     let k = kernel(&format!(
         ".kernel scan\n.param x buf\n.param out buf\n.shared 4096\n\
@@ -400,6 +420,10 @@ fn ext_of(ty: &str, raw: u64) -> u64 {
 
 #[test]
 fn atomic_add_counts_every_lane_once() {
+    on_every_engine(atomic_add_counts_every_lane_once_on);
+}
+
+fn atomic_add_counts_every_lane_once_on() {
     for space in ["global", "shared"] {
         for ty in ["u32", "i32", "u64", "i64", "f32", "f64"] {
             let one = match ty {
@@ -433,6 +457,10 @@ fn atomic_add_counts_every_lane_once() {
 
 #[test]
 fn atomic_add_sums_exactly() {
+    on_every_engine(atomic_add_sums_exactly_on);
+}
+
+fn atomic_add_sums_exactly_on() {
     for space in ["global", "shared"] {
         for ty in ["u32", "i32", "u64", "i64", "f32", "f64"] {
             let vals: Vec<u64> = (0..N as u64)
@@ -484,6 +512,10 @@ fn atomic_add_sums_exactly() {
 
 #[test]
 fn atomic_min_max_exch() {
+    on_every_engine(atomic_min_max_exch_on);
+}
+
+fn atomic_min_max_exch_on() {
     for space in ["global", "shared"] {
         for ty in ["u32", "i32", "u64", "i64", "f32", "f64"] {
             let vals: Vec<u64> = (0..N as u64)
@@ -569,6 +601,10 @@ fn atomic_min_max_exch() {
 
 #[test]
 fn cas_retry_loop_counter() {
+    on_every_engine(cas_retry_loop_counter_on);
+}
+
+fn cas_retry_loop_counter_on() {
     for space in ["global", "shared"] {
         for (ty, start) in [
             ("u32", 10u64),
@@ -661,6 +697,10 @@ fn cas_retry_loop_counter() {
 
 #[test]
 fn neighbouring_4_byte_atomics_in_one_word() {
+    on_every_engine(neighbouring_4_byte_atomics_in_one_word_on);
+}
+
+fn neighbouring_4_byte_atomics_in_one_word_on() {
     // Half the lanes add to the low half of a word, the other half take the
     // max of the high half; neither disturbs the other.
     for space in ["global", "shared"] {
@@ -705,6 +745,10 @@ fn neighbouring_4_byte_atomics_in_one_word() {
 
 #[test]
 fn atomic_results_and_edge_semantics() {
+    on_every_engine(atomic_results_and_edge_semantics_on);
+}
+
+fn atomic_results_and_edge_semantics_on() {
     // One lane: returned old values are extended by type; adds wrap; min/max
     // follow signedness; a NaN operand leaves a float min/max unchanged.
     let k = kernel(

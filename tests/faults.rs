@@ -24,10 +24,10 @@ fn fault_steps(
 ) -> Fault {
     let k = kernel(src);
     let rt = Runtime::builder().threads(2).build().unwrap();
-    // The reference engine's fault is the one checked; the pool engine must
-    // report the very same fault.
+    // The reference engine's fault is the one checked; the pool engine and
+    // the JIT must report the very same fault.
     let mut faults = Vec::new();
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let mut args: Vec<Arg> = bufs
             .iter()
             .map(|b| Arg::Buffer(rt.alloc_from(b).unwrap()))
@@ -48,10 +48,12 @@ fn fault_steps(
             Ok(_) => panic!("{engine:?}: expected a fault, the launch succeeded"),
         }
     }
-    assert_eq!(
-        faults[0], faults[1],
-        "the pool engine faults differently\n{src}"
-    );
+    for (f, engine) in faults.iter().zip(Engine::ALL).skip(1) {
+        assert_eq!(
+            &faults[0], f,
+            "the {engine} engine faults differently\n{src}"
+        );
+    }
     faults.swap_remove(0)
 }
 

@@ -481,6 +481,10 @@ fn immediates_of_every_form() {
 
 #[test]
 fn special_registers_in_3d_launch() {
+    on_every_engine(special_registers_in_3d_launch_on);
+}
+
+fn special_registers_in_3d_launch_on() {
     let src = ".kernel k\n.param out buf\n\
         mov.u64 r0, %gid\n\
         mul.u64 r1, r0, 120\n\
@@ -550,6 +554,10 @@ fn special_registers_in_3d_launch() {
 
 #[test]
 fn scalar_params_of_every_type() {
+    on_every_engine(scalar_params_of_every_type_on);
+}
+
+fn scalar_params_of_every_type_on() {
     let src = ".kernel k\n.param out buf\n\
         .param a u8\n.param b u16\n.param c u32\n.param d u64\n\
         .param e i8\n.param f i16\n.param g i32\n.param h i64\n.param x f32\n.param y f64\n\
@@ -769,6 +777,10 @@ load_store_type!(load_store_f64, f64);
 
 #[test]
 fn narrow_stores_keep_neighbours_and_store_low_bits() {
+    on_every_engine(narrow_stores_keep_neighbours_and_store_low_bits_on);
+}
+
+fn narrow_stores_keep_neighbours_and_store_low_bits_on() {
     let k = kernel(
         ".kernel k\n.param b buf\n\
          mov.u64 r0, 0x1122334455667788\n\

@@ -2,7 +2,7 @@
 
 use lanes::{Arg, Dim3, Engine, LaunchOptions, Runtime};
 
-const ENGINES: [Engine; 2] = [Engine::Pool, Engine::Reference];
+const ENGINES: [Engine; 3] = Engine::ALL;
 
 const VECTOR_ADD: &str = include_str!("data/vector_add.lasm");
 const BLOCK_SUM: &str = include_str!("data/block_sum.lasm");

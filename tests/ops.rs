@@ -5,9 +5,9 @@ use lanes::{BufferId, Engine, LaunchError, LaunchOptions, Runtime};
 
 const SIZES: [usize; 6] = [0, 1, 255, 256, 257, 1000];
 
-/// Every test runs on both engines.
+/// Every test runs on every engine.
 fn each_engine(test: impl Fn(LaunchOptions)) {
-    for engine in [Engine::Pool, Engine::Reference] {
+    for engine in Engine::ALL {
         test(LaunchOptions {
             engine,
             ..LaunchOptions::default()

@@ -97,7 +97,7 @@ pub fn check_hostile(case: &Hostile) {
     };
     let rt = runtime(2);
     for kernel in &program.kernels {
-        for engine in [Engine::Reference, Engine::Pool] {
+        for engine in Engine::ALL {
             // A buffer that is never bound: it must come back unchanged.
             let canary: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
             let canary_id = rt.alloc_from(&canary).expect("alloc canary");

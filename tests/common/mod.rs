@@ -5,6 +5,7 @@
 //! an independent model of ISA.md.
 #![allow(dead_code, clippy::unnecessary_cast)]
 
+use std::cell::Cell;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -35,7 +36,32 @@ pub fn reference() -> LaunchOptions {
     }
 }
 
-/// Launches `k` on the reference engine.
+thread_local! {
+    /// The engine [`launch`] uses on this thread.
+    static ENGINE: Cell<Engine> = const { Cell::new(Engine::Reference) };
+}
+
+/// Runs `body` once per engine (the reference engine first), with
+/// [`launch`] on that engine; a failure names the engine.
+pub fn on_every_engine(body: impl Fn()) {
+    struct Names(Engine);
+    impl Drop for Names {
+        fn drop(&mut self) {
+            ENGINE.set(Engine::Reference);
+            if std::thread::panicking() {
+                eprintln!("(on the {} engine)", self.0);
+            }
+        }
+    }
+    for engine in Engine::ALL {
+        ENGINE.set(engine);
+        let _names = Names(engine);
+        body();
+    }
+}
+
+/// Launches `k` on the reference engine, or on the engine
+/// [`on_every_engine`] runs.
 pub fn launch(
     rt: &Runtime,
     k: &Arc<Kernel>,
@@ -43,7 +69,15 @@ pub fn launch(
     block: Dim3,
     args: &[Arg],
 ) -> Result<(), LaunchError> {
-    rt.launch(k, grid, block, args, reference()).map(|_| ())
+    let engine = ENGINE.get();
+    let options = LaunchOptions {
+        engine,
+        ..LaunchOptions::default()
+    };
+    let stats = rt.launch(k, grid, block, args, options)?;
+    // No engine may quietly hand the launch to another.
+    assert_eq!(stats.engine, engine);
+    Ok(())
 }
 
 /// Little-endian bytes of `v`.
@@ -105,29 +139,34 @@ pub fn run_rows(body: &str, rows: &[[u64; 3]], nout: usize) -> Vec<Vec<u64>> {
     let n = rows.len() as u64;
     let blocks = (rows.len() as u32).div_ceil(256).max(1);
     // The reference engine gives the answer the test checks; the pool
-    // engine must give exactly the same registers, bit for bit.
+    // engine and the JIT must give exactly the same registers, bit for bit.
     let mut results = Vec::new();
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let inp = rt.alloc_from(&u64_bytes(&flat)).unwrap();
         let out = rt.alloc(rows.len() * nout * 8).unwrap();
         let options = LaunchOptions {
             engine,
             ..LaunchOptions::default()
         };
-        rt.launch(
-            &k,
-            Dim3::x(blocks),
-            Dim3::x(256),
-            &[Arg::Buffer(inp), Arg::Buffer(out), Arg::from(n)],
-            options,
-        )
-        .unwrap_or_else(|e| panic!("{engine:?} launch failed: {e}\n--- source ---\n{src}"));
+        let stats = rt
+            .launch(
+                &k,
+                Dim3::x(blocks),
+                Dim3::x(256),
+                &[Arg::Buffer(inp), Arg::Buffer(out), Arg::from(n)],
+                options,
+            )
+            .unwrap_or_else(|e| panic!("{engine:?} launch failed: {e}\n--- source ---\n{src}"));
+        // No engine may quietly hand the launch to another.
+        assert_eq!(stats.engine, engine, "--- source ---\n{src}");
         results.push(bytes_u64(&rt.read(out).unwrap()));
     }
-    assert_eq!(
-        results[0], results[1],
-        "pool engine differs from reference\n--- source ---\n{src}"
-    );
+    for (r, engine) in results.iter().zip(Engine::ALL).skip(1) {
+        assert_eq!(
+            &results[0], r,
+            "the {engine} engine differs from the reference\n--- source ---\n{src}"
+        );
+    }
     results[0].chunks(nout).map(|c| c.to_vec()).collect()
 }
 
