@@ -10,7 +10,7 @@ use super::baseline::{Baseline, Expected, Inputs};
 use crate::kernel::Kernel;
 use crate::memory::BufferId;
 use crate::ops::{self, Op};
-use crate::{Arg, Dim3, LaunchOptions, Runtime};
+use crate::{Arg, Dim3, Engine, LaunchOptions, LaunchStats, Runtime};
 
 /// Lanes per block of every sized case (as [`ops::BLOCK_LANES`]).
 pub const BLOCK_LANES: u32 = ops::BLOCK_LANES;
@@ -210,6 +210,7 @@ pub struct Prepared<'rt> {
     args: Vec<Arg>,
     buffers: Vec<BufferId>,
     out: Option<BufferId>,
+    options: LaunchOptions,
 }
 
 impl<'rt> Prepared<'rt> {
@@ -223,6 +224,7 @@ impl<'rt> Prepared<'rt> {
             args: Vec::new(),
             buffers: Vec::new(),
             out: None,
+            options: LaunchOptions::default(),
         };
         let n = u32::try_from(case.n).unwrap_or(u32::MAX);
         match baseline.inputs() {
@@ -272,17 +274,27 @@ impl<'rt> Prepared<'rt> {
         self.case
     }
 
-    /// One launch on the pool engine.
+    /// Launches on `engine` from now on (the default engine until then).
+    pub fn with_engine(mut self, engine: Engine) -> Prepared<'rt> {
+        self.options.engine = engine;
+        self
+    }
+
+    /// One launch.
     pub fn launch(&self) -> Result<(), BenchError> {
+        self.launch_stats().map(|_| ())
+    }
+
+    /// One launch, and what it did.
+    pub fn launch_stats(&self) -> Result<LaunchStats, BenchError> {
         self.rt
             .launch(
                 &self.kernel,
                 self.case.grid(),
                 self.case.block(),
                 &self.args,
-                LaunchOptions::default(),
+                self.options,
             )
-            .map(|_| ())
             .map_err(|source| BenchError::Launch {
                 case: self.case.name(),
                 source,
@@ -290,16 +302,17 @@ impl<'rt> Prepared<'rt> {
     }
 
     /// Launches once on a zeroed output and compares the output with the
-    /// native loop's, bit for bit.
-    pub fn verify(&self, baseline: &mut Baseline) -> Result<(), BenchError> {
+    /// native loop's, bit for bit. Returns what the launch did (the first
+    /// launch of a kernel includes its compilation on the JIT).
+    pub fn verify(&self, baseline: &mut Baseline) -> Result<LaunchStats, BenchError> {
         let Some(out) = self.out else {
-            return self.launch();
+            return self.launch_stats();
         };
         let len = self.rt.len_of(out).map_err(|e| self.memory(e))?;
         self.rt
             .write(out, 0, &vec![0; len])
             .map_err(|e| self.memory(e))?;
-        self.launch()?;
+        let stats = self.launch_stats()?;
         let bytes = self.rt.read(out).map_err(|e| self.memory(e))?;
         let words = bytes
             .chunks_exact(4)
@@ -331,7 +344,7 @@ impl<'rt> Prepared<'rt> {
             }
             Expected::Nothing => {}
         }
-        Ok(())
+        Ok(stats)
     }
 
     fn memory(&self, source: crate::memory::MemoryError) -> BenchError {

@@ -14,7 +14,7 @@ use super::baseline::Baseline;
 use super::case::{Case, Prepared};
 use super::measure::{Batching, Budget, Latency, measure};
 use super::{BenchError, allowed_cpus, placement_name};
-use crate::Runtime;
+use crate::{Engine, Runtime};
 
 /// A native or rayon sample lasts at least this long (a 256-element loop
 /// takes less time than reading the clock twice).
@@ -35,6 +35,8 @@ pub struct SuiteOptions {
     pub budget: Budget,
     /// Whether to measure the rayon baseline too.
     pub rayon: bool,
+    /// The engine lanes launches run on.
+    pub engine: Engine,
 }
 
 /// The scheduler's counters over one case's lanes measurement.
@@ -87,7 +89,13 @@ pub struct CaseResult {
     /// The output was checked against the native loop and matched (always
     /// true in a report: a mismatch is an error).
     pub verified: bool,
-    /// Launch latency on the lanes pool engine.
+    /// The engine that ran the launches (a kernel the JIT cannot compile
+    /// runs on the pool engine).
+    pub engine: &'static str,
+    /// The JIT's compile time of the kernel for this case's block shape, in
+    /// milliseconds, when this case's first launch compiled it.
+    pub compile_ms: Option<f64>,
+    /// Launch latency on lanes.
     pub lanes: Latency,
     /// The native single-threaded loop (none for `empty`).
     pub native: Option<Latency>,
@@ -208,8 +216,8 @@ pub fn run_suite(
             case,
         });
         let mut baseline = Baseline::new(*case);
-        let prepared = Prepared::new(rt, &baseline)?;
-        prepared.verify(&mut baseline)?;
+        let prepared = Prepared::new(rt, &baseline)?.with_engine(options.engine);
+        let first = prepared.verify(&mut baseline)?;
 
         // Lanes and the baselines alternate, round by round, so that both
         // sides sample the same moments of a machine whose speed moves.
@@ -271,6 +279,8 @@ pub fn run_suite(
             grid: case.grid().x,
             block: case.block().x,
             verified: true,
+            engine: first.engine.name(),
+            compile_ms: first.compile_time.map(|t| t.as_secs_f64() * 1e3),
             lanes,
             native,
             rayon: rayon_latency,

@@ -19,6 +19,8 @@ use clap::Args;
 use super::latency::format_ns;
 use super::pool::{Placement, PoolSettings, make_runtime, parse_threads};
 use super::report::{Progress, json_and_plot_outputs, ratio, scheduler_table, si};
+use super::run::EngineChoice;
+use crate::{Engine, LaunchOptions};
 use super::{CliError, emit};
 use crate::bench::case::MAX_N;
 use crate::bench::{
@@ -37,6 +39,10 @@ pub struct BenchArgs {
     /// a pinning placement, all N threads are pinned workers.
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(Placement))]
     pub(crate) placement: Option<Placement>,
+    /// The engine lanes launches run on [default: the library's default
+    /// engine].
+    #[arg(long, value_enum)]
+    pub(crate) engine: Option<EngineChoice>,
     /// Run only the cases whose `KERNEL/N` contains one of these patterns.
     #[arg(long, value_name = "PATTERN[,PATTERN...]", value_delimiter = ',')]
     pub(crate) filter: Vec<String>,
@@ -160,6 +166,9 @@ pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
         cases,
         budget,
         rayon: !args.no_rayon,
+        engine: args
+            .engine
+            .map_or(LaunchOptions::default().engine, Engine::from),
     };
 
     let threads = rt.threads();
@@ -173,9 +182,10 @@ pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
         " (workers)"
     };
     emit(&format!(
-        "lanes bench: {} cases on {threads} thread{}{who}, placement {placement}; \
+        "lanes bench: {} cases, {} engine, on {threads} thread{}{who}, placement {placement}; \
          vs = lanes p50 / baseline p50, below 1.00x lanes is faster\n{}",
         options.cases.len(),
+        options.engine,
         if threads == 1 { "" } else { "s" },
         header()
     ));
@@ -194,6 +204,23 @@ pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
          (par_iter below 64k elements, par_chunks from 64k, install(|| ()) for empty)",
         if threads == 1 { "" } else { "s" }
     );
+    let compiled: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| c.compile_ms.map(|ms| format!("{} {ms:.2} ms", c.name)))
+        .collect();
+    if !compiled.is_empty() {
+        let _ = writeln!(tail, "JIT compile time (first launch of each kernel and block shape): {}", compiled.join(", "));
+    }
+    let fell_back: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.engine != options.engine.name())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !fell_back.is_empty() {
+        let _ = writeln!(tail, "ran on the pool engine instead: {}", fell_back.join(", "));
+    }
     if args.report {
         for case in &report.cases {
             let title = format!(

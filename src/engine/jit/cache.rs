@@ -167,17 +167,19 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         key.count_steps,
         &target,
     );
-    if std::env::var_os("LANES_JIT_DUMP").is_some() {
-        eprintln!(
-            "; kernel `{}`, block {}\n{}",
-            kernel.name,
-            key.block,
-            ctx.func.display()
-        );
+    // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code
+    // (docs/DEVELOPMENT.md).
+    let dump = std::env::var("LANES_JIT_DUMP").unwrap_or_default();
+    if dump == "ir" {
+        eprintln!("; kernel `{}`, block {}\n{}", kernel.name, key.block, ctx.func.display());
     }
+    ctx.set_disasm(dump == "asm");
     module
         .define_function(id, &mut ctx)
         .map_err(|e| format!("code generation failed: {e:?}"))?;
+    if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+        eprintln!("; kernel `{}`, block {}\n{text}", kernel.name, key.block);
+    }
     module
         .finalize_definitions()
         .map_err(|e| format!("cannot make the code executable: {e}"))?;
