@@ -20,12 +20,12 @@ use super::latency::format_ns;
 use super::pool::{Placement, PoolSettings, make_runtime, parse_threads};
 use super::report::{Progress, json_and_plot_outputs, ratio, scheduler_table, si};
 use super::run::EngineChoice;
-use crate::{Engine, LaunchOptions};
 use super::{CliError, emit};
 use crate::bench::case::MAX_N;
 use crate::bench::{
     BenchError, BenchKernel, Budget, Case, CaseResult, SuiteOptions, SuiteReport, plot, run_suite,
 };
+use crate::{Engine, LaunchOptions};
 
 /// Arguments of `lanes bench`.
 #[derive(Debug, Args)]
@@ -210,7 +210,11 @@ pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
         .filter_map(|c| c.compile_ms.map(|ms| format!("{} {ms:.2} ms", c.name)))
         .collect();
     if !compiled.is_empty() {
-        let _ = writeln!(tail, "JIT compile time (first launch of each kernel and block shape): {}", compiled.join(", "));
+        let _ = writeln!(
+            tail,
+            "JIT compile time (first launch of each kernel and block shape): {}",
+            compiled.join(", ")
+        );
     }
     let fell_back: Vec<&str> = report
         .cases
@@ -219,7 +223,11 @@ pub fn execute(args: &BenchArgs) -> Result<(), CliError> {
         .map(|c| c.name.as_str())
         .collect();
     if !fell_back.is_empty() {
-        let _ = writeln!(tail, "ran on the pool engine instead: {}", fell_back.join(", "));
+        let _ = writeln!(
+            tail,
+            "ran on the pool engine instead: {}",
+            fell_back.join(", ")
+        );
     }
     if args.report {
         for case in &report.cases {

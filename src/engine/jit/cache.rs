@@ -171,7 +171,12 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     // (docs/DEVELOPMENT.md).
     let dump = std::env::var("LANES_JIT_DUMP").unwrap_or_default();
     if dump == "ir" {
-        eprintln!("; kernel `{}`, block {}\n{}", kernel.name, key.block, ctx.func.display());
+        eprintln!(
+            "; kernel `{}`, block {}\n{}",
+            kernel.name,
+            key.block,
+            ctx.func.display()
+        );
     }
     ctx.set_disasm(dump == "asm");
     module

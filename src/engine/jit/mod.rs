@@ -341,6 +341,109 @@ mod tests {
         })
     }
 
+    /// Special values of each float type: NaN payloads (quiet and
+    /// signalling, both signs), infinities, zeros, numbers.
+    fn specials(f64: bool) -> Vec<u64> {
+        if f64 {
+            [
+                0x7FF8_0000_0000_0001u64,
+                0xFFF8_0000_0000_1234,
+                0x7FF0_0000_0000_0005,
+                0xFFF0_0000_0000_0777,
+                f64::INFINITY.to_bits(),
+                f64::NEG_INFINITY.to_bits(),
+                0,
+                (-0.0f64).to_bits(),
+                1.5f64.to_bits(),
+                (-2.25f64).to_bits(),
+                f64::MAX.to_bits(),
+                1e-310f64.to_bits(),
+            ]
+            .to_vec()
+        } else {
+            [
+                0x7FC0_0001u32,
+                0xFFC0_1234,
+                0x7F80_0005,
+                0xFF80_0777,
+                f32::INFINITY.to_bits(),
+                f32::NEG_INFINITY.to_bits(),
+                0,
+                (-0.0f32).to_bits(),
+                1.5f32.to_bits(),
+                (-2.25f32).to_bits(),
+                f32::MAX.to_bits(),
+                1e-40f32.to_bits(),
+            ]
+            .iter()
+            .map(|&b| b as u64)
+            .collect()
+        }
+    }
+
+    #[test]
+    fn float_operations_on_special_values_match_the_reference_bit_for_bit() {
+        // Every pair (and triple, for fma) of special values, one lane per
+        // combination, through every float operation the JIT computes
+        // itself (NaN payloads and operand order included).
+        for (ty, wide) in [("f32", false), ("f64", true)] {
+            let v = specials(wide);
+            let n = v.len();
+            let size = if wide { 8 } else { 4 };
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            let mut c = Vec::new();
+            for (i, &x) in v.iter().enumerate() {
+                for (j, &y) in v.iter().enumerate() {
+                    a.push(x);
+                    b.push(y);
+                    c.push(v[(i + 2 * j + 1) % n]);
+                }
+            }
+            let lanes = a.len();
+            let bytes = |xs: &[u64]| -> Vec<u8> {
+                xs.iter()
+                    .flat_map(|x| x.to_le_bytes()[..size].to_vec())
+                    .collect()
+            };
+            let ops = [
+                "add.T r4, r1, r2",
+                "sub.T r4, r1, r2",
+                "mul.T r4, r1, r2",
+                "div.T r4, r1, r2",
+                "rem.T r4, r1, r2",
+                "min.T r4, r1, r2",
+                "max.T r4, r1, r2",
+                "fma.T r4, r1, r2, r3",
+                "sqrt.T r4, r1",
+                "rsqrt.T r4, r1",
+                "floor.T r4, r1",
+                "ceil.T r4, r1",
+                "neg.T r4, r1",
+                "abs.T r4, r1",
+                "exp.T r4, r1",
+                "tanh.T r4, r1",
+            ];
+            for op in ops {
+                let src = format!(
+                    ".kernel k\n.param a buf\n.param b buf\n.param c buf\n.param out buf\n.param n u32\n\
+                     mov.u32 r0, %gid\n setp.ge.u32 p0, r0, n\n @p0 exit\n mul.u64 r5, r0, {size}\n\
+                     ld.global.{ty} r1, [a + r5]\n ld.global.{ty} r2, [b + r5]\n ld.global.{ty} r3, [c + r5]\n\
+                     {}\n st.global.{ty} [out + r5], r4\n",
+                    op.replace('T', ty)
+                );
+                let [want, got] = both(
+                    &src,
+                    Dim3::x((lanes as u32).div_ceil(32)),
+                    Dim3::x(32),
+                    &[bytes(&a), bytes(&b), bytes(&c), vec![0; lanes * size]],
+                    &[lanes as u64],
+                );
+                assert_eq!(want[3], got[3], "{op} on {ty}");
+            }
+        }
+    }
+
     #[test]
     fn loads_and_stores() {
         let src = ".kernel k\n.param a buf\n.param b buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 3\n ld.global.u64 r1, [a + r0]\n add.u64 r1, r1, 1\n st.global.u64 [b + r0], r1\n";
