@@ -78,7 +78,7 @@ impl Translator<'_> {
 
     fn memory_base(&mut self, space: Space, slot: u16) -> Value {
         match space {
-            Space::Global => self.buffers[slot as usize].0,
+            Space::Global => self.buffer_ptr(slot),
             Space::Shared => self.shared,
         }
     }
@@ -89,7 +89,7 @@ impl Translator<'_> {
     /// multiple of `size`.
     fn checked_offset(&mut self, pc: usize, space: Space, addr: Address, size: usize) -> Value {
         let len = match space {
-            Space::Global => self.buffers[addr.buffer as usize].1,
+            Space::Global => self.buffer_len(addr.buffer),
             Space::Shared => self
                 .b
                 .ins()

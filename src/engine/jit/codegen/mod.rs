@@ -196,9 +196,10 @@ pub(super) struct Translator<'a> {
     grid: [Value; 3],
     max_steps: Value,
     stop: Value,
-    scalars: Vec<Value>,
-    /// Per buffer slot: base and length.
-    buffers: Vec<(Value, Value)>,
+    /// `Frame::scalars`.
+    scalars: Value,
+    /// `Frame::buffers`.
+    buffers: Value,
     shared: Value,
     spill: Value,
     lane_state: Value,
@@ -239,30 +240,8 @@ pub(super) fn translate(
     let grid = [0, 1, 2].map(|i| load(&mut b, types::I64, frame, offset_of!(Frame, grid) + 8 * i));
     let max_steps = load(&mut b, types::I64, frame, offset_of!(Frame, max_steps));
     let stop = load(&mut b, types::I64, frame, offset_of!(Frame, stop));
-    let buffers_ptr = load(&mut b, types::I64, frame, offset_of!(Frame, buffers));
-    let buffers = (0..kernel.buffer_slots)
-        .map(|i| {
-            let at = i * size_of::<BufferRef>();
-            (
-                load(
-                    &mut b,
-                    types::I64,
-                    buffers_ptr,
-                    at + offset_of!(BufferRef, ptr),
-                ),
-                load(
-                    &mut b,
-                    types::I64,
-                    buffers_ptr,
-                    at + offset_of!(BufferRef, len),
-                ),
-            )
-        })
-        .collect();
-    let scalars_ptr = load(&mut b, types::I64, frame, offset_of!(Frame, scalars));
-    let scalars = (0..kernel.scalar_slots)
-        .map(|i| load(&mut b, types::I64, scalars_ptr, 8 * i))
-        .collect();
+    let buffers = load(&mut b, types::I64, frame, offset_of!(Frame, buffers));
+    let scalars = load(&mut b, types::I64, frame, offset_of!(Frame, scalars));
     let shared = load(&mut b, types::I64, frame, offset_of!(Frame, shared));
     let spill = load(&mut b, types::I64, frame, offset_of!(Frame, spill));
     let lane_state = load(&mut b, types::I64, frame, offset_of!(Frame, lane_state));
@@ -799,27 +778,59 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// Leaves through the fault block when `cond` (`I8`) is set.
+    /// Leaves through the fault block when `cond` (`I8`) is set. The
+    /// fault's arguments are set on a cold edge of their own, off the
+    /// path that passes the check.
     fn fault_if(&mut self, cond: Value, f: FaultCall) {
         let ok = self.b.create_block();
+        let site = self.b.create_block();
+        self.b.set_cold_block(site);
+        self.b.ins().brif(cond, site, &[], ok, &[]);
+        self.b.switch_to_block(site);
         let code = self.b.ins().iconst(types::I32, f.code as i64);
         let pc = self.b.ins().iconst(types::I32, f.pc as i64);
         let value = match f.value {
             Some(v) => v,
             None => self.b.ins().iconst(types::I64, 0),
         };
-        self.b.ins().brif(
-            cond,
+        self.b.ins().jump(
             self.fault,
             &[
                 BlockArg::Value(code),
                 BlockArg::Value(pc),
                 BlockArg::Value(value),
             ],
-            ok,
-            &[],
         );
         self.b.switch_to_block(ok);
+    }
+
+    /// A launch-constant word at `base + offset` (the buffer table, the
+    /// scalars): loaded where it is used rather than kept in a register
+    /// across the kernel, which only made the register allocator spill.
+    fn launch_word(&mut self, base: Value, offset: usize) -> Value {
+        self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted().with_readonly(),
+            base,
+            offset as i32,
+        )
+    }
+
+    /// Buffer slot `slot`'s base address.
+    fn buffer_ptr(&mut self, slot: u16) -> Value {
+        let at = slot as usize * size_of::<BufferRef>();
+        self.launch_word(self.buffers, at + offset_of!(BufferRef, ptr))
+    }
+
+    /// Buffer slot `slot`'s length in bytes.
+    fn buffer_len(&mut self, slot: u16) -> Value {
+        let at = slot as usize * size_of::<BufferRef>();
+        self.launch_word(self.buffers, at + offset_of!(BufferRef, len))
+    }
+
+    /// Scalar parameter `slot`'s register contents.
+    fn scalar(&mut self, slot: u16) -> Value {
+        self.launch_word(self.scalars, 8 * slot as usize)
     }
 
     fn emit_fault_block(&mut self) {

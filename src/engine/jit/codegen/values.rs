@@ -108,7 +108,7 @@ impl Translator<'_> {
             Src::Reg(r) => self.reg_as(r, ty),
             Src::Imm(v) => self.constant(ty, v),
             Src::Param(slot) => {
-                let bits = self.scalars[slot as usize];
+                let bits = self.scalar(slot);
                 self.bits_as(bits, ty)
             }
             Src::Special(sp) => {
@@ -123,7 +123,7 @@ impl Translator<'_> {
         match s {
             Src::Reg(r) => self.reg_bits(r),
             Src::Imm(v) => self.b.ins().iconst(types::I64, v as i64),
-            Src::Param(slot) => self.scalars[slot as usize],
+            Src::Param(slot) => self.scalar(slot),
             Src::Special(sp) => self.special(sp),
         }
     }
