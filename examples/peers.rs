@@ -19,9 +19,11 @@
 //! - `{"cmd": "check", "case": C, "save": [{"param": P, "path": PATH}]}`
 //!   launches once and writes each named buffer as `.npy` (with the type it
 //!   was made with), for the driver to compare with NumPy.
-//! - `{"cmd": "time", "case": C, "reps": N}`: N launches, each timed from
-//!   the call to its return (launch to completion); answers
-//!   `{"ok": {"ns": [...]}}`.
+//! - `{"cmd": "time", "case": C, "reps": N, "min_reps": M, "max_ms": T}`:
+//!   up to N launches, each timed from the call to its return (launch to
+//!   completion), stopping early once they have taken T ms and at least M
+//!   were made (`min_reps` and `max_ms` may be left out: then N launches);
+//!   answers `{"ok": {"ns": [...]}}`.
 //! - `{"cmd": "unload", "case": C}` frees the case's buffers.
 //!
 //! End of input ends the server.
@@ -59,6 +61,9 @@ enum Request {
     Time {
         case: String,
         reps: u32,
+        #[serde(default)]
+        min_reps: u32,
+        max_ms: Option<f64>,
     },
     Unload {
         case: String,
@@ -135,15 +140,29 @@ impl Server {
                 }
                 Ok(json!(null))
             }
-            Request::Time { case, reps } => {
+            Request::Time {
+                case,
+                reps,
+                min_reps,
+                max_ms,
+            } => {
                 let c = self.case(&case)?;
+                // A round that meets a slow moment of the machine (launches
+                // far slower than calibrated) is cut short, not stretched.
+                let limit = max_ms.map(|ms| ms * 1e6).unwrap_or(f64::INFINITY);
                 let mut ns = Vec::with_capacity(reps as usize);
-                for _ in 0..reps {
+                let mut spent = 0.0;
+                for made in 1..=reps {
                     let start = Instant::now();
                     self.rt
                         .launch(&c.kernel, c.grid, c.block, &c.args, self.options)
                         .map_err(|e| format!("{case}: launch failed: {e}"))?;
-                    ns.push(start.elapsed().as_nanos() as u64);
+                    let took = start.elapsed().as_nanos() as u64;
+                    ns.push(took);
+                    spent += took as f64;
+                    if spent >= limit && made >= min_reps {
+                        break;
+                    }
                 }
                 Ok(json!({ "ns": ns }))
             }

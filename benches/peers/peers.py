@@ -231,12 +231,18 @@ def check(system, case, got, expected):
 # ---------------------------------------------------------------- the three systems
 
 
-def time_calls(call, reps):
-    ns = []
-    for _ in range(reps):
+def time_calls(call, reps, min_reps=0, max_ns=None):
+    """Up to `reps` calls, each timed; stops early once they have taken
+    `max_ns` and at least `min_reps` were made."""
+    ns, spent = [], 0
+    for made in range(1, reps + 1):
         t0 = time.perf_counter_ns()
         call()
-        ns.append(time.perf_counter_ns() - t0)
+        took = time.perf_counter_ns() - t0
+        ns.append(took)
+        spent += took
+        if max_ns is not None and spent >= max_ns and made >= min_reps:
+            break
     return ns
 
 
@@ -319,8 +325,9 @@ class Lanes:
         got = np.load(result)
         check(self.name, case, got[0] if case.kernel == "block_sum" else got, data["expected"])
 
-    def time(self, reps):
-        return self.request(cmd="time", case=self.case, reps=reps)["ns"]
+    def time(self, reps, min_reps=0, max_ns=None):
+        limit = {} if max_ns is None else {"min_reps": min_reps, "max_ms": max_ns / 1e6}
+        return self.request(cmd="time", case=self.case, reps=reps, **limit)["ns"]
 
     def release(self):
         if self.case is not None:
@@ -406,8 +413,8 @@ class Pocl:
         check(self.name, case, got[0] if case.kernel == "block_sum" else got, data["expected"])
         self.call = call
 
-    def time(self, reps):
-        return time_calls(self.call, reps)
+    def time(self, reps, min_reps=0, max_ns=None):
+        return time_calls(self.call, reps, min_reps, max_ns)
 
     def release(self):
         self.call = None
@@ -465,8 +472,8 @@ class Numba:
         check(self.name, case, got, data["expected"])
         self.call = call
 
-    def time(self, reps):
-        return time_calls(self.call, reps)
+    def time(self, reps, min_reps=0, max_ns=None):
+        return time_calls(self.call, reps, min_reps, max_ns)
 
     def release(self):
         self.call = None
@@ -523,7 +530,10 @@ def run_case(case, systems, data, args):
         order = systems[r % len(systems):] + systems[:r % len(systems)]
         for s in order:
             time.sleep(args.settle_ms / 1e3)
-            samples[s.name].rounds.append(s.time(samples[s.name].reps))
+            # A slow moment (launches far slower than calibrated) cuts the
+            # turn short at twice the budget rather than stretching the run.
+            samples[s.name].rounds.append(s.time(samples[s.name].reps, args.min_reps,
+                                                 2 * args.budget_ms * 1e6))
     for s in systems:
         s.release()
     return samples
@@ -539,7 +549,7 @@ def summarize(case, samples):
             "p90_ns": percentile(everything, 0.90),
             "min_ns": min(everything),
             "launches": len(everything),
-            "launches_per_round": s.reps,
+            "planned_per_round": s.reps,
             "round_p50_ns": [p50(r) for r in s.rounds],
         }
     lanes = row["systems"]["lanes"]
@@ -596,6 +606,13 @@ def cpu_model():
     return platform.processor()
 
 
+def load_average():
+    try:
+        return Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return None
+
+
 def git_commit():
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
@@ -622,6 +639,7 @@ def main(args):
         "commit": git_commit(),
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
+        "load_average_before": load_average(),
         "threads": args.threads,
         "lanes": {"engine": lanes.engine, "threads": lanes.threads},
         "pocl": {"platform": pocl.platform.version, "device": pocl.device.name,
@@ -651,6 +669,7 @@ def main(args):
                   f"({time.monotonic() - t0:.1f} s)", file=sys.stderr)
         # Numba's threading layer is known once a parallel function has run.
         setup["numba"]["threading_layer"] = numba.threading_layer()
+        setup["load_average_after"] = load_average()
     except CheckError as e:
         sys.exit(f"peers: wrong result: {e}")
     finally:
