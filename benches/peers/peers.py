@@ -581,6 +581,12 @@ def markdown(rows):
             f"| {r['case']} | {fmt_ns(s['lanes']['p50_ns'])} | {fmt_ns(s['pocl']['p50_ns'])} "
             f"| {fmt_ns(s['numba']['p50_ns'])} | {q['pocl']['p50']:.2f}x "
             f"| {q['numba']['p50']:.2f}x |")
+    lines += ["", "Per round (p50 of the round's launches), the lowest and highest ratio:", "",
+              "| case | lanes/pocl per round | lanes/numba per round |", "|---|---:|---:|"]
+    for r in rows:
+        q = r["ratios"]
+        lines.append(f"| {r['case']} | {q['pocl']['round_min']:.2f}x - {q['pocl']['round_max']:.2f}x "
+                     f"| {q['numba']['round_min']:.2f}x - {q['numba']['round_max']:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
