@@ -31,7 +31,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SYSTEMS = ("lanes", "pocl", "numba")
 BLOCK_LANES = 256
 MATMUL_TILE = 16
 MANDELBROT_MAX_ITER = 256
@@ -637,9 +636,12 @@ def main(args):
         if not cases:
             sys.exit(f"peers: no case matches {args.cases!r}; cases: "
                      + ", ".join(c.name for c in CASES))
-    exe = args.lanes_bin or cargo_build_example()
-    lanes = Lanes(exe, args.engine, args.threads)
-    pocl = Pocl()
+    try:
+        exe = args.lanes_bin or cargo_build_example()
+        lanes = Lanes(exe, args.engine, args.threads)
+        pocl = Pocl()
+    except (OSError, RuntimeError, subprocess.CalledProcessError, cl.Error) as e:
+        sys.exit(f"peers: cannot start: {e}")
     peers = [lanes, pocl, Numba()]
     setup = {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
@@ -680,6 +682,8 @@ def main(args):
         setup["load_average_after"] = load_average()
     except CheckError as e:
         sys.exit(f"peers: wrong result: {e}")
+    except (OSError, RuntimeError, cl.Error) as e:
+        sys.exit(f"peers: {e}")
     finally:
         lanes.close()
         pocl.close()
