@@ -48,7 +48,13 @@ fn matmul_matches_the_native_triple_loop() {
     let (a, b) = (values(n * n, 1), values(n * n, 2));
     let expected = matmul_native(&a, &b, n);
     let guard = [7.5f32; 16];
-    for (engine, threads) in [(Engine::Reference, 1), (Engine::Pool, 1), (Engine::Pool, 2)] {
+    for (engine, threads) in [
+        (Engine::Reference, 1),
+        (Engine::Pool, 1),
+        (Engine::Pool, 2),
+        (Engine::Jit, 1),
+        (Engine::Jit, 2),
+    ] {
         let rt = Runtime::builder().threads(threads).build().unwrap();
         let program = rt.compile("matmul.lasm", MATMUL).unwrap();
         let kernel = program.kernel("matmul").unwrap();
