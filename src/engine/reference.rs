@@ -157,12 +157,36 @@ pub(crate) fn resume_lane(
     run_lane(ctx, lane, laneid).map_err(|kind| Box::new(fault(ctx, laneid, lane.pc, kind)))
 }
 
+/// [`step_lane`] with the fault's full context.
+pub(crate) fn step_lane_or_fault(
+    ctx: &BlockCtx<'_>,
+    lane: &mut Lane,
+    laneid: u32,
+) -> Result<Option<Stop>, Box<Fault>> {
+    step_lane(ctx, lane, laneid).map_err(|kind| Box::new(fault(ctx, laneid, lane.pc, kind)))
+}
+
 fn run_lane(ctx: &BlockCtx<'_>, lane: &mut Lane, laneid: u32) -> Result<Stop, FaultKind> {
+    loop {
+        if let Some(stop) = step_lane(ctx, lane, laneid)? {
+            return Ok(stop);
+        }
+    }
+}
+
+/// Runs one instruction of a lane (one step; a lane past the end exits
+/// without one): `Some` when the lane stops (at a barrier, or at its end).
+/// Faster engines run lanes in lockstep through this near the step limit.
+pub(crate) fn step_lane(
+    ctx: &BlockCtx<'_>,
+    lane: &mut Lane,
+    laneid: u32,
+) -> Result<Option<Stop>, FaultKind> {
     let spec = ctx.spec;
     let instrs: &[Instr] = &spec.kernel.instrs;
-    loop {
+    {
         let Some(instr) = instrs.get(lane.pc) else {
-            return Ok(Stop::Exit);
+            return Ok(Some(Stop::Exit));
         };
         if lane.steps >= spec.max_steps {
             return Err(FaultKind::StepLimit {
@@ -173,7 +197,7 @@ fn run_lane(ctx: &BlockCtx<'_>, lane: &mut Lane, laneid: u32) -> Result<Stop, Fa
         if let Some(g) = instr.guard {
             if !g.passes(lane.preds) {
                 lane.pc += 1;
-                continue;
+                return Ok(None);
             }
         }
         let read = |lane: &Lane, s: Src| -> u64 {
@@ -277,10 +301,11 @@ fn run_lane(ctx: &BlockCtx<'_>, lane: &mut Lane, laneid: u32) -> Result<Stop, Fa
                 lane.regs[d as usize] = ty.scalar().extend(old);
             }
             Op::Bra { target } => next = target as usize,
-            Op::Bar => return Ok(Stop::Barrier),
-            Op::Exit => return Ok(Stop::Exit),
+            Op::Bar => return Ok(Some(Stop::Barrier)),
+            Op::Exit => return Ok(Some(Stop::Exit)),
         }
         lane.pc = next;
+        Ok(None)
     }
 }
 

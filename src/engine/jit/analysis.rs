@@ -95,6 +95,8 @@ pub(super) struct Analysis {
     pub spilled_preds: Vec<u8>,
     /// Some branch goes backwards (the kernel may loop).
     pub loops: bool,
+    /// Per block: the blocks a lane may go to next (none past the end).
+    pub succs: Vec<[Option<usize>; 2]>,
 }
 
 impl Analysis {
@@ -149,7 +151,16 @@ impl Analysis {
             .filter(|&p| used.contains(pred_id(p)))
             .collect();
 
-        let live_in = liveness(instrs, &blocks, &block_at);
+        let succs: Vec<[Option<usize>; 2]> = blocks
+            .iter()
+            .map(|b| {
+                let last = b.end - 1;
+                successors(&instrs[last], last).map(|pc| {
+                    pc.and_then(|pc| block_at.get(pc).copied().filter(|&s| s != usize::MAX))
+                })
+            })
+            .collect();
+        let live_in = liveness(instrs, &blocks, &succs);
         let barriers: Vec<usize> = instrs
             .iter()
             .enumerate()
@@ -183,6 +194,7 @@ impl Analysis {
             spilled,
             spilled_preds,
             loops,
+            succs,
         }
     }
 
@@ -195,7 +207,11 @@ impl Analysis {
 
 /// Backward liveness over basic blocks. A guarded write may leave the old
 /// value in place, so it does not end the old value's life.
-fn liveness(instrs: &[Instr], blocks: &[BasicBlock], block_at: &[usize]) -> Vec<StorageSet> {
+fn liveness(
+    instrs: &[Instr],
+    blocks: &[BasicBlock],
+    succs: &[[Option<usize>; 2]],
+) -> Vec<StorageSet> {
     // Per block: what it reads before writing (gen), what it surely
     // writes (kill).
     let mut gen_kill = Vec::with_capacity(blocks.len());
@@ -217,20 +233,13 @@ fn liveness(instrs: &[Instr], blocks: &[BasicBlock], block_at: &[usize]) -> Vec<
         }
         gen_kill.push((g, k));
     }
-    let succs = |b: &BasicBlock| {
-        let last = b.end - 1;
-        successors(&instrs[last], last)
-            .into_iter()
-            .flatten()
-            .filter_map(|pc| block_at.get(pc).copied().filter(|&s| s != usize::MAX))
-    };
     let mut live_in = vec![StorageSet::EMPTY; blocks.len()];
     let mut changed = true;
     while changed {
         changed = false;
-        for (bi, b) in blocks.iter().enumerate().rev() {
+        for bi in (0..blocks.len()).rev() {
             let mut out = StorageSet::EMPTY;
-            for s in succs(b) {
+            for s in succs[bi].iter().flatten().copied() {
                 out.union(&live_in[s]);
             }
             let (g, k) = &gen_kill[bi];

@@ -48,6 +48,7 @@ pub(crate) mod analysis;
 mod cache;
 mod codegen;
 mod frame;
+mod shape;
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -47,8 +47,9 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use super::analysis::Analysis;
 use super::frame::{self, BufferRef, Frame, fault_code, status};
 use crate::kernel::flow::{for_each_src, pred_id};
-use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Special, Src};
+use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
+use crate::types::ScalarType;
 use values::kind_type;
 
 /// What the CPU offers that changes the code.
@@ -129,6 +130,91 @@ impl Helper {
         s.params.extend(params.iter().map(|&t| p(t)));
         s.returns.extend(ret.map(p));
         s
+    }
+}
+
+/// What the instruction translations of `alu` and `memory` need from the
+/// code around them: one lane's operands and results, its faults, the
+/// helpers and the memories. The one-lane tier ([`Translator`]) provides it
+/// for its lane; the gang tier for its uniform work and, one lane at a
+/// time, for what it cannot run on vectors.
+pub(super) trait LaneCode<'f> {
+    /// The function being built.
+    fn b(&mut self) -> &mut FunctionBuilder<'f>;
+    /// A source operand read as `ty`.
+    fn read(&mut self, s: Src, ty: ScalarType) -> Value;
+    /// A source operand's 64-bit register contents.
+    fn read_bits(&mut self, s: Src) -> Value;
+    /// Writes a value of type `ty` to register `d`.
+    fn write(&mut self, d: Reg, ty: ScalarType, v: Value);
+    /// Writes 64-bit register contents to `d`.
+    fn write_bits(&mut self, d: Reg, bits: Value);
+    /// A predicate (`I8`, 0 or 1).
+    fn pred(&mut self, p: u8) -> Value;
+    /// Sets a predicate (`I8`, 0 or 1).
+    fn set_pred(&mut self, p: u8, v: Value);
+    /// Leaves through the fault block when `cond` (`I8`) is set.
+    fn fault_if(&mut self, cond: Value, f: FaultCall);
+    /// Calls a helper.
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst;
+    /// The frame pointer.
+    fn frame(&self) -> Value;
+    /// What the CPU offers.
+    fn features(&self) -> Features;
+    /// The base address of a memory (a buffer slot, or shared memory).
+    fn memory_base(&mut self, space: Space, slot: u16) -> Value;
+    /// The length of a memory in bytes (`I64`).
+    fn memory_len(&mut self, space: Space, slot: u16) -> Value;
+}
+
+impl<'f> LaneCode<'f> for Translator<'f> {
+    fn b(&mut self) -> &mut FunctionBuilder<'f> {
+        &mut self.b
+    }
+    fn read(&mut self, s: Src, ty: ScalarType) -> Value {
+        Translator::read(self, s, ty)
+    }
+    fn read_bits(&mut self, s: Src) -> Value {
+        Translator::read_bits(self, s)
+    }
+    fn write(&mut self, d: Reg, ty: ScalarType, v: Value) {
+        Translator::write(self, d, ty, v)
+    }
+    fn write_bits(&mut self, d: Reg, bits: Value) {
+        Translator::write_bits(self, d, bits)
+    }
+    fn pred(&mut self, p: u8) -> Value {
+        Translator::pred(self, p)
+    }
+    fn set_pred(&mut self, p: u8, v: Value) {
+        Translator::set_pred(self, p, v)
+    }
+    fn fault_if(&mut self, cond: Value, f: FaultCall) {
+        Translator::fault_if(self, cond, f)
+    }
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
+        Translator::call_helper(self, h, args)
+    }
+    fn frame(&self) -> Value {
+        self.frame
+    }
+    fn features(&self) -> Features {
+        self.features
+    }
+    fn memory_base(&mut self, space: Space, slot: u16) -> Value {
+        match space {
+            Space::Global => self.buffer_ptr(slot),
+            Space::Shared => self.shared,
+        }
+    }
+    fn memory_len(&mut self, space: Space, slot: u16) -> Value {
+        match space {
+            Space::Global => self.buffer_len(slot),
+            Space::Shared => self
+                .b
+                .ins()
+                .iconst(types::I64, self.kernel.shared_bytes as i64),
+        }
     }
 }
 
@@ -768,9 +854,9 @@ impl<'a> Translator<'a> {
         });
         match instr.op {
             Op::Load { .. } | Op::Store { .. } | Op::Atom { .. } | Op::Cas { .. } => {
-                self.memory(pc, instr.op)
+                memory::memory(self, pc, instr.op)
             }
-            _ => self.alu(pc, instr.op),
+            _ => alu::alu(self, pc, instr.op),
         }
         if let Some(cont) = cont {
             self.b.ins().jump(cont, &[]);

@@ -3,6 +3,7 @@
 //! 64-bit register contents.
 
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_frontend::FunctionBuilder;
 
 use super::Translator;
 use crate::engine::jit::analysis::Kind;
@@ -31,75 +32,162 @@ pub(super) fn kind_type(k: Kind) -> Type {
     }
 }
 
-impl Translator<'_> {
-    fn bitcast(&mut self, to: Type, v: Value) -> Value {
-        self.b.ins().bitcast(to, MemFlagsData::new(), v)
-    }
+fn bitcast(b: &mut FunctionBuilder<'_>, to: Type, v: Value) -> Value {
+    b.ins().bitcast(to, MemFlagsData::new(), v)
+}
 
+/// The 64-bit register contents of `v`, held in the form of `kind`.
+pub(super) fn held_bits(b: &mut FunctionBuilder<'_>, v: Value, kind: Kind) -> Value {
+    match kind {
+        Kind::I64 => v,
+        Kind::I32Zero => b.ins().uextend(types::I64, v),
+        Kind::I32Sign => b.ins().sextend(types::I64, v),
+        Kind::F32 => {
+            let i = bitcast(b, types::I32, v);
+            b.ins().uextend(types::I64, i)
+        }
+        Kind::F64 => bitcast(b, types::I64, v),
+    }
+}
+
+/// The low 32 bits of `v`, held in the form of `kind`.
+fn held_low32(b: &mut FunctionBuilder<'_>, v: Value, kind: Kind) -> Value {
+    match kind {
+        Kind::I32Zero | Kind::I32Sign => v,
+        Kind::F32 => bitcast(b, types::I32, v),
+        Kind::I64 => b.ins().ireduce(types::I32, v),
+        Kind::F64 => {
+            let i = bitcast(b, types::I64, v);
+            b.ins().ireduce(types::I32, i)
+        }
+    }
+}
+
+/// `v`, held in the form of `kind`, read as `ty` (its low bits, ISA.md
+/// section 2).
+pub(super) fn held_as(b: &mut FunctionBuilder<'_>, v: Value, kind: Kind, ty: ScalarType) -> Value {
+    match (ty, kind) {
+        (ScalarType::F32, Kind::F32) | (ScalarType::F64, Kind::F64) => v,
+        (ScalarType::U64 | ScalarType::I64, _) => held_bits(b, v, kind),
+        (ScalarType::F64, _) => {
+            let bits = held_bits(b, v, kind);
+            bitcast(b, types::F64, bits)
+        }
+        (ScalarType::F32, _) => {
+            let low = held_low32(b, v, kind);
+            bitcast(b, types::F32, low)
+        }
+        (ScalarType::U32 | ScalarType::I32, _) => held_low32(b, v, kind),
+        (ScalarType::U8 | ScalarType::I8 | ScalarType::U16 | ScalarType::I16, _) => {
+            let low = held_low32(b, v, kind);
+            b.ins().ireduce(clif(ty), low)
+        }
+    }
+}
+
+/// 64-bit register contents read as `ty`.
+pub(super) fn bits_as(b: &mut FunctionBuilder<'_>, bits: Value, ty: ScalarType) -> Value {
+    match ty {
+        ScalarType::U64 | ScalarType::I64 => bits,
+        ScalarType::F64 => bitcast(b, types::F64, bits),
+        ScalarType::F32 => {
+            let low = b.ins().ireduce(types::I32, bits);
+            bitcast(b, types::F32, low)
+        }
+        _ => b.ins().ireduce(clif(ty), bits),
+    }
+}
+
+/// Register contents `bits` as a constant of type `ty`.
+pub(super) fn constant(b: &mut FunctionBuilder<'_>, ty: ScalarType, bits: u64) -> Value {
+    match ty {
+        ScalarType::F32 => b.ins().f32const(f32::from_bits(bits as u32)),
+        ScalarType::F64 => b.ins().f64const(f64::from_bits(bits)),
+        _ => {
+            let t = clif(ty);
+            let mask = if t.bits() == 64 {
+                u64::MAX
+            } else {
+                (1u64 << t.bits()) - 1
+            };
+            b.ins().iconst(t, (bits & mask) as i64)
+        }
+    }
+}
+
+/// A value of type `ty` in the form a register of kind `kind` holds it
+/// (extended as ISA.md section 2 says). The kind must fit `ty`'s writes
+/// (`analysis` chose it so).
+pub(super) fn to_held(b: &mut FunctionBuilder<'_>, kind: Kind, ty: ScalarType, v: Value) -> Value {
+    match (kind, ty) {
+        (Kind::F32, ScalarType::F32) | (Kind::F64, ScalarType::F64) => v,
+        (Kind::I32Zero, ScalarType::F32) => bitcast(b, types::I32, v),
+        (Kind::I32Zero | Kind::I32Sign, ScalarType::U32 | ScalarType::I32) => v,
+        (Kind::I32Zero, ScalarType::U8 | ScalarType::U16) => b.ins().uextend(types::I32, v),
+        (Kind::I32Sign, ScalarType::I8 | ScalarType::I16) => b.ins().sextend(types::I32, v),
+        _ => {
+            debug_assert_eq!(kind, Kind::I64, "{ty} written to a {kind:?} register");
+            contents(b, ty, v)
+        }
+    }
+}
+
+/// The 64-bit register contents of a value of type `ty`.
+pub(super) fn contents(b: &mut FunctionBuilder<'_>, ty: ScalarType, v: Value) -> Value {
+    match ty {
+        ScalarType::U64 | ScalarType::I64 => v,
+        ScalarType::F64 => bitcast(b, types::I64, v),
+        ScalarType::F32 => {
+            let i = bitcast(b, types::I32, v);
+            b.ins().uextend(types::I64, i)
+        }
+        ScalarType::U8 | ScalarType::U16 | ScalarType::U32 => b.ins().uextend(types::I64, v),
+        ScalarType::I8 | ScalarType::I16 | ScalarType::I32 => b.ins().sextend(types::I64, v),
+    }
+}
+
+/// 64-bit register contents in the form of `kind` (they must be the
+/// contents of a value whose kind fits).
+pub(super) fn bits_to_held(b: &mut FunctionBuilder<'_>, kind: Kind, bits: Value) -> Value {
+    match kind {
+        Kind::I64 => bits,
+        Kind::I32Zero | Kind::I32Sign => b.ins().ireduce(types::I32, bits),
+        Kind::F32 => {
+            let low = b.ins().ireduce(types::I32, bits);
+            bitcast(b, types::F32, low)
+        }
+        Kind::F64 => bitcast(b, types::F64, bits),
+    }
+}
+
+/// A register's value when a lane starts: zero.
+pub(super) fn zero_of(b: &mut FunctionBuilder<'_>, kind: Kind) -> Value {
+    match kind {
+        Kind::I64 => b.ins().iconst(types::I64, 0),
+        Kind::I32Zero | Kind::I32Sign => b.ins().iconst(types::I32, 0),
+        Kind::F32 => b.ins().f32const(0.0),
+        Kind::F64 => b.ins().f64const(0.0),
+    }
+}
+
+impl Translator<'_> {
     /// A register's 64-bit contents.
     pub(super) fn reg_bits(&mut self, r: Reg) -> Value {
         let (var, kind) = self.reg_var(r);
         let v = self.b.use_var(var);
-        match kind {
-            Kind::I64 => v,
-            Kind::I32Zero => self.b.ins().uextend(types::I64, v),
-            Kind::I32Sign => self.b.ins().sextend(types::I64, v),
-            Kind::F32 => {
-                let i = self.bitcast(types::I32, v);
-                self.b.ins().uextend(types::I64, i)
-            }
-            Kind::F64 => self.bitcast(types::I64, v),
-        }
-    }
-
-    /// A register's low 32 bits.
-    fn reg_low32(&mut self, r: Reg) -> Value {
-        let (var, kind) = self.reg_var(r);
-        let v = self.b.use_var(var);
-        match kind {
-            Kind::I32Zero | Kind::I32Sign => v,
-            Kind::F32 => self.bitcast(types::I32, v),
-            Kind::I64 => self.b.ins().ireduce(types::I32, v),
-            Kind::F64 => {
-                let i = self.bitcast(types::I64, v);
-                self.b.ins().ireduce(types::I32, i)
-            }
-        }
+        held_bits(&mut self.b, v, kind)
     }
 
     /// A register read as `ty` (its low bits, ISA.md section 2).
     fn reg_as(&mut self, r: Reg, ty: ScalarType) -> Value {
         let (var, kind) = self.reg_var(r);
-        match (ty, kind) {
-            (ScalarType::F32, Kind::F32) | (ScalarType::F64, Kind::F64) => self.b.use_var(var),
-            (ScalarType::U64 | ScalarType::I64, _) => self.reg_bits(r),
-            (ScalarType::F64, _) => {
-                let bits = self.reg_bits(r);
-                self.bitcast(types::F64, bits)
-            }
-            (ScalarType::F32, _) => {
-                let low = self.reg_low32(r);
-                self.bitcast(types::F32, low)
-            }
-            (ScalarType::U32 | ScalarType::I32, _) => self.reg_low32(r),
-            (ScalarType::U8 | ScalarType::I8 | ScalarType::U16 | ScalarType::I16, _) => {
-                let low = self.reg_low32(r);
-                self.b.ins().ireduce(clif(ty), low)
-            }
-        }
+        let v = self.b.use_var(var);
+        held_as(&mut self.b, v, kind, ty)
     }
 
     /// 64-bit register contents read as `ty`.
     pub(super) fn bits_as(&mut self, bits: Value, ty: ScalarType) -> Value {
-        match ty {
-            ScalarType::U64 | ScalarType::I64 => bits,
-            ScalarType::F64 => self.bitcast(types::F64, bits),
-            ScalarType::F32 => {
-                let low = self.b.ins().ireduce(types::I32, bits);
-                self.bitcast(types::F32, low)
-            }
-            _ => self.b.ins().ireduce(clif(ty), bits),
-        }
+        bits_as(&mut self.b, bits, ty)
     }
 
     /// A source operand read as `ty`.
@@ -130,87 +218,28 @@ impl Translator<'_> {
 
     /// Register contents `bits` as a constant of type `ty`.
     pub(super) fn constant(&mut self, ty: ScalarType, bits: u64) -> Value {
-        match ty {
-            ScalarType::F32 => self.b.ins().f32const(f32::from_bits(bits as u32)),
-            ScalarType::F64 => self.b.ins().f64const(f64::from_bits(bits)),
-            _ => {
-                let t = clif(ty);
-                let mask = if t.bits() == 64 {
-                    u64::MAX
-                } else {
-                    (1u64 << t.bits()) - 1
-                };
-                self.b.ins().iconst(t, (bits & mask) as i64)
-            }
-        }
+        constant(&mut self.b, ty, bits)
     }
 
     /// Writes a value of type `ty` (its machine type) to `d`, extended as
     /// ISA.md section 2 says.
     pub(super) fn write(&mut self, d: Reg, ty: ScalarType, v: Value) {
         let (var, kind) = self.reg_var(d);
-        let held = match (kind, ty) {
-            (Kind::F32, ScalarType::F32) | (Kind::F64, ScalarType::F64) => v,
-            (Kind::I32Zero, ScalarType::F32) => self.bitcast(types::I32, v),
-            (Kind::I32Zero | Kind::I32Sign, ScalarType::U32 | ScalarType::I32) => v,
-            (Kind::I32Zero, ScalarType::U8 | ScalarType::U16) => {
-                self.b.ins().uextend(types::I32, v)
-            }
-            (Kind::I32Sign, ScalarType::I8 | ScalarType::I16) => {
-                self.b.ins().sextend(types::I32, v)
-            }
-            _ => {
-                // The analysis made the register I64 when its writes do not
-                // share a narrow form.
-                debug_assert_eq!(kind, Kind::I64, "{ty} written to a {kind:?} register");
-                self.contents(ty, v)
-            }
-        };
+        let held = to_held(&mut self.b, kind, ty, v);
         self.b.def_var(var, held);
-    }
-
-    /// The 64-bit register contents of a value of type `ty`.
-    pub(super) fn contents(&mut self, ty: ScalarType, v: Value) -> Value {
-        match ty {
-            ScalarType::U64 | ScalarType::I64 => v,
-            ScalarType::F64 => self.bitcast(types::I64, v),
-            ScalarType::F32 => {
-                let i = self.bitcast(types::I32, v);
-                self.b.ins().uextend(types::I64, i)
-            }
-            ScalarType::U8 | ScalarType::U16 | ScalarType::U32 => {
-                self.b.ins().uextend(types::I64, v)
-            }
-            ScalarType::I8 | ScalarType::I16 | ScalarType::I32 => {
-                self.b.ins().sextend(types::I64, v)
-            }
-        }
     }
 
     /// Writes 64-bit register contents (as a helper returns them) to `d`.
     /// They must be the contents of a value whose kind fits `d`'s.
     pub(super) fn write_bits(&mut self, d: Reg, bits: Value) {
         let (var, kind) = self.reg_var(d);
-        let held = match kind {
-            Kind::I64 => bits,
-            Kind::I32Zero | Kind::I32Sign => self.b.ins().ireduce(types::I32, bits),
-            Kind::F32 => {
-                let low = self.b.ins().ireduce(types::I32, bits);
-                self.bitcast(types::F32, low)
-            }
-            Kind::F64 => self.bitcast(types::F64, bits),
-        };
+        let held = bits_to_held(&mut self.b, kind, bits);
         self.b.def_var(var, held);
     }
 
     /// A register's value when a lane starts: zero.
     pub(super) fn zero_of(&mut self, kind: Kind) -> Value {
-        match kind {
-            Kind::I64 => self.b.ins().iconst(types::I64, 0),
-            Kind::I32Zero | Kind::I32Sign => self.b.ins().iconst(types::I32, 0),
-            Kind::F32 => self.b.ins().f32const(0.0),
-            Kind::F64 => self.b.ins().f64const(0.0),
-        }
+        zero_of(&mut self.b, kind)
     }
 
     /// A special register's value in the current lane (as register

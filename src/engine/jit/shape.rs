@@ -1,0 +1,700 @@
+//! Shapes for the gang tier: how a register's values vary across the four
+//! consecutive lanes of a gang (ISPC's uniform / varying, plus affine).
+//!
+//! - **Uniform**: every lane of the gang holds the same value (parameters,
+//!   `%ntid`, `%ctaid`, arithmetic on them): one machine scalar.
+//! - **Affine(s)**: lane `k` holds `base + k * s` in the register's integer
+//!   type (`%gid`, `%laneid`, `gid * 4 + 16`): one scalar, the base. Adds,
+//!   multiplies by constants and shifts keep the form exact modulo `2^w`;
+//!   only widening (`u32` read as `u64`) can break it, so values carry a
+//!   range (of the mathematical lane values), and a widening stays affine
+//!   only when the range proves no lane wrapped.
+//! - **Varying**: anything else: a vector.
+//!
+//! The analysis is flow-insensitive (one shape per register for the whole
+//! kernel) and optimistic: it starts from "all uniform" and raises shapes
+//! until nothing changes. A write makes its register varying when only some
+//! of the live lanes may execute it: under a varying guard, or in a
+//! *partial* block, one that may run while other live lanes of the gang
+//! wait elsewhere after a branch whose predicate is varying.
+
+use crate::engine::jit::analysis::{Analysis, Kind};
+use crate::kernel::flow::{for_each_src, written_reg};
+use crate::kernel::{ArithOp, BitOp, Instr, Kernel, NUM_PREDS, NUM_REGS, Op, SignOp, Special, Src};
+use crate::launch::Dim3;
+use crate::types::ScalarType;
+
+/// Lanes per gang: one 128-bit vector of 32-bit values.
+pub(super) const GANG: u32 = 4;
+
+/// How a value varies across a gang.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// The same in every lane.
+    Uniform,
+    /// `base + k * stride` in lane `k` (integers only; stride not 0).
+    Affine(i64),
+    /// Anything.
+    Varying,
+}
+
+impl Shape {
+    fn join(self, o: Shape) -> Shape {
+        match (self, o) {
+            (a, b) if a == b => a,
+            _ => Shape::Varying,
+        }
+    }
+}
+
+/// Lane values `lo..=hi`, as mathematical integers (no wrap happened).
+pub(super) type Range = Option<(i128, i128)>;
+
+/// The shapes of one kernel for one block shape.
+#[derive(Debug)]
+pub(super) struct Shapes {
+    /// Per register.
+    pub regs: [Shape; NUM_REGS],
+    /// Per register: the range of its lane values, when known.
+    pub ranges: [Range; NUM_REGS],
+    /// Per predicate: the same in every lane of a gang.
+    pub uniform_preds: [bool; NUM_PREDS],
+    /// Per basic block: may run while other live lanes wait elsewhere.
+    pub partial: Vec<bool>,
+    ctx: Ctx,
+}
+
+/// Why a kernel does not run on the gang tier (it runs one lane at a time).
+pub(super) type NotGang = &'static str;
+
+/// Whether `%gid` fits 32 bits: the launch has at most `2^32` lanes.
+pub(super) fn gid_fits_u32(grid: Dim3, block: Dim3) -> bool {
+    grid.count() * block.count() <= 1u128 << 32
+}
+
+impl Shapes {
+    /// The shapes of `kernel` run in blocks of shape `block`, `%gid` below
+    /// `2^32` when `gid32`.
+    pub fn new(
+        kernel: &Kernel,
+        an: &Analysis,
+        block: Dim3,
+        gid32: bool,
+    ) -> Result<Shapes, NotGang> {
+        if block.count() < GANG as u128 {
+            return Err("blocks smaller than a gang");
+        }
+        if an.blocks.len() > 64 {
+            return Err("more than 64 basic blocks");
+        }
+        let ctx = Ctx {
+            kinds: an.kinds,
+            block,
+            gid32,
+            ranges: value_ranges(kernel, an, block, gid32),
+        };
+        // `written[r]`: the join of the shapes of `r`'s writes so far
+        // (`None`: none yet); `regs` is what readers see (no write yet:
+        // uniform, the optimistic start).
+        let mut written: [Option<Shape>; NUM_REGS] = [None; NUM_REGS];
+        if let Some(live) = an.live_in.first() {
+            for &r in &an.regs {
+                if live.contains(r as u16) {
+                    written[r as usize] = Some(Shape::Uniform); // zero
+                }
+            }
+        }
+        let mut regs = [Shape::Uniform; NUM_REGS];
+        let mut preds = [true; NUM_PREDS];
+        let mut partial = vec![false; an.blocks.len()];
+        let block_of: Vec<usize> = {
+            let mut v = vec![0; kernel.instrs.len()];
+            for (bi, b) in an.blocks.iter().enumerate() {
+                v[b.start..b.end].fill(bi);
+            }
+            v
+        };
+        // Optimistic: everything uniform, then raise until stable (shapes
+        // only rise, so this ends).
+        loop {
+            let mut changed = false;
+            for (pc, i) in kernel.instrs.iter().enumerate() {
+                let part = partial[block_of[pc]];
+                let guard_varying = i.guard.is_some_and(|g| !preds[g.pred as usize]);
+                if let Some((d, _)) = written_reg(&i.op) {
+                    let shape = if part || guard_varying {
+                        Shape::Varying
+                    } else {
+                        ctx.result(i, &regs, &preds)
+                    };
+                    let slot = &mut written[d as usize];
+                    let new = slot.map_or(shape, |old| old.join(shape));
+                    if Some(new) != *slot {
+                        *slot = Some(new);
+                        regs[d as usize] = new;
+                        changed = true;
+                    }
+                }
+                let p = match i.op {
+                    Op::Setp { p, a, b, .. } => Some((
+                        p,
+                        ctx.src(a, &regs).0 == Shape::Uniform
+                            && ctx.src(b, &regs).0 == Shape::Uniform,
+                    )),
+                    Op::PredLogic { d, a, b, .. } => {
+                        Some((d, preds[a as usize] && preds[b as usize]))
+                    }
+                    Op::PredNot { d, a } => Some((d, preds[a as usize])),
+                    _ => None,
+                };
+                if let Some((p, uniform)) = p {
+                    if preds[p as usize] && !(uniform && !part && !guard_varying) {
+                        preds[p as usize] = false;
+                        changed = true;
+                    }
+                }
+            }
+            for (bi, bb) in an.blocks.iter().enumerate() {
+                let last = &kernel.instrs[bb.end - 1];
+                let varying = last.guard.is_some_and(|g| !preds[g.pred as usize]);
+                match last.op {
+                    Op::Bar if varying => return Err("a bar.sync under a varying guard"),
+                    Op::Bra { target } if varying && (target as usize) < kernel.instrs.len() => {
+                        for b in divergent_region(an, bi, target as usize) {
+                            if !partial[b] {
+                                partial[b] = true;
+                                changed = true;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut ranges = [None; NUM_REGS];
+        for r in 0..NUM_REGS {
+            // Floats are never affine.
+            if matches!(regs[r], Shape::Affine(_)) && matches!(an.kinds[r], Kind::F32 | Kind::F64) {
+                regs[r] = Shape::Varying;
+            }
+            if regs[r] != Shape::Varying {
+                ranges[r] = ctx.ranges[r];
+            }
+        }
+        Ok(Shapes {
+            regs,
+            ranges,
+            uniform_preds: preds,
+            partial,
+            ctx,
+        })
+    }
+
+    /// The shape of source operand `s` read as type `ty` (what the code
+    /// generator must produce for it).
+    pub fn read(&self, s: Src, ty: ScalarType) -> Shape {
+        self.ctx.read(s, ty, &self.regs)
+    }
+
+    /// The range of a source operand's values, when known.
+    pub fn range(&self, s: Src) -> Range {
+        src_range(s, &self.ctx.ranges, self.ctx.block, self.ctx.gid32)
+    }
+}
+
+/// What the shape rules read.
+#[derive(Debug)]
+struct Ctx {
+    kinds: [Kind; NUM_REGS],
+    block: Dim3,
+    gid32: bool,
+    /// Value ranges of the registers (independent of shapes).
+    ranges: [Range; NUM_REGS],
+}
+
+impl Ctx {
+    /// The shape and range of a source operand as its register holds it.
+    fn src(&self, s: Src, regs: &[Shape; NUM_REGS]) -> (Shape, Range) {
+        match s {
+            Src::Reg(r) => (regs[r as usize], self.ranges[r as usize]),
+            Src::Special(sp) => special_shape(sp, self.block, self.gid32),
+            other => (
+                Shape::Uniform,
+                src_range(other, &self.ranges, self.block, self.gid32),
+            ),
+        }
+    }
+
+    /// A source operand's shape read as type `ty`: a widening keeps an
+    /// affine value affine only when its range proves no lane wrapped.
+    fn read(&self, s: Src, ty: ScalarType, regs: &[Shape; NUM_REGS]) -> Shape {
+        let (shape, range) = self.src(s, regs);
+        if ty.is_float() {
+            return uniform_or_varying(shape);
+        }
+        let Shape::Affine(st) = shape else {
+            return shape;
+        };
+        let held_bits = match s {
+            Src::Reg(r) => match self.kinds[r as usize] {
+                Kind::I64 | Kind::F64 => 64,
+                _ => 32,
+            },
+            Src::Special(Special::Gid) => 64,
+            _ => 32,
+        };
+        let (lo, hi) = type_range(ty);
+        let fits = range.is_some_and(|(a, b)| a >= lo && b <= hi);
+        if ty.bits() > held_bits && !fits {
+            return Shape::Varying;
+        }
+        match wrap_stride(st, ty.bits()) {
+            0 => Shape::Uniform,
+            st => Shape::Affine(st),
+        }
+    }
+
+    /// The shape of what instruction `i` writes when every live lane runs
+    /// it.
+    fn result(&self, i: &Instr, regs: &[Shape; NUM_REGS], preds: &[bool; NUM_PREDS]) -> Shape {
+        let rd = |s: Src, ty| self.read(s, ty, regs);
+        match i.op {
+            Op::Mov { ty, a, .. } => rd(a, ty),
+            Op::Cvt { to, from, a, .. } => {
+                if from.is_float() || to.is_float() {
+                    uniform_or_varying(rd(a, from))
+                } else {
+                    // The value read as `from`, then as `to`: a widening
+                    // needs the range, a truncation stays affine modulo 2^w.
+                    match rd(a, from) {
+                        Shape::Affine(st) => {
+                            let (lo, hi) = type_range(to);
+                            let fits = src_range(a, &self.ranges, self.block, self.gid32)
+                                .is_some_and(|(x, y)| x >= lo && y <= hi);
+                            if to.bits() > from.bits() && !fits {
+                                Shape::Varying
+                            } else {
+                                match wrap_stride(st, to.bits()) {
+                                    0 => Shape::Uniform,
+                                    st => Shape::Affine(st),
+                                }
+                            }
+                        }
+                        other => other,
+                    }
+                }
+            }
+            Op::Arith { op, ty, a, b, .. } if !ty.is_float() => {
+                let (x, y) = (rd(a, ty), rd(b, ty));
+                match op {
+                    ArithOp::Add => add_shapes(x, y, 1),
+                    ArithOp::Sub => add_shapes(x, y, -1),
+                    ArithOp::Mul => match (x, y) {
+                        (Shape::Uniform, Shape::Uniform) => Shape::Uniform,
+                        (Shape::Affine(st), Shape::Uniform) => scale(st, constant(b)),
+                        (Shape::Uniform, Shape::Affine(st)) => scale(st, constant(a)),
+                        _ => Shape::Varying,
+                    },
+                    ArithOp::Min | ArithOp::Max => uniform_or_varying2(x, y),
+                }
+            }
+            Op::Bit { op, ty, a, b, .. } => {
+                let ty = ty.scalar();
+                let (x, y) = (rd(a, ty), rd(b, ty));
+                match (op, x, constant(b)) {
+                    (BitOp::Shl, Shape::Affine(st), Some(c)) if c < 63 => {
+                        scale(st, Some(1u64 << c))
+                    }
+                    _ => uniform_or_varying2(x, y),
+                }
+            }
+            Op::Sign {
+                op: SignOp::Neg,
+                ty,
+                a,
+                ..
+            } if !ty.scalar().is_float() => match rd(a, ty.scalar()) {
+                Shape::Affine(st) => st.checked_neg().map_or(Shape::Varying, Shape::Affine),
+                other => other,
+            },
+            Op::Fma { ty, a, b, c, .. } if !ty.is_float() => {
+                let m = match (rd(a, ty), rd(b, ty)) {
+                    (Shape::Uniform, Shape::Uniform) => Shape::Uniform,
+                    (Shape::Affine(st), Shape::Uniform) => scale(st, constant(b)),
+                    (Shape::Uniform, Shape::Affine(st)) => scale(st, constant(a)),
+                    _ => Shape::Varying,
+                };
+                add_shapes(m, rd(c, ty), 1)
+            }
+            Op::Load { addr, .. } => match addr.reg {
+                None => Shape::Uniform,
+                Some(r) => uniform_or_varying(regs[r as usize]),
+            },
+            Op::Atom { .. } | Op::Cas { .. } => Shape::Varying,
+            Op::Selp { ty, a, b, p, .. } => {
+                if preds[p as usize] {
+                    rd(a, ty).join(rd(b, ty))
+                } else {
+                    Shape::Varying
+                }
+            }
+            _ => {
+                // Everything else: uniform when its operands are.
+                let ty = written_reg(&i.op).map_or(ScalarType::U64, |(_, t)| t);
+                let mut all = true;
+                for_each_src(&i.op, |s| all &= rd(s, ty) == Shape::Uniform);
+                if all { Shape::Uniform } else { Shape::Varying }
+            }
+        }
+    }
+}
+
+/// The range of a non-register source operand, or a register's.
+fn src_range(s: Src, ranges: &[Range; NUM_REGS], block: Dim3, gid32: bool) -> Range {
+    match s {
+        Src::Reg(r) => ranges[r as usize],
+        Src::Imm(v) => (v < 1 << 63).then_some((v as i128, v as i128)),
+        Src::Param(_) => None,
+        Src::Special(sp) => special_shape(sp, block, gid32).1,
+    }
+}
+
+/// The ranges of every register's values (mathematical integers, no wrap),
+/// where known: a fixpoint over all writes from the bottom up, widened to
+/// unknown when a range keeps growing (a loop counter).
+fn value_ranges(kernel: &Kernel, an: &Analysis, block: Dim3, gid32: bool) -> [Range; NUM_REGS] {
+    // `None`: no write seen yet; `Some(None)`: unknown.
+    let mut state: [Option<Range>; NUM_REGS] = [None; NUM_REGS];
+    if let Some(live) = an.live_in.first() {
+        for &r in &an.regs {
+            if live.contains(r as u16) {
+                state[r as usize] = Some(Some((0, 0)));
+            }
+        }
+    }
+    let mut changes = [0u8; NUM_REGS];
+    loop {
+        let mut changed = false;
+        for i in &kernel.instrs {
+            let Some((d, ty)) = written_reg(&i.op) else {
+                continue;
+            };
+            let cur = |s: Src| -> Option<Range> {
+                match s {
+                    Src::Reg(r) => state[r as usize],
+                    other => Some(src_range(other, &[None; NUM_REGS], block, gid32)),
+                }
+            };
+            let Some(r) = def_range(&i.op, ty, &cur) else {
+                continue; // an operand has no value yet
+            };
+            let slot = &mut state[d as usize];
+            let new = match *slot {
+                None => Some(r),
+                Some(old) => Some(hull(old, r)),
+            };
+            if new != *slot {
+                changes[d as usize] += 1;
+                *slot = if changes[d as usize] > 3 {
+                    Some(None)
+                } else {
+                    new
+                };
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    state.map(Option::flatten)
+}
+
+/// The range of what `op` writes (as type `ty`), `None` when an operand has
+/// no value yet.
+fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Option<Range> {
+    let r = match *op {
+        Op::Mov { a, .. } | Op::Cvt { a, .. } => cur(a)?,
+        Op::Arith { op, a, b, .. } => {
+            let (x, y) = (cur(a)?, cur(b)?);
+            match op {
+                ArithOp::Add => add_ranges(x, y, 1),
+                ArithOp::Sub => add_ranges(x, y, -1),
+                ArithOp::Mul => mul_ranges(x, y),
+                ArithOp::Min | ArithOp::Max => hull(x, y),
+            }
+        }
+        Op::Bit { op, a, b, .. } => {
+            let (x, y) = (cur(a)?, cur(b)?);
+            match (op, y) {
+                (BitOp::Shl, Some((c, c2))) if c == c2 && c < 63 => {
+                    mul_ranges(x, Some((1i128 << c, 1i128 << c)))
+                }
+                (BitOp::Shr, Some((c, c2))) if c == c2 && c < 64 && !ty.is_signed_int() => {
+                    x.map(|(lo, hi)| (lo >> c, hi >> c))
+                }
+                (BitOp::And, Some((c, c2))) if c == c2 => Some((0, c)),
+                _ => None,
+            }
+        }
+        Op::Load { ty, .. } if !ty.is_signed_int() && !ty.is_float() => Some(type_range(ty)),
+        _ => None,
+    };
+    if ty.is_float() {
+        return Some(None);
+    }
+    let (lo, hi) = type_range(ty);
+    Some(r.filter(|&(a, b)| a >= lo && b <= hi))
+}
+
+fn uniform_or_varying(s: Shape) -> Shape {
+    if s == Shape::Uniform {
+        s
+    } else {
+        Shape::Varying
+    }
+}
+
+fn uniform_or_varying2(a: Shape, b: Shape) -> Shape {
+    if a == Shape::Uniform && b == Shape::Uniform {
+        a
+    } else {
+        Shape::Varying
+    }
+}
+
+/// `a + sign * b`.
+fn add_shapes(a: Shape, b: Shape, sign: i64) -> Shape {
+    let st = |s: Shape| match s {
+        Shape::Uniform => Some(0i64),
+        Shape::Affine(st) => Some(st),
+        Shape::Varying => None,
+    };
+    match (st(a), st(b)) {
+        (Some(x), Some(y)) => match y.checked_mul(sign).and_then(|y| x.checked_add(y)) {
+            Some(0) => Shape::Uniform,
+            Some(s) => Shape::Affine(s),
+            None => Shape::Varying,
+        },
+        _ => Shape::Varying,
+    }
+}
+
+/// An affine stride times a constant (unknown constant: varying).
+fn scale(st: i64, c: Option<u64>) -> Shape {
+    match c
+        .and_then(|c| i64::try_from(c).ok())
+        .and_then(|c| st.checked_mul(c))
+    {
+        Some(0) => Shape::Uniform,
+        Some(s) => Shape::Affine(s),
+        None => Shape::Varying,
+    }
+}
+
+/// A stride as it acts on `bits`-bit values (the lane difference modulo
+/// `2^bits`, as a signed number).
+fn wrap_stride(st: i64, bits: u32) -> i64 {
+    if bits >= 64 {
+        st
+    } else {
+        let m = 1i128 << bits;
+        let r = (st as i128).rem_euclid(m);
+        (if r >= m / 2 { r - m } else { r }) as i64
+    }
+}
+
+fn constant(s: Src) -> Option<u64> {
+    match s {
+        Src::Imm(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn hull(a: Range, b: Range) -> Range {
+    match (a, b) {
+        (Some((l1, h1)), Some((l2, h2))) => Some((l1.min(l2), h1.max(h2))),
+        _ => None,
+    }
+}
+
+fn add_ranges(a: Range, b: Range, sign: i128) -> Range {
+    let ((l1, h1), (l2, h2)) = (a?, b?);
+    let r = if sign > 0 {
+        (l1 + l2, h1 + h2)
+    } else {
+        (l1 - h2, h1 - l2)
+    };
+    (r.0 >= 0).then_some(r)
+}
+
+fn mul_ranges(a: Range, b: Range) -> Range {
+    let ((l1, h1), (l2, h2)) = (a?, b?);
+    if l1 < 0 || l2 < 0 {
+        return None;
+    }
+    Some((l1.checked_mul(l2)?, h1.checked_mul(h2)?))
+}
+
+/// The values of an integer type.
+fn type_range(ty: ScalarType) -> (i128, i128) {
+    let b = ty.bits();
+    if ty.is_signed_int() {
+        (-(1i128 << (b - 1)), (1i128 << (b - 1)) - 1)
+    } else {
+        (0, (1i128 << b) - 1)
+    }
+}
+
+/// The shape and range of a special register in blocks of shape `block`.
+fn special_shape(sp: Special, block: Dim3, gid32: bool) -> (Shape, Range) {
+    let g = GANG;
+    let flat = block.y == 1 && block.z == 1;
+    let lanes = block.count() as i128;
+    match sp {
+        Special::LaneId => (Shape::Affine(1), Some((0, lanes - 1))),
+        Special::Gid => (
+            Shape::Affine(1),
+            Some((
+                0,
+                if gid32 {
+                    (1i128 << 32) - 1
+                } else {
+                    u64::MAX as i128
+                },
+            )),
+        ),
+        Special::Tid(0) if flat || block.x % g == 0 => {
+            (Shape::Affine(1), Some((0, block.x as i128 - 1)))
+        }
+        Special::Tid(1) if flat => (Shape::Uniform, Some((0, 0))),
+        Special::Tid(1) if block.x % g == 0 => (Shape::Uniform, Some((0, block.y as i128 - 1))),
+        Special::Tid(2) if flat || (block.x * block.y) % g == 0 => {
+            (Shape::Uniform, Some((0, block.z as i128 - 1)))
+        }
+        Special::Tid(_) => (Shape::Varying, None),
+        Special::Ntid(a) => {
+            let v = block.get(a) as i128;
+            (Shape::Uniform, Some((v, v)))
+        }
+        Special::Ctaid(_) => (Shape::Uniform, Some((0, u32::MAX as i128))),
+        Special::Nctaid(_) => (Shape::Uniform, Some((1, u32::MAX as i128))),
+    }
+}
+
+/// The blocks that may run while lanes that took the other side of the
+/// varying branch ending block `b` (to `target`) wait: everything
+/// reachable from the side that runs first without passing the block where
+/// the others wait; and when such a path jumps over that block, everything
+/// reachable from it too (the waiting lanes then run while the jumping ones
+/// wait further on).
+fn divergent_region(an: &Analysis, b: usize, target: usize) -> Vec<usize> {
+    let next = an.blocks[b].end;
+    let (first, waits) = if target > next {
+        (next, target)
+    } else {
+        (target, next)
+    };
+    let (Some(first), Some(wait)) = (an.block_starting(first), an.block_starting(waits)) else {
+        return Vec::new();
+    };
+    let mut seen = vec![false; an.blocks.len()];
+    let mut stack = vec![first];
+    let mut jumps_over = false;
+    while let Some(x) = stack.pop() {
+        if x == wait || seen[x] {
+            continue;
+        }
+        seen[x] = true;
+        for s in an.succs[x].iter().flatten().copied() {
+            if s > wait && an.blocks[x].start < an.blocks[wait].start {
+                jumps_over = true;
+            }
+            stack.push(s);
+        }
+    }
+    if jumps_over {
+        let mut stack = vec![wait];
+        while let Some(x) = stack.pop() {
+            if seen[x] {
+                continue;
+            }
+            seen[x] = true;
+            stack.extend(an.succs[x].iter().flatten().copied());
+        }
+    }
+    seen.iter()
+        .enumerate()
+        .filter(|(_, s)| **s)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shapes(src: &str, block: Dim3) -> Result<Shapes, NotGang> {
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        Shapes::new(k, &Analysis::new(k), block, true)
+    }
+
+    #[test]
+    fn element_wise_indices_are_affine_and_data_varies() {
+        let s = shapes(include_str!("../../ops/vector_add.lasm"), Dim3::x(256)).unwrap();
+        assert_eq!(s.regs[0], Shape::Affine(1), "r0 = gid as u32");
+        assert_eq!(s.regs[1], Shape::Affine(4), "r1 = r0 * 4 as u64");
+        assert_eq!(s.regs[2], Shape::Varying);
+        assert_eq!(s.ranges[1], Some((0, (1 << 34) - 4)));
+        assert!(!s.uniform_preds[0], "gid >= n differs by lane");
+        assert!(
+            s.partial.iter().all(|p| !p),
+            "an exit does not leave lanes waiting"
+        );
+        // Without the bound on %gid, `r0` (u32) read as u64 may wrap.
+        let p = crate::compile("t.lasm", include_str!("../../ops/vector_add.lasm")).unwrap();
+        let k = &p.kernels[0];
+        let s = Shapes::new(k, &Analysis::new(k), Dim3::x(256), false).unwrap();
+        assert_eq!(s.regs[0], Shape::Affine(1));
+        assert_eq!(s.regs[1], Shape::Varying);
+    }
+
+    #[test]
+    fn uniform_loops_stay_uniform_and_divergent_loops_are_partial() {
+        let src = ".kernel k\n.param n u32\n.param out buf\n mov.u32 r0, 0\n mov.u32 r1, %tid.x\n\
+                   l: add.u32 r0, r0, 1\n setp.lt.u32 p0, r0, n\n @p0 bra l\n\
+                   m: add.u32 r1, r1, 1\n setp.lt.u32 p1, r1, n\n @p1 bra m\n\
+                   mul.u64 r2, r1, 4\n st.global.u32 [out + r2], r0\n";
+        let s = shapes(src, Dim3::x(64)).unwrap();
+        assert_eq!(s.regs[0], Shape::Uniform, "counted by every lane alike");
+        assert!(s.uniform_preds[0]);
+        assert!(!s.uniform_preds[1]);
+        assert_eq!(
+            s.regs[1],
+            Shape::Varying,
+            "written where only some lanes run"
+        );
+        let p = crate::compile("t.lasm", src).unwrap();
+        let an = Analysis::new(&p.kernels[0]);
+        let m = an.block_starting(5).unwrap();
+        assert!(s.partial[m], "the second loop runs with some lanes waiting");
+        assert!(!s.partial[an.block_starting(2).unwrap()]);
+    }
+
+    #[test]
+    fn two_d_blocks_keep_rows_uniform_when_gangs_fit_a_row() {
+        let src = ".kernel k\n mov.u32 r0, %tid.x\n mov.u32 r1, %tid.y\n";
+        let s = shapes(src, Dim3::new(16, 16, 1)).unwrap();
+        assert_eq!((s.regs[0], s.regs[1]), (Shape::Affine(1), Shape::Uniform));
+        let s = shapes(src, Dim3::new(6, 4, 1)).unwrap();
+        assert_eq!((s.regs[0], s.regs[1]), (Shape::Varying, Shape::Varying));
+        assert!(
+            shapes(src, Dim3::new(1, 2, 1)).is_err(),
+            "smaller than a gang"
+        );
+    }
+}
