@@ -13,8 +13,9 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, default_libcall_names};
 
 use super::analysis::Analysis;
-use super::codegen::{self, Features, Target};
+use super::codegen::{self, Features, Target, gang};
 use super::frame::Frame;
+use super::shape::Shapes;
 use crate::kernel::Kernel;
 use crate::launch::Dim3;
 
@@ -28,6 +29,8 @@ pub(super) type Entry = unsafe extern "C" fn(*mut Frame) -> u32;
 /// One compiled variant of a kernel.
 pub(super) struct Compiled {
     pub entry: Entry,
+    /// How the code runs lanes.
+    pub tier: Tier,
     /// How long translation and code generation took.
     pub compile_time: Duration,
     /// The module owning the code; taken and freed on drop.
@@ -51,11 +54,22 @@ impl Drop for Compiled {
     }
 }
 
+/// How compiled code runs a block's lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// One lane at a time, from barrier to barrier.
+    Lane,
+    /// Four lanes at a time on vectors.
+    Gang,
+}
+
 /// What makes two launches of one kernel need different code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Key {
     pub block: Dim3,
     pub count_steps: bool,
+    /// The launch has at most 2^32 lanes (`%gid` fits 32 bits).
+    pub gid32: bool,
 }
 
 /// A compiled variant, or why it could not be compiled.
@@ -158,15 +172,38 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
     let mut fctx = FunctionBuilderContext::new();
-    codegen::translate(
-        &mut ctx.func,
-        &mut fctx,
-        kernel,
-        an,
-        key.block,
-        key.count_steps,
-        &target,
-    );
+    // The gang tier where the kernel allows it (LANES_JIT_TIER=lane forces
+    // one lane at a time: docs/DEVELOPMENT.md).
+    let one_lane = std::env::var("LANES_JIT_TIER").is_ok_and(|t| t == "lane");
+    let shapes = Shapes::new(kernel, an, key.block, key.gid32)
+        .and_then(|sh| gang::eligible(an, &sh).map(|()| sh));
+    let tier = match shapes {
+        Ok(sh) if !one_lane => {
+            gang::translate(
+                &mut ctx.func,
+                &mut fctx,
+                kernel,
+                an,
+                &sh,
+                key.block,
+                key.count_steps,
+                &target,
+            );
+            Tier::Gang
+        }
+        _ => {
+            codegen::translate(
+                &mut ctx.func,
+                &mut fctx,
+                kernel,
+                an,
+                key.block,
+                key.count_steps,
+                &target,
+            );
+            Tier::Lane
+        }
+    };
     // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code
     // (docs/DEVELOPMENT.md).
     let dump = std::env::var("LANES_JIT_DUMP").unwrap_or_default();
@@ -195,6 +232,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
     Ok(Compiled {
         entry,
+        tier,
         compile_time: start.elapsed(),
         module: Mutex::new(Some(module)),
     })

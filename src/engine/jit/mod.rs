@@ -55,8 +55,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use cache::MAX_INSTRUCTIONS;
 use cache::{Compiled, KernelCache, Key};
+pub use cache::{MAX_INSTRUCTIONS, Tier};
 use frame::{BufferRef, Frame, Host, status};
 
 use crate::engine::{BufferAccess, LaunchSpec, Slot};
@@ -140,6 +140,7 @@ impl<'a> JitLaunch<'a> {
         let key = Key {
             block: spec.block,
             count_steps: codegen::counts_steps(an, kernel, spec.max_steps),
+            gid32: shape::gid_fits_u32(spec.grid, spec.block),
         };
         let (compiled, compiled_now) = cache.variant(kernel, key);
         let compiled = compiled.map_err(|reason| Unavailable {
@@ -177,6 +178,11 @@ impl<'a> JitLaunch<'a> {
         !self.loops
     }
 
+    /// How the compiled code runs lanes.
+    pub fn tier(&self) -> Tier {
+        self.compiled.tier
+    }
+
     /// The compile time, when this launch compiled the code (`None` when
     /// it was compiled before).
     pub fn compile_time(&self) -> Option<Duration> {
@@ -191,8 +197,13 @@ pub struct JitState {
     spill: Vec<u64>,
     lane_state: Vec<u32>,
     steps: Vec<u64>,
-    regs: Box<[u64; NUM_REGS]>,
+    /// A gang's register files and predicates for the exact path.
+    regs: Box<[u64; GANG_REGS]>,
 }
+
+/// Words of the exact path's register area: four lanes' registers, then
+/// their predicates.
+const GANG_REGS: usize = 4 * (NUM_REGS + 1);
 
 impl Default for JitState {
     fn default() -> JitState {
@@ -201,7 +212,7 @@ impl Default for JitState {
             spill: Vec::new(),
             lane_state: Vec::new(),
             steps: Vec::new(),
-            regs: Box::new([0; NUM_REGS]),
+            regs: Box::new([0; GANG_REGS]),
         }
     }
 }

@@ -55,8 +55,6 @@ pub(super) type Range = Option<(i128, i128)>;
 pub(super) struct Shapes {
     /// Per register.
     pub regs: [Shape; NUM_REGS],
-    /// Per register: the range of its lane values, when known.
-    pub ranges: [Range; NUM_REGS],
     /// Per predicate: the same in every lane of a gang.
     pub uniform_preds: [bool; NUM_PREDS],
     /// Per basic block: may run while other live lanes wait elsewhere.
@@ -174,19 +172,14 @@ impl Shapes {
                 break;
             }
         }
-        let mut ranges = [None; NUM_REGS];
-        for r in 0..NUM_REGS {
+        for (shape, kind) in regs.iter_mut().zip(an.kinds) {
             // Floats are never affine.
-            if matches!(regs[r], Shape::Affine(_)) && matches!(an.kinds[r], Kind::F32 | Kind::F64) {
-                regs[r] = Shape::Varying;
-            }
-            if regs[r] != Shape::Varying {
-                ranges[r] = ctx.ranges[r];
+            if matches!(*shape, Shape::Affine(_)) && matches!(kind, Kind::F32 | Kind::F64) {
+                *shape = Shape::Varying;
             }
         }
         Ok(Shapes {
             regs,
-            ranges,
             uniform_preds: preds,
             partial,
             ctx,
@@ -197,11 +190,6 @@ impl Shapes {
     /// generator must produce for it).
     pub fn read(&self, s: Src, ty: ScalarType) -> Shape {
         self.ctx.read(s, ty, &self.regs)
-    }
-
-    /// The range of a source operand's values, when known.
-    pub fn range(&self, s: Src) -> Range {
-        src_range(s, &self.ctx.ranges, self.ctx.block, self.ctx.gid32)
     }
 }
 
@@ -649,7 +637,6 @@ mod tests {
         assert_eq!(s.regs[0], Shape::Affine(1), "r0 = gid as u32");
         assert_eq!(s.regs[1], Shape::Affine(4), "r1 = r0 * 4 as u64");
         assert_eq!(s.regs[2], Shape::Varying);
-        assert_eq!(s.ranges[1], Some((0, (1 << 34) - 4)));
         assert!(!s.uniform_preds[0], "gid >= n differs by lane");
         assert!(
             s.partial.iter().all(|p| !p),

@@ -461,7 +461,7 @@ fn zero64<'f>(g: &mut impl LaneCode<'f>) -> Value {
     g.b().ins().iconst(types::I64, 0)
 }
 
-fn float_cc(cmp: CmpOp) -> FloatCC {
+pub(super) fn float_cc(cmp: CmpOp) -> FloatCC {
     match cmp {
         CmpOp::Eq => FloatCC::Equal,
         // Rust's `!=`: true when either side is NaN.
@@ -473,7 +473,7 @@ fn float_cc(cmp: CmpOp) -> FloatCC {
     }
 }
 
-fn int_cc(cmp: CmpOp, signed: bool) -> IntCC {
+pub(super) fn int_cc(cmp: CmpOp, signed: bool) -> IntCC {
     match (cmp, signed) {
         (CmpOp::Eq, _) => IntCC::Equal,
         (CmpOp::Ne, _) => IntCC::NotEqual,

@@ -31,6 +31,7 @@
 //! backward branch checks the launch's stop flag.
 
 mod alu;
+pub(super) mod gang;
 mod memory;
 mod values;
 
@@ -86,6 +87,8 @@ pub(super) enum Helper {
     Finish,
     /// [`frame::zero`]
     Zero,
+    /// [`frame::finish_gang`]
+    FinishGang,
 }
 
 impl Helper {
@@ -95,6 +98,7 @@ impl Helper {
             Helper::Atomic => frame::atomic as *const () as i64,
             Helper::Finish => frame::finish as *const () as i64,
             Helper::Zero => frame::zero as *const () as i64,
+            Helper::FinishGang => frame::finish_gang as *const () as i64,
         }
     }
 
@@ -112,8 +116,9 @@ impl Helper {
                 &[types::I64, types::I32, types::I64, types::I64, types::I64],
                 Some(types::I64),
             ),
-            // frame, pc, lane, block, steps, preds -> status
-            Helper::Finish => (
+            // frame, pc, lane, block, steps, preds (lane 0, block, steps,
+            // lanes for FinishGang) -> status
+            Helper::Finish | Helper::FinishGang => (
                 &[
                     types::I64,
                     types::I32,
@@ -291,7 +296,7 @@ pub(super) struct Translator<'a> {
     lane_state: Value,
     steps_mem: Value,
     regs_mem: Value,
-    sigs: [Option<SigRef>; 4],
+    sigs: [Option<SigRef>; 5],
     bbs: Vec<Block>,
     lane_exit: Block,
     lane_next: Block,
@@ -383,7 +388,7 @@ pub(super) fn translate(
         lane_state,
         steps_mem,
         regs_mem,
-        sigs: [None; 4],
+        sigs: [None; 5],
     };
     t.emit(first, target.frontend);
 }

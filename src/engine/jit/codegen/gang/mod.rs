@@ -1,0 +1,1052 @@
+//! The gang tier: four consecutive lanes of a block run as one, on 128-bit
+//! vectors (ISPC's model on PoCL's work-item loops).
+//!
+//! ```text
+//! for block in first..end:
+//!     for gang in 0..ceil(lanes / 4):         lanes 4g..4g+3, the live ones
+//!         run the kernel once for the gang     in `mask`
+//! ```
+//!
+//! Registers take the form `shape` gives them: uniform and affine ones are
+//! machine scalars (an affine register holds lane 0's value), varying ones
+//! vectors. An instruction whose result is uniform or affine is computed
+//! once, on lane 0's values (`alu` and `memory`, the one-lane tier's own
+//! translations, through [`LaneCode`]); a varying one on vectors
+//! (`alu.rs`, `memory.rs` here), or, for what vectors cannot do (integer
+//! division, the float functions, 64-bit minimum...), lane by lane through
+//! the same one-lane translations, its four results put back in a vector.
+//!
+//! This tier takes kernels without barriers whose branches are uniform
+//! across a gang (a branch on a varying predicate may only leave the
+//! kernel); lanes leave the gang's `mask` when they exit. Every live lane
+//! then runs every instruction the gang runs, so one step counter serves
+//! the gang; near the limit the lanes go to the reference interpreter in
+//! lockstep (`frame::finish_gang`).
+
+mod alu;
+mod memory;
+mod vector;
+
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    Block, BlockArg, Function, Inst, InstBuilder, MemFlagsData, SigRef, Value, types,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use super::values::{bits_as, held_as, to_held, zero_of};
+use super::{FaultCall, Features, Helper, LaneCode, Target};
+use crate::engine::jit::analysis::{Analysis, Kind};
+use crate::engine::jit::frame::{BufferRef, Frame, status};
+use crate::engine::jit::shape::{GANG, Shape, Shapes};
+use crate::kernel::flow::{for_each_src, pred_id};
+use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
+use crate::launch::Dim3;
+use crate::types::ScalarType;
+use vector::{GVal, Vector};
+
+/// Whether `kernel` can run on this tier with blocks of shape `block`: why
+/// not, if it cannot.
+pub(in crate::engine::jit) fn eligible(an: &Analysis, sh: &Shapes) -> Result<(), &'static str> {
+    if !an.barriers.is_empty() {
+        return Err("bar.sync (not yet on the gang tier)");
+    }
+    if sh.partial.iter().any(|&p| p) {
+        return Err("a branch on a value that differs between lanes of a gang");
+    }
+    Ok(())
+}
+
+/// Where a register lives.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// Uniform (the value) or affine (lane 0's value).
+    Scalar(Variable),
+    /// Varying, one vector.
+    One(Variable),
+    /// Varying, two halves.
+    Two(Variable, Variable),
+}
+
+/// Where a predicate lives.
+#[derive(Clone, Copy, Debug)]
+enum PSlot {
+    /// Uniform: `I8`, 0 or 1.
+    Uni(Variable),
+    /// Varying: `I32X4`, lanes all ones or zero.
+    Vec(Variable),
+}
+
+/// A predicate's value across the gang.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum GPred {
+    Uni(Value),
+    Vec(Value),
+}
+
+/// Whose values the one-lane translations (`LaneCode`) see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Lane 0's (the gang's uniform work; a fault names the lowest live
+    /// lane, the first that would have run it).
+    Uniform,
+    /// Lane `k`'s.
+    Lane(u8),
+}
+
+/// The state of one gang-tier translation.
+pub(super) struct Gang<'a> {
+    b: FunctionBuilder<'a>,
+    kernel: &'a Kernel,
+    an: &'a Analysis,
+    sh: &'a Shapes,
+    shape: Dim3,
+    lanes: i64,
+    features: Features,
+    call_conv: cranelift_codegen::isa::CallConv,
+    count_steps: bool,
+    regs: [Option<Slot>; NUM_REGS],
+    preds: [Option<PSlot>; NUM_PREDS],
+    /// Steps the gang (every live lane) took.
+    steps: Variable,
+    gang: Variable,
+    block: Variable,
+    ctaid: [Variable; 3],
+    gid_base: Variable,
+    /// Live lanes of the gang (bit `k`: lane `k`), `I32`.
+    mask: Variable,
+    frame: Value,
+    grid: [Value; 3],
+    max_steps: Value,
+    stop: Value,
+    scalars: Value,
+    buffers: Value,
+    shared: Value,
+    regs_mem: Value,
+    sigs: [Option<SigRef>; 5],
+    bbs: Vec<Block>,
+    gang_next: Block,
+    stopped: Block,
+    /// Params: code (i32), pc (i32), value (i64), lane (i64).
+    fault: Block,
+    back_edges: Vec<(Block, Block)>,
+    mode: Mode,
+    /// What the current instruction wrote, lane by lane (`Mode::Lane`).
+    lane_out: [Option<(ScalarType, Value)>; 4],
+    lane_pred_out: [Option<Value>; 4],
+    /// The lanes the current instruction writes (`I32X4` mask; `None`:
+    /// every live lane).
+    write_mask: Option<Value>,
+    /// The lanes that run the current uniform access (`I32`; `None`: the
+    /// live ones): a fault names the lowest.
+    fault_bits: Option<Value>,
+}
+
+/// Translates `kernel` for blocks of shape `shape` into `func` on the gang
+/// tier (the caller checked [`eligible`]).
+#[allow(clippy::too_many_arguments)]
+pub(in crate::engine::jit) fn translate(
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    kernel: &Kernel,
+    an: &Analysis,
+    sh: &Shapes,
+    shape: Dim3,
+    count_steps: bool,
+    target: &Target,
+) {
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let frame = b.block_params(entry)[0];
+    let load = |b: &mut FunctionBuilder<'_>, off: usize| {
+        b.ins()
+            .load(types::I64, MemFlagsData::trusted(), frame, off as i32)
+    };
+    let first = load(&mut b, offset_of!(Frame, first_block));
+    let grid = [0, 1, 2].map(|i| load(&mut b, offset_of!(Frame, grid) + 8 * i));
+    let max_steps = load(&mut b, offset_of!(Frame, max_steps));
+    let stop = load(&mut b, offset_of!(Frame, stop));
+    let buffers = load(&mut b, offset_of!(Frame, buffers));
+    let scalars = load(&mut b, offset_of!(Frame, scalars));
+    let shared = load(&mut b, offset_of!(Frame, shared));
+    let regs_mem = load(&mut b, offset_of!(Frame, regs));
+
+    let mut regs = [None; NUM_REGS];
+    for &r in &an.regs {
+        let kind = an.kinds[r as usize];
+        regs[r as usize] = Some(match sh.regs[r as usize] {
+            Shape::Uniform | Shape::Affine(_) => {
+                Slot::Scalar(b.declare_var(super::values::kind_type(kind)))
+            }
+            Shape::Varying => match kind {
+                Kind::I64 | Kind::F64 => Slot::Two(
+                    b.declare_var(vector::kind_vtype(kind)),
+                    b.declare_var(vector::kind_vtype(kind)),
+                ),
+                _ => Slot::One(b.declare_var(vector::kind_vtype(kind))),
+            },
+        });
+    }
+    let mut preds = [None; NUM_PREDS];
+    for &p in &an.preds {
+        preds[p as usize] = Some(if sh.uniform_preds[p as usize] {
+            PSlot::Uni(b.declare_var(types::I8))
+        } else {
+            PSlot::Vec(b.declare_var(types::I32X4))
+        });
+    }
+    let g = Gang {
+        steps: b.declare_var(types::I64),
+        gang: b.declare_var(types::I64),
+        block: b.declare_var(types::I64),
+        ctaid: [
+            b.declare_var(types::I64),
+            b.declare_var(types::I64),
+            b.declare_var(types::I64),
+        ],
+        gid_base: b.declare_var(types::I64),
+        mask: b.declare_var(types::I32),
+        bbs: an.blocks.iter().map(|_| b.create_block()).collect(),
+        gang_next: b.create_block(),
+        stopped: b.create_block(),
+        fault: b.create_block(),
+        back_edges: Vec::new(),
+        b,
+        kernel,
+        an,
+        sh,
+        shape,
+        lanes: shape.count() as i64,
+        features: target.features,
+        call_conv: target.call_conv,
+        count_steps,
+        regs,
+        preds,
+        frame,
+        grid,
+        max_steps,
+        stop,
+        scalars,
+        buffers,
+        shared,
+        regs_mem,
+        sigs: [None; 5],
+        mode: Mode::Uniform,
+        lane_out: [None; 4],
+        lane_pred_out: [None; 4],
+        write_mask: None,
+        fault_bits: None,
+    };
+    g.emit(first, target.frontend);
+}
+
+impl<'a> Gang<'a> {
+    fn emit(mut self, first: Value, frontend: cranelift_codegen::isa::TargetFrontendConfig) {
+        let block_head = self.b.create_block();
+        let gang_head = self.b.create_block();
+        let block_next = self.b.create_block();
+        let done = self.b.create_block();
+
+        self.b.def_var(self.block, first);
+        self.b.ins().jump(block_head, &[]);
+
+        self.b.switch_to_block(block_head);
+        let blk = self.b.use_var(self.block);
+        let end = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            self.frame,
+            offset_of!(Frame, end_block) as i32,
+        );
+        let over = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, blk, end);
+        let body = self.b.create_block();
+        self.b.ins().brif(over, done, &[], body, &[]);
+        self.b.switch_to_block(body);
+        self.check_stop();
+        let blk = self.b.use_var(self.block);
+        if self.uses_ctaid() {
+            let [gx, gy, _] = self.grid;
+            let x = self.b.ins().urem(blk, gx);
+            let q = self.b.ins().udiv(blk, gx);
+            let y = self.b.ins().urem(q, gy);
+            let z = self.b.ins().udiv(q, gy);
+            for (v, val) in self.ctaid.into_iter().zip([x, y, z]) {
+                self.b.def_var(v, val);
+            }
+        }
+        let base = self.b.ins().imul_imm_s(blk, self.lanes);
+        self.b.def_var(self.gid_base, base);
+        if self.kernel.shared_bytes > 0 {
+            let len = self
+                .b
+                .ins()
+                .iconst(types::I64, self.kernel.shared_bytes as i64);
+            self.call_helper(Helper::Zero, &[self.shared, len]);
+        }
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.gang, zero);
+        self.b.ins().jump(gang_head, &[]);
+
+        // for gang in 0..ceil(lanes / 4)
+        self.b.switch_to_block(gang_head);
+        let gang = self.b.use_var(self.gang);
+        let lane0 = self.b.ins().imul_imm_s(gang, GANG as i64);
+        let past = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, lane0, self.lanes);
+        let start = self.b.create_block();
+        self.b.ins().brif(past, block_next, &[], start, &[]);
+        self.b.switch_to_block(start);
+        // The live lanes: all four, fewer in a block's last gang.
+        let lane0 = self.lane0();
+        let lanes = self.b.ins().iconst(types::I64, self.lanes);
+        let rest = self.b.ins().isub(lanes, lane0);
+        let rest = self.b.ins().ireduce(types::I32, rest);
+        let one = self.b.ins().iconst(types::I32, 1);
+        let some = self.b.ins().ishl(one, rest);
+        let some = self.b.ins().iadd_imm_s(some, -1);
+        let all = self.b.ins().iconst(types::I32, 0xF);
+        let full = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, rest, GANG as i64);
+        let alive = self.b.ins().select(full, all, some);
+        self.b.def_var(self.mask, alive);
+        self.define_fresh();
+        let entry = self.target(0);
+        self.b.ins().jump(entry, &[]);
+
+        for bi in 0..self.an.blocks.len() {
+            self.basic_block(bi);
+        }
+        for (check, target) in std::mem::take(&mut self.back_edges) {
+            self.b.switch_to_block(check);
+            self.check_stop();
+            self.b.ins().jump(target, &[]);
+        }
+
+        self.b.switch_to_block(self.gang_next);
+        let gang = self.b.use_var(self.gang);
+        let gang = self.b.ins().iadd_imm_s(gang, 1);
+        self.b.def_var(self.gang, gang);
+        self.b.ins().jump(gang_head, &[]);
+
+        self.b.switch_to_block(block_next);
+        let blk = self.b.use_var(self.block);
+        let blk = self.b.ins().iadd_imm_s(blk, 1);
+        self.b.def_var(self.block, blk);
+        self.b.ins().jump(block_head, &[]);
+
+        self.b.switch_to_block(done);
+        let s = self.b.ins().iconst(types::I32, status::DONE as i64);
+        self.b.ins().return_(&[s]);
+
+        self.b.switch_to_block(self.stopped);
+        self.b.set_cold_block(self.stopped);
+        let s = self.b.ins().iconst(types::I32, status::STOPPED as i64);
+        self.b.ins().return_(&[s]);
+
+        self.emit_fault_block();
+        self.b.seal_all_blocks();
+        self.b.finalize(frontend);
+    }
+
+    fn uses_ctaid(&self) -> bool {
+        self.kernel.instrs.iter().any(|i| {
+            let mut found = false;
+            for_each_src(&i.op, |s| {
+                found |= matches!(s, Src::Special(Special::Ctaid(_)))
+            });
+            found
+        })
+    }
+
+    /// The gang's first lane (`%laneid` of lane 0), `I64`.
+    fn lane0(&mut self) -> Value {
+        let gang = self.b.use_var(self.gang);
+        self.b.ins().imul_imm_s(gang, GANG as i64)
+    }
+
+    /// Registers zero, predicates false, no steps: the gang starts.
+    fn define_fresh(&mut self) {
+        for i in 0..self.an.regs.len() {
+            let r = self.an.regs[i];
+            let kind = self.an.kinds[r as usize];
+            match self.slot(r) {
+                Slot::Scalar(v) => {
+                    let z = zero_of(&mut self.b, kind);
+                    self.b.def_var(v, z);
+                }
+                Slot::One(v) => {
+                    if let Vector::One(z) = vector::zero_vec(&mut self.b, kind) {
+                        self.b.def_var(v, z);
+                    }
+                }
+                Slot::Two(lo, hi) => {
+                    if let Vector::Two(zl, zh) = vector::zero_vec(&mut self.b, kind) {
+                        self.b.def_var(lo, zl);
+                        self.b.def_var(hi, zh);
+                    }
+                }
+            }
+        }
+        for i in 0..self.an.preds.len() {
+            let p = self.an.preds[i];
+            match self.pslot(p) {
+                PSlot::Uni(v) => {
+                    let z = self.b.ins().iconst(types::I8, 0);
+                    self.b.def_var(v, z);
+                }
+                PSlot::Vec(v) => {
+                    let z = vector::vconst(&mut self.b, types::I32X4, [0; 16]);
+                    self.b.def_var(v, z);
+                }
+            }
+        }
+        let z = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.steps, z);
+    }
+
+    fn slot(&self, r: Reg) -> Slot {
+        self.regs[r as usize].expect("the analysis lists every register the kernel uses")
+    }
+
+    fn pslot(&self, p: u8) -> PSlot {
+        self.preds[p as usize].expect("the analysis lists every predicate the kernel uses")
+    }
+
+    fn target(&self, pc: usize) -> Block {
+        match self.an.block_starting(pc) {
+            Some(b) => self.bbs[b],
+            None => self.gang_next,
+        }
+    }
+
+    fn edge(&mut self, from: usize, to: usize) -> Block {
+        let target = self.target(to);
+        if to > from {
+            return target;
+        }
+        let check = self.b.create_block();
+        self.back_edges.push((check, target));
+        check
+    }
+
+    fn check_stop(&mut self) {
+        let flag = self
+            .b
+            .ins()
+            .load(types::I8, MemFlagsData::new().with_notrap(), self.stop, 0);
+        let go = self.b.create_block();
+        self.b.ins().brif(flag, self.stopped, &[], go, &[]);
+        self.b.switch_to_block(go);
+    }
+
+    fn basic_block(&mut self, bi: usize) {
+        let bb = self.an.blocks[bi].clone();
+        self.b.switch_to_block(self.bbs[bi]);
+        if self.count_steps {
+            let s = self.b.use_var(self.steps);
+            let after = self.b.ins().iadd_imm_s(s, bb.len() as i64);
+            let over = self
+                .b
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThan, after, self.max_steps);
+            let exact = self.b.create_block();
+            let body = self.b.create_block();
+            self.b.set_cold_block(exact);
+            self.b.ins().brif(over, exact, &[], body, &[]);
+            self.b.switch_to_block(exact);
+            self.finish_exactly(bi, s);
+            self.b.switch_to_block(body);
+            self.b.def_var(self.steps, after);
+        }
+        for pc in bb.start..bb.end - 1 {
+            self.instr(pc);
+        }
+        let last = bb.end - 1;
+        let instr = self.kernel.instrs[last];
+        let after = self.target(last + 1);
+        let to = match instr.op {
+            // A branch past the end leaves the kernel: an exit.
+            Op::Bra { target } if target as usize >= self.kernel.instrs.len() => self.gang_next,
+            Op::Bra { target } => self.edge(last, target as usize),
+            Op::Exit => self.gang_next,
+            Op::Bar => unreachable!("no barriers on the gang tier"),
+            _ => {
+                self.instr(last);
+                self.b.ins().jump(after, &[]);
+                return;
+            }
+        };
+        let Some(g) = instr.guard else {
+            self.b.ins().jump(to, &[]);
+            return;
+        };
+        match self.guard_value(g.pred, g.negated) {
+            GPred::Uni(p) => {
+                self.b.ins().brif(p, to, &[], after, &[]);
+            }
+            GPred::Vec(m) => {
+                // Only exits get here (`eligible`): the lanes whose guard
+                // holds leave the gang.
+                debug_assert!(to == self.gang_next);
+                let leaving = vector::mask_to_bits(&mut self.b, m);
+                let mask = self.b.use_var(self.mask);
+                let stay = self.b.ins().band_not(mask, leaving);
+                self.b.def_var(self.mask, stay);
+                self.b.ins().brif(stay, after, &[], self.gang_next, &[]);
+            }
+        }
+    }
+
+    /// The guard's value: the predicate, negated for `@!p`.
+    fn guard_value(&mut self, p: u8, negated: bool) -> GPred {
+        match (self.pred_gval(p), negated) {
+            (GPred::Uni(v), true) => GPred::Uni(self.b.ins().bxor_imm_s(v, 1)),
+            (GPred::Vec(v), true) => GPred::Vec(self.b.ins().bnot(v)),
+            (v, false) => v,
+        }
+    }
+
+    /// The cold path of a basic block the gang cannot finish within its
+    /// budget: every live lane's registers go to `Frame::regs` and the
+    /// reference interpreter runs the lanes in lockstep to the fault.
+    fn finish_exactly(&mut self, bi: usize, steps: Value) {
+        let live = self.an.live_in[bi];
+        for i in 0..self.an.regs.len() {
+            let r = self.an.regs[i];
+            if !live.contains(r as u16) {
+                continue;
+            }
+            let v = self.gval(Src::Reg(r), ScalarType::U64);
+            for k in 0..GANG as u8 {
+                let bits = vector::lane_of(&mut self.b, ScalarType::U64, v, k);
+                let at = 8 * (k as usize * NUM_REGS + r as usize);
+                self.b
+                    .ins()
+                    .store(MemFlagsData::trusted(), bits, self.regs_mem, at as i32);
+            }
+        }
+        for k in 0..GANG as u8 {
+            let mut mask = self.b.ins().iconst(types::I64, 0);
+            for i in 0..self.an.preds.len() {
+                let p = self.an.preds[i];
+                if !live.contains(pred_id(p)) {
+                    continue;
+                }
+                let v = self.pred_lane(p, k);
+                let v = self.b.ins().uextend(types::I64, v);
+                let v = self.b.ins().ishl_imm_s(v, p as i64);
+                mask = self.b.ins().bor(mask, v);
+            }
+            let at = 8 * (GANG as usize * NUM_REGS + k as usize);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), mask, self.regs_mem, at as i32);
+        }
+        let pc = self
+            .b
+            .ins()
+            .iconst(types::I32, self.an.blocks[bi].start as i64);
+        let lane0 = self.lane0();
+        let block = self.b.use_var(self.block);
+        let mask = self.b.use_var(self.mask);
+        let mask = self.b.ins().uextend(types::I64, mask);
+        let call = self.call_helper(
+            Helper::FinishGang,
+            &[self.frame, pc, lane0, block, steps, mask],
+        );
+        let st = self.b.inst_results(call)[0];
+        self.b.ins().return_(&[st]);
+    }
+
+    /// Emits one instruction that does not end a basic block.
+    fn instr(&mut self, pc: usize) {
+        let instr = self.kernel.instrs[pc];
+        let mut cont = None;
+        let mut run_bits = None;
+        if let Some(g) = instr.guard {
+            match self.guard_value(g.pred, g.negated) {
+                GPred::Uni(p) => {
+                    let run = self.b.create_block();
+                    let c = self.b.create_block();
+                    self.b.ins().brif(p, run, &[], c, &[]);
+                    self.b.switch_to_block(run);
+                    cont = Some(c);
+                }
+                GPred::Vec(m) => {
+                    self.write_mask = Some(m);
+                    let bits = vector::mask_to_bits(&mut self.b, m);
+                    let mask = self.b.use_var(self.mask);
+                    run_bits = Some(self.b.ins().band(bits, mask));
+                }
+            }
+        }
+        let run_bits = match run_bits {
+            Some(b) => b,
+            None => self.b.use_var(self.mask),
+        };
+        match instr.op {
+            Op::Load { .. } | Op::Store { .. } | Op::Atom { .. } | Op::Cas { .. } => {
+                self.memory(pc, instr.op, run_bits)
+            }
+            _ => self.alu(pc, instr, run_bits),
+        }
+        self.write_mask = None;
+        if let Some(c) = cont {
+            self.b.ins().jump(c, &[]);
+            self.b.switch_to_block(c);
+        }
+    }
+
+    /// Four `I8` booleans as an `I32X4` mask.
+    fn bools_to_mask(&mut self, xs: [Value; 4]) -> Value {
+        let mut lanes = [xs[0]; 4];
+        for (k, &x) in xs.iter().enumerate() {
+            let w = self.b.ins().uextend(types::I32, x);
+            lanes[k] = self.b.ins().ineg(w);
+        }
+        match vector::from_lanes(&mut self.b, ScalarType::I32, lanes) {
+            Vector::One(v) => v,
+            Vector::Two(v, _) => v,
+        }
+    }
+
+    /// A source operand across the gang, read as `ty`, in the shape the
+    /// analysis gives the read.
+    fn gval(&mut self, s: Src, ty: ScalarType) -> GVal {
+        let want = self.sh.read(s, ty);
+        match s {
+            Src::Reg(r) => {
+                let kind = self.an.kinds[r as usize];
+                match self.slot(r) {
+                    Slot::Scalar(var) => {
+                        let v = self.b.use_var(var);
+                        match (want, self.sh.regs[r as usize]) {
+                            (Shape::Uniform, _) => GVal::Uni(held_as(&mut self.b, v, kind, ty)),
+                            (Shape::Affine(st), _) => {
+                                GVal::Aff(held_as(&mut self.b, v, kind, ty), st)
+                            }
+                            (Shape::Varying, Shape::Affine(st)) => {
+                                // An affine register read where its lanes
+                                // may wrap: the lanes in its own type, then
+                                // extended one by one.
+                                let own = kind_scalar(kind);
+                                let vec = vector::affine(&mut self.b, own, v, st);
+                                GVal::Vec(vector::held_vec_as(&mut self.b, vec, kind, ty))
+                            }
+                            (Shape::Varying, _) => {
+                                let u = held_as(&mut self.b, v, kind, ty);
+                                GVal::Vec(vector::splat(&mut self.b, ty, u))
+                            }
+                        }
+                    }
+                    Slot::One(var) => {
+                        let v = Vector::One(self.b.use_var(var));
+                        GVal::Vec(vector::held_vec_as(&mut self.b, v, kind, ty))
+                    }
+                    Slot::Two(lo, hi) => {
+                        let v = Vector::Two(self.b.use_var(lo), self.b.use_var(hi));
+                        GVal::Vec(vector::held_vec_as(&mut self.b, v, kind, ty))
+                    }
+                }
+            }
+            Src::Imm(v) => GVal::Uni(super::values::constant(&mut self.b, ty, v)),
+            Src::Param(slot) => {
+                let bits = self.scalar(slot);
+                GVal::Uni(bits_as(&mut self.b, bits, ty))
+            }
+            Src::Special(sp) => {
+                let (bits, affine) = self.special(sp);
+                let x = |b: &mut FunctionBuilder<'_>, v| bits_as(b, v, ty);
+                match (want, affine) {
+                    (Shape::Uniform, _) => GVal::Uni(x(&mut self.b, bits)),
+                    (Shape::Affine(st), _) => GVal::Aff(x(&mut self.b, bits), st),
+                    (Shape::Varying, true) => {
+                        let v = vector::affine(&mut self.b, ScalarType::U64, bits, 1);
+                        GVal::Vec(vector::held_vec_as(&mut self.b, v, Kind::I64, ty))
+                    }
+                    (Shape::Varying, false) => {
+                        // %tid in blocks whose rows do not hold whole
+                        // gangs: lane by lane.
+                        let mut lanes = [bits; 4];
+                        for (k, l) in lanes.iter_mut().enumerate() {
+                            let v = self.special_lane(sp, k as i64);
+                            *l = x(&mut self.b, v);
+                        }
+                        GVal::Vec(vector::from_lanes(&mut self.b, ty, lanes))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A special register for the gang: lane 0's value (`I64`), and whether
+    /// lanes count up from it by one.
+    fn special(&mut self, s: Special) -> (Value, bool) {
+        let lane0 = self.lane0();
+        match s {
+            Special::LaneId => (lane0, true),
+            Special::Gid => {
+                let base = self.b.use_var(self.gid_base);
+                (self.b.ins().iadd(base, lane0), true)
+            }
+            Special::Tid(a) => {
+                // %tid.x counts up along a gang when rows hold whole gangs.
+                let flat = self.shape.y == 1 && self.shape.z == 1;
+                let along = a == 0 && (flat || self.shape.x % GANG == 0);
+                (self.tid(a, lane0), along)
+            }
+            Special::Ntid(a) => (
+                self.b.ins().iconst(types::I64, self.shape.get(a) as i64),
+                false,
+            ),
+            Special::Ctaid(a) => (self.b.use_var(self.ctaid[a as usize]), false),
+            Special::Nctaid(a) => (self.grid[a as usize], false),
+        }
+    }
+
+    /// `%tid` component `a` of lane `lane` (`I64`).
+    fn tid(&mut self, a: u8, lane: Value) -> Value {
+        let (x, y) = (self.shape.x as i64, self.shape.y as i64);
+        if self.shape.y == 1 && self.shape.z == 1 {
+            return if a == 0 {
+                lane
+            } else {
+                self.b.ins().iconst(types::I64, 0)
+            };
+        }
+        match a {
+            0 => self.b.ins().urem_imm_s(lane, x),
+            1 => {
+                let q = self.b.ins().udiv_imm_s(lane, x);
+                self.b.ins().urem_imm_s(q, y)
+            }
+            _ => self.b.ins().udiv_imm_s(lane, x * y),
+        }
+    }
+
+    /// A special register in lane `k` of the gang (`I64`).
+    fn special_lane(&mut self, s: Special, k: i64) -> Value {
+        let lane0 = self.lane0();
+        let lane = self.b.ins().iadd_imm_s(lane0, k);
+        match s {
+            Special::Tid(a) => self.tid(a, lane),
+            other => {
+                let (v, affine) = self.special(other);
+                if affine {
+                    self.b.ins().iadd_imm_s(v, k)
+                } else {
+                    v
+                }
+            }
+        }
+    }
+
+    /// Writes a gang value of type `ty` to register `d` (only the lanes of
+    /// `write_mask`, when set).
+    fn write_gval(&mut self, d: Reg, ty: ScalarType, v: GVal) {
+        let kind = self.an.kinds[d as usize];
+        match self.slot(d) {
+            Slot::Scalar(var) => {
+                let x = match v {
+                    GVal::Uni(x) | GVal::Aff(x, _) => x,
+                    GVal::Vec(vec) => {
+                        debug_assert!(false, "a vector written to scalar register r{d}");
+                        vector::lane(&mut self.b, ty, vec, 0)
+                    }
+                };
+                let held = to_held(&mut self.b, kind, ty, x);
+                self.b.def_var(var, held);
+            }
+            Slot::One(var) => {
+                let vec = vector::materialize(&mut self.b, ty, v);
+                let mut held = vector::vec_to_held(&mut self.b, kind, ty, vec);
+                if let Some(m) = self.write_mask {
+                    let old = Vector::One(self.b.use_var(var));
+                    held = vector::blend(&mut self.b, m, held, old);
+                }
+                if let Vector::One(x) = held {
+                    self.b.def_var(var, x);
+                }
+            }
+            Slot::Two(lo, hi) => {
+                let vec = vector::materialize(&mut self.b, ty, v);
+                let mut held = vector::vec_to_held(&mut self.b, kind, ty, vec);
+                if let Some(m) = self.write_mask {
+                    let old = Vector::Two(self.b.use_var(lo), self.b.use_var(hi));
+                    held = vector::blend(&mut self.b, m, held, old);
+                }
+                if let Vector::Two(l, h) = held {
+                    self.b.def_var(lo, l);
+                    self.b.def_var(hi, h);
+                }
+            }
+        }
+    }
+
+    /// A predicate across the gang.
+    fn pred_gval(&mut self, p: u8) -> GPred {
+        match self.pslot(p) {
+            PSlot::Uni(v) => GPred::Uni(self.b.use_var(v)),
+            PSlot::Vec(v) => GPred::Vec(self.b.use_var(v)),
+        }
+    }
+
+    /// Lane `k` of a predicate (`I8`, 0 or 1).
+    fn pred_lane(&mut self, p: u8, k: u8) -> Value {
+        match self.pred_gval(p) {
+            GPred::Uni(v) => v,
+            GPred::Vec(m) => {
+                let x = self.b.ins().extractlane(m, k);
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, x, 0)
+            }
+        }
+    }
+
+    /// A predicate's value as a lane mask.
+    fn pred_mask(&mut self, v: GPred) -> Value {
+        match v {
+            GPred::Vec(m) => m,
+            GPred::Uni(u) => {
+                let w = self.b.ins().uextend(types::I32, u);
+                let w = self.b.ins().ineg(w);
+                self.b.ins().splat(types::I32X4, w)
+            }
+        }
+    }
+
+    /// Sets a predicate (only the lanes of `write_mask`, when set).
+    fn set_gpred(&mut self, p: u8, v: GPred) {
+        match self.pslot(p) {
+            PSlot::Uni(var) => {
+                let x = match v {
+                    GPred::Uni(x) => x,
+                    GPred::Vec(m) => {
+                        debug_assert!(false, "a varying value written to uniform p{p}");
+                        let x = self.b.ins().extractlane(m, 0);
+                        self.b.ins().icmp_imm_s(IntCC::NotEqual, x, 0)
+                    }
+                };
+                self.b.def_var(var, x);
+            }
+            PSlot::Vec(var) => {
+                let mut m = self.pred_mask(v);
+                if let Some(w) = self.write_mask {
+                    let old = self.b.use_var(var);
+                    m = self.b.ins().bitselect(w, m, old);
+                }
+                self.b.def_var(var, m);
+            }
+        }
+    }
+
+    /// Leaves through the fault block when `cond` (`I8`) is set, naming
+    /// `lane` (`I64`, the lane's `%laneid`).
+    fn fault_at(&mut self, cond: Value, f: FaultCall, lane: Value) {
+        let ok = self.b.create_block();
+        let site = self.b.create_block();
+        self.b.set_cold_block(site);
+        self.b.ins().brif(cond, site, &[], ok, &[]);
+        self.b.switch_to_block(site);
+        let code = self.b.ins().iconst(types::I32, f.code as i64);
+        let pc = self.b.ins().iconst(types::I32, f.pc as i64);
+        let value = match f.value {
+            Some(v) => v,
+            None => self.b.ins().iconst(types::I64, 0),
+        };
+        self.b.ins().jump(
+            self.fault,
+            &[
+                BlockArg::Value(code),
+                BlockArg::Value(pc),
+                BlockArg::Value(value),
+                BlockArg::Value(lane),
+            ],
+        );
+        self.b.switch_to_block(ok);
+    }
+
+    /// `%laneid` of the lowest lane in `bits` (`I32`, not empty).
+    fn lowest_lane(&mut self, bits: Value) -> Value {
+        let k = self.b.ins().ctz(bits);
+        let k = self.b.ins().uextend(types::I64, k);
+        let lane0 = self.lane0();
+        self.b.ins().iadd(lane0, k)
+    }
+
+    fn emit_fault_block(&mut self) {
+        let f = self.fault;
+        self.b.set_cold_block(f);
+        let code = self.b.append_block_param(f, types::I32);
+        let pc = self.b.append_block_param(f, types::I32);
+        let value = self.b.append_block_param(f, types::I64);
+        let lane = self.b.append_block_param(f, types::I64);
+        self.b.switch_to_block(f);
+        let block = self.b.use_var(self.block);
+        let store = |b: &mut FunctionBuilder<'_>, v: Value, frame: Value, off: usize| {
+            b.ins().store(MemFlagsData::trusted(), v, frame, off as i32);
+        };
+        store(&mut self.b, code, self.frame, offset_of!(Frame, fault_code));
+        store(&mut self.b, pc, self.frame, offset_of!(Frame, fault_pc));
+        store(&mut self.b, lane, self.frame, offset_of!(Frame, fault_lane));
+        store(
+            &mut self.b,
+            block,
+            self.frame,
+            offset_of!(Frame, fault_block),
+        );
+        store(
+            &mut self.b,
+            value,
+            self.frame,
+            offset_of!(Frame, fault_value),
+        );
+        let s = self.b.ins().iconst(types::I32, status::FAULT as i64);
+        self.b.ins().return_(&[s]);
+    }
+
+    fn launch_word(&mut self, base: Value, offset: usize) -> Value {
+        self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted().with_readonly(),
+            base,
+            offset as i32,
+        )
+    }
+
+    fn buffer_ptr(&mut self, slot: u16) -> Value {
+        let at = slot as usize * size_of::<BufferRef>();
+        self.launch_word(self.buffers, at + offset_of!(BufferRef, ptr))
+    }
+
+    fn buffer_len(&mut self, slot: u16) -> Value {
+        let at = slot as usize * size_of::<BufferRef>();
+        self.launch_word(self.buffers, at + offset_of!(BufferRef, len))
+    }
+
+    fn scalar(&mut self, slot: u16) -> Value {
+        self.launch_word(self.scalars, 8 * slot as usize)
+    }
+
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
+        let i = h as usize;
+        let sig = match self.sigs[i] {
+            Some(s) => s,
+            None => {
+                let s = self.b.import_signature(h.signature(self.call_conv));
+                self.sigs[i] = Some(s);
+                s
+            }
+        };
+        let callee = self.b.ins().iconst(types::I64, h.address());
+        self.b.ins().call_indirect(sig, callee, args)
+    }
+}
+
+/// The scalar type a register of kind `kind` holds its value in.
+fn kind_scalar(kind: Kind) -> ScalarType {
+    match kind {
+        Kind::I32Zero => ScalarType::U32,
+        Kind::I32Sign => ScalarType::I32,
+        Kind::F32 => ScalarType::F32,
+        Kind::I64 => ScalarType::U64,
+        Kind::F64 => ScalarType::F64,
+    }
+}
+
+/// The one-lane translations see lane 0 (uniform work) or lane `k`.
+impl<'f> LaneCode<'f> for Gang<'f> {
+    fn b(&mut self) -> &mut FunctionBuilder<'f> {
+        &mut self.b
+    }
+    fn read(&mut self, s: Src, ty: ScalarType) -> Value {
+        let v = self.gval(s, ty);
+        let k = match self.mode {
+            Mode::Uniform => 0,
+            Mode::Lane(k) => k,
+        };
+        vector::lane_of(&mut self.b, ty, v, k)
+    }
+    fn read_bits(&mut self, s: Src) -> Value {
+        LaneCode::read(self, s, ScalarType::U64)
+    }
+    fn write(&mut self, d: Reg, ty: ScalarType, v: Value) {
+        match self.mode {
+            Mode::Uniform => {
+                let g = match self.sh.regs[d as usize] {
+                    Shape::Affine(st) => GVal::Aff(v, st),
+                    _ => GVal::Uni(v),
+                };
+                self.write_gval(d, ty, g)
+            }
+            Mode::Lane(k) => self.lane_out[k as usize] = Some((ty, v)),
+        }
+    }
+    fn write_bits(&mut self, d: Reg, bits: Value) {
+        let ty = kind_scalar(self.an.kinds[d as usize]);
+        let v = bits_as(&mut self.b, bits, ty);
+        LaneCode::write(self, d, ty, v)
+    }
+    fn pred(&mut self, p: u8) -> Value {
+        let k = match self.mode {
+            Mode::Uniform => 0,
+            Mode::Lane(k) => k,
+        };
+        self.pred_lane(p, k)
+    }
+    fn set_pred(&mut self, p: u8, v: Value) {
+        match self.mode {
+            Mode::Uniform => self.set_gpred(p, GPred::Uni(v)),
+            Mode::Lane(k) => self.lane_pred_out[k as usize] = Some(v),
+        }
+    }
+    fn fault_if(&mut self, cond: Value, f: FaultCall) {
+        let lane = match self.mode {
+            Mode::Uniform => {
+                let bits = match self.fault_bits {
+                    Some(b) => b,
+                    None => self.b.use_var(self.mask),
+                };
+                self.lowest_lane(bits)
+            }
+            Mode::Lane(k) => {
+                let lane0 = self.lane0();
+                self.b.ins().iadd_imm_s(lane0, k as i64)
+            }
+        };
+        self.fault_at(cond, f, lane)
+    }
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
+        Gang::call_helper(self, h, args)
+    }
+    fn frame(&self) -> Value {
+        self.frame
+    }
+    fn features(&self) -> Features {
+        self.features
+    }
+    fn memory_base(&mut self, space: Space, slot: u16) -> Value {
+        match space {
+            Space::Global => self.buffer_ptr(slot),
+            Space::Shared => self.shared,
+        }
+    }
+    fn memory_len(&mut self, space: Space, slot: u16) -> Value {
+        match space {
+            Space::Global => self.buffer_len(slot),
+            Space::Shared => self
+                .b
+                .ins()
+                .iconst(types::I64, self.kernel.shared_bytes as i64),
+        }
+    }
+}
