@@ -302,6 +302,60 @@ pub enum LaunchError {
     /// The engine is not available.
     #[error("{0}")]
     Engine(String),
+    /// The launch ran past its deadline ([`LaunchOptions::timeout`]) and
+    /// was cancelled; blocks that finished keep their writes.
+    ///
+    /// [`LaunchOptions::timeout`]: crate::LaunchOptions::timeout
+    #[error(
+        "kernel `{kernel}` did not finish within its timeout of {}: {}",
+        humantime::format_duration(*timeout),
+        unfinished_list(*grid, *blocks, *unfinished, ranges)
+    )]
+    Timeout {
+        /// The kernel.
+        kernel: String,
+        /// The limit it was given.
+        timeout: std::time::Duration,
+        /// The grid, to name blocks by their coordinates.
+        grid: Dim3,
+        /// Blocks in the launch.
+        blocks: u64,
+        /// Blocks that had not finished when it was cancelled.
+        unfinished: u64,
+        /// The first of them, as ranges of linear block indices (a few).
+        ranges: Vec<std::ops::Range<u64>>,
+    },
+}
+
+/// `3 of 64 blocks had not finished: (1, 0, 0), (5, 0, 0)..=(6, 0, 0)`.
+fn unfinished_list(
+    grid: Dim3,
+    blocks: u64,
+    unfinished: u64,
+    ranges: &[std::ops::Range<u64>],
+) -> String {
+    let shown: Vec<String> = ranges
+        .iter()
+        .map(|r| {
+            let first = grid.unflatten(r.start);
+            if r.end - r.start == 1 {
+                first.to_string()
+            } else {
+                format!("{first}..={}", grid.unflatten(r.end - 1))
+            }
+        })
+        .collect();
+    let listed: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    let more = if listed < unfinished {
+        format!(" and {} more", unfinished - listed)
+    } else {
+        String::new()
+    };
+    format!(
+        "{unfinished} of {blocks} block{} had not finished: {}{more}",
+        if blocks == 1 { "" } else { "s" },
+        shown.join(", ")
+    )
 }
 
 impl From<Fault> for LaunchError {

@@ -36,7 +36,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use lanes_scheduler::{BatchError, BatchStats, Placement, Pool, Report};
@@ -44,7 +43,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::asm::Diagnostics;
 use crate::engine::block::{BlockLaunch, BlockState};
-use crate::engine::{LaunchSpec, reference};
+use crate::engine::{LaunchSpec, StopFlag, reference, with_deadline};
 use crate::kernel::{Kernel, Program, compile};
 use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_shape};
 use crate::memory::{BufferId, BufferTable, MemoryError};
@@ -79,6 +78,11 @@ pub struct LaunchOptions {
     pub engine: Engine,
     /// Per-lane step budget.
     pub max_steps: u64,
+    /// Wall-clock limit of the launch (`None`: none). Past it the launch is
+    /// cancelled through its stop flag, running blocks included, and fails
+    /// with [`LaunchError::Timeout`], which names the blocks that had not
+    /// finished; the others keep their writes.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for LaunchOptions {
@@ -86,6 +90,7 @@ impl Default for LaunchOptions {
         LaunchOptions {
             engine: Engine::default(),
             max_steps: DEFAULT_MAX_STEPS,
+            timeout: None,
         }
     }
 }
@@ -386,18 +391,49 @@ impl Runtime {
             let table = self.buffers.read();
             bind_args(kernel, args, |id| table.get(id).cloned())?
         };
+        let stop = StopFlag::new();
         let spec = LaunchSpec {
             kernel,
             grid,
             block,
             args: &bound,
             max_steps: options.max_steps,
+            stop: &stop,
         };
         let blocks = spec.block_count();
+        let stats = with_deadline(&stop, options.timeout, || {
+            self.run_on_engine(&spec, options.engine, start)
+        })
+        .map_err(|e| {
+            LaunchError::Engine(format!("cannot start the launch's deadline watchdog: {e}"))
+        })??;
+        let unfinished = stop.unfinished();
+        if unfinished.blocks > 0 {
+            return Err(LaunchError::Timeout {
+                kernel: kernel.name.clone(),
+                timeout: options.timeout.unwrap_or_default(),
+                grid,
+                blocks,
+                unfinished: unfinished.blocks,
+                ranges: unfinished.ranges,
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Runs a checked launch on `engine`.
+    fn run_on_engine(
+        &self,
+        spec: &LaunchSpec<'_>,
+        engine: Engine,
+        start: Instant,
+    ) -> Result<LaunchStats, LaunchError> {
+        let (grid, block) = (spec.grid, spec.block);
+        let blocks = spec.block_count();
         let lanes = grid.count() * block.count();
-        match options.engine {
+        match engine {
             Engine::Reference => {
-                reference::run(&spec).map_err(LaunchError::Fault)?;
+                reference::run(spec).map_err(LaunchError::Fault)?;
                 Ok(LaunchStats {
                     blocks,
                     lanes,
@@ -408,7 +444,7 @@ impl Runtime {
             }
             Engine::Pool => {
                 let (pool, threads) = self.pool.read().clone();
-                let launch = BlockLaunch::new(&spec);
+                let launch = BlockLaunch::new(spec);
                 let cost = if launch.straight_line() {
                     Cost::Even
                 } else {
@@ -419,16 +455,12 @@ impl Runtime {
                 let tasks = usize::try_from(tasks).map_err(|_| {
                     LaunchError::Shape(format!("grid {grid} has too many blocks to schedule"))
                 })?;
-                // A fault in any task stops every task at its next block.
-                let stop = AtomicBool::new(false);
+                // A fault in any task sets the launch's stop flag, which
+                // stops the running blocks of every task.
                 let batch = pool
                     .run(tasks, |state: &mut BlockState, task| {
                         let first = task as u64 * per_task;
-                        state.run_blocks_until(
-                            &launch,
-                            first..(first + per_task).min(blocks),
-                            &stop,
-                        )
+                        state.run_blocks(&launch, first..(first + per_task).min(blocks))
                     })
                     .map_err(|e| match e {
                         BatchError::Task { error, .. } => LaunchError::Fault(error),

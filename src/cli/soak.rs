@@ -369,6 +369,7 @@ impl Client<'_> {
             LaunchOptions {
                 engine,
                 max_steps: limit,
+                ..LaunchOptions::default()
             },
         );
         let got = u64s(&self.read_free(out));

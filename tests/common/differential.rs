@@ -117,6 +117,7 @@ pub fn run_with<C: DiffCase>(
         block: c.block(),
         args: &args,
         max_steps: c.max_steps(),
+        stop: &lanes::engine::StopFlag::new(),
     };
     engine(&spec)?;
     Ok(buffers.iter().map(|b| b.to_bytes()).collect())
@@ -151,6 +152,7 @@ pub fn run_on_pool<C: DiffCase>(c: &C, rt: &Runtime) -> Outcome {
     let options = LaunchOptions {
         engine: Engine::Pool,
         max_steps: c.max_steps(),
+        ..LaunchOptions::default()
     };
     let result = rt.launch(kernel, c.grid(), c.block(), &args, options);
     let out = ids.iter().map(|&id| rt.read(id).unwrap()).collect();
