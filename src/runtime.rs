@@ -116,7 +116,8 @@ pub struct LaunchStats {
 pub struct PoolConfig {
     /// Threads that run a launch's tasks (`None`: the CPUs this process may
     /// run on). With [`PoolConfig::submitter_helps`] the launching thread is
-    /// one of them and the pool has `threads - 1` workers.
+    /// one of them and the pool has `threads - 1` workers. At most
+    /// [`lanes_scheduler::MAX_THREADS`] (1024).
     pub threads: Option<usize>,
     /// Where workers are pinned.
     pub placement: Placement,
@@ -158,7 +159,9 @@ pub struct RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Threads that run launches (at least 1; see [`PoolConfig::threads`]).
+    /// Threads that run launches (at least 1, at most
+    /// [`lanes_scheduler::MAX_THREADS`], 1024; see [`PoolConfig::threads`]).
+    /// More is an error of [`RuntimeBuilder::build`].
     pub fn threads(mut self, threads: usize) -> Self {
         self.pool.threads = Some(threads);
         self
@@ -197,9 +200,16 @@ impl RuntimeBuilder {
 
 /// The pool for `config`, and how many threads run its launches.
 fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<BlockState>>, usize), PoolError> {
-    let threads = config
-        .threads
-        .unwrap_or_else(|| lanes_scheduler::Topology::detect().allowed().len().max(1));
+    let threads = config.threads.unwrap_or_else(|| {
+        let cpus = lanes_scheduler::Topology::detect().allowed().len();
+        cpus.clamp(1, lanes_scheduler::MAX_THREADS)
+    });
+    if threads > lanes_scheduler::MAX_THREADS {
+        return Err(PoolError(lanes_scheduler::BuildError::TooManyThreads {
+            requested: threads,
+            max: lanes_scheduler::MAX_THREADS,
+        }));
+    }
     // `threads` counts the launching thread when it helps.
     let (workers, helps, inline) = match (config.submitter_helps, threads) {
         // The launching thread alone runs everything; the one worker the

@@ -17,6 +17,9 @@
 //!   when that text has no `/` and no `.`; otherwise the whole text is the
 //!   path. An unknown TYPE there is a usage error.
 //! - Nothing is saved when a launch faults.
+//! - Numeric options take negative numbers as values, so that `--grid -1`
+//!   is answered with what the option accepts rather than clap's "unexpected
+//!   argument"; errors shorten the input they quote (see [`spec::quote`]).
 
 mod affinity;
 mod bench;
@@ -51,18 +54,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Compile a LASM file and run one of its kernels.
+    #[command(allow_negative_numbers = true)]
     Run(run::RunArgs),
     /// Validate a LASM file and print its canonical text.
+    #[command(allow_negative_numbers = true)]
     Check(check::CheckArgs),
     /// Run the benchmark suite: launch latency percentiles, throughput, and
     /// ratios to native Rust and rayon.
+    #[command(allow_negative_numbers = true)]
     Bench(bench::BenchArgs),
     /// Sweep thread counts x placements x workloads: throughput, latency,
     /// steals, parks, and where each worker ran.
+    #[command(allow_negative_numbers = true)]
     Affinity(affinity::AffinityArgs),
     /// Launch a random mix of kernels, some faulting, from many host
     /// threads for a bounded time; check every result, that no launch is
     /// lost and that memory stays flat.
+    #[command(allow_negative_numbers = true)]
     Soak(soak::SoakArgs),
 }
 

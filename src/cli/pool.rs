@@ -19,13 +19,13 @@ pub struct PoolSettings {
     pub placement: Option<Placement>,
 }
 
-/// Parses `--threads`: a whole number of at least 1.
+/// Parses `--threads`: a whole number from 1 to
+/// [`lanes_scheduler::MAX_THREADS`] (1024), the pool's limit.
 pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("the pool needs at least 1 thread".to_string()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{s}` is not a thread count (a whole number >= 1)")),
-    }
+    let max = lanes_scheduler::MAX_THREADS;
+    super::spec::whole(1, max as u64)(s)
+        .map(|n| n as usize)
+        .map_err(|e| format!("{e} (the pool's limit is {max} threads)"))
 }
 
 /// The runtime a subcommand runs on, built with the pool settings. A pool
