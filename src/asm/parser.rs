@@ -275,6 +275,8 @@ fn parse_instruction(cur: &mut Cursor<'_>) -> Result<Instruction, Diagnostic> {
             }
         }
     }
+    // Most instructions have 2-3 operands: no spare capacity per line.
+    operands.shrink_to_fit();
     Ok(Instruction {
         guard,
         opcode,
@@ -359,7 +361,7 @@ fn parse_operand(cur: &mut Cursor<'_>) -> Result<Operand, Diagnostic> {
         return Err(Diagnostic::new(span, "expected an operand at end of line"));
     };
     let kind = match &tok.token {
-        Token::Punct('[') => OperandKind::Address(parse_address(cur, span)?),
+        Token::Punct('[') => OperandKind::Address(Box::new(parse_address(cur, span)?)),
         Token::Punct('-') => {
             let inner = cur.span();
             match cur.next().map(|t| &t.token) {

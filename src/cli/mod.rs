@@ -123,10 +123,41 @@ fn emit(text: &str) {
     let _ = out.flush();
 }
 
-/// Reads a LASM source file, naming it as given on the command line.
+/// The largest LASM source file the command line reads, in bytes (a
+/// kernel of a million instructions is about 25 MB).
+pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+/// Reads a LASM source file, naming it as given on the command line; at
+/// most [`MAX_SOURCE_BYTES`], so that `/dev/zero` or a huge file is an
+/// error, not all of the memory.
 fn read_source(file: &std::path::Path) -> Result<String, CliError> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| CliError::Usage(format!("cannot read `{}`: {e}", file.display())))?;
+    use std::io::Read;
+
+    let cannot =
+        |e: std::io::Error| CliError::Usage(format!("cannot read `{}`: {e}", file.display()));
+    let too_big = || {
+        CliError::Usage(format!(
+            "`{}` is larger than {} MiB, the most a LASM source file may have",
+            file.display(),
+            MAX_SOURCE_BYTES >> 20
+        ))
+    };
+    let f = std::fs::File::open(file).map_err(cannot)?;
+    let meta = f.metadata().map_err(cannot)?;
+    if meta.is_file() && meta.len() > MAX_SOURCE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    if meta.is_file() {
+        // Exactly the file's size, not a doubling buffer's.
+        bytes.reserve_exact(meta.len() as usize + 1);
+    }
+    f.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(too_big());
+    }
     String::from_utf8(bytes).map_err(|e| {
         CliError::Usage(format!(
             "`{}` is not UTF-8 text (invalid byte at offset {})",

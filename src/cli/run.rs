@@ -316,16 +316,18 @@ fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, Cl
                     .map_err(|e| bad(format!("parameter `{}` is a buffer: {e}", p.name)))?;
                 let (id, ty, len) = match source {
                     BufferSource::Npy(path) => {
-                        // Refuse before reading a file that cannot fit anyway.
-                        if let Ok(meta) = std::fs::metadata(&path) {
-                            budget.check(meta.len()).map_err(&bad)?;
-                        }
-                        let array = crate::npy::read(&path)?;
-                        budget.take(array.bytes.len()).map_err(&bad)?;
-                        let id = rt
-                            .alloc_from(&array.bytes)
-                            .map_err(|e| bad(e.to_string()))?;
-                        (id, array.ty, array.bytes.len())
+                        // The header first: its declared size is checked
+                        // against the file and the memory before any data
+                        // is read, and the data goes straight into the
+                        // buffer, a piece at a time.
+                        let mut file = crate::npy::open(&path)?;
+                        let len = file.data_len;
+                        budget.take(len).map_err(&bad)?;
+                        let id = rt.alloc(len).map_err(|e| bad(e.to_string()))?;
+                        file.read_chunks(|at, piece| {
+                            rt.write(id, at, piece).map_err(std::io::Error::other)
+                        })?;
+                        (id, file.ty, len)
                     }
                     BufferSource::Zeros { ty, count } => {
                         let bytes = count
@@ -359,15 +361,6 @@ impl MemoryBudget {
     fn of_machine() -> MemoryBudget {
         MemoryBudget {
             left: total_memory(),
-        }
-    }
-
-    fn check(&self, file_bytes: u64) -> Result<(), String> {
-        match self.left {
-            Some(left) if file_bytes > left as u64 => Err(format!(
-                "the file is {file_bytes} bytes, more than this machine's memory can hold ({left} bytes left of its total)"
-            )),
-            _ => Ok(()),
         }
     }
 
