@@ -29,19 +29,25 @@ pub fn quote(text: &str) -> String {
 /// `message` with every `` `quoted` `` piece longer than [`QUOTE_CHARS`]
 /// shortened by [`quote`].
 pub fn shorten_quoted(message: &str) -> String {
+    shorten_quoted_by(message, '`')
+}
+
+/// [`shorten_quoted`] for pieces between two `mark`s (clap quotes values
+/// in `'`).
+pub fn shorten_quoted_by(message: &str, mark: char) -> String {
     if message.len() <= 2 * QUOTE_CHARS {
         return message.to_string();
     }
     let mut out = String::with_capacity(message.len().min(1024));
     let mut rest = message;
-    while let Some(open) = rest.find('`') {
-        out.push_str(&rest[..=open]);
-        rest = &rest[open + 1..];
-        match rest.find('`') {
+    while let Some(open) = rest.find(mark) {
+        out.push_str(&rest[..open + mark.len_utf8()]);
+        rest = &rest[open + mark.len_utf8()..];
+        match rest.find(mark) {
             Some(close) => {
                 out.push_str(&quote(&rest[..close]));
-                out.push('`');
-                rest = &rest[close + 1..];
+                out.push(mark);
+                rest = &rest[close + mark.len_utf8()..];
             }
             None => {
                 out.push_str(&quote(rest));

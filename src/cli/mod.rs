@@ -90,8 +90,14 @@ where
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0) and usage errors
-            // to stderr (exit 2).
-            let _ = e.print();
+            // to stderr (exit 2); errors quote the offending value, which
+            // may be huge: shorten it.
+            if e.use_stderr() {
+                let text = crate::text::shorten_quoted_by(&e.render().to_string(), '\'');
+                eprint!("{text}");
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };

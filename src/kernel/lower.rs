@@ -75,9 +75,23 @@ fn lower_kernel(mut def: asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option
             continue;
         }
         let kind = if p.ty == "buf" {
+            if buffers == u16::MAX {
+                errors.push(Diagnostic::new(
+                    p.span,
+                    format!("too many buffer parameters (at most {})", u16::MAX),
+                ));
+                continue;
+            }
             buffers += 1;
             ParamKind::Buffer { slot: buffers - 1 }
         } else if let Some(ty) = ScalarType::from_name(&p.ty) {
+            if scalars == u16::MAX {
+                errors.push(Diagnostic::new(
+                    p.span,
+                    format!("too many scalar parameters (at most {})", u16::MAX),
+                ));
+                continue;
+            }
             scalars += 1;
             ParamKind::Scalar {
                 ty,
