@@ -730,7 +730,6 @@ fn negative_numbers_say_what_the_option_accepts() {
     for (option, value) in [
         ("--grid", "-1"),
         ("--block", "-32"),
-        ("--threads", "-1"),
         ("--repeat", "-1"),
         ("--max-steps", "-5"),
     ] {
@@ -756,6 +755,22 @@ fn negative_numbers_say_what_the_option_accepts() {
     ] {
         let out = lanes(&args);
         assert_usage_error(&out, "is negative");
+    }
+    for args in [
+        vec![
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--threads",
+            "-1",
+        ],
+        vec!["bench", "--threads", "-4"],
+    ] {
+        let out = lanes(&args);
+        assert_usage_error(&out, "not a thread count (it is negative)");
     }
 }
 

@@ -23,9 +23,23 @@ pub struct PoolSettings {
 /// [`lanes_scheduler::MAX_THREADS`] (1024), the pool's limit.
 pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
     let max = lanes_scheduler::MAX_THREADS;
-    super::spec::whole(1, max as u64)(s)
-        .map(|n| n as usize)
-        .map_err(|e| format!("{e} (the pool's limit is {max} threads)"))
+    let t = s.trim();
+    match t.parse::<u64>() {
+        Ok(0) => Err("the pool needs at least 1 thread".to_string()),
+        Ok(n) if n <= max as u64 => Ok(n as usize),
+        Ok(n) => Err(format!("{n} threads: a pool has at most {max} threads")),
+        Err(_) => {
+            let why = if t.starts_with('-') {
+                " (it is negative)"
+            } else {
+                ""
+            };
+            Err(format!(
+                "`{}` is not a thread count{why}: give a whole number from 1 to {max}",
+                super::spec::quote(s)
+            ))
+        }
+    }
 }
 
 /// The runtime a subcommand runs on, built with the pool settings. A pool
@@ -75,8 +89,10 @@ mod tests {
     #[test]
     fn threads_must_be_positive() {
         assert_eq!(parse_threads("8"), Ok(8));
-        for bad in ["0", "-1", "x", ""] {
+        for bad in ["0", "-1", "x", "", "1025", "100000"] {
             assert!(parse_threads(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_threads("1024"), Ok(1024));
+        assert!(parse_threads("-1").unwrap_err().contains("negative"));
     }
 }
