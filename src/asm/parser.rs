@@ -259,7 +259,9 @@ fn parse_instruction(cur: &mut Cursor<'_>) -> Result<Instruction, Diagnostic> {
             ));
         }
     };
-    let mut operands = Vec::new();
+    // Most instructions have 2 or 3 operands: room for 3, grown only for
+    // the few with more.
+    let mut operands = Vec::with_capacity(3);
     if !cur.at_end() {
         loop {
             operands.push(parse_operand(cur)?);
@@ -275,8 +277,11 @@ fn parse_instruction(cur: &mut Cursor<'_>) -> Result<Instruction, Diagnostic> {
             }
         }
     }
-    // Most instructions have 2-3 operands: no spare capacity per line.
-    operands.shrink_to_fit();
+    // No spare room kept per line (a shrink in place is cheap; growing
+    // from empty for every line was not).
+    if operands.len() < operands.capacity() {
+        operands.shrink_to_fit();
+    }
     Ok(Instruction {
         guard,
         opcode,
