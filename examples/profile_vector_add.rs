@@ -36,6 +36,7 @@ fn main() {
         block: Dim3::x(256),
         args: &args,
         max_steps: 1 << 32,
+        stop: &lanes::engine::StopFlag::new(),
     };
     let launch = block::BlockLaunch::new(&spec);
     let mut st = block::BlockState::new();

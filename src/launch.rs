@@ -79,17 +79,37 @@ pub struct Scalar {
 impl Scalar {
     /// Parses `text` as a value of type `ty` (decimal or `0x` hex integers;
     /// floats as Rust parses them, plus `inf`, `-inf`, `nan`).
+    ///
+    /// A finite number too large for a float type is an error, as it is for
+    /// an immediate (ISA.md section 2): `1e39` does not fit `f32`; infinity
+    /// must be written as such (`inf`, `-inf`, `infinity`).
     pub fn parse(ty: ScalarType, text: &str) -> Result<Scalar, String> {
         let t = text.trim();
+        let shown = crate::text::quote(text);
+        let overflow = |infinite: bool| {
+            if infinite && !t.to_ascii_lowercase().contains("inf") {
+                Err(format!(
+                    "`{shown}` does not fit {ty} (overflows to infinity)"
+                ))
+            } else {
+                Ok(())
+            }
+        };
         let bits = match ty {
-            ScalarType::F32 => t
-                .parse::<f32>()
-                .map(|v| v.to_bits() as u64)
-                .map_err(|_| format!("`{text}` is not an f32"))?,
-            ScalarType::F64 => t
-                .parse::<f64>()
-                .map_err(|_| format!("`{text}` is not an f64"))?
-                .to_bits(),
+            ScalarType::F32 => {
+                let v = t
+                    .parse::<f32>()
+                    .map_err(|_| format!("`{shown}` is not an f32"))?;
+                overflow(v.is_infinite())?;
+                v.to_bits() as u64
+            }
+            ScalarType::F64 => {
+                let v = t
+                    .parse::<f64>()
+                    .map_err(|_| format!("`{shown}` is not an f64"))?;
+                overflow(v.is_infinite())?;
+                v.to_bits()
+            }
             _ => {
                 let (neg, digits) = match t.strip_prefix('-') {
                     Some(d) => (true, d),
@@ -102,9 +122,9 @@ impl Scalar {
                     Some(h) => u128::from_str_radix(h, 16),
                     None => digits.parse::<u128>(),
                 }
-                .map_err(|_| format!("`{text}` is not an integer"))?;
+                .map_err(|_| format!("`{shown}` is not an integer"))?;
                 let v: i128 =
-                    i128::try_from(mag).map_err(|_| format!("`{text}` does not fit {ty}"))?;
+                    i128::try_from(mag).map_err(|_| format!("`{shown}` does not fit {ty}"))?;
                 let v = if neg { -v } else { v };
                 let bits = ty.bits();
                 let (lo, hi) = if ty.is_signed_int() {
@@ -113,7 +133,7 @@ impl Scalar {
                     (0, (1i128 << bits) - 1)
                 };
                 if v < lo || v > hi {
-                    return Err(format!("`{text}` does not fit {ty}"));
+                    return Err(format!("`{shown}` does not fit {ty}"));
                 }
                 ty.extend(v as u64)
             }
@@ -272,7 +292,13 @@ impl fmt::Display for Fault {
         write!(
             f,
             "kernel `{}` faulted in block {} lane {} at instruction {} (line {}: `{}`): {}",
-            self.kernel, self.block, self.lane, self.instr, self.line, self.source, self.kind
+            self.kernel,
+            self.block,
+            self.lane,
+            self.instr,
+            self.line,
+            crate::text::quote(&self.source),
+            self.kind
         )
     }
 }
@@ -302,6 +328,60 @@ pub enum LaunchError {
     /// The engine is not available.
     #[error("{0}")]
     Engine(String),
+    /// The launch ran past its deadline ([`LaunchOptions::timeout`]) and
+    /// was cancelled; blocks that finished keep their writes.
+    ///
+    /// [`LaunchOptions::timeout`]: crate::LaunchOptions::timeout
+    #[error(
+        "kernel `{kernel}` did not finish within its timeout of {}: {}",
+        humantime::format_duration(*timeout),
+        unfinished_list(*grid, *blocks, *unfinished, ranges)
+    )]
+    Timeout {
+        /// The kernel.
+        kernel: String,
+        /// The limit it was given.
+        timeout: std::time::Duration,
+        /// The grid, to name blocks by their coordinates.
+        grid: Dim3,
+        /// Blocks in the launch.
+        blocks: u64,
+        /// Blocks that had not finished when it was cancelled.
+        unfinished: u64,
+        /// The first of them, as ranges of linear block indices (a few).
+        ranges: Vec<std::ops::Range<u64>>,
+    },
+}
+
+/// `3 of 64 blocks had not finished: (1, 0, 0), (5, 0, 0)..=(6, 0, 0)`.
+fn unfinished_list(
+    grid: Dim3,
+    blocks: u64,
+    unfinished: u64,
+    ranges: &[std::ops::Range<u64>],
+) -> String {
+    let shown: Vec<String> = ranges
+        .iter()
+        .map(|r| {
+            let first = grid.unflatten(r.start);
+            if r.end - r.start == 1 {
+                first.to_string()
+            } else {
+                format!("{first}..={}", grid.unflatten(r.end - 1))
+            }
+        })
+        .collect();
+    let listed: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    let more = if listed < unfinished {
+        format!(" and {} more", unfinished - listed)
+    } else {
+        String::new()
+    };
+    format!(
+        "{unfinished} of {blocks} block{} had not finished: {}{more}",
+        if blocks == 1 { "" } else { "s" },
+        shown.join(", ")
+    )
 }
 
 impl From<Fault> for LaunchError {
@@ -359,12 +439,13 @@ pub fn bind_args(
         let names: Vec<String> = kernel
             .params
             .iter()
-            .map(|p| format!("{} {}", p.name, p.kind))
+            .take(crate::text::LISTED_NAMES)
+            .map(|p| format!("{} {}", crate::text::quote(&p.name), p.kind))
             .collect();
         return Err(err(format!(
             "expected {} argument(s) ({}), got {}",
             kernel.params.len(),
-            names.join(", "),
+            crate::text::list_of(&names, kernel.params.len()),
             args.len()
         )));
     }
@@ -394,4 +475,47 @@ pub fn bind_args(
         }
     }
     Ok(BoundArgs { buffers, scalars })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_arguments_that_overflow_are_refused_like_immediates() {
+        for (ty, text) in [
+            (ScalarType::F32, "1e39"),
+            (ScalarType::F32, "-1e39"),
+            (ScalarType::F32, "340282366920938463463374607431768211456"),
+            (ScalarType::F64, "1e309"),
+            (ScalarType::F64, "-1e309"),
+        ] {
+            let e = Scalar::parse(ty, text).unwrap_err();
+            assert!(
+                e.contains("overflows to infinity") && e.contains(text),
+                "{e}"
+            );
+        }
+        // Infinity written as such, the largest finite values and values
+        // that round to them stay allowed.
+        for (ty, text, want) in [
+            (ScalarType::F32, "inf", f32::INFINITY as f64),
+            (ScalarType::F32, "-infinity", f32::NEG_INFINITY as f64),
+            (ScalarType::F32, "3.4028235e38", f32::MAX as f64),
+            (ScalarType::F64, "-inf", f64::NEG_INFINITY),
+            (ScalarType::F64, "1.7976931348623157e308", f64::MAX),
+        ] {
+            let s = Scalar::parse(ty, text).unwrap();
+            let got = match ty {
+                ScalarType::F32 => f32::from_bits(s.bits as u32) as f64,
+                _ => f64::from_bits(s.bits),
+            };
+            assert_eq!(got, want, "{text}");
+        }
+        assert!(Scalar::parse(ScalarType::F32, "nan").is_ok());
+        // Long input comes back shortened, with its length.
+        let long = "9".repeat(1 << 20);
+        let e = Scalar::parse(ScalarType::U32, &long).unwrap_err();
+        assert!(e.len() < 200 && e.contains("(1048576 bytes)"), "{e}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod launch;
 pub mod memory;
 pub mod runtime;
+pub mod text;
 pub mod types;
 
 pub use kernel::{Kernel, Program, compile};

@@ -318,14 +318,17 @@ impl Buffer {
 
     /// A zeroed buffer of `len` bytes. Fails cleanly, without aborting, when
     /// the memory cannot be had.
+    ///
+    /// The memory comes from the allocator's zeroed allocation (`calloc`):
+    /// large buffers get fresh pages from the OS that are zero already, so
+    /// pages nothing touches cost no memory (`zeros:u8:6000000000` with a
+    /// kernel that writes a few bytes stays small).
     pub fn zeroed(len: usize) -> Result<Buffer, MemoryError> {
         let n = len.div_ceil(8);
-        let mut v: Vec<AtomicU64> = Vec::new();
-        v.try_reserve_exact(n)
-            .map_err(|_| MemoryError::Allocation { bytes: len })?;
-        v.resize_with(n, || AtomicU64::new(0));
+        let words = bytemuck::allocation::try_zeroed_slice_box::<AtomicU64>(n)
+            .map_err(|()| MemoryError::Allocation { bytes: len })?;
         Ok(Buffer {
-            words: v.into_boxed_slice(),
+            words,
             len,
             gate: Gate::default(),
         })
@@ -758,6 +761,54 @@ impl BufferTable {
 
 #[cfg(test)]
 mod tests {
+    /// Resident bytes of the mapping of this process that holds `addr`
+    /// (`Rss` in `/proc/self/smaps`).
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn resident_bytes_at(addr: usize) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) =
+                        (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                    {
+                        inside = a <= addr && addr < b;
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(kb) = line.strip_prefix("Rss:") {
+                    let kb: usize = kb.trim().trim_end_matches("kB").trim().parse().unwrap();
+                    return kb * 1024;
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    #[cfg(all(target_os = "linux", not(miri)))]
+    #[test]
+    fn zeroed_buffers_do_not_touch_their_pages() {
+        // 256 MiB, zeroed by the allocator: the pages stay unmapped until
+        // written (before, every word was written with zero: all resident).
+        let len = 256 << 20;
+        let b = Buffer::zeroed(len).unwrap();
+        let addr = b.words.as_ptr() as usize;
+        assert!(
+            resident_bytes_at(addr) < 16 << 20,
+            "{} bytes resident",
+            resident_bytes_at(addr)
+        );
+        // Writing a byte makes one page resident and reads back; the rest
+        // still reads as zero.
+        b.write_bytes(len / 2, &[7]);
+        assert_eq!(b.load(len as u64 / 2, 1), Ok(7));
+        assert_eq!(b.load(len as u64 - 8, 8), Ok(0));
+        assert!(resident_bytes_at(addr) < 16 << 20);
+    }
+
     use super::*;
 
     #[test]

@@ -9,13 +9,24 @@
 //! dtypes, Fortran order, truncated or corrupt files — is an [`NpyError`]
 //! naming the file and the problem.
 //!
-//! The header is interpreted by `npyz`, but only after [`decode`] has checked
-//! what a hostile file could use against it: the header must lie inside the
-//! file and be at most [`MAX_HEADER_BYTES`] long, its brackets may nest only a
-//! few levels, and the declared shape must fit the bytes that follow it. So a
-//! file that claims a huge shape is an error, not a huge allocation, and no
-//! input reaches an arithmetic overflow inside the parser. Bytes after the
-//! data are ignored, as `numpy.load` ignores them.
+//! The header is interpreted by `npyz`, but only after it has been checked
+//! for what a hostile file could use against it: the header must lie inside
+//! the file and be at most [`MAX_HEADER_BYTES`] long, its brackets may nest
+//! only a few levels, and the declared shape must fit the bytes that follow
+//! it. So a file that claims a huge shape is an error, not a huge
+//! allocation, and no input reaches an arithmetic overflow inside the
+//! parser.
+//!
+//! Files are read in that order ([`open`], then [`NpyFile::read_data`]): the
+//! first bytes (a file without the magic string is refused after reading
+//! 12 bytes, so `/dev/zero` is refused at once), then the header, then the
+//! declared size is compared with the file's length, and only then are
+//! exactly the declared bytes read. A file whose length differs from what its
+//! header declares is refused with both numbers, without reading its data:
+//! missing data ([`NpyProblem::Truncated`]) and trailing bytes
+//! ([`NpyProblem::Trailing`]; `numpy.load` would ignore them, but they are
+//! more likely a wrong or corrupt file than a wish). Devices and pipes, whose
+//! length is unknown, are read up to the declared size and one byte more.
 //!
 //! ```
 //! use lanes::npy;
@@ -115,6 +126,19 @@ pub enum NpyProblem {
         /// Bytes after the header.
         available: usize,
     },
+    /// The file has bytes after the data its header declares.
+    #[error(
+        "trailing data: shape {shape:?} needs {needed} bytes of data but the file has {available} bytes after its header"
+    )]
+    Trailing {
+        /// The declared shape.
+        shape: Vec<u64>,
+        /// Bytes the shape needs.
+        needed: usize,
+        /// Bytes after the header (for a device or pipe: `needed + 1`,
+        /// as far as it was read).
+        available: u64,
+    },
     /// Bytes to write whose length is not a whole number of elements.
     #[error("{len} bytes is not a whole number of {ty} elements ({size} bytes each)")]
     ByteLength {
@@ -143,16 +167,155 @@ impl fmt::Display for NpyError {
     }
 }
 
-/// Reads a `.npy` file.
+/// Reads a `.npy` file: [`open`], then [`NpyFile::read_data`].
 pub fn read(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
+    let file = open(path)?;
+    let (ty, shape) = (file.ty, file.shape.clone());
+    let bytes = file.read_data()?;
+    Ok(NpyArray { ty, shape, bytes })
+}
+
+/// An open `.npy` file whose header was read and checked, and (for a
+/// regular file) whose length matches what the header declares; its data is
+/// not read yet.
+#[derive(Debug)]
+pub struct NpyFile {
+    /// The element type.
+    pub ty: ScalarType,
+    /// The shape as declared (empty for a 0-d array).
+    pub shape: Vec<u64>,
+    /// Bytes of data the header declares.
+    pub data_len: usize,
+    name: String,
+    file: std::fs::File,
+    /// False for devices and pipes: their length is unknown.
+    regular: bool,
+}
+
+/// Opens `path` and reads and checks its header (see the module docs).
+pub fn open(path: impl AsRef<Path>) -> Result<NpyFile, NpyError> {
+    use std::io::Read;
+
     let path = path.as_ref();
     let at = |problem| NpyError {
         file: path.display().to_string(),
         problem,
     };
-    let data = std::fs::read(path).map_err(|e| at(NpyProblem::Io(e)))?;
-    decode(&data).map_err(at)
+    let io = |e| at(NpyProblem::Io(e));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let regular = meta.is_file();
+    // Magic, version and header length first: nothing more is read from a
+    // file that is not a `.npy` file.
+    let mut head = Vec::with_capacity(16);
+    (&mut file)
+        .take(PREFIX_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let data_at = header_extent(&head).map_err(at)?;
+    (&mut file)
+        .take((data_at - head.len().min(data_at)) as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    if head.len() < data_at {
+        return Err(at(NpyProblem::TruncatedHeader));
+    }
+    let available = regular.then(|| meta.len().saturating_sub(data_at as u64));
+    let header = parse_header(&head[..data_at], available).map_err(at)?;
+    if let Some(available) = available {
+        check_data_len(&header, available).map_err(at)?;
+    }
+    Ok(NpyFile {
+        ty: header.ty,
+        shape: header.shape,
+        data_len: header.data_len,
+        name: path.display().to_string(),
+        file,
+        regular,
+    })
 }
+
+impl NpyFile {
+    /// Reads the data: exactly the declared bytes.
+    pub fn read_data(mut self) -> Result<Vec<u8>, NpyError> {
+        let mut bytes = Vec::new();
+        if self.regular {
+            // The length was checked against the file's: this is what the
+            // file holds.
+            bytes.try_reserve_exact(self.data_len).map_err(|_| {
+                self.error(NpyProblem::Io(std::io::Error::other(format!(
+                    "cannot allocate {} bytes for its data",
+                    self.data_len
+                ))))
+            })?;
+        }
+        self.read_chunks(|_, chunk| {
+            bytes.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        Ok(bytes)
+    }
+
+    /// Reads the data in pieces of at most 1 MiB: `sink(offset, piece)` for
+    /// each, in order. A sink error stops the read and is returned.
+    pub fn read_chunks(
+        &mut self,
+        mut sink: impl FnMut(usize, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), NpyError> {
+        use std::io::Read;
+
+        let mut piece = vec![0u8; CHUNK_BYTES.min(self.data_len.max(1))];
+        let mut done = 0;
+        while done < self.data_len {
+            let want = piece.len().min(self.data_len - done);
+            let got = match self.file.read(&mut piece[..want]) {
+                Ok(0) => {
+                    return Err(self.error(NpyProblem::Truncated {
+                        shape: self.shape.clone(),
+                        needed: self.data_len.to_string(),
+                        available: done,
+                    }));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.error(NpyProblem::Io(e))),
+            };
+            sink(done, &piece[..got]).map_err(|e| self.error(NpyProblem::Io(e)))?;
+            done += got;
+        }
+        if !self.regular {
+            // A device or pipe: one byte more is trailing data.
+            let mut one = [0u8; 1];
+            let more = loop {
+                match self.file.read(&mut one) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other.map_err(|e| self.error(NpyProblem::Io(e)))?,
+                }
+            };
+            if more > 0 {
+                return Err(self.error(NpyProblem::Trailing {
+                    shape: self.shape.clone(),
+                    needed: self.data_len,
+                    available: self.data_len as u64 + 1,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn error(&self, problem: NpyProblem) -> NpyError {
+        NpyError {
+            file: self.name.clone(),
+            problem,
+        }
+    }
+}
+
+/// Bytes read before anything else: magic, version and header length.
+const PREFIX_BYTES: usize = 12;
+
+/// Data is read in pieces of this size.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// Writes `bytes` (little-endian elements of `ty`) as a 1-D `.npy` file.
 pub fn write(path: impl AsRef<Path>, ty: ScalarType, bytes: &[u8]) -> Result<(), NpyError> {
@@ -209,42 +372,57 @@ fn dtype_of(ty: ScalarType) -> DType {
     }
 }
 
-/// Decodes the contents of a `.npy` file.
+/// Decodes the contents of a `.npy` file. Like [`read`], it refuses data
+/// shorter or longer than the header declares.
 pub fn decode(data: &[u8]) -> Result<NpyArray, NpyProblem> {
-    let header_len_at = guard_header(data)?;
-    let header =
-        npyz::NpyHeader::from_reader(data).map_err(|e| NpyProblem::Header(e.to_string()))?;
-    let ty = scalar_type(&header.dtype())?;
-    if header.order() == Order::Fortran {
-        return Err(NpyProblem::FortranOrder);
+    let data_at = header_extent(data)?;
+    if data.len() < data_at {
+        return Err(NpyProblem::TruncatedHeader);
     }
-    let shape = header.shape().to_vec();
-    let available = data.len() - header_len_at;
-    let truncated = |needed: String| NpyProblem::Truncated {
-        shape: shape.clone(),
-        needed,
-        available,
-    };
-    let needed = usize::try_from(header.len())
-        .ok()
-        .and_then(|n| n.checked_mul(ty.size()))
-        .ok_or_else(|| truncated(format!("{} x {}", header.len(), ty.size())))?;
-    if needed > available {
-        return Err(truncated(needed.to_string()));
-    }
-    let start = header_len_at;
+    let available = (data.len() - data_at) as u64;
+    let header = parse_header(&data[..data_at], Some(available))?;
+    check_data_len(&header, available)?;
     Ok(NpyArray {
-        ty,
-        shape,
-        bytes: data[start..start + needed].to_vec(),
+        ty: header.ty,
+        shape: header.shape,
+        bytes: data[data_at..].to_vec(),
     })
 }
 
-/// Checks the parts of the header that a hostile file could use to make the
-/// parser allocate, recurse or overflow; returns where the data starts.
-fn guard_header(data: &[u8]) -> Result<usize, NpyProblem> {
+/// What a checked header says.
+struct Header {
+    ty: ScalarType,
+    shape: Vec<u64>,
+    /// Bytes of data it declares.
+    data_len: usize,
+}
+
+/// Refuses data of another length than `header` declares.
+fn check_data_len(header: &Header, available: u64) -> Result<(), NpyProblem> {
+    let needed = header.data_len as u64;
+    if needed > available {
+        return Err(NpyProblem::Truncated {
+            shape: header.shape.clone(),
+            needed: needed.to_string(),
+            available: usize::try_from(available).unwrap_or(usize::MAX),
+        });
+    }
+    if needed < available {
+        return Err(NpyProblem::Trailing {
+            shape: header.shape.clone(),
+            needed: header.data_len,
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// Where the data starts, from the first bytes of a file (magic, version,
+/// header length); refuses a file without the magic string, of an unknown
+/// version or with a header over [`MAX_HEADER_BYTES`].
+fn header_extent(data: &[u8]) -> Result<usize, NpyProblem> {
     if data.len() < 8 || &data[..6] != MAGIC {
-        return Err(if MAGIC.starts_with(data) {
+        return Err(if MAGIC.starts_with(data) || data.starts_with(MAGIC) {
             NpyProblem::TruncatedHeader
         } else {
             NpyProblem::NotNpy
@@ -266,11 +444,15 @@ fn guard_header(data: &[u8]) -> Result<usize, NpyProblem> {
             "the header is {header_len} bytes long, more than the {MAX_HEADER_BYTES} accepted"
         )));
     }
-    let data_at = text_at + header_len;
-    if data.len() < data_at {
-        return Err(NpyProblem::TruncatedHeader);
-    }
-    let text = std::str::from_utf8(&data[text_at..data_at])
+    Ok(text_at + header_len)
+}
+
+/// Checks and interprets the header `head` (the file's bytes up to its
+/// data). `available`: the data bytes that follow it, when known; the
+/// declared shape must fit them.
+fn parse_header(head: &[u8], available: Option<u64>) -> Result<Header, NpyProblem> {
+    let text_at = if head[6] == 1 { 10 } else { 12 };
+    let text = std::str::from_utf8(&head[text_at..])
         .map_err(|_| NpyProblem::Header("the header is not UTF-8 text".to_string()))?;
     check_nesting(text)?;
     let value: py_literal::Value = text
@@ -278,9 +460,29 @@ fn guard_header(data: &[u8]) -> Result<usize, NpyProblem> {
         .parse()
         .map_err(|e| NpyProblem::Header(format!("not a Python literal: {e}")))?;
     if let Some(shape) = declared_shape(&value) {
-        check_shape_fits(&shape, data.len() - data_at)?;
+        let available = available.map_or(usize::MAX, |a| usize::try_from(a).unwrap_or(usize::MAX));
+        check_shape_fits(&shape, available)?;
     }
-    Ok(data_at)
+    let header =
+        npyz::NpyHeader::from_reader(head).map_err(|e| NpyProblem::Header(e.to_string()))?;
+    let ty = scalar_type(&header.dtype())?;
+    if header.order() == Order::Fortran {
+        return Err(NpyProblem::FortranOrder);
+    }
+    let shape = header.shape().to_vec();
+    let data_len = usize::try_from(header.len())
+        .ok()
+        .and_then(|n| n.checked_mul(ty.size()))
+        .ok_or_else(|| NpyProblem::Truncated {
+            shape: shape.clone(),
+            needed: format!("{} x {}", header.len(), ty.size()),
+            available: available.map_or(usize::MAX, |a| usize::try_from(a).unwrap_or(usize::MAX)),
+        })?;
+    Ok(Header {
+        ty,
+        shape,
+        data_len,
+    })
 }
 
 fn check_nesting(text: &str) -> Result<(), NpyProblem> {
@@ -512,9 +714,68 @@ mod tests {
     }
 
     #[test]
-    fn trailing_bytes_are_ignored() {
-        let a = decode(&raw(1, &dict("|u1", false, "(2,)"), &[1, 2, 3])).unwrap();
-        assert_eq!(a.bytes, vec![1, 2]);
+    fn trailing_bytes_are_refused_with_both_lengths() {
+        let msg = problem(&raw(1, &dict("|u1", false, "(2,)"), &[1, 2, 3]));
+        assert!(
+            msg.contains("trailing data")
+                && msg.contains("needs 2 bytes")
+                && msg.contains("has 3 bytes"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn files_are_checked_before_their_data_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // One declared element, then a (sparse) GiB: refused from the
+        // lengths alone, naming both.
+        let path = dir.path().join("trailing.npy");
+        std::fs::write(&path, raw(1, &dict("<f4", false, "(1,)"), &[0; 4])).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let header_and_data = file.metadata().unwrap().len();
+        file.set_len(header_and_data + (1 << 30)).unwrap();
+        let msg = open(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains("trailing data")
+                && msg.contains("needs 4 bytes")
+                && msg.contains(&format!("has {} bytes", 4 + (1u64 << 30))),
+            "{msg}"
+        );
+        // Short data: refused the same way.
+        let path = dir.path().join("short.npy");
+        std::fs::write(&path, raw(1, &dict("<f4", false, "(3,)"), &[0; 8])).unwrap();
+        let msg = open(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains("needs 12 bytes") && msg.ends_with("has 8"),
+            "{msg}"
+        );
+        // The header, then exactly the declared bytes, in pieces.
+        let path = dir.path().join("ok.npy");
+        let values: Vec<u8> = (0..(3 << 20) + 5).map(|i| (i % 251) as u8).collect();
+        write(&path, ScalarType::U8, &values).unwrap();
+        let mut f = open(&path).unwrap();
+        assert_eq!((f.ty, f.data_len), (ScalarType::U8, values.len()));
+        let mut got = Vec::new();
+        let mut pieces = 0;
+        f.read_chunks(|at, piece| {
+            assert_eq!(at, got.len());
+            got.extend_from_slice(piece);
+            pieces += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, values);
+        assert!(pieces >= 4, "{pieces} pieces");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn endless_devices_are_refused_at_once() {
+        // Not a `.npy` file: refused after its first bytes.
+        let msg = read("/dev/zero").unwrap_err().to_string();
+        assert!(msg.contains("not an .npy file"), "{msg}");
+        let msg = read("/dev/null").unwrap_err().to_string();
+        assert!(msg.contains("truncated header"), "{msg}");
     }
 
     #[test]

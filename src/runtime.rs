@@ -36,7 +36,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use lanes_scheduler::{BatchError, BatchStats, Placement, Pool, Report};
@@ -45,7 +44,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::asm::Diagnostics;
 use crate::engine::block::BlockLaunch;
 use crate::engine::jit::JitLaunch;
-use crate::engine::{LaunchSpec, WorkerState, reference};
+use crate::engine::{LaunchSpec, StopFlag, WorkerState, reference, with_deadline};
 use crate::kernel::{Kernel, Program, compile};
 use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_shape};
 use crate::memory::{BufferId, BufferTable, MemoryError};
@@ -105,6 +104,11 @@ pub struct LaunchOptions {
     pub engine: Engine,
     /// Per-lane step budget.
     pub max_steps: u64,
+    /// Wall-clock limit of the launch (`None`: none). Past it the launch is
+    /// cancelled through its stop flag, running blocks included, and fails
+    /// with [`LaunchError::Timeout`], which names the blocks that had not
+    /// finished; the others keep their writes.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for LaunchOptions {
@@ -112,6 +116,7 @@ impl Default for LaunchOptions {
         LaunchOptions {
             engine: Engine::default(),
             max_steps: DEFAULT_MAX_STEPS,
+            timeout: None,
         }
     }
 }
@@ -142,7 +147,8 @@ pub struct LaunchStats {
 pub struct PoolConfig {
     /// Threads that run a launch's tasks (`None`: the CPUs this process may
     /// run on). With [`PoolConfig::submitter_helps`] the launching thread is
-    /// one of them and the pool has `threads - 1` workers.
+    /// one of them and the pool has `threads - 1` workers. At most
+    /// [`lanes_scheduler::MAX_THREADS`] (1024).
     pub threads: Option<usize>,
     /// Where workers are pinned.
     pub placement: Placement,
@@ -184,7 +190,9 @@ pub struct RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Threads that run launches (at least 1; see [`PoolConfig::threads`]).
+    /// Threads that run launches (at least 1, at most
+    /// [`lanes_scheduler::MAX_THREADS`], 1024; see [`PoolConfig::threads`]).
+    /// More is an error of [`RuntimeBuilder::build`].
     pub fn threads(mut self, threads: usize) -> Self {
         self.pool.threads = Some(threads);
         self
@@ -223,9 +231,16 @@ impl RuntimeBuilder {
 
 /// The pool for `config`, and how many threads run its launches.
 fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<WorkerState>>, usize), PoolError> {
-    let threads = config
-        .threads
-        .unwrap_or_else(|| lanes_scheduler::Topology::detect().allowed().len().max(1));
+    let threads = config.threads.unwrap_or_else(|| {
+        let cpus = lanes_scheduler::Topology::detect().allowed().len();
+        cpus.clamp(1, lanes_scheduler::MAX_THREADS)
+    });
+    if threads > lanes_scheduler::MAX_THREADS {
+        return Err(PoolError(lanes_scheduler::BuildError::TooManyThreads {
+            requested: threads,
+            max: lanes_scheduler::MAX_THREADS,
+        }));
+    }
     // `threads` counts the launching thread when it helps.
     let (workers, helps, inline) = match (config.submitter_helps, threads) {
         // The launching thread alone runs everything; the one worker the
@@ -417,13 +432,44 @@ impl Runtime {
             let table = self.buffers.read();
             bind_args(kernel, args, |id| table.get(id).cloned())?
         };
+        let stop = StopFlag::new();
         let spec = LaunchSpec {
             kernel,
             grid,
             block,
             args: &bound,
             max_steps: options.max_steps,
+            stop: &stop,
         };
+        let blocks = spec.block_count();
+        let stats = with_deadline(&stop, options.timeout, || {
+            self.run_on_engine(&spec, options.engine, start)
+        })
+        .map_err(|e| {
+            LaunchError::Engine(format!("cannot start the launch's deadline watchdog: {e}"))
+        })??;
+        let unfinished = stop.unfinished();
+        if unfinished.blocks > 0 {
+            return Err(LaunchError::Timeout {
+                kernel: kernel.name.clone(),
+                timeout: options.timeout.unwrap_or_default(),
+                grid,
+                blocks,
+                unfinished: unfinished.blocks,
+                ranges: unfinished.ranges,
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Runs a checked launch on `engine`.
+    fn run_on_engine(
+        &self,
+        spec: &LaunchSpec<'_>,
+        engine: Engine,
+        start: Instant,
+    ) -> Result<LaunchStats, LaunchError> {
+        let (grid, block) = (spec.grid, spec.block);
         let blocks = spec.block_count();
         let lanes = grid.count() * block.count();
         let stats = |tasks, batch, engine, compile_time| LaunchStats {
@@ -435,16 +481,16 @@ impl Runtime {
             engine,
             compile_time,
         };
-        match options.engine {
+        match engine {
             Engine::Reference => {
-                reference::run(&spec).map_err(LaunchError::Fault)?;
+                reference::run(spec).map_err(LaunchError::Fault)?;
                 Ok(stats(0, None, Engine::Reference, None))
             }
-            Engine::Jit => match JitLaunch::new(&spec) {
+            Engine::Jit => match JitLaunch::new(spec) {
                 Ok(launch) => {
                     let (tasks, batch) =
-                        self.run_tasks(&spec, launch.straight_line(), |state, range, stop| {
-                            state.jit.run_blocks_until(&launch, range, stop)
+                        self.run_tasks(spec, launch.straight_line(), |state, range| {
+                            state.jit.run_blocks(&launch, range)
                         })?;
                     Ok(stats(
                         tasks,
@@ -457,15 +503,15 @@ impl Runtime {
                     if why.first {
                         eprintln!(
                             "lanes: kernel `{}` runs on the pool engine: the JIT cannot compile it ({})",
-                            kernel.name, why.reason
+                            spec.kernel.name, why.reason
                         );
                     }
-                    let (tasks, batch) = self.run_block_engine(&spec)?;
+                    let (tasks, batch) = self.run_block_engine(spec)?;
                     Ok(stats(tasks, Some(batch), Engine::Pool, None))
                 }
             },
             Engine::Pool => {
-                let (tasks, batch) = self.run_block_engine(&spec)?;
+                let (tasks, batch) = self.run_block_engine(spec)?;
                 Ok(stats(tasks, Some(batch), Engine::Pool, None))
             }
         }
@@ -474,23 +520,22 @@ impl Runtime {
     /// Runs a launch on the block engine on the pool.
     fn run_block_engine(&self, spec: &LaunchSpec<'_>) -> Result<(usize, BatchStats), LaunchError> {
         let launch = BlockLaunch::new(spec);
-        self.run_tasks(spec, launch.straight_line(), |state, range, stop| {
+        self.run_tasks(spec, launch.straight_line(), |state, range| {
             state
                 .block
-                .run_blocks_until(&launch, range, stop)
+                .run_blocks(&launch, range)
                 .map_err(LaunchError::Fault)
         })
     }
 
-    /// Cuts the grid into pool tasks and runs `run(state, blocks, stop)` on
-    /// each; a fault in any task stops every task at its next block (and
-    /// the JIT's at its next backward branch).
+    /// Cuts the grid into pool tasks and runs `run(state, blocks)` on each.
+    /// A fault in any task sets the launch's stop flag, which stops the
+    /// running blocks of every task.
     fn run_tasks(
         &self,
         spec: &LaunchSpec<'_>,
         straight_line: bool,
-        run: impl Fn(&mut WorkerState, std::ops::Range<u64>, &AtomicBool) -> Result<(), LaunchError>
-        + Sync,
+        run: impl Fn(&mut WorkerState, std::ops::Range<u64>) -> Result<(), LaunchError> + Sync,
     ) -> Result<(usize, BatchStats), LaunchError> {
         let (pool, threads) = self.pool.read().clone();
         let blocks = spec.block_count();
@@ -506,11 +551,10 @@ impl Runtime {
                 spec.grid
             ))
         })?;
-        let stop = AtomicBool::new(false);
         let batch = pool
             .run(tasks, |state: &mut WorkerState, task| {
                 let first = task as u64 * per_task;
-                run(state, first..(first + per_task).min(blocks), &stop)
+                run(state, first..(first + per_task).min(blocks))
             })
             .map_err(|e| match e {
                 BatchError::Task { error, .. } => error,

@@ -625,3 +625,268 @@ fn usage_without_arguments_exits_2_and_help_exits_0() {
     assert_exit(&help, 0);
     assert!(help.stdout.contains("--grid"));
 }
+
+// ---------------------------------------------------------------------------
+// Hostile input: answered at once, in bounded memory, with short messages
+// ---------------------------------------------------------------------------
+
+/// Writes `text` to `name` in `dir`; returns the path.
+fn write_file(dir: &Dir, name: &str, text: &str) -> String {
+    let path = dir.path(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const ONE_BUFFER: &str = ".kernel k\n.param a buf\n    exit\n";
+
+#[cfg(unix)]
+#[test]
+fn endless_devices_are_refused_at_once() {
+    let dir = Dir::new();
+    let src = write_file(&dir, "k.lasm", ONE_BUFFER);
+    let out = lanes(&[
+        "run",
+        &src,
+        "--grid",
+        "1",
+        "--block",
+        "1",
+        "--arg",
+        "a=@/dev/zero",
+    ]);
+    assert_usage_error(&out, "not an .npy file");
+    let out = lanes(&["check", "/dev/zero"]);
+    assert_usage_error(&out, "larger than 64 MiB");
+}
+
+#[test]
+fn npy_files_whose_length_differs_from_their_header_are_refused() {
+    let dir = Dir::new();
+    let src = write_file(&dir, "k.lasm", ONE_BUFFER);
+    let path = dir.save("one.npy", &[1.5f32]);
+    // A (sparse) GiB after the declared element: refused from the lengths,
+    // without reading it.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(len + (1 << 30)).unwrap();
+    let arg = format!("a=@{path}");
+    let out = lanes(&["run", &src, "--grid", "1", "--block", "1", "--arg", &arg]);
+    assert_usage_error(&out, "trailing data");
+    assert!(
+        out.stderr.contains("needs 4 bytes")
+            && out
+                .stderr
+                .contains(&format!("has {} bytes", 4 + (1u64 << 30))),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn float_arguments_that_overflow_are_refused_like_immediates() {
+    let dir = Dir::new();
+    let f32k = write_file(&dir, "f.lasm", ".kernel k\n.param x f32\n    exit\n");
+    let f64k = write_file(&dir, "d.lasm", ".kernel k\n.param x f64\n    exit\n");
+    for (src, arg) in [(&f32k, "x=1e39"), (&f32k, "x=-1e39"), (&f64k, "x=1e309")] {
+        let out = lanes(&["run", src, "--grid", "1", "--block", "1", "--arg", arg]);
+        assert_usage_error(&out, "overflows to infinity");
+    }
+    for (src, arg) in [(&f32k, "x=inf"), (&f64k, "x=-inf"), (&f32k, "x=3.4e38")] {
+        let out = lanes(&[
+            "run", src, "--grid", "1", "--block", "1", "--arg", arg, "-q",
+        ]);
+        assert_exit(&out, 0);
+    }
+}
+
+#[test]
+fn thread_counts_above_the_limit_are_refused_by_every_command() {
+    let dir = Dir::new();
+    let src = write_file(&dir, "k.lasm", ".kernel k\n    exit\n");
+    for args in [
+        vec![
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--threads",
+            "100000",
+        ],
+        vec!["bench", "--threads", "100000"],
+        vec!["affinity", "--threads", "1,100000"],
+        vec!["soak", "--threads", "100000"],
+    ] {
+        let out = lanes(&args);
+        assert_usage_error(&out, "1024");
+    }
+}
+
+#[test]
+fn negative_numbers_say_what_the_option_accepts() {
+    let dir = Dir::new();
+    let src = write_file(&dir, "k.lasm", ".kernel k\n    exit\n");
+    for (option, value) in [
+        ("--grid", "-1"),
+        ("--block", "-32"),
+        ("--repeat", "-1"),
+        ("--max-steps", "-5"),
+    ] {
+        let mut args = vec!["run", &src, "--grid", "1", "--block", "1"];
+        args.retain(|a| *a != option);
+        if option == "--grid" || option == "--block" {
+            let i = args.iter().position(|a| *a == "1").unwrap();
+            args.drain(i..=i);
+        }
+        args.extend([option, value]);
+        let out = lanes(&args);
+        assert_usage_error(&out, "is negative");
+        assert!(
+            !out.stderr.contains("unexpected argument"),
+            "{}",
+            out.stderr
+        );
+    }
+    for args in [
+        vec!["bench", "--repeat", "-1"],
+        vec!["soak", "--clients", "-2"],
+        vec!["affinity", "--repeat", "-3"],
+    ] {
+        let out = lanes(&args);
+        assert_usage_error(&out, "is negative");
+    }
+    for args in [
+        vec![
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--threads",
+            "-1",
+        ],
+        vec!["bench", "--threads", "-4"],
+    ] {
+        let out = lanes(&args);
+        assert_usage_error(&out, "not a thread count (it is negative)");
+    }
+}
+
+#[test]
+fn a_timeout_cancels_an_endless_launch_and_names_its_blocks() {
+    let dir = Dir::new();
+    let src = write_file(&dir, "spin.lasm", ".kernel spin\nloop:\n    bra loop\n");
+    for engine in ["pool", "reference"] {
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "2",
+            "--block",
+            "1",
+            "--engine",
+            engine,
+            "--timeout",
+            "200ms",
+        ]);
+        assert_exit(&out, 1);
+        assert!(
+            out.stderr
+                .contains("did not finish within its timeout of 200ms")
+                && out.stderr.contains("(0, 0, 0)"),
+            "{engine}: {}",
+            out.stderr
+        );
+    }
+    let out = lanes(&[
+        "run",
+        &src,
+        "--grid",
+        "1",
+        "--block",
+        "1",
+        "--timeout",
+        "soon",
+    ]);
+    assert_usage_error(&out, "is not a duration");
+}
+
+#[test]
+fn errors_do_not_echo_huge_input_whole() {
+    let dir = Dir::new();
+    // A 10 MB integer literal.
+    let literal = "9".repeat(10_000_000);
+    let src = write_file(
+        &dir,
+        "lit.lasm",
+        &format!(".kernel k\n    mov.u32 r0, {literal}\n"),
+    );
+    let out = lanes(&["check", &src]);
+    assert_exit(&out, 2);
+    assert!(out.stderr.len() < 1000, "{} bytes", out.stderr.len());
+    assert!(out.stderr.contains("(10000000 bytes)"), "{}", out.stderr);
+    // ... and as an option value (clap's own message).
+    let grid = "7".repeat(100_000);
+    let out = lanes(&["run", &src, "--grid", &grid, "--block", "1"]);
+    assert_exit(&out, 2);
+    assert!(out.stderr.len() < 2000, "{} bytes", out.stderr.len());
+    // An unknown --arg on a kernel with 100k parameters.
+    let mut params = String::from(".kernel k\n");
+    for i in 0..50_000 {
+        params.push_str(&format!(".param b{i} buf\n.param s{i} u32\n"));
+    }
+    params.push_str("    exit\n");
+    let src = write_file(&dir, "params.lasm", &params);
+    let out = lanes(&[
+        "run", &src, "--grid", "1", "--block", "1", "--arg", "nope=1",
+    ]);
+    assert_usage_error(&out, "unknown parameter `nope`");
+    assert!(out.stderr.len() < 2000, "{} bytes", out.stderr.len());
+    assert!(out.stderr.contains("takes 100000 parameters") && out.stderr.contains("(99980 more)"));
+    // 100k kernels and no --kernel.
+    let kernels: String = (0..100_000)
+        .map(|i| format!(".kernel k{i}\n    exit\n"))
+        .collect();
+    let src = write_file(&dir, "kernels.lasm", &kernels);
+    let out = lanes(&["run", &src, "--grid", "1", "--block", "1"]);
+    assert_usage_error(&out, "has 100000 kernels");
+    assert!(
+        out.stderr.len() < 2000 && out.stderr.contains("(99980 more)"),
+        "{}",
+        out.stderr
+    );
+    // A thousand errors: the first 200, then how many more.
+    let bad: String = (0..1000).map(|_| "    frob r0\n").collect();
+    let src = write_file(&dir, "bad.lasm", &format!(".kernel k\n{bad}"));
+    let out = lanes(&["check", &src]);
+    assert_exit(&out, 2);
+    assert_eq!(
+        out.stderr.matches("unknown opcode").count(),
+        200,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("... and 800 more errors not shown"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("has 1000 errors"), "{}", out.stderr);
+}
+
+#[test]
+fn more_parameters_than_slots_is_a_validation_error() {
+    let dir = Dir::new();
+    let params: String = (0..70_000).map(|i| format!(".param b{i} buf\n")).collect();
+    let src = write_file(&dir, "many.lasm", &format!(".kernel k\n{params}    exit\n"));
+    let out = lanes(&["check", &src]);
+    assert_exit(&out, 2);
+    assert!(
+        out.stderr
+            .contains("too many buffer parameters (at most 65535)"),
+        "{}",
+        out.stderr
+    );
+}

@@ -522,6 +522,7 @@ fn counter_atomics_are_exact() {
         block: Dim3::x(64),
         args: &args,
         max_steps: 1000,
+        stop: &lanes::engine::StopFlag::new(),
     };
     block::run(&spec).unwrap();
     assert_eq!(c.load(0, 4).unwrap(), 3 * 5 * 64);

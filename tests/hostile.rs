@@ -89,7 +89,11 @@ impl Hostile {
                 In::Scalar(s) => launch_args.push(*s),
             }
         }
-        let options = LaunchOptions { engine, max_steps };
+        let options = LaunchOptions {
+            engine,
+            max_steps,
+            ..LaunchOptions::default()
+        };
         let result = rt.launch(kernel, grid, block, &launch_args, options);
         let out: Vec<Vec<u8>> = bound.iter().map(|&id| rt.read(id).unwrap()).collect();
         for (id, pattern) in &canaries {
@@ -458,6 +462,7 @@ fn faulting_accesses_leave_the_bound_buffer_unchanged() {
                     LaunchOptions {
                         engine,
                         max_steps: 100,
+                        ..LaunchOptions::default()
                     },
                 );
                 let bufs = (rt.read(buf).unwrap(), rt.read(out).unwrap());
@@ -558,6 +563,7 @@ fn misaligned_atomics_fault_and_change_nothing() {
             LaunchOptions {
                 engine,
                 max_steps: 10,
+                ..LaunchOptions::default()
             },
         );
         assert!(matches!(r, Err(LaunchError::Fault(_))));
@@ -900,6 +906,7 @@ fn freeing_a_buffer_during_its_launch_is_safe() {
                     LaunchOptions {
                         engine,
                         max_steps: 20_000,
+                        ..LaunchOptions::default()
                     },
                 )
             });
@@ -1001,6 +1008,7 @@ fn engines_on_one_thread_fault_alike_on_hostile_accesses() {
                 block: Dim3::x(4),
                 args: &args,
                 max_steps: 50,
+                stop: &lanes::engine::StopFlag::new(),
             };
             let f = run(&spec).expect_err(instr);
             assert!(want(&f.kind), "{instr}: {f}");
@@ -1015,5 +1023,124 @@ fn engines_on_one_thread_fault_alike_on_hostile_accesses() {
             faults.push(f);
         }
         assert_eq!(faults[0], faults[1], "{instr}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Stopping running blocks: faults and deadlines
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_fault_stops_blocks_that_are_already_running() {
+    // Two blocks of 1024 lanes, one pool task each. Block 1 announces that
+    // it runs, waits for block 0's answer, then loops a million times before
+    // it marks itself done; block 0 answers and faults at once. The fault
+    // must stop block 1 in its loop: the mark stays 0. (Before the stop flag
+    // was polled inside blocks, block 1 ran its loop out and wrote it.)
+    let src = ".kernel k\n.param s buf\n\
+        mov.u32 r0, %ctaid.x\n setp.eq.u32 p0, r0, 0\n @p0 bra waiter\n\
+        atom.global.exch.u32 r1, [s], 1\n\
+        ack:\n atom.global.add.u32 r1, [s + 4], 0\n setp.eq.u32 p1, r1, 0\n @p1 bra ack\n\
+        mov.u32 r2, 0\n\
+        long:\n add.u32 r2, r2, 1\n setp.lt.u32 p2, r2, 1000000\n @p2 bra long\n\
+        st.global.u32 [s + 8], r2\n exit\n\
+        waiter:\n atom.global.add.u32 r1, [s], 0\n setp.eq.u32 p1, r1, 0\n @p1 bra waiter\n\
+        atom.global.exch.u32 r1, [s + 4], 1\n ld.global.u32 r3, [s + 4096]\n";
+    let kernel = compile(src);
+    let rt = Runtime::builder().threads(3).build().unwrap();
+    for _ in 0..3 {
+        let s = rt.alloc(16).unwrap();
+        let options = LaunchOptions {
+            max_steps: 1 << 26,
+            ..LaunchOptions::default()
+        };
+        let r = rt.launch(
+            &kernel,
+            Dim3::x(2),
+            Dim3::x(1024),
+            &[Arg::Buffer(s)],
+            options,
+        );
+        let f = match r {
+            Err(LaunchError::Fault(f)) => f,
+            other => panic!("expected block 0's fault, got {other:?}"),
+        };
+        assert!(matches!(f.kind, FaultKind::OutOfBounds { .. }), "{f}");
+        assert_eq!(f.block, at(0));
+        let words = u32s(&rt.read(s).unwrap());
+        assert_eq!(words[..2], [1, 1], "both blocks ran");
+        assert_eq!(words[2], 0, "block 1 was stopped inside its loop");
+        rt.free(s).unwrap();
+    }
+}
+
+#[test]
+fn a_timeout_stops_an_endless_lane_and_names_the_unfinished_blocks() {
+    // Lane 0 of block 1 loops for ever (within a step limit far beyond the
+    // timeout); every other lane marks itself done.
+    let src = ".kernel k\n.param x buf\n\
+        mov.u32 r0, %ctaid.x\n mov.u32 r1, %tid.x\n\
+        setp.eq.u32 p0, r0, 1\n setp.eq.u32 p1, r1, 0\n and.pred p0, p0, p1\n\
+        spin:\n @p0 bra spin\n\
+        mov.u64 r2, %gid\n shl.u64 r2, r2, 2\n st.global.u32 [x + r2], 1\n";
+    let kernel = compile(src);
+    let rt = Runtime::builder().threads(3).build().unwrap();
+    let (grid, block) = (Dim3::x(3), Dim3::x(64));
+    for engine in [Engine::Reference, Engine::Pool] {
+        let x = rt.alloc(4 * 3 * 64).unwrap();
+        let options = LaunchOptions {
+            engine,
+            max_steps: 1 << 25,
+            timeout: Some(std::time::Duration::from_millis(100)),
+        };
+        let err = rt
+            .launch(&kernel, grid, block, &[Arg::Buffer(x)], options)
+            .unwrap_err();
+        let msg = err.to_string();
+        let LaunchError::Timeout {
+            kernel: name,
+            blocks,
+            unfinished,
+            ranges,
+            ..
+        } = err
+        else {
+            panic!("{engine:?}: expected a timeout, got {msg}");
+        };
+        assert_eq!((name.as_str(), blocks), ("k", 3));
+        assert!(
+            msg.contains("did not finish within its timeout of 100ms"),
+            "{msg}"
+        );
+        assert!(ranges.iter().any(|r| r.contains(&1)), "{engine:?}: {msg}");
+        assert_eq!(
+            unfinished,
+            ranges.iter().map(|r| r.end - r.start).sum::<u64>(),
+            "{msg}"
+        );
+        // Every block not listed as unfinished did finish.
+        let done = u32s(&rt.read(x).unwrap());
+        for b in (0..3u64).filter(|b| !ranges.iter().any(|r| r.contains(b))) {
+            let lanes = &done[b as usize * 64..(b as usize + 1) * 64];
+            assert!(lanes.iter().all(|&d| d == 1), "{engine:?}: block {b}");
+        }
+        if engine == Engine::Reference {
+            // One lane at a time, in order: block 2 never started.
+            assert_eq!(ranges, vec![1..3], "{msg}");
+            assert!(
+                msg.ends_with("2 of 3 blocks had not finished: (1, 0, 0)..=(2, 0, 0)"),
+                "{msg}"
+            );
+        }
+        rt.free(x).unwrap();
+        // A generous deadline changes nothing for a launch that ends.
+        let ok = compile(".kernel ok\n    exit\n");
+        let options = LaunchOptions {
+            engine,
+            timeout: Some(std::time::Duration::from_secs(600)),
+            ..LaunchOptions::default()
+        };
+        rt.launch(&ok, Dim3::x(4), Dim3::x(64), &[], options)
+            .unwrap();
     }
 }

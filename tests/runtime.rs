@@ -137,7 +137,6 @@ fn fault_then_other_task(src: &str) -> (Dim3, u64, u64) {
     use lanes::engine::block::{BlockLaunch, BlockState};
     use lanes::launch::BoundArgs;
     use lanes::memory::Buffer;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     let kernel = lanes::compile("k.lasm", src).unwrap().kernels[0].clone();
     let counter = Arc::new(Buffer::zeroed(4).unwrap());
@@ -151,16 +150,16 @@ fn fault_then_other_task(src: &str) -> (Dim3, u64, u64) {
         block: Dim3::x(1),
         args: &args,
         max_steps: 100,
+        stop: &lanes::engine::StopFlag::new(),
     };
     let launch = BlockLaunch::new(&spec);
     let mut state = BlockState::new();
-    let stop = AtomicBool::new(false);
     // A task that faults sets the launch's stop flag ...
-    let fault = state.run_blocks_until(&launch, 0..6, &stop).unwrap_err();
-    assert!(stop.load(Ordering::Relaxed));
+    let fault = state.run_blocks(&launch, 0..6).unwrap_err();
+    assert!(spec.stop.is_set());
     let after_first = counter.load(0, 4).unwrap();
     // ... and another task of the launch then runs none of its blocks.
-    state.run_blocks_until(&launch, 6..10, &stop).unwrap();
+    state.run_blocks(&launch, 6..10).unwrap();
     (fault.block, after_first, counter.load(0, 4).unwrap())
 }
 

@@ -135,6 +135,7 @@ pub fn check_hostile(case: &Hostile) {
             let options = LaunchOptions {
                 engine,
                 max_steps: case.max_steps,
+                ..LaunchOptions::default()
             };
             let shape_ok = check_shape(case.grid, case.block).is_ok();
             let big = case.grid.count() * case.block.count() > 1 << 16;
@@ -244,6 +245,7 @@ fn run_spec(
         block: c.block,
         args: &args,
         max_steps: c.max_steps,
+        stop: &lanes::engine::StopFlag::new(),
     };
     engine(&spec)?;
     Ok(buffers.iter().map(|b| b.to_bytes()).collect())
@@ -270,6 +272,7 @@ fn run_pool(c: &Valid, rt: &Runtime) -> Outcome {
     let options = LaunchOptions {
         engine: Engine::Pool,
         max_steps: c.max_steps,
+        ..LaunchOptions::default()
     };
     let result = rt.launch(kernel, c.grid, c.block, &args, options);
     let out = ids.iter().map(|&id| rt.read(id).expect("read")).collect();

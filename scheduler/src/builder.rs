@@ -21,6 +21,11 @@ pub(crate) struct Config {
     pub(crate) stack_size: Option<usize>,
 }
 
+/// The most worker threads a pool may have. Each thread costs a stack and
+/// a start-up; far more threads than CPUs only take turns, and a typo like
+/// `threads(100000)` should be an error, not minutes of thread starts.
+pub const MAX_THREADS: usize = 1024;
+
 /// Default spin window of idle workers and waiting submitters.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
@@ -65,7 +70,8 @@ impl Default for PoolBuilder {
 
 impl PoolBuilder {
     /// Number of worker threads. Default: the number of CPUs this process may
-    /// run on (its affinity mask). `0` is a build error.
+    /// run on (its affinity mask), at most [`MAX_THREADS`]. `0` and more
+    /// than [`MAX_THREADS`] are build errors.
     pub fn threads(mut self, threads: usize) -> Self {
         self.config.threads = Some(threads);
         self

@@ -9,6 +9,14 @@ pub enum BuildError {
     /// `threads(0)` was asked for; a pool needs at least one worker.
     #[error("a pool needs at least one worker thread (threads(0) was given)")]
     ZeroThreads,
+    /// More threads were asked for than [`MAX_THREADS`](crate::MAX_THREADS).
+    #[error("a pool has at most {max} worker threads ({requested} were asked for)")]
+    TooManyThreads {
+        /// The count asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
     /// `Placement::Cpus` named no CPU at all.
     #[error("Placement::Cpus needs at least one CPU")]
     EmptyCpuList,

@@ -52,7 +52,7 @@ mod topology;
 #[cfg(all(test, loom))]
 mod loom_models;
 
-pub use builder::{DEFAULT_SPIN, PoolBuilder};
+pub use builder::{DEFAULT_SPIN, MAX_THREADS, PoolBuilder};
 pub use error::{BatchError, BuildError};
 /// The histogram crate the reports are made of.
 pub use hdrhistogram;

@@ -47,7 +47,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::TaskId;
 use crate::batch::{BatchHeader, Chunk, TypedPart};
-use crate::builder::{Config, PoolBuilder};
+use crate::builder::{Config, MAX_THREADS, PoolBuilder};
 use crate::error::{BatchError, BuildError, panic_message};
 use crate::metrics::Recorder;
 use crate::placement::PlacementPlan;
@@ -601,8 +601,16 @@ impl<S: Send + 'static> Pool<S> {
         let topology = Topology::detect();
         let threads = match config.threads {
             Some(0) => return Err(BuildError::ZeroThreads),
+            Some(n) if n > MAX_THREADS => {
+                return Err(BuildError::TooManyThreads {
+                    requested: n,
+                    max: MAX_THREADS,
+                });
+            }
             Some(n) => n,
-            None => NonZeroUsize::new(topology.allowed().len()).map_or(1, NonZeroUsize::get),
+            None => NonZeroUsize::new(topology.allowed().len())
+                .map_or(1, NonZeroUsize::get)
+                .min(MAX_THREADS),
         };
         let plan = config.placement.plan(&topology, threads)?;
         let max_cpu = topology.cpus().iter().map(|c| c.id).max().unwrap_or(0);

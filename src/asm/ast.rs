@@ -99,8 +99,9 @@ pub enum OperandKind {
     Name(String),
     /// A numeric literal.
     Literal(Literal),
-    /// `[ ... ]`
-    Address(Address),
+    /// `[ ... ]` (boxed: it is the largest kind, and most operands are not
+    /// addresses, so every operand stays small).
+    Address(Box<Address>),
 }
 
 /// A numeric literal as written.

@@ -28,12 +28,16 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic at `span`.
+    /// A diagnostic at `span`. Long quoted input in `message` is shortened
+    /// (see [`crate::text::shorten_quoted`]).
     pub fn new(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            span,
-            message: message.into(),
-        }
+        let message = message.into();
+        let message = if message.len() > 2 * crate::text::QUOTE_CHARS {
+            crate::text::shorten_quoted(&message)
+        } else {
+            message
+        };
+        Diagnostic { span, message }
     }
 }
 
@@ -57,9 +61,12 @@ impl Diagnostics {
     }
 }
 
+/// One line per error, at most [`crate::text::MAX_SHOWN_DIAGNOSTICS`] of
+/// them, then a line saying how many more there are.
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.errors.iter().enumerate() {
+        let shown = crate::text::MAX_SHOWN_DIAGNOSTICS;
+        for (i, d) in self.errors.iter().take(shown).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
@@ -67,6 +74,15 @@ impl fmt::Display for Diagnostics {
                 f,
                 "{}:{}:{}: {}",
                 self.file, d.span.line, d.span.col, d.message
+            )?;
+        }
+        if self.errors.len() > shown {
+            let more = self.errors.len() - shown;
+            write!(
+                f,
+                "\n{}: ... and {more} more error{} not shown",
+                self.file,
+                if more == 1 { "" } else { "s" }
             )?;
         }
         Ok(())

@@ -259,7 +259,9 @@ fn parse_instruction(cur: &mut Cursor<'_>) -> Result<Instruction, Diagnostic> {
             ));
         }
     };
-    let mut operands = Vec::new();
+    // Most instructions have 2 or 3 operands: room for 3, grown only for
+    // the few with more.
+    let mut operands = Vec::with_capacity(3);
     if !cur.at_end() {
         loop {
             operands.push(parse_operand(cur)?);
@@ -274,6 +276,11 @@ fn parse_instruction(cur: &mut Cursor<'_>) -> Result<Instruction, Diagnostic> {
                 ));
             }
         }
+    }
+    // No spare room kept per line (a shrink in place is cheap; growing
+    // from empty for every line was not).
+    if operands.len() < operands.capacity() {
+        operands.shrink_to_fit();
     }
     Ok(Instruction {
         guard,
@@ -359,7 +366,7 @@ fn parse_operand(cur: &mut Cursor<'_>) -> Result<Operand, Diagnostic> {
         return Err(Diagnostic::new(span, "expected an operand at end of line"));
     };
     let kind = match &tok.token {
-        Token::Punct('[') => OperandKind::Address(parse_address(cur, span)?),
+        Token::Punct('[') => OperandKind::Address(Box::new(parse_address(cur, span)?)),
         Token::Punct('-') => {
             let inner = cur.span();
             match cur.next().map(|t| &t.token) {

@@ -14,8 +14,8 @@ use super::{CliError, emit};
 use crate::bench::sweep::{SWEEP_BUDGET, cpu_list};
 use crate::bench::{Budget, SweepOptions, SweepReport, Workload, allowed_cpus, plot, run_sweep};
 
-/// The most worker threads a setting may ask for.
-const MAX_THREADS: usize = 1024;
+/// The most worker threads a setting may ask for: the pool's limit.
+const MAX_THREADS: usize = lanes_scheduler::MAX_THREADS;
 
 /// Arguments of `lanes affinity`.
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub struct AffinityArgs {
     #[arg(long, value_name = "W[,W...]", value_delimiter = ',', value_enum)]
     pub(crate) workloads: Vec<WorkloadChoice>,
     /// Measure exactly N launches per workload and setting (after warm-up).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", value_parser = super::spec::whole(1, 1_000_000))]
     pub(crate) repeat: Option<u64>,
     /// A short run: smaller workloads, a few launches each.
     #[arg(long)]

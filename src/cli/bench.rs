@@ -53,7 +53,7 @@ pub struct BenchArgs {
     pub(crate) sizes: Vec<u64>,
     /// Measure exactly N launches per case (after warm-up) instead of a
     /// time budget.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", value_parser = super::spec::whole(1, 1_000_000))]
     pub(crate) repeat: Option<u64>,
     /// Write every number as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -85,13 +85,21 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         Some((i, 'm' | 'M')) => (&t[..i], 1u64 << 20),
         _ => (t, 1),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (a whole number, optionally with k or M)"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        format!(
+            "`{}` is not a size (a whole number from 1, optionally with k or M)",
+            super::spec::quote(s)
+        )
+    })?;
     let n = n
         .checked_mul(scale)
         .filter(|&n| n <= MAX_N)
-        .ok_or_else(|| format!("`{s}` is too large: at most {MAX_N} (64M) elements"))?;
+        .ok_or_else(|| {
+            format!(
+                "`{}` is too large: at most {MAX_N} (64M) elements",
+                super::spec::quote(s)
+            )
+        })?;
     if n == 0 {
         return Err("a size must be at least 1".to_string());
     }

@@ -17,6 +17,9 @@
 //!   when that text has no `/` and no `.`; otherwise the whole text is the
 //!   path. An unknown TYPE there is a usage error.
 //! - Nothing is saved when a launch faults.
+//! - Numeric options take negative numbers as values, so that `--grid -1`
+//!   is answered with what the option accepts rather than clap's "unexpected
+//!   argument"; errors shorten the input they quote (see [`spec::quote`]).
 
 mod affinity;
 mod bench;
@@ -51,18 +54,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Compile a LASM file and run one of its kernels.
+    #[command(allow_negative_numbers = true)]
     Run(run::RunArgs),
     /// Validate a LASM file and print its canonical text.
+    #[command(allow_negative_numbers = true)]
     Check(check::CheckArgs),
     /// Run the benchmark suite: launch latency percentiles, throughput, and
     /// ratios to native Rust and rayon.
+    #[command(allow_negative_numbers = true)]
     Bench(bench::BenchArgs),
     /// Sweep thread counts x placements x workloads: throughput, latency,
     /// steals, parks, and where each worker ran.
+    #[command(allow_negative_numbers = true)]
     Affinity(affinity::AffinityArgs),
     /// Launch a random mix of kernels, some faulting, from many host
     /// threads for a bounded time; check every result, that no launch is
     /// lost and that memory stays flat.
+    #[command(allow_negative_numbers = true)]
     Soak(soak::SoakArgs),
 }
 
@@ -82,8 +90,14 @@ where
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0) and usage errors
-            // to stderr (exit 2).
-            let _ = e.print();
+            // to stderr (exit 2); errors quote the offending value, which
+            // may be huge: shorten it.
+            if e.use_stderr() {
+                let text = crate::text::shorten_quoted_by(&e.render().to_string(), '\'');
+                eprint!("{text}");
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
@@ -115,10 +129,41 @@ fn emit(text: &str) {
     let _ = out.flush();
 }
 
-/// Reads a LASM source file, naming it as given on the command line.
+/// The largest LASM source file the command line reads, in bytes (a
+/// kernel of a million instructions is about 25 MB).
+pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+/// Reads a LASM source file, naming it as given on the command line; at
+/// most [`MAX_SOURCE_BYTES`], so that `/dev/zero` or a huge file is an
+/// error, not all of the memory.
 fn read_source(file: &std::path::Path) -> Result<String, CliError> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| CliError::Usage(format!("cannot read `{}`: {e}", file.display())))?;
+    use std::io::Read;
+
+    let cannot =
+        |e: std::io::Error| CliError::Usage(format!("cannot read `{}`: {e}", file.display()));
+    let too_big = || {
+        CliError::Usage(format!(
+            "`{}` is larger than {} MiB, the most a LASM source file may have",
+            file.display(),
+            MAX_SOURCE_BYTES >> 20
+        ))
+    };
+    let f = std::fs::File::open(file).map_err(cannot)?;
+    let meta = f.metadata().map_err(cannot)?;
+    if meta.is_file() && meta.len() > MAX_SOURCE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    if meta.is_file() {
+        // Exactly the file's size, not a doubling buffer's.
+        bytes.reserve_exact(meta.len() as usize + 1);
+    }
+    f.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(too_big());
+    }
     String::from_utf8(bytes).map_err(|e| {
         CliError::Usage(format!(
             "`{}` is not UTF-8 text (invalid byte at offset {})",

@@ -19,12 +19,26 @@ pub struct PoolSettings {
     pub placement: Option<Placement>,
 }
 
-/// Parses `--threads`: a whole number of at least 1.
+/// Parses `--threads`: a whole number from 1 to
+/// [`lanes_scheduler::MAX_THREADS`] (1024), the pool's limit.
 pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
+    let max = lanes_scheduler::MAX_THREADS;
+    let t = s.trim();
+    match t.parse::<u64>() {
         Ok(0) => Err("the pool needs at least 1 thread".to_string()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{s}` is not a thread count (a whole number >= 1)")),
+        Ok(n) if n <= max as u64 => Ok(n as usize),
+        Ok(n) => Err(format!("{n} threads: a pool has at most {max} threads")),
+        Err(_) => {
+            let why = if t.starts_with('-') {
+                " (it is negative)"
+            } else {
+                ""
+            };
+            Err(format!(
+                "`{}` is not a thread count{why}: give a whole number from 1 to {max}",
+                super::spec::quote(s)
+            ))
+        }
     }
 }
 
@@ -75,8 +89,10 @@ mod tests {
     #[test]
     fn threads_must_be_positive() {
         assert_eq!(parse_threads("8"), Ok(8));
-        for bad in ["0", "-1", "x", ""] {
+        for bad in ["0", "-1", "x", "", "1025", "100000"] {
             assert!(parse_threads(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_threads("1024"), Ok(1024));
+        assert!(parse_threads("-1").unwrap_err().contains("negative"));
     }
 }

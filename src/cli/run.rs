@@ -12,6 +12,7 @@ use super::latency::{Latencies, format_ns};
 use super::pool::{Placement, PoolSettings, make_runtime, parse_threads};
 use super::spec::{
     ArgSpec, BufferSource, SaveSpec, parse_arg, parse_buffer_value, parse_dim3, parse_save,
+    parse_timeout, quote, whole,
 };
 use super::{CliError, emit, read_source};
 use crate::kernel::{Kernel, ParamKind};
@@ -51,11 +52,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(Placement))]
     pub(crate) placement: Option<Placement>,
     /// Launch N times after one warm-up and print latency percentiles.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = whole(1, u64::MAX))]
     pub(crate) repeat: Option<u64>,
     /// Per-lane step budget.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = whole(0, u64::MAX))]
     pub(crate) max_steps: Option<u64>,
+    /// Wall-clock limit of each launch (`500ms`, `10s`, `2m`): past it the
+    /// launch is cancelled, running blocks included, and the blocks that
+    /// had not finished are named (exit status 1).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<Duration>,
     /// Do not print the summary line.
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -103,6 +109,7 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
     if let Some(m) = args.max_steps {
         options.max_steps = m;
     }
+    options.timeout = args.timeout;
     let settings = PoolSettings {
         threads: args.threads,
         placement: args.placement.clone(),
@@ -181,11 +188,12 @@ fn select_kernel(
     name: Option<&str>,
     file: &str,
 ) -> Result<Arc<Kernel>, CliError> {
-    let names = program.names().join(", ");
+    let names = crate::text::list(&program.names());
     match name {
         Some(name) => program.kernel(name).cloned().ok_or_else(|| {
             CliError::Usage(format!(
-                "`{file}` has no kernel `{name}`; its kernels: {names}"
+                "`{file}` has no kernel `{}`; its kernels: {names}",
+                quote(name)
             ))
         }),
         None if program.kernels.len() == 1 => Ok(program.kernels[0].clone()),
@@ -196,17 +204,24 @@ fn select_kernel(
     }
 }
 
+/// The kernel's parameters for a message: a screenful at most.
 fn param_list(kernel: &Kernel) -> String {
-    let list: Vec<String> = kernel
+    let n = kernel.params.len();
+    if n == 0 {
+        return format!("kernel `{}` takes no parameters", kernel.name);
+    }
+    let shown: Vec<String> = kernel
         .params
         .iter()
-        .map(|p| format!("{} {}", p.name, p.kind))
+        .take(crate::text::LISTED_NAMES)
+        .map(|p| format!("{} {}", quote(&p.name), p.kind))
         .collect();
-    if list.is_empty() {
-        format!("kernel `{}` takes no parameters", kernel.name)
-    } else {
-        format!("kernel `{}` takes: {}", kernel.name, list.join(", "))
-    }
+    format!(
+        "kernel `{}` takes {n} parameter{}: {}",
+        kernel.name,
+        if n == 1 { "" } else { "s" },
+        crate::text::list_of(&shown, n)
+    )
 }
 
 /// The VALUE text for each parameter, in parameter order.
@@ -216,7 +231,7 @@ fn match_args<'a>(kernel: &Kernel, specs: &'a [ArgSpec]) -> Result<Vec<&'a str>,
         if kernel.param(&spec.name).is_none() {
             return Err(CliError::Usage(format!(
                 "unknown parameter `{}`; {}",
-                spec.name,
+                quote(&spec.name),
                 param_list(kernel)
             )));
         }
@@ -235,13 +250,10 @@ fn match_args<'a>(kernel: &Kernel, specs: &'a [ArgSpec]) -> Result<Vec<&'a str>,
         .map(|p| p.name.as_str())
         .collect();
     if !missing.is_empty() {
+        let quoted: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
         return Err(CliError::Usage(format!(
             "missing --arg for {}; {}",
-            missing
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::text::list(&quoted),
             param_list(kernel)
         )));
     }
@@ -285,7 +297,8 @@ fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, Cl
     let mut budget = MemoryBudget::of_machine();
     let mut bound = Vec::with_capacity(values.len());
     for (p, value) in kernel.params.iter().zip(values) {
-        let bad = |why: String| CliError::Usage(format!("--arg {}={value}: {why}", p.name));
+        let bad =
+            |why: String| CliError::Usage(format!("--arg {}={}: {why}", p.name, quote(value)));
         match p.kind {
             ParamKind::Scalar { ty, .. } => {
                 let s = Scalar::parse(ty, value)
@@ -300,16 +313,18 @@ fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, Cl
                     .map_err(|e| bad(format!("parameter `{}` is a buffer: {e}", p.name)))?;
                 let (id, ty, len) = match source {
                     BufferSource::Npy(path) => {
-                        // Refuse before reading a file that cannot fit anyway.
-                        if let Ok(meta) = std::fs::metadata(&path) {
-                            budget.check(meta.len()).map_err(&bad)?;
-                        }
-                        let array = crate::npy::read(&path)?;
-                        budget.take(array.bytes.len()).map_err(&bad)?;
-                        let id = rt
-                            .alloc_from(&array.bytes)
-                            .map_err(|e| bad(e.to_string()))?;
-                        (id, array.ty, array.bytes.len())
+                        // The header first: its declared size is checked
+                        // against the file and the memory before any data
+                        // is read, and the data goes straight into the
+                        // buffer, a piece at a time.
+                        let mut file = crate::npy::open(&path)?;
+                        let len = file.data_len;
+                        budget.take(len).map_err(&bad)?;
+                        let id = rt.alloc(len).map_err(|e| bad(e.to_string()))?;
+                        file.read_chunks(|at, piece| {
+                            rt.write(id, at, piece).map_err(std::io::Error::other)
+                        })?;
+                        (id, file.ty, len)
                     }
                     BufferSource::Zeros { ty, count } => {
                         let bytes = count
@@ -343,15 +358,6 @@ impl MemoryBudget {
     fn of_machine() -> MemoryBudget {
         MemoryBudget {
             left: total_memory(),
-        }
-    }
-
-    fn check(&self, file_bytes: u64) -> Result<(), String> {
-        match self.left {
-            Some(left) if file_bytes > left as u64 => Err(format!(
-                "the file is {file_bytes} bytes, more than this machine's memory can hold ({left} bytes left of its total)"
-            )),
-            _ => Ok(()),
         }
     }
 

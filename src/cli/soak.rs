@@ -38,23 +38,23 @@ use crate::{
 #[derive(Debug, Args)]
 pub struct SoakArgs {
     /// How long to launch for, in seconds.
-    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = super::spec::parse_seconds)]
     pub(crate) seconds: f64,
     /// Host threads launching concurrently.
     #[arg(long, value_name = "N", default_value_t = 6,
-          value_parser = clap::value_parser!(u64).range(1..=256))]
+          value_parser = super::spec::whole(1, 256))]
     pub(crate) clients: u64,
     /// Threads per launch: pool workers plus the helping launching thread [default: twice the CPUs plus one].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "N", value_parser = super::spec::whole(1, lanes_scheduler::MAX_THREADS as u64))]
     pub(crate) threads: Option<u64>,
     /// Allowed growth of resident memory after the warm-up, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = super::spec::whole(0, u64::MAX))]
     pub(crate) rss_growth_mib: u64,
     /// Seconds after the deadline within which every client must finish.
-    #[arg(long, value_name = "N", default_value_t = 60)]
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = super::spec::whole(0, u64::MAX))]
     pub(crate) grace: u64,
     /// Seed of the clients' random choices.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::spec::whole(0, u64::MAX))]
     pub(crate) seed: u64,
 }
 
@@ -369,6 +369,7 @@ impl Client<'_> {
             LaunchOptions {
                 engine,
                 max_steps: limit,
+                ..LaunchOptions::default()
             },
         );
         let got = u64s(&self.read_free(out));

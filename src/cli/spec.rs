@@ -4,7 +4,65 @@
 use std::path::PathBuf;
 
 use crate::Dim3;
+pub(crate) use crate::text::quote;
 use crate::types::ScalarType;
+
+/// A value parser for a whole number from `min` to `max`, whose errors say
+/// that range (also for negative numbers and junk).
+pub(crate) fn whole(
+    min: u64,
+    max: u64,
+) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let range = if max == u64::MAX {
+            format!("a whole number, at least {min}")
+        } else {
+            format!("a whole number from {min} to {max}")
+        };
+        let t = s.trim();
+        let v: u64 = match t.parse() {
+            Ok(v) => v,
+            Err(_) if t.starts_with('-') && t[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!("`{}` is negative; expected {range}", quote(s)));
+            }
+            Err(_) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!("`{}` is too large; expected {range}", quote(s)));
+            }
+            Err(_) => return Err(format!("`{}` is not {range}", quote(s))),
+        };
+        if v < min || v > max {
+            return Err(format!("{v} is out of range; expected {range}"));
+        }
+        Ok(v)
+    }
+}
+
+/// Parses `--seconds`: a positive, finite number of seconds.
+pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v <= 1e9 => Ok(v),
+        _ => Err(format!(
+            "`{}` is not a number of seconds (more than 0, at most 1e9)",
+            quote(s)
+        )),
+    }
+}
+
+/// Parses `--timeout`: a duration like `500ms`, `10s`, `1m 30s`, or a
+/// plain number of seconds.
+pub(crate) fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let parsed = match t.parse::<f64>() {
+        Ok(secs) => std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        Err(_) => humantime::parse_duration(t).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|e| {
+        format!(
+            "`{}` is not a duration ({e}); give a number of seconds or a duration like 500ms, 10s, 2m",
+            quote(s)
+        )
+    })
+}
 
 /// Parses `X[,Y[,Z]]`: one to three whole numbers, each at least 1; missing
 /// ones are 1.
@@ -12,17 +70,31 @@ pub(crate) fn parse_dim3(s: &str) -> Result<Dim3, String> {
     let parts: Vec<&str> = s.split(',').collect();
     if parts.len() > 3 {
         return Err(format!(
-            "`{s}` has {} dimensions; give X[,Y[,Z]]",
+            "`{}` has {} dimensions; give X[,Y[,Z]]",
+            quote(s),
             parts.len()
         ));
     }
     let mut dims = [1u32; 3];
     for (d, part) in dims.iter_mut().zip(&parts) {
-        let v: u64 = part.trim().parse().map_err(|_| {
-            format!("`{part}` is not a whole number; give X[,Y[,Z]] like 4 or 16,16")
+        let t = part.trim();
+        let v: u64 = t.parse().map_err(|_| {
+            let what = if t.starts_with('-') {
+                "is negative"
+            } else {
+                "is not a whole number"
+            };
+            format!(
+                "`{}` {what}; give X[,Y[,Z]], each from 1 to {}, like 4 or 16,16",
+                quote(part),
+                u32::MAX
+            )
         })?;
         if v == 0 {
-            return Err(format!("every dimension must be at least 1, got `{s}`"));
+            return Err(format!(
+                "every dimension must be at least 1, got `{}`",
+                quote(s)
+            ));
         }
         *d = u32::try_from(v)
             .map_err(|_| format!("dimension {v} is too large (at most {})", u32::MAX))?;

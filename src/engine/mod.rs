@@ -6,6 +6,9 @@
 pub mod block;
 pub mod jit;
 pub mod reference;
+mod stop;
+
+pub use stop::{StopFlag, Unfinished, with_deadline};
 
 use std::sync::Arc;
 
@@ -46,6 +49,12 @@ pub struct LaunchSpec<'a> {
     pub args: &'a BoundArgs,
     /// Per-lane step budget.
     pub max_steps: u64,
+    /// The launch's stop flag, shared by everything that runs its blocks.
+    /// Every engine polls it before each block and at every backward
+    /// branch (with the step count) and then stops within a bounded number
+    /// of steps; generated code loads it through a pointer (a `bool`-sized
+    /// atomic at the flag's address, nonzero: stop). See [`StopFlag`].
+    pub stop: &'a StopFlag,
 }
 
 impl LaunchSpec<'_> {
@@ -196,13 +205,14 @@ mod tests {
         .kernel bump\n.param a buf\n\
         atom.global.add.u32 r0, [a], 1\n";
 
-    fn spec<'a>(kernel: &'a Kernel, args: &'a BoundArgs) -> LaunchSpec<'a> {
+    fn spec<'a>(kernel: &'a Kernel, args: &'a BoundArgs, stop: &'a StopFlag) -> LaunchSpec<'a> {
         LaunchSpec {
             kernel,
             grid: Dim3::x(1),
             block: Dim3::x(4),
             args,
             max_steps: 1000,
+            stop,
         }
     }
 
@@ -218,7 +228,8 @@ mod tests {
             buffers: vec![a.clone(), b.clone()],
             scalars: vec![],
         };
-        let s = spec(copy, &args);
+        let stop = StopFlag::new();
+        let s = spec(copy, &args, &stop);
         let access = BufferAccess::acquire(&s, true);
         assert!(access.frozen(0).is_some(), "a is only read");
         assert!(access.frozen(1).is_none(), "b is written");
@@ -255,6 +266,7 @@ mod tests {
                 block: Dim3::x(n as u32 / 2),
                 args: &args,
                 max_steps: 1000,
+                stop: &StopFlag::new(),
             };
             match engine {
                 0 => reference::run(&s).unwrap(),
@@ -273,7 +285,8 @@ mod tests {
             buffers: vec![a.clone(), a.clone()],
             scalars: vec![],
         };
-        let s = spec(copy, &args);
+        let stop = StopFlag::new();
+        let s = spec(copy, &args, &stop);
         let access = BufferAccess::acquire(&s, true);
         assert!(access.frozen(0).is_none());
         assert!(access.frozen(1).is_none());
@@ -289,7 +302,8 @@ mod tests {
             buffers: vec![a.clone()],
             scalars: vec![],
         };
-        let s = spec(bump, &args);
+        let stop = StopFlag::new();
+        let s = spec(bump, &args, &stop);
         let access = BufferAccess::acquire(&s, true);
         assert!(access.frozen(0).is_none());
         assert!(a.try_freeze().is_none());

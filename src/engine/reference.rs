@@ -10,6 +10,10 @@
 //! Step counting: every instruction a lane's pc reaches counts as one step,
 //! including instructions whose guard is false; running past the end does not
 //! count. The step that would exceed the budget faults.
+//!
+//! Stopping: the launch's stop flag is read before each block and whenever
+//! a lane takes a backward branch; once set, the current block and the rest
+//! are recorded as unfinished and the run returns.
 
 use crate::engine::{LaunchSpec, special_value};
 use crate::exec::{arith, atomic, bits, compare, convert, math};
@@ -56,6 +60,8 @@ pub(crate) enum Stop {
     Barrier,
     /// It exited.
     Exit,
+    /// The launch's stop flag was set.
+    Halted,
 }
 
 /// Where a block runs: its coordinates and its shared memory.
@@ -85,7 +91,12 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
         })
         .collect();
     let mut shared = SharedMemory::default();
-    for b in 0..spec.block_count() {
+    let blocks = spec.block_count();
+    for b in 0..blocks {
+        if spec.stop.is_set() {
+            spec.stop.record_unfinished(b..blocks);
+            return Ok(());
+        }
         shared.reset(spec.kernel.shared_bytes as usize);
         let ctx = BlockCtx {
             spec,
@@ -100,12 +111,23 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
             l.steps = 0;
             l.status = Status::Running;
         }
-        run_block(&ctx, &mut lanes)?;
+        match run_block(&ctx, &mut lanes) {
+            Ok(true) => {}
+            Ok(false) => {
+                spec.stop.record_unfinished(b..blocks);
+                return Ok(());
+            }
+            Err(f) => {
+                spec.stop.set();
+                return Err(f);
+            }
+        }
     }
     Ok(())
 }
 
-fn run_block(ctx: &BlockCtx<'_>, lanes: &mut [Lane]) -> Result<(), Box<Fault>> {
+/// Runs one block; `Ok(false)` when the stop flag cut it short.
+fn run_block(ctx: &BlockCtx<'_>, lanes: &mut [Lane]) -> Result<bool, Box<Fault>> {
     loop {
         for (id, lane) in lanes.iter_mut().enumerate() {
             if lane.status != Status::Running {
@@ -114,6 +136,7 @@ fn run_block(ctx: &BlockCtx<'_>, lanes: &mut [Lane]) -> Result<(), Box<Fault>> {
             match run_lane(ctx, lane, id as u32) {
                 Ok(Stop::Barrier) => lane.status = Status::AtBarrier,
                 Ok(Stop::Exit) => lane.status = Status::Exited,
+                Ok(Stop::Halted) => return Ok(false),
                 Err(kind) => return Err(Box::new(fault(ctx, id as u32, lane.pc, kind))),
             }
         }
@@ -127,7 +150,7 @@ fn run_block(ctx: &BlockCtx<'_>, lanes: &mut [Lane]) -> Result<(), Box<Fault>> {
             }
         }
         if !any {
-            return Ok(());
+            return Ok(true);
         }
     }
 }
@@ -300,7 +323,13 @@ pub(crate) fn step_lane(
                 })?;
                 lane.regs[d as usize] = ty.scalar().extend(old);
             }
-            Op::Bra { target } => next = target as usize,
+            Op::Bra { target } => {
+                // A loop: poll the stop flag, as the step count is.
+                if target as usize <= lane.pc && spec.stop.is_set() {
+                    return Ok(Some(Stop::Halted));
+                }
+                next = target as usize
+            }
             Op::Bar => return Ok(Some(Stop::Barrier)),
             Op::Exit => return Ok(Some(Stop::Exit)),
         }

@@ -19,9 +19,12 @@ pub const MAX_SHARED_BYTES: u64 = 65536;
 pub fn compile(file: &str, source: &str) -> Result<Program, Diagnostics> {
     let (module, mut errors) = asm::parse(source);
     let mut kernels = Vec::new();
-    let mut seen: HashMap<&str, Span> = HashMap::new();
-    for def in &module.kernels {
-        if let Some(first) = seen.insert(&def.name, def.span) {
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    let no_kernel = module.kernels.is_empty();
+    // Each kernel's syntax tree is consumed as it is lowered, so its memory
+    // goes back while the lowered kernel grows.
+    for def in module.kernels {
+        if let Some(first) = seen.insert(def.name.clone(), def.span) {
             errors.push(Diagnostic::new(
                 def.span,
                 format!(
@@ -34,7 +37,7 @@ pub fn compile(file: &str, source: &str) -> Result<Program, Diagnostics> {
             kernels.push(Arc::new(k));
         }
     }
-    if module.kernels.is_empty() && errors.is_empty() {
+    if no_kernel && errors.is_empty() {
         errors.push(Diagnostic::new(
             Span::new(1, 1),
             "no kernel in file (a kernel starts with `.kernel NAME`)",
@@ -55,7 +58,7 @@ fn is_reserved_name(name: &str) -> bool {
     reg_like('r') || reg_like('p') || name == "inf" || name == "nan"
 }
 
-fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Kernel> {
+fn lower_kernel(mut def: asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Kernel> {
     let before = errors.len();
     let mut params = Vec::new();
     let mut by_name: HashMap<String, ParamKind> = HashMap::new();
@@ -72,9 +75,23 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
             continue;
         }
         let kind = if p.ty == "buf" {
+            if buffers == u16::MAX {
+                errors.push(Diagnostic::new(
+                    p.span,
+                    format!("too many buffer parameters (at most {})", u16::MAX),
+                ));
+                continue;
+            }
             buffers += 1;
             ParamKind::Buffer { slot: buffers - 1 }
         } else if let Some(ty) = ScalarType::from_name(&p.ty) {
+            if scalars == u16::MAX {
+                errors.push(Diagnostic::new(
+                    p.span,
+                    format!("too many scalar parameters (at most {})", u16::MAX),
+                ));
+                continue;
+            }
             scalars += 1;
             ParamKind::Scalar {
                 ty,
@@ -117,9 +134,9 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
     }
 
     // Labels name the index of the next instruction.
-    let mut labels: HashMap<&str, (u32, Span)> = HashMap::new();
+    let mut labels: HashMap<String, (u32, Span)> = HashMap::new();
     let mut count = 0u32;
-    for s in &def.body {
+    for s in &mut def.body {
         match s {
             asm::Statement::Label { name, span } => {
                 if is_reserved_name(name) {
@@ -140,7 +157,7 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
                         ),
                     ));
                 } else {
-                    labels.insert(name, (count, *span));
+                    labels.insert(std::mem::take(name), (count, *span));
                 }
             }
             asm::Statement::Instr(_) => count += 1,
@@ -151,17 +168,17 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
         params: &by_name,
         labels: &labels,
     };
-    let mut instrs = Vec::new();
-    let mut lines = Vec::new();
-    for s in &def.body {
+    let mut instrs = Vec::with_capacity(count as usize);
+    let mut lines = Vec::with_capacity(count as usize);
+    for s in std::mem::take(&mut def.body) {
         if let asm::Statement::Instr(i) = s {
-            match lower.instr(i) {
+            match lower.instr(&i) {
                 Ok(instr) => instrs.push(instr),
                 Err(e) => errors.push(e),
             }
             lines.push(SourceLine {
                 line: i.span.line,
-                text: asm::print_instruction(i),
+                text: asm::print_instruction(&i),
             });
         }
     }
@@ -169,7 +186,7 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
         return None;
     }
     Some(Kernel {
-        name: def.name.clone(),
+        name: def.name,
         params,
         shared_bytes,
         instrs,
@@ -182,7 +199,7 @@ fn lower_kernel(def: &asm::KernelDef, errors: &mut Vec<Diagnostic>) -> Option<Ke
 
 struct Lowerer<'a> {
     params: &'a HashMap<String, ParamKind>,
-    labels: &'a HashMap<&'a str, (u32, Span)>,
+    labels: &'a HashMap<String, (u32, Span)>,
 }
 
 /// An opcode split into its name and modifiers, with their spans.

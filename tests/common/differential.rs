@@ -132,6 +132,7 @@ pub fn run_kernel_with<C: DiffCase>(
         block: c.block(),
         args: &args,
         max_steps: c.max_steps(),
+        stop: &lanes::engine::StopFlag::new(),
     };
     engine(&spec)?;
     Ok(buffers.iter().map(|b| b.to_bytes()).collect())
@@ -173,6 +174,7 @@ pub fn run_on<C: DiffCase>(c: &C, kernel: &Arc<Kernel>, rt: &Runtime, engine: En
     let options = LaunchOptions {
         engine,
         max_steps: c.max_steps(),
+        ..LaunchOptions::default()
     };
     let result = rt.launch(kernel, c.grid(), c.block(), &args, options);
     let out = ids.iter().map(|&id| rt.read(id).unwrap()).collect();

@@ -25,6 +25,7 @@ pub fn opts(max_steps: u64) -> LaunchOptions {
     LaunchOptions {
         engine: Engine::Reference,
         max_steps,
+        ..LaunchOptions::default()
     }
 }
 

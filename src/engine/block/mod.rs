@@ -25,7 +25,8 @@
 //!   is lane `L % n` of block `first + L / n`); blocks of such kernels cannot
 //!   observe each other, so only the order of their side effects changes, as
 //!   it does between workers. The step limit stays per lane, faults name the
-//!   lane's own block, and the launch's stop flag is checked per unit.
+//!   lane's own block, and the launch's stop flag is checked before each
+//!   unit and at every backward branch.
 //! - **Representations**: a register's lanes are a 64-bit vector, or symbolic
 //!   (`affine.rs`: uniform or affine in the lane, for index arithmetic and
 //!   addresses), or a 32-bit vector (`narrow.rs`: `f32`/`u32`/`i32` data). An
@@ -40,7 +41,6 @@ mod mem;
 mod narrow;
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use affine::{Affine, Shape};
 use lanes::{LaneSet, View};
@@ -164,6 +164,10 @@ const UNIT_LANES: usize = 8192;
 
 /// The unit size for kernels with backward branches.
 const LOOP_UNIT_LANES: usize = 1024;
+
+/// The most spare lane lists a worker keeps: more than a unit can have
+/// groups (one per lane) plus the guard's two scratch lists.
+const MAX_SPARE_LISTS: usize = UNIT_LANES + 2;
 
 /// One launch as the block engine sees it; shared by all workers.
 #[derive(Debug)]
@@ -299,6 +303,14 @@ struct Unit {
 /// A lane's fault inside an instruction.
 type LaneFault = (usize, FaultKind);
 
+/// How a unit ended, short of a fault.
+enum UnitEnd {
+    /// Every lane exited.
+    Finished,
+    /// The launch's stop flag was seen at a backward branch.
+    Stopped,
+}
+
 impl BlockState {
     /// Fresh state; buffers grow to fit the first launch.
     pub fn new() -> BlockState {
@@ -306,34 +318,34 @@ impl BlockState {
     }
 
     /// Runs blocks `blocks` (linear indices) of `launch`.
+    ///
+    /// Polls the launch's stop flag before each unit and at every backward
+    /// branch; once it is set, records the blocks of the range not finished
+    /// yet as unfinished and returns `Ok`. A fault sets the flag, so it
+    /// stops the other tasks of the launch, including the units they are
+    /// running.
     pub fn run_blocks(
         &mut self,
         launch: &BlockLaunch<'_>,
         blocks: Range<u64>,
     ) -> Result<(), Box<Fault>> {
+        let stop = launch.spec.stop;
+        let end = blocks.end;
         for (first, k) in units(launch, blocks) {
-            self.run_unit(launch, first, k)?;
-        }
-        Ok(())
-    }
-
-    /// Like [`BlockState::run_blocks`], but checks `stop` before each block
-    /// and returns early once it is set, and sets it when a block faults: the
-    /// tasks of one launch share the flag, so a fault cancels the blocks the
-    /// other workers have not started yet, not only its own task's.
-    pub fn run_blocks_until(
-        &mut self,
-        launch: &BlockLaunch<'_>,
-        blocks: Range<u64>,
-        stop: &AtomicBool,
-    ) -> Result<(), Box<Fault>> {
-        for (first, k) in units(launch, blocks) {
-            if stop.load(Ordering::Relaxed) {
+            if stop.is_set() {
+                stop.record_unfinished(first..end);
                 return Ok(());
             }
-            if let Err(f) = self.run_unit(launch, first, k) {
-                stop.store(true, Ordering::Relaxed);
-                return Err(f);
+            match self.run_unit(launch, first, k) {
+                Ok(UnitEnd::Finished) => {}
+                Ok(UnitEnd::Stopped) => {
+                    stop.record_unfinished(first..end);
+                    return Ok(());
+                }
+                Err(f) => {
+                    stop.set();
+                    return Err(f);
+                }
             }
         }
         Ok(())
@@ -344,8 +356,18 @@ impl BlockState {
     fn retire(&mut self, lanes: Vec<u16>, n: usize) {
         if lanes.len() == n {
             let old = std::mem::replace(&mut self.all_lanes, lanes);
-            self.spare.push(old);
+            self.recycle(old);
         } else {
+            self.recycle(lanes);
+        }
+    }
+
+    /// Keeps a lane list for reuse. Lists that own no memory are dropped
+    /// (keeping them made `spare` grow by one empty list per unit, so a
+    /// launch's memory grew with its grid), and so are lists beyond
+    /// [`MAX_SPARE_LISTS`]: a unit never has more groups than lanes.
+    fn recycle(&mut self, lanes: Vec<u16>) {
+        if lanes.capacity() > 0 && self.spare.len() < MAX_SPARE_LISTS {
             self.spare.push(lanes);
         }
     }
@@ -361,7 +383,7 @@ impl BlockState {
         launch: &BlockLaunch<'_>,
         first: u64,
         k: usize,
-    ) -> Result<(), Box<Fault>> {
+    ) -> Result<UnitEnd, Box<Fault>> {
         let shape = Shape { n: launch.lanes, k };
         let n = shape.lanes();
         let pos = Unit { first, shape };
@@ -413,10 +435,10 @@ impl BlockState {
         }
         self.shared.reset(launch.spec.kernel.shared_bytes as usize);
         while let Some(g) = self.groups.pop() {
-            self.spare.push(g.lanes);
+            self.recycle(g.lanes);
         }
         while let Some(g) = self.waiting.pop() {
-            self.spare.push(g.lanes);
+            self.recycle(g.lanes);
         }
         // Every lane, in order: kept from the last unit of this size that
         // ended converged (a group of `n` sorted distinct lanes of `0..n` is
@@ -424,7 +446,7 @@ impl BlockState {
         let all = match std::mem::take(&mut self.all_lanes) {
             v if v.len() == n => v,
             v => {
-                self.spare.push(v);
+                self.recycle(v);
                 let mut all = self.take_vec();
                 all.extend(0..n as u16);
                 all
@@ -437,26 +459,40 @@ impl BlockState {
             max_off: 0,
         });
         let instrs = &launch.prog.instrs;
+        // The group that ran last stays in `g` (`held`) when it may run on:
+        // while it is the only runnable group (a converged block, or one
+        // lane looping alone) it is not moved through `groups` for every
+        // instruction.
+        let mut g = Group::default();
+        let mut held = false;
         loop {
-            if self.groups.is_empty() {
-                if self.waiting.is_empty() {
-                    return Ok(());
+            if !(held && self.groups.is_empty()) {
+                if held {
+                    self.insert(std::mem::take(&mut g));
                 }
-                // Every live lane waits at a barrier: release them all.
-                let waiting = std::mem::take(&mut self.waiting);
-                for mut g in waiting {
-                    g.pc += 1;
-                    self.insert(g);
+                if self.groups.is_empty() {
+                    if self.waiting.is_empty() {
+                        return Ok(UnitEnd::Finished);
+                    }
+                    // Every live lane waits at a barrier: release them all.
+                    let waiting = std::mem::take(&mut self.waiting);
+                    for mut w in waiting {
+                        w.pc += 1;
+                        self.insert(w);
+                    }
+                    held = false;
+                    continue;
                 }
-                continue;
+                let gi = (0..self.groups.len())
+                    .min_by_key(|&i| self.groups[i].pc)
+                    .unwrap_or(0);
+                g = self.groups.swap_remove(gi);
             }
-            let gi = (0..self.groups.len())
-                .min_by_key(|&i| self.groups[i].pc)
-                .unwrap_or(0);
-            let mut g = self.groups.swap_remove(gi);
+            // `g` is consumed below unless it runs on.
+            held = false;
             let Some(instr) = instrs.get(g.pc) else {
                 // Ran past the end: these lanes exit.
-                self.retire(g.lanes, n);
+                self.retire(std::mem::take(&mut g.lanes), n);
                 continue;
             };
             if let Err((lane, kind)) = self.count_step(&mut g, launch.max_steps) {
@@ -483,7 +519,7 @@ impl BlockState {
                     };
                     if passing == 0 {
                         g.pc += 1;
-                        self.insert(g);
+                        held = true;
                         continue;
                     }
                     if passing < len {
@@ -523,6 +559,12 @@ impl BlockState {
             };
             match instr.op {
                 Op::Bra { target } => {
+                    // A loop: the step count was just checked, and so is the
+                    // stop flag (one relaxed load per backward branch).
+                    if target as usize <= g.pc && launch.spec.stop.is_set() {
+                        self.recycle(std::mem::take(&mut g.lanes));
+                        return Ok(UnitEnd::Stopped);
+                    }
                     if partial {
                         let taken = self.split_off(&mut g);
                         self.insert(Group {
@@ -535,16 +577,16 @@ impl BlockState {
                     } else {
                         g.pc = target as usize;
                     }
-                    self.insert(g);
+                    held = true;
                 }
                 Op::Exit => {
                     if partial {
                         let gone = self.split_off(&mut g);
-                        self.spare.push(gone);
+                        self.recycle(gone);
                         g.pc += 1;
-                        self.insert(g);
+                        held = true;
                     } else {
-                        self.retire(g.lanes, n);
+                        self.retire(std::mem::take(&mut g.lanes), n);
                     }
                 }
                 Op::Bar => {
@@ -557,9 +599,9 @@ impl BlockState {
                             max_off: g.max_off,
                         });
                         g.pc += 1;
-                        self.insert(g);
+                        held = true;
                     } else {
-                        self.wait(g);
+                        self.wait(std::mem::take(&mut g));
                     }
                 }
                 op => {
@@ -581,7 +623,7 @@ impl BlockState {
                         return Err(self.fault(launch, pos, lane, g.pc, kind));
                     }
                     g.pc += 1;
-                    self.insert(g);
+                    held = true;
                 }
             }
         }
@@ -614,7 +656,7 @@ impl BlockState {
         let taken = std::mem::replace(&mut self.filter, spare);
         let spare = self.take_vec();
         let rest = std::mem::replace(&mut self.rest, spare);
-        self.spare.push(std::mem::replace(&mut g.lanes, rest));
+        self.recycle(std::mem::replace(&mut g.lanes, rest));
         taken
     }
 
@@ -657,7 +699,7 @@ impl BlockState {
         // together as two runs: no interleaving to do.
         if a.last().is_none_or(|&x| b.first().is_none_or(|&y| x < y)) {
             into.lanes.extend_from_slice(&from.lanes);
-            self.spare.push(from.lanes);
+            self.recycle(from.lanes);
             return;
         }
         let mut merged = self.take_vec();
@@ -665,8 +707,8 @@ impl BlockState {
             merged.extend_from_slice(b);
             merged.extend_from_slice(a);
             let old = std::mem::replace(&mut into.lanes, merged);
-            self.spare.push(old);
-            self.spare.push(from.lanes);
+            self.recycle(old);
+            self.recycle(from.lanes);
             return;
         }
         let (mut i, mut j) = (0, 0);
@@ -682,8 +724,8 @@ impl BlockState {
         merged.extend_from_slice(&a[i..]);
         merged.extend_from_slice(&b[j..]);
         let old = std::mem::replace(&mut into.lanes, merged);
-        self.spare.push(old);
-        self.spare.push(from.lanes);
+        self.recycle(old);
+        self.recycle(from.lanes);
     }
 
     fn fault(
@@ -1065,4 +1107,39 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
     let launch = BlockLaunch::new(spec);
     let mut state = BlockState::new();
     state.run_blocks(&launch, 0..spec.block_count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::StopFlag;
+    use crate::launch::BoundArgs;
+
+    #[test]
+    fn a_workers_state_does_not_grow_with_the_grid() {
+        // One unit per 8 blocks of 1024 lanes; before, every unit that
+        // ended converged left one more (empty) spare lane list behind, so
+        // a launch's memory grew with its grid and with every launch.
+        let program = crate::compile("t.lasm", ".kernel k\n    exit\n").unwrap();
+        let args = BoundArgs {
+            buffers: vec![],
+            scalars: vec![],
+        };
+        let stop = StopFlag::new();
+        let spec = LaunchSpec {
+            kernel: &program.kernels[0],
+            grid: Dim3::x(4096),
+            block: Dim3::x(1024),
+            args: &args,
+            max_steps: 10,
+            stop: &stop,
+        };
+        let launch = BlockLaunch::new(&spec);
+        let mut state = BlockState::new();
+        for _ in 0..4 {
+            state.run_blocks(&launch, 0..4096).unwrap();
+        }
+        assert!(state.spare.len() <= 4, "{} spare lists", state.spare.len());
+        assert!(state.groups.is_empty() && state.waiting.is_empty());
+    }
 }

@@ -89,6 +89,9 @@ pub(super) struct Frame {
     pub fault_block: u64,
     /// The address register's contents of a memory fault.
     pub fault_value: u64,
+    /// The block generated code was running when it saw the stop flag
+    /// ([`status::STOPPED`]): it and the blocks after it did not finish.
+    pub stopped_block: u64,
 }
 
 /// What helpers reach through the frame.
@@ -314,7 +317,7 @@ pub(super) extern "C" fn finish(
         };
         match reference::resume_lane(&ctx, &mut l, lane as u32) {
             Err(f) => host.fault = Some(f),
-            Ok(Stop::Barrier | Stop::Exit) => {
+            Ok(Stop::Barrier | Stop::Exit | Stop::Halted) => {
                 host.internal = Some(format!(
                     "lane {lane} left basic block {pc} before its step limit"
                 ))

@@ -52,7 +52,6 @@ mod shape;
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cache::{Compiled, KernelCache, Key};
@@ -224,19 +223,24 @@ impl JitState {
     }
 
     /// Runs blocks `blocks` (linear indices) of `launch`. Returns early,
-    /// without an error, once `stop` is set (the code checks it before each
-    /// block and at every backward branch), and sets it when a lane
-    /// faults, so a fault stops the other workers' blocks too.
-    pub fn run_blocks_until(
+    /// without an error, once the launch's stop flag is set (the code
+    /// checks it before each block and at every backward branch), recording
+    /// the blocks it did not finish; sets the flag when a lane faults, so a
+    /// fault stops the other workers' blocks too.
+    pub fn run_blocks(
         &mut self,
         launch: &JitLaunch<'_>,
         blocks: Range<u64>,
-        stop: &AtomicBool,
     ) -> Result<(), LaunchError> {
-        if blocks.is_empty() || stop.load(Ordering::Relaxed) {
+        let spec = launch.spec;
+        let stop = spec.stop;
+        if blocks.is_empty() {
             return Ok(());
         }
-        let spec = launch.spec;
+        if stop.is_set() {
+            stop.record_unfinished(blocks);
+            return Ok(());
+        }
         let lanes = spec.lanes_per_block();
         self.shared.reset(spec.kernel.shared_bytes as usize);
         self.spill.resize(launch.spill_slots * lanes, 0);
@@ -255,7 +259,7 @@ impl JitState {
             // Budgets beyond i64::MAX are unreachable; the bound keeps
             // `steps + block length` from overflowing.
             max_steps: spec.max_steps.min(i64::MAX as u64),
-            stop: (stop as *const AtomicBool).cast(),
+            stop: stop.as_ptr(),
             buffers: launch.buffers.0.as_ptr(),
             scalars: spec.args.scalars.as_ptr(),
             shared: self.shared.base_ptr(),
@@ -269,6 +273,7 @@ impl JitState {
             fault_lane: 0,
             fault_block: 0,
             fault_value: 0,
+            stopped_block: blocks.end,
         };
         // SAFETY: `entry` was compiled for this kernel and block shape
         // (`JitLaunch::new` looked it up by both) and takes a frame whose
@@ -278,12 +283,16 @@ impl JitState {
         // words; shared memory holds the kernel's shared bytes; the spill
         // area has `spill_slots` words per lane and the lane states and
         // steps one entry per lane (resized above); `regs` holds
-        // `NUM_REGS` words; `stop` is a live `AtomicBool` (one byte);
+        // `GANG_REGS` words; `stop` points to the launch's live stop flag;
         // `host` outlives the call. Generated code checks every kernel
         // access against these lengths before making it.
         let st = unsafe { (launch.compiled.entry)(&mut frame) };
         let result = match st {
-            status::DONE | status::STOPPED => Ok(()),
+            status::DONE => Ok(()),
+            status::STOPPED => {
+                stop.record_unfinished(frame.stopped_block.max(blocks.start)..blocks.end);
+                Ok(())
+            }
             status::FAULT => Err(frame.fault(&mut host)),
             other => {
                 host.internal = Some(format!("generated code returned status {other}"));
@@ -291,14 +300,14 @@ impl JitState {
             }
         };
         if let Some(message) = host.internal {
-            stop.store(true, Ordering::Relaxed);
+            stop.set();
             return Err(LaunchError::Engine(format!(
                 "internal error in the JIT running kernel `{}`: {message}",
                 spec.kernel.name
             )));
         }
         result.map_err(|f: Box<Fault>| {
-            stop.store(true, Ordering::Relaxed);
+            stop.set();
             LaunchError::Fault(f)
         })
     }
@@ -307,8 +316,7 @@ impl JitState {
 /// Runs a whole launch on the calling thread.
 pub fn run(spec: &LaunchSpec<'_>) -> Result<(), LaunchError> {
     let launch = JitLaunch::new(spec).map_err(|e| LaunchError::Engine(e.to_string()))?;
-    let stop = AtomicBool::new(false);
-    JitState::new().run_blocks_until(&launch, 0..spec.block_count(), &stop)
+    JitState::new().run_blocks(&launch, 0..spec.block_count())
 }
 
 #[cfg(test)]
@@ -338,12 +346,14 @@ mod tests {
                 buffers: buffers.clone(),
                 scalars: scalars.to_vec(),
             };
+            let stop = crate::engine::StopFlag::new();
             let spec = LaunchSpec {
                 kernel: k,
                 grid,
                 block,
                 args: &args,
                 max_steps: 1 << 20,
+                stop: &stop,
             };
             match e {
                 0 => reference::run(&spec).map_err(LaunchError::Fault).unwrap(),

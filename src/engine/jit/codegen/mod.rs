@@ -571,6 +571,13 @@ impl<'a> Translator<'a> {
 
         self.b.switch_to_block(self.stopped);
         self.b.set_cold_block(self.stopped);
+        let blk = self.b.use_var(self.block);
+        self.b.ins().store(
+            MemFlagsData::trusted(),
+            blk,
+            self.frame,
+            offset_of!(Frame, stopped_block) as i32,
+        );
         let s = self.b.ins().iconst(types::I32, status::STOPPED as i64);
         self.b.ins().return_(&[s]);
 
