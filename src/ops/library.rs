@@ -118,7 +118,7 @@ impl Family {
     /// use lanes::{ops::Family, types::ScalarType};
     ///
     /// let text = Family::Reduce.source(ScalarType::U8).unwrap();
-X
+    /// assert!(text.contains("r3, 255"), "min starts from u8's largest value");
     /// ```
     pub fn source(self, ty: ScalarType) -> Option<String> {
         if !self.types().contains(&ty) {
