@@ -238,7 +238,7 @@ impl Ops<'_> {
         x: &Buffer<T>,
         scratch: &Buffer<T>,
     ) -> Result<T, OpsError> {
-        if x.is_empty() && kind != "sum" {
+        if x.is_empty() && op != "sum" {
             return Err(OpsError::Empty { param: "x", op });
         }
         let at = self.reduce_into(kind, op, x, x.len(), scratch)?;
