@@ -37,10 +37,10 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 
+use crate::Runtime;
 use crate::launch::Scalar;
 use crate::memory::{self, BufferId, BufferTable, MemoryError};
 use crate::types::ScalarType;
-use crate::Runtime;
 
 mod sealed {
     /// Only the language's scalar types are elements: their size and layout

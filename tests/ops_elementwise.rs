@@ -59,7 +59,11 @@ fn scalar_ops_and_clip<T: Num>() {
             let x: Vec<T> = values(n, 3);
             let bx = rt.buffer_from(&x).unwrap();
             let out = rt.buffer_zeroed::<T>(n).unwrap();
-            for (i, &s) in specials.iter().enumerate().filter(|(i, _)| n > 1000 || i % 2 == 0) {
+            for (i, &s) in specials
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| n > 1000 || i % 2 == 0)
+            {
                 let what = format!("{}::<{}> s={s:?} n={n}", "add_scalar", T::TYPE);
                 ops.add_scalar(&bx, s, &out).unwrap();
                 let want: Vec<T> = x.iter().map(|v| v.add(s)).collect();
@@ -81,7 +85,11 @@ fn scalar_ops_and_clip<T: Num>() {
             // In place, and the slice forms.
             let lo = T::from_i8(-3);
             let hi = T::from_i8(5);
-            let (lo, hi) = if lo <= hi { (lo, hi) } else { (T::from_i8(0), hi) };
+            let (lo, hi) = if lo <= hi {
+                (lo, hi)
+            } else {
+                (T::from_i8(0), hi)
+            };
             let want: Vec<T> = x.iter().map(|v| v.clamp_to(lo, hi)).collect();
             assert_same(&ops.clip_vec(&x, lo, hi).unwrap(), &want, "clip_vec");
             ops.clip(&bx, lo, hi, &bx).unwrap();
@@ -113,11 +121,19 @@ fn signed_ops<T: SignedNum>() {
             for (name, op, reference) in cases {
                 op(&ops, &bx, &out).unwrap();
                 let want: Vec<T> = x.iter().map(|v| reference(*v)).collect();
-                assert_same(&out.read().unwrap(), &want, &format!("{name}::<{}> n={n}", T::TYPE));
+                assert_same(
+                    &out.read().unwrap(),
+                    &want,
+                    &format!("{name}::<{}> n={n}", T::TYPE),
+                );
             }
             ops.relu(&bx, &out).unwrap();
             let want: Vec<T> = x.iter().map(|v| relu(*v)).collect();
-            assert_same(&out.read().unwrap(), &want, &format!("relu::<{}> n={n}", T::TYPE));
+            assert_same(
+                &out.read().unwrap(),
+                &want,
+                &format!("relu::<{}> n={n}", T::TYPE),
+            );
             assert_same(&ops.relu_vec(&x).unwrap(), &want, "relu_vec");
             assert_same(
                 &ops.neg_vec(&x).unwrap(),
@@ -147,10 +163,18 @@ fn copy_and_fill<T: Num>() {
             ops.copy(&src, &dst).unwrap();
             let mut want = x.clone();
             want.extend([T::from_i8(0); 2]);
-            assert_same(&dst.read().unwrap(), &want, &format!("copy::<{}> n={n}", T::TYPE));
+            assert_same(
+                &dst.read().unwrap(),
+                &want,
+                &format!("copy::<{}> n={n}", T::TYPE),
+            );
             let v = T::specials()[n % T::specials().len()];
             ops.fill(&dst, v).unwrap();
-            assert_same(&dst.read().unwrap(), &vec![v; n + 2], &format!("fill::<{}> n={n}", T::TYPE));
+            assert_same(
+                &dst.read().unwrap(),
+                &vec![v; n + 2],
+                &format!("fill::<{}> n={n}", T::TYPE),
+            );
         }
     });
 }
@@ -176,14 +200,23 @@ fn slice_forms_match_buffer_forms() {
         (|o, a, b, c| o.sub(a, b, c), |o, a, b| o.sub_vec(a, b)),
         (|o, a, b, c| o.mul(a, b, c), |o, a, b| o.mul_vec(a, b)),
         (|o, a, b, c| o.div(a, b, c), |o, a, b| o.div_vec(a, b)),
-        (|o, a, b, c| o.minimum(a, b, c), |o, a, b| o.minimum_vec(a, b)),
-        (|o, a, b, c| o.maximum(a, b, c), |o, a, b| o.maximum_vec(a, b)),
+        (
+            |o, a, b, c| o.minimum(a, b, c),
+            |o, a, b| o.minimum_vec(a, b),
+        ),
+        (
+            |o, a, b, c| o.maximum(a, b, c),
+            |o, a, b| o.maximum_vec(a, b),
+        ),
     ];
     for (buffers, slices) in pairs {
         buffers(&ops, &ba, &bb, &out).unwrap();
         assert_eq!(slices(&ops, &a, &b).unwrap(), out.read().unwrap());
     }
-    assert_eq!(ops.abs_vec(&a).unwrap(), a.iter().map(|v| v.wrapping_abs()).collect::<Vec<_>>());
+    assert_eq!(
+        ops.abs_vec(&a).unwrap(),
+        a.iter().map(|v| v.wrapping_abs()).collect::<Vec<_>>()
+    );
     assert_eq!(
         ops.add_scalar_vec(&a, 9).unwrap(),
         a.iter().map(|v| v.wrapping_add(9)).collect::<Vec<_>>()
@@ -203,18 +236,45 @@ fn wrong_lengths_name_the_parameter() {
     let short = rt.buffer_zeroed::<f32>(9).unwrap();
     let err = ops.add(&a, &short, &a).unwrap_err();
     assert!(
-        matches!(err, OpsError::LengthMismatch { param: "b", len: 9, other: "a", other_len: 10 }),
+        matches!(
+            err,
+            OpsError::LengthMismatch {
+                param: "b",
+                len: 9,
+                other: "a",
+                other_len: 10
+            }
+        ),
         "{err}"
     );
-    assert_eq!(err.to_string(), "`b` has 9 elements but `a` has 10: they must have the same length");
+    assert_eq!(
+        err.to_string(),
+        "`b` has 9 elements but `a` has 10: they must have the same length"
+    );
     let err = ops.add(&a, &a, &short).unwrap_err();
-    assert!(matches!(err, OpsError::TooShort { param: "out", len: 9, need: 10 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::TooShort {
+                param: "out",
+                len: 9,
+                need: 10
+            }
+        ),
+        "{err}"
+    );
     let err = ops.relu(&a, &short).unwrap_err();
     assert!(err.to_string().contains("`out`"), "{err}");
     let err = ops.copy(&a, &short).unwrap_err();
-    assert!(matches!(err, OpsError::TooShort { param: "dst", .. }), "{err}");
+    assert!(
+        matches!(err, OpsError::TooShort { param: "dst", .. }),
+        "{err}"
+    );
     let err = ops.sub_vec(&[1u8, 2], &[1]).unwrap_err();
-    assert!(matches!(err, OpsError::LengthMismatch { param: "b", .. }), "{err}");
+    assert!(
+        matches!(err, OpsError::LengthMismatch { param: "b", .. }),
+        "{err}"
+    );
     // Nothing was written by the refused calls.
     assert_eq!(short.read().unwrap(), vec![0.0; 9]);
 }
@@ -224,12 +284,25 @@ fn clip_bounds_are_checked() {
     let rt = Runtime::new();
     let ops = rt.ops();
     let err = ops.clip_vec(&[1i32, 2], 5, 4).unwrap_err();
-    assert!(matches!(err, OpsError::InvalidArgument { param: "hi", .. }), "{err}");
+    assert!(
+        matches!(err, OpsError::InvalidArgument { param: "hi", .. }),
+        "{err}"
+    );
     let err = ops.clip_vec(&[1.0f64], f64::NAN, 4.0).unwrap_err();
-    assert!(matches!(err, OpsError::InvalidArgument { param: "lo", .. }), "{err}");
+    assert!(
+        matches!(err, OpsError::InvalidArgument { param: "lo", .. }),
+        "{err}"
+    );
     let err = ops.clip_vec(&[1.0f32], 0.0, f32::NAN).unwrap_err();
-    assert!(matches!(err, OpsError::InvalidArgument { param: "hi", .. }), "{err}");
-    assert_eq!(ops.clip_vec(&[1u8, 9], 4, 4).unwrap(), [4, 4], "lo == hi is fine");
+    assert!(
+        matches!(err, OpsError::InvalidArgument { param: "hi", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        ops.clip_vec(&[1u8, 9], 4, 4).unwrap(),
+        [4, 4],
+        "lo == hi is fine"
+    );
 }
 
 #[test]

@@ -58,7 +58,11 @@ fn compensated_sum(x: impl Iterator<Item = f64>) -> f64 {
     let (mut sum, mut c) = (0.0f64, 0.0f64);
     for v in x {
         let t = sum + v;
-        c += if sum.abs() >= v.abs() { (sum - t) + v } else { (v - t) + sum };
+        c += if sum.abs() >= v.abs() {
+            (sum - t) + v
+        } else {
+            (v - t) + sum
+        };
         sum = t;
     }
     sum + c
@@ -82,7 +86,12 @@ fn activations<T: Float + Num>() {
                     xs.clone().map(|v| 1.0 / (1.0 + (-v).exp())).collect(),
                     8.0 * u,
                 ),
-                ("tanh", |o, x, y| o.tanh(x, y), xs.clone().map(f64::tanh).collect(), 8.0 * u),
+                (
+                    "tanh",
+                    |o, x, y| o.tanh(x, y),
+                    xs.clone().map(f64::tanh).collect(),
+                    8.0 * u,
+                ),
             ];
             for (name, op, want, rel) in cases {
                 op(&ops, &bx, &out).unwrap();
@@ -107,9 +116,17 @@ fn activations<T: Float + Num>() {
         let inf = T::from_f64(f64::INFINITY);
         let special = [inf, -inf, T::from_f64(0.0), T::from_f64(-0.0)];
         let sig = ops.sigmoid_vec(&special).unwrap();
-        assert_same(&sig, &[1.0, 0.0, 0.5, 0.5].map(T::from_f64), "sigmoid specials");
+        assert_same(
+            &sig,
+            &[1.0, 0.0, 0.5, 0.5].map(T::from_f64),
+            "sigmoid specials",
+        );
         let tanh = ops.tanh_vec(&special).unwrap();
-        assert_same(&tanh, &[1.0, -1.0, 0.0, -0.0].map(T::from_f64), "tanh specials");
+        assert_same(
+            &tanh,
+            &[1.0, -1.0, 0.0, -0.0].map(T::from_f64),
+            "tanh specials",
+        );
     });
 }
 
@@ -142,7 +159,11 @@ fn softmax<T: Float + Num>() {
                 // In place, with caller-owned scratch: the same bits.
                 let scratch = rt.buffer_zeroed::<T>(scratch_len(n)).unwrap();
                 ops.softmax_with(&bx, &bx, &scratch).unwrap();
-                assert_same(&bx.read().unwrap(), &out.read().unwrap(), "softmax in place");
+                assert_same(
+                    &bx.read().unwrap(),
+                    &out.read().unwrap(),
+                    "softmax in place",
+                );
             }
         }
     });
@@ -160,9 +181,17 @@ fn softmax_follows_its_formula_on_special_values() {
     let ops = rt.ops();
     // -inf gets 0; a single element gets 1; NaN poisons everything (as the
     // formula does).
-    assert_eq!(ops.softmax_vec(&[f32::NEG_INFINITY, 0.0, 0.0]).unwrap(), [0.0, 0.5, 0.5]);
+    assert_eq!(
+        ops.softmax_vec(&[f32::NEG_INFINITY, 0.0, 0.0]).unwrap(),
+        [0.0, 0.5, 0.5]
+    );
     assert_eq!(ops.softmax_vec(&[-5.0f64]).unwrap(), [1.0]);
-    assert!(ops.softmax_vec(&[1.0f32, f32::NAN]).unwrap().iter().all(|v| v.is_nan()));
+    assert!(
+        ops.softmax_vec(&[1.0f32, f32::NAN])
+            .unwrap()
+            .iter()
+            .all(|v| v.is_nan())
+    );
     assert_eq!(ops.softmax_vec::<f64>(&[]).unwrap(), Vec::<f64>::new());
 }
 
@@ -180,12 +209,19 @@ fn float_reductions<T: Float + Num>() {
             let got = ops.sum(&bx).unwrap().to_f64();
             // The reference is within n 2^-53 sum|x| of the exact sum.
             let bound = sum_error_bound::<T>(n, abs_sum) + n as f64 * 1.2e-16 * abs_sum;
-            assert!((got - exact).abs() <= bound, "{what}: got {got}, exact {exact}, bound {bound}");
+            assert!(
+                (got - exact).abs() <= bound,
+                "{what}: got {got}, exact {exact}, bound {bound}"
+            );
             if n > 0 {
                 let mean = ops.mean(&bx).unwrap().to_f64();
                 let want = exact / n as f64;
                 let bound = bound / n as f64 + 2.0 * u * want.abs();
-                assert!((mean - want).abs() <= bound, "mean::<{}> n={n}: {mean} vs {want}", T::TYPE);
+                assert!(
+                    (mean - want).abs() <= bound,
+                    "mean::<{}> n={n}: {mean} vs {want}",
+                    T::TYPE
+                );
             }
         }
     });
@@ -205,8 +241,20 @@ fn exact_reductions<T: Num>() {
             let bx = rt.buffer_from(&x).unwrap();
             let what = format!("::<{}> n={n} on {:?}", T::TYPE, ops.options().engine);
             if n == 0 {
-                assert!(matches!(ops.min(&bx), Err(OpsError::Empty { param: "x", op: "min" })));
-                assert!(matches!(ops.max(&bx), Err(OpsError::Empty { param: "x", op: "max" })));
+                assert!(matches!(
+                    ops.min(&bx),
+                    Err(OpsError::Empty {
+                        param: "x",
+                        op: "min"
+                    })
+                ));
+                assert!(matches!(
+                    ops.max(&bx),
+                    Err(OpsError::Empty {
+                        param: "x",
+                        op: "max"
+                    })
+                ));
                 continue;
             }
             // The identity of min over floats is +inf, as the fold's start.
@@ -241,8 +289,15 @@ fn reductions_are_the_same_on_every_engine_and_thread_count() {
     }
     let rt = Runtime::new();
     let small = &x[..5000];
-    let reference = rt.ops().engine(lanes::Engine::Reference).sum_vec(small).unwrap();
-    assert_eq!(reference.to_bits(), rt.ops().sum_vec(small).unwrap().to_bits());
+    let reference = rt
+        .ops()
+        .engine(lanes::Engine::Reference)
+        .sum_vec(small)
+        .unwrap();
+    assert_eq!(
+        reference.to_bits(),
+        rt.ops().sum_vec(small).unwrap().to_bits()
+    );
     assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
 }
 
@@ -253,9 +308,29 @@ fn reduction_arguments_are_checked() {
     let x = rt.buffer_from(&[1.0f32; 5000]).unwrap();
     let small = rt.buffer_zeroed::<f32>(2).unwrap();
     let err = ops.sum_with(&x, &small).unwrap_err();
-    assert!(matches!(err, OpsError::TooShort { param: "scratch", len: 2, need: 4 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::TooShort {
+                param: "scratch",
+                len: 2,
+                need: 4
+            }
+        ),
+        "{err}"
+    );
     let err = ops.sum_with(&x, &x).unwrap_err();
-    assert!(matches!(err, OpsError::Aliased { param: "scratch", other: "x", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::Aliased {
+                param: "scratch",
+                other: "x",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = ops.mean_vec::<f64>(&[]).unwrap_err();
     assert!(matches!(err, OpsError::Empty { op: "mean", .. }), "{err}");
     assert_eq!(ops.sum_vec::<f64>(&[]).unwrap(), 0.0);
@@ -290,19 +365,40 @@ fn losses<T: Float + Num>() {
             let mse = pairs().map(|(p, t)| (p - t) * (p - t)).collect();
             check("mse", ops.mse(&bp, &bt).unwrap(), mse, mean);
             let ce = pairs().map(|(p, t)| t * clamp(p.ln())).collect();
-            check("cross_entropy", ops.cross_entropy(&bp, &bt).unwrap(), ce, -1.0);
+            check(
+                "cross_entropy",
+                ops.cross_entropy(&bp, &bt).unwrap(),
+                ce,
+                -1.0,
+            );
             let bce = pairs()
                 .map(|(p, t)| t * clamp(p.ln()) + (1.0 - t) * clamp((1.0 - p).ln()))
                 .collect();
-            check("binary_cross_entropy", ops.binary_cross_entropy(&bp, &bt).unwrap(), bce, -mean);
+            check(
+                "binary_cross_entropy",
+                ops.binary_cross_entropy(&bp, &bt).unwrap(),
+                bce,
+                -mean,
+            );
         }
         // Probabilities of exactly 0 and 1: finite thanks to the clamp.
         let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
-        let bce = ops.binary_cross_entropy_vec(&[zero, one], &[one, zero]).unwrap();
+        let bce = ops
+            .binary_cross_entropy_vec(&[zero, one], &[one, zero])
+            .unwrap();
         assert_eq!(bce.to_f64(), 100.0);
         let ce = ops.cross_entropy_vec(&[zero, one], &[zero, one]).unwrap();
-        assert_eq!(ce.to_f64(), 0.0, "t = 0 terms add nothing, even where p = 0");
-        assert!(ops.binary_cross_entropy_vec(&[T::from_f64(1.5)], &[one]).unwrap().to_f64().is_nan());
+        assert_eq!(
+            ce.to_f64(),
+            0.0,
+            "t = 0 terms add nothing, even where p = 0"
+        );
+        assert!(
+            ops.binary_cross_entropy_vec(&[T::from_f64(1.5)], &[one])
+                .unwrap()
+                .to_f64()
+                .is_nan()
+        );
     });
 }
 
@@ -317,12 +413,40 @@ fn loss_arguments_are_checked() {
     let rt = Runtime::new();
     let ops = rt.ops();
     let err = ops.mse_vec(&[1.0f32, 2.0], &[1.0]).unwrap_err();
-    assert!(matches!(err, OpsError::LengthMismatch { param: "t", other: "p", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::LengthMismatch {
+                param: "t",
+                other: "p",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = ops.cross_entropy_vec::<f64>(&[], &[]).unwrap_err();
-    assert!(matches!(err, OpsError::Empty { param: "p", op: "cross_entropy" }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::Empty {
+                param: "p",
+                op: "cross_entropy"
+            }
+        ),
+        "{err}"
+    );
     let p = rt.buffer_from(&[0.5f32; 3]).unwrap();
     let err = ops.mse_with(&p, &p, &p).unwrap_err();
-    assert!(matches!(err, OpsError::Aliased { param: "scratch", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::Aliased {
+                param: "scratch",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// `c = a b` by the plain triple loop the kernel must match bit for bit.
@@ -367,7 +491,11 @@ fn gemm<T: Float + Num>() {
             let a: Vec<T> = floats(m * k, 18, -2.0, 2.0);
             let b: Vec<T> = floats(k * n, 19, -2.0, 2.0);
             let got = ops.gemm_vec(&a, &b, m, k, n).unwrap();
-            let what = format!("gemm::<{}> {m}x{k} by {k}x{n} on {:?}", T::TYPE, ops.options().engine);
+            let what = format!(
+                "gemm::<{}> {m}x{k} by {k}x{n} on {:?}",
+                T::TYPE,
+                ops.options().engine
+            );
             assert_same(&got, &triple_loop(&a, &b, m, k, n), &what);
             // matvec is gemm with one column.
             let x = &b[..k.min(b.len())];
@@ -378,7 +506,10 @@ fn gemm<T: Float + Num>() {
         }
         // k = 0: c is all zeros (written, not left as it was).
         let rt = ops.runtime();
-        let (a, b) = (rt.buffer_zeroed::<T>(0).unwrap(), rt.buffer_zeroed::<T>(0).unwrap());
+        let (a, b) = (
+            rt.buffer_zeroed::<T>(0).unwrap(),
+            rt.buffer_zeroed::<T>(0).unwrap(),
+        );
         let c = rt.buffer_from(&[T::from_f64(9.0); 6]).unwrap();
         ops.gemm(&a, &b, &c, 2, 0, 3).unwrap();
         assert_same(&c.read().unwrap(), &[T::from_f64(0.0); 6], "gemm k = 0");
@@ -396,16 +527,60 @@ fn gemm_arguments_are_checked() {
     let rt = Runtime::new();
     let ops = rt.ops();
     let err = ops.gemm_vec(&[1.0f32; 5], &[1.0; 6], 2, 3, 2).unwrap_err();
-    assert!(matches!(err, OpsError::WrongLength { param: "a", len: 5, expected: 6, .. }), "{err}");
-    assert_eq!(err.to_string(), "`a` has 5 elements, expected 6 (m x k = 2 x 3)");
+    assert!(
+        matches!(
+            err,
+            OpsError::WrongLength {
+                param: "a",
+                len: 5,
+                expected: 6,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "`a` has 5 elements, expected 6 (m x k = 2 x 3)"
+    );
     let a = rt.buffer_from(&[1.0f64; 6]).unwrap();
     let c = rt.buffer_zeroed::<f64>(3).unwrap();
     let err = ops.gemm(&a, &a, &c, 2, 3, 2).unwrap_err();
-    assert!(matches!(err, OpsError::TooShort { param: "c", len: 3, need: 4 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::TooShort {
+                param: "c",
+                len: 3,
+                need: 4
+            }
+        ),
+        "{err}"
+    );
     let err = ops.gemm(&a, &c, &a, 2, 1, 1).unwrap_err();
-    assert!(matches!(err, OpsError::Aliased { param: "c", other: "a", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::Aliased {
+                param: "c",
+                other: "a",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = ops.matvec(&a, &c, &c, 3, 2).unwrap_err();
-    assert!(matches!(err, OpsError::Aliased { param: "y", other: "x", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpsError::Aliased {
+                param: "y",
+                other: "x",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = ops.gemm(&a, &a, &c, 1 << 33, 0, 0).unwrap_err();
     assert!(matches!(err, OpsError::TooLong { .. }), "{err}");
 }

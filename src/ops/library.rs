@@ -201,10 +201,7 @@ mod tests {
     #[test]
     fn extremes_are_the_types_bounds() {
         assert_eq!(extremes(ScalarType::U8), ("255".into(), "0".into()));
-        assert_eq!(
-            extremes(ScalarType::I8),
-            ("127".into(), "-128".into())
-        );
+        assert_eq!(extremes(ScalarType::I8), ("127".into(), "-128".into()));
         assert_eq!(
             extremes(ScalarType::I64),
             (i64::MAX.to_string(), i64::MIN.to_string())

@@ -14,7 +14,12 @@ fn elements(rows: usize, cols: usize) -> Result<usize, OpsError> {
 }
 
 /// A host input of `param` must have exactly `expected` elements.
-fn exactly(param: &'static str, len: usize, expected: usize, shape: String) -> Result<(), OpsError> {
+fn exactly(
+    param: &'static str,
+    len: usize,
+    expected: usize,
+    shape: String,
+) -> Result<(), OpsError> {
     if len == expected {
         Ok(())
     } else {

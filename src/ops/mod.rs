@@ -237,7 +237,9 @@ impl<'rt> Ops<'rt> {
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// Two inputs that must have the same length do not.
-    #[error("`{param}` has {len} elements but `{other}` has {other_len}: they must have the same length")]
+    #[error(
+        "`{param}` has {len} elements but `{other}` has {other_len}: they must have the same length"
+    )]
     LengthMismatch {
         /// The parameter found wrong.
         param: &'static str,

@@ -294,11 +294,17 @@ impl Ops<'_> {
     ) -> Result<usize, OpsError> {
         at_least("scratch", scratch.len(), scratch_len(n))?;
         distinct(op, ("scratch", scratch), ("x", x))?;
-        let blocks = |m: usize| -> Result<Dim3, OpsError> {
-            Ok(Dim3::x(count(m.div_ceil(CHUNK).max(1))?))
-        };
+        let blocks =
+            |m: usize| -> Result<Dim3, OpsError> { Ok(Dim3::x(count(m.div_ceil(CHUNK).max(1))?)) };
         let block = Dim3::x(super::BLOCK_LANES);
-        self.launch(first.family, T::TYPE, first.name, blocks(n)?, block, first.args)?;
+        self.launch(
+            first.family,
+            T::TYPE,
+            first.name,
+            blocks(n)?,
+            block,
+            first.args,
+        )?;
         let name = format!("reduce_{kind}");
         let mut m = n.div_ceil(CHUNK).max(1);
         let region_b = m;
@@ -336,7 +342,15 @@ mod tests {
         assert_eq!(passes(2049), 2);
         assert_eq!(passes(2048 * 2048), 2);
         assert_eq!(passes(2048 * 2048 + 1), 3);
-        for n in [0, 1, 2048, 2049, 2048 * 2048, 2048 * 2048 + 1, u32::MAX as usize] {
+        for n in [
+            0,
+            1,
+            2048,
+            2049,
+            2048 * 2048,
+            2048 * 2048 + 1,
+            u32::MAX as usize,
+        ] {
             // The regions hold every pass's output: the first in [0, m1),
             // the second in [m1, m1 + m2), later ones (no bigger) in turn.
             let m1 = n.div_ceil(CHUNK).max(1);
