@@ -14,7 +14,7 @@ pub mod types;
 
 pub use buffer::{Buffer, Element, Float, Signed};
 pub use kernel::{Kernel, Program, compile};
-pub use lanes_scheduler::Placement;
+pub use lanes_scheduler::{Metric, Placement, Report};
 pub use launch::{Arg, Dim3, Fault, FaultKind, LaunchError, Scalar};
 pub use memory::BufferId;
 pub use runtime::{Engine, LaunchOptions, LaunchStats, PoolConfig, Runtime, RuntimeBuilder};

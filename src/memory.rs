@@ -3,7 +3,7 @@
 //! # Soundness scheme for global memory
 //!
 //! Lanes on different threads may touch the same bytes of a buffer at the
-//! same time, and ISA.md only promises unspecified values for conflicting
+//! same time, and the language only promises unspecified values for conflicting
 //! non-atomic accesses. In Rust any data race on plain memory is undefined
 //! behaviour, so every byte of a [`Buffer`] lives inside an [`AtomicU64`]
 //! word and **every access, from lanes or from the host, is an atomic

@@ -1,4 +1,4 @@
-//! Hostile kernels (ISA.md sections 3, 5 and 6): each one gives its
+//! Hostile kernels (docs/LANGUAGE.md sections 4, 6 and 7): each one gives its
 //! documented outcome and nothing else.
 //!
 //! Most launches here go through [`Hostile::launch`], which runs the kernel
@@ -224,7 +224,7 @@ fn empty_loop_with_zero_budget_faults_at_the_first_instruction() {
 }
 
 // ---------------------------------------------------------------------------
-// bar.sync inside a branch that only some lanes take (ISA.md section 5)
+// bar.sync inside a branch that only some lanes take (docs/LANGUAGE.md section 6)
 // ---------------------------------------------------------------------------
 
 /// Lanes below `split` take the branch: store, `bar.sync`, read a neighbour

@@ -1,5 +1,5 @@
 //! The work of each case without lanes: a plain single-threaded Rust loop
-//! (DESIGN.md's baseline), and rayon on a pool of the same thread count.
+//! (the baseline of the project's performance goals), and rayon on a pool of the same thread count.
 //!
 //! The native loops compute exactly what the kernels compute, so their
 //! output is the expected output: element-wise ops with the same IEEE
