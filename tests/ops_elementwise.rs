@@ -10,9 +10,12 @@ use lanes::{Buffer, LaunchError, Runtime};
 use ops_support::{Num, SignedNum, assert_same, each_engine, nonzero_values, values};
 
 type BufferOp<T> = fn(&Ops<'_>, &Buffer<T>, &Buffer<T>, &Buffer<T>) -> Result<(), OpsError>;
+/// An op's name, its buffer form and its reference.
+type BinaryCase<T> = (&'static str, BufferOp<T>, fn(T, T) -> T);
+type UnaryCase<T> = (&'static str, BufferOp1<T>, fn(T) -> T);
 
 fn binary_ops<T: Num>() {
-    let cases: [(&str, BufferOp<T>, fn(T, T) -> T); 6] = [
+    let cases: [BinaryCase<T>; 6] = [
         ("add", |o, a, b, c| o.add(a, b, c), T::add),
         ("sub", |o, a, b, c| o.sub(a, b, c), T::sub),
         ("mul", |o, a, b, c| o.mul(a, b, c), T::mul),
@@ -114,7 +117,7 @@ fn signed_ops<T: SignedNum>() {
             let out = rt.buffer_zeroed::<T>(n).unwrap();
             let zero = T::from_i8(0);
             let relu = |v: T| if v > zero { v } else { zero };
-            let cases: [(&str, BufferOp1<T>, fn(T) -> T); 2] = [
+            let cases: [UnaryCase<T>; 2] = [
                 ("abs", |o, x, y| o.abs(x, y), T::abs_),
                 ("neg", |o, x, y| o.neg(x, y), T::neg_),
             ];

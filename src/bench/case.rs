@@ -466,7 +466,9 @@ impl<'rt> Prepared<'rt> {
             Expected::Close { want, rel } => {
                 for (i, (&got, &want)) in words.iter().zip(want.iter()).enumerate() {
                     let got = f64::from(f32::from_bits(got));
-                    if !((got - want).abs() <= rel * want.abs()) {
+                    // NaN fails too: it is not within any tolerance.
+                    let within = (got - want).abs() <= rel * want.abs();
+                    if !within {
                         return Err(mismatch(
                             i,
                             got.to_string(),
