@@ -288,9 +288,7 @@ fn another_runtimes_buffer_is_refused() {
 fn raw_arguments_still_work() {
     let rt = Runtime::new();
     let k = rt.compile("scale.lasm", SCALE).unwrap();
-    let id = rt
-        .alloc_from(bytemuck::cast_slice(&[4.0f32, 8.0]))
-        .unwrap();
+    let id = rt.alloc_from(bytemuck::cast_slice(&[4.0f32, 8.0])).unwrap();
     k.kernels[0]
         .launch(Dim3::x(1), Dim3::x(2))
         .arg(Arg::Buffer(id))
