@@ -210,6 +210,10 @@ enum Data {
 /// 40 u over a quotient), exp itself (4 ulp) and the kernels' tree sum
 /// (15 u per pass: two passes up to 4M elements) add up to at most about
 /// 115 u = 7e-6, below it.
+///
+/// ```
+/// assert!(lanes::bench::baseline::SOFTMAX_TOLERANCE > 115.0 * f64::from(f32::EPSILON) / 2.0);
+/// ```
 pub const SOFTMAX_TOLERANCE: f64 = 1e-5;
 
 /// A case's inputs and the native and rayon versions of its work.

@@ -107,9 +107,15 @@ impl BenchKernel {
         self != BenchKernel::Empty
     }
 
-    /// Whether `lanes bench --sizes` applies: the vector kernels. Matmul's
-    /// `n` is a matrix side (its own sizes: 64, 128, 256), Mandelbrot's a
-    /// pixel count, so they keep theirs.
+    /// Whether `lanes bench --sizes` applies: every sized kernel but
+    /// matmul, whose `n` is a matrix side (its own sizes: 64, 128, 256).
+    ///
+    /// ```
+    /// use lanes::bench::BenchKernel;
+    ///
+    /// assert!(BenchKernel::Softmax.takes_sizes());
+    /// assert!(!BenchKernel::Matmul.takes_sizes());
+    /// ```
     pub fn takes_sizes(self) -> bool {
         !matches!(self, BenchKernel::Empty | BenchKernel::Matmul)
     }

@@ -5,6 +5,10 @@ use crate::Dim3;
 use crate::buffer::{Buffer, Float};
 
 /// Side of the square blocks of `gemm` (one output element per lane).
+///
+/// ```
+/// assert_eq!(lanes::ops::GEMM_TILE * lanes::ops::GEMM_TILE, 256);
+/// ```
 pub const GEMM_TILE: u32 = 16;
 
 /// `rows * cols` as an element count, or an error.

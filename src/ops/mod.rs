@@ -97,6 +97,10 @@ use crate::types::ScalarType;
 use crate::{Dim3, Engine, LaunchError, LaunchOptions, Runtime};
 
 /// Lanes per block of the one-dimensional ops.
+///
+/// ```
+/// assert_eq!(lanes::ops::BLOCK_LANES, 256);
+/// ```
 pub const BLOCK_LANES: u32 = 256;
 
 /// Runs the op library on a runtime with fixed launch options; see the
@@ -234,6 +238,15 @@ impl<'rt> Ops<'rt> {
 }
 
 /// Why an op failed. Every variant about an argument names it.
+///
+/// ```
+/// use lanes::ops::OpsError;
+///
+/// let rt = lanes::Runtime::new();
+/// let err = rt.ops().add_vec(&[1u8, 2], &[3]).unwrap_err();
+/// assert!(matches!(err, OpsError::LengthMismatch { param: "b", .. }));
+/// assert_eq!(err.to_string(), "`b` has 1 elements but `a` has 2: they must have the same length");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// Two inputs that must have the same length do not.
