@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The predecessor's vector add, ms per launch (DESIGN.md), by n.
+/// The predecessor's vector add, ms per launch (as the project's design notes record them), by n.
 const PREDECESSOR_ADD_MS: [(u64, f64); 4] =
     [(256, 0.189), (1024, 1.1), (4096, 9.8), (16384, 500.0)];
 

@@ -10,7 +10,7 @@ use crate::types::ScalarType;
 /// The most lanes one block may have.
 pub const MAX_LANES_PER_BLOCK: u64 = 1024;
 
-/// The default per-lane step budget (ISA.md section 6).
+/// The default per-lane step budget (docs/LANGUAGE.md section 7).
 pub const DEFAULT_MAX_STEPS: u64 = 1 << 32;
 
 /// A 3-D size or index.

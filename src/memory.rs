@@ -3,7 +3,7 @@
 //! # Soundness scheme for global memory
 //!
 //! Lanes on different threads may touch the same bytes of a buffer at the
-//! same time, and ISA.md only promises unspecified values for conflicting
+//! same time, and the language only promises unspecified values for conflicting
 //! non-atomic accesses. In Rust any data race on plain memory is undefined
 //! behaviour, so every byte of a [`Buffer`] lives inside an [`AtomicU64`]
 //! word and **every access, from lanes or from the host, is an atomic
@@ -210,6 +210,22 @@ pub enum MemoryError {
         /// Bytes accessed.
         size: usize,
         /// Buffer length.
+        len: usize,
+    },
+    /// A typed host read or write ([`crate::Buffer`]) outside the buffer.
+    #[error(
+        "host access of {count} {ty} element(s) from element {start} is outside buffer {id} of {len} elements"
+    )]
+    ElementRange {
+        /// The buffer.
+        id: BufferId,
+        /// Its element type.
+        ty: crate::types::ScalarType,
+        /// First element.
+        start: usize,
+        /// Elements accessed.
+        count: usize,
+        /// Buffer length in elements.
         len: usize,
     },
 }
@@ -454,6 +470,35 @@ impl Buffer {
         }
         out.truncate(self.len);
         out
+    }
+
+    /// Copies `out.len()` bytes from `offset` into `out`, with no buffer in
+    /// between (the typed API reads into a caller's slice through this).
+    /// `Err((offset, size))` when the range is not inside the buffer.
+    pub fn read_into(&self, offset: usize, out: &mut [u8]) -> Result<(), (usize, usize)> {
+        match offset.checked_add(out.len()) {
+            Some(end) if end <= self.len => {}
+            _ => return Err((offset, out.len())),
+        }
+        // Bytes that share a word with bytes before `offset` go one by one,
+        // then whole words, then the bytes of a last partial word.
+        let total = out.len();
+        let head = ((8 - offset % 8) % 8).min(total);
+        let (head_out, rest) = out.split_at_mut(head);
+        for (i, o) in head_out.iter_mut().enumerate() {
+            *o = self.load_at(offset + i, 1) as u8;
+        }
+        let first = (offset + head) / 8;
+        let mut chunks = rest.chunks_exact_mut(8);
+        for (chunk, w) in (&mut chunks).zip(&self.words[first..]) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let tail = chunks.into_remainder();
+        let tail_at = offset + total - tail.len();
+        for (i, o) in tail.iter_mut().enumerate() {
+            *o = self.load_at(tail_at + i, 1) as u8;
+        }
+        Ok(())
     }
 
     /// Copies `bytes` into the buffer at `offset`. Waits while a launch
@@ -821,6 +866,23 @@ mod tests {
             u32::from_le_bytes([4, 5, 6, 7]) as u64
         );
         assert_eq!(b.load(12, 1).unwrap(), 12);
+    }
+
+    #[test]
+    fn read_into_copies_every_range() {
+        let bytes: Vec<u8> = (0..29).map(|i| i * 7 + 1).collect();
+        let b = Buffer::from_bytes(&bytes).unwrap();
+        for start in 0..=bytes.len() {
+            for end in start..=bytes.len() {
+                let mut out = vec![0xAA; end - start];
+                b.read_into(start, &mut out).unwrap();
+                assert_eq!(out, bytes[start..end], "{start}..{end}");
+            }
+        }
+        let mut out = [0u8; 4];
+        assert_eq!(b.read_into(26, &mut out), Err((26, 4)));
+        assert_eq!(b.read_into(usize::MAX, &mut out), Err((usize::MAX, 4)));
+        assert_eq!(out, [0; 4], "a refused read writes nothing");
     }
 
     #[test]

@@ -221,7 +221,7 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime, PoolError> {
         let pool = build_pool(&self.pool)?;
         Ok(Runtime {
-            buffers: RwLock::new(BufferTable::new()),
+            buffers: Arc::new(RwLock::new(BufferTable::new())),
             cache: Mutex::new(HashMap::new()),
             pool: RwLock::new(pool),
             config: Mutex::new(self.pool),
@@ -269,7 +269,9 @@ fn build_pool(config: &PoolConfig) -> Result<(Arc<Pool<WorkerState>>, usize), Po
 
 /// Buffers, a kernel cache and the worker pool.
 pub struct Runtime {
-    buffers: RwLock<BufferTable>,
+    /// Shared with the typed [`crate::Buffer`] handles, which free
+    /// themselves from it when dropped.
+    pub(crate) buffers: Arc<RwLock<BufferTable>>,
     cache: Mutex<HashMap<Arc<str>, Program>>,
     /// The pool and the number of threads that run its launches.
     pool: RwLock<(Arc<Pool<WorkerState>>, usize)>,

@@ -1,4 +1,4 @@
-//! The scalar types of LASM (ISA.md section 2) and the narrower type sets that
+//! The scalar types of LASM (docs/LANGUAGE.md section 3) and the narrower type sets that
 //! individual instruction families accept.
 //!
 //! Each family gets its own enum so that the lowered program can only name a
@@ -169,7 +169,7 @@ type_subset!(
 impl ScalarType {
     /// The 64-bit register value that holds a `self` value whose raw bits are
     /// the low bits of `bits`: zero-extended for unsigned and `f32`,
-    /// sign-extended for signed integers (ISA.md section 2).
+    /// sign-extended for signed integers (docs/LANGUAGE.md section 3).
     #[inline]
     pub fn extend(self, bits: u64) -> u64 {
         match self {

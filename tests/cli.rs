@@ -1,5 +1,5 @@
 //! The `lanes` binary end to end: real kernels, real `.npy` files (written
-//! and read with npyz), exit statuses and messages (ISA.md section 8).
+//! and read with npyz), exit statuses and messages (docs/LANGUAGE.md section 8).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

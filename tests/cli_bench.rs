@@ -329,7 +329,10 @@ fn bench_quick_runs_and_verifies_every_kernel() {
             "saxpy",
             "block_sum",
             "mandelbrot",
-            "empty"
+            "empty",
+            "sum",
+            "softmax",
+            "matmul"
         ]
     );
     for c in v["cases"].as_array().unwrap() {
@@ -338,6 +341,11 @@ fn bench_quick_runs_and_verifies_every_kernel() {
         assert!(c["vs_rayon"].is_null());
         check_latency(&c["lanes"], 2);
     }
+    let matmul = &v["cases"][12];
+    assert_eq!(matmul["n"], 32, "--sizes leaves matmul's matrix side alone");
+    assert_eq!(matmul["block"], 16);
+    assert!(matmul["gb_per_s"].is_null(), "compute bound");
+    assert_eq!(v["cases"][10]["n"], 256, "sum takes --sizes");
     let mandel = &v["cases"][8];
     assert!(mandel["gb_per_s"].is_null(), "compute bound: no GB/s");
     assert!(mandel["vs_native"].as_f64().unwrap() > 0.0);

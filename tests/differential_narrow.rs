@@ -1397,7 +1397,7 @@ fn narrow_widening_is_exact() {
 /// engine's 32-bit vector loop (`narrow::map2`, a lane vector plus a splat)
 /// returned the second's: LLVM treats `fadd`/`fmul` as commutative and may
 /// swap the operands of the vectorized loop, and Rust does not specify which
-/// NaN payload a NaN-in, NaN-out operation returns. ISA.md promises
+/// NaN payload a NaN-in, NaN-out operation returns. docs/LANGUAGE.md promises
 /// bit-identical results for correctly rounded operations in every engine.
 /// Debug builds (no vectorization) agree.
 #[test]

@@ -1,4 +1,4 @@
-//! Faults (ISA.md section 6): out of bounds, misaligned, division by zero and
+//! Faults (docs/LANGUAGE.md section 7): out of bounds, misaligned, division by zero and
 //! the step limit, with every field of the fault and its message; the runtime
 //! stays usable and buffers not bound to the launch are never touched.
 

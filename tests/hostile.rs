@@ -1,4 +1,4 @@
-//! Hostile kernels (ISA.md sections 3, 5 and 6): each one gives its
+//! Hostile kernels (docs/LANGUAGE.md sections 4, 6 and 7): each one gives its
 //! documented outcome and nothing else.
 //!
 //! Most launches here go through [`Hostile::launch`], which runs the kernel
@@ -228,7 +228,7 @@ fn empty_loop_with_zero_budget_faults_at_the_first_instruction() {
 }
 
 // ---------------------------------------------------------------------------
-// bar.sync inside a branch that only some lanes take (ISA.md section 5)
+// bar.sync inside a branch that only some lanes take (docs/LANGUAGE.md section 6)
 // ---------------------------------------------------------------------------
 
 /// Lanes below `split` take the branch: store, `bar.sync`, read a neighbour
@@ -324,7 +324,7 @@ fn barrier_in_branch_with_lanes_looping_forever_hits_the_step_limit() {
     // instruction are pinned).
     let src = branch_barrier_kernel(10, "spin:\n    bra spin");
     let kernel = compile(&src);
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let f = fault(h.launch_on(
             engine,
             &kernel,
@@ -449,7 +449,7 @@ fn faulting_accesses_leave_the_bound_buffer_unchanged() {
              mov.u64 r2, 0xFFFFFFFFFFFFFFFF\n    mov.u64 r3, 0x1234\n    {instr}\n"
         );
         let kernel = compile(&src);
-        for engine in [Engine::Reference, Engine::Pool] {
+        for engine in Engine::ALL {
             let (bufs, result) = {
                 let rt = &h.rt;
                 let buf = rt.alloc_from(&initial).unwrap();
@@ -553,7 +553,7 @@ fn misaligned_atomics_fault_and_change_nothing() {
     let kernel = compile(
         ".kernel mis\n.param buf buf\n    mov.u64 r2, 2\n    atom.global.add.u32 r1, [buf + r2], 1\n",
     );
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let b = h.rt.alloc_from(&initial).unwrap();
         let r = h.rt.launch(
             &kernel,
@@ -826,7 +826,7 @@ fn grid_of_2_pow_32_lanes_in_a_3d_grid_faults_at_once() {
                @p0 exit\n    mov.u64 r1, %gid\n    shl.u64 r1, r1, 3\n    ld.global.u64 r2, [out + r1]\n";
     let kernel = compile(src);
     let grid = Dim3::new(1 << 11, 1 << 11, 1);
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let f = fault(h.launch_on(
             engine,
             &kernel,
@@ -860,7 +860,7 @@ fn one_buffer_bound_to_two_parameters() {
         ".kernel alias\n.param a buf\n.param b buf\n    mov.u64 r0, %gid\n    shl.u64 r0, r0, 3\n\
          ld.global.u64 r1, [a + r0]\n    add.u64 r1, r1, 1\n    st.global.u64 [b + r0], r1\n",
     );
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let init: Vec<u8> = (0..512u64).flat_map(|i| (i * 10).to_le_bytes()).collect();
         let x = h.rt.alloc_from(&init).unwrap();
         let canary = h.rt.alloc_from(&canary_pattern(9)).unwrap();
@@ -894,7 +894,7 @@ fn freeing_a_buffer_during_its_launch_is_safe() {
          top:\n    add.u64 r1, r1, 1\n    st.global.u64 [x + r0], r1\n    bra top\n",
     );
     let canary = rt.alloc_from(&canary_pattern(4)).unwrap();
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let x = rt.alloc(8 * 256).unwrap();
         std::thread::scope(|s| {
             let launch = s.spawn(|| {
@@ -1086,11 +1086,16 @@ fn a_timeout_stops_an_endless_lane_and_names_the_unfinished_blocks() {
     let kernel = compile(src);
     let rt = Runtime::builder().threads(3).build().unwrap();
     let (grid, block) = (Dim3::x(3), Dim3::x(64));
-    for engine in [Engine::Reference, Engine::Pool] {
+    for engine in Engine::ALL {
         let x = rt.alloc(4 * 3 * 64).unwrap();
         let options = LaunchOptions {
             engine,
-            max_steps: 1 << 25,
+            // Compiled code runs 2^25 steps well within the timeout.
+            max_steps: if engine == Engine::Jit {
+                1 << 40
+            } else {
+                1 << 25
+            },
             timeout: Some(std::time::Duration::from_millis(100)),
         };
         let err = rt

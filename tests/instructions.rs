@@ -2,7 +2,7 @@
 //! checked against expectations computed independently in plain Rust.
 //!
 //! Results are read back as the full 64-bit register (`st.global.u64`), so the
-//! register extension rules of ISA.md section 2 are checked everywhere: `u*`
+//! register extension rules of docs/LANGUAGE.md section 3 are checked everywhere: `u*`
 //! and `f32` results are zero-extended, `i*` results sign-extended. Inputs of
 //! narrow types are also fed with garbage in the unused upper register bits,
 //! which an instruction must ignore.

@@ -1,4 +1,5 @@
-//! The two examples of ISA.md section 7, run through the library.
+//! The two examples of the original language contract (docs/LANGUAGE.md
+//! sections 1 and 6 have their like), run through the library.
 
 use lanes::{Arg, Dim3, Engine, LaunchOptions, Runtime};
 

@@ -147,12 +147,27 @@ fn length_mismatch_is_an_error() {
         let rt = Runtime::new();
         let err = ops::vector_add(&rt, &[1.0, 2.0], &[1.0], opts).unwrap_err();
         assert!(
-            matches!(err, OpsError::LengthMismatch { left: 2, right: 1 }),
+            matches!(
+                err,
+                OpsError::LengthMismatch {
+                    param: "b",
+                    len: 1,
+                    other: "a",
+                    other_len: 2
+                }
+            ),
             "{err}"
         );
         let err = ops::saxpy(&rt, 1.0, &[1.0], &[], opts).unwrap_err();
         assert!(
-            matches!(err, OpsError::LengthMismatch { left: 1, right: 0 }),
+            matches!(
+                err,
+                OpsError::LengthMismatch {
+                    param: "y",
+                    len: 0,
+                    ..
+                }
+            ),
             "{err}"
         );
     });

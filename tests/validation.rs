@@ -1,4 +1,4 @@
-//! Every validation error class of ISA.md section 6, each at its exact
+//! Every validation error class of docs/LANGUAGE.md section 7, each at its exact
 //! `FILE:LINE:COL` with a meaningful message; files with several errors
 //! report all of them, in line order, and nothing compiles.
 

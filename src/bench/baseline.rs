@@ -1,14 +1,21 @@
 //! The work of each case without lanes: a plain single-threaded Rust loop
-//! (DESIGN.md's baseline), and rayon on a pool of the same thread count.
+//! (the baseline of the project's performance goals), and rayon on a pool of the same thread count.
 //!
 //! The native loops compute exactly what the kernels compute, so their
 //! output is the expected output: element-wise ops with the same IEEE
 //! operation (`f32::min`/`max` for min/max, `mul_add` for saxpy), the
 //! Mandelbrot step unfused in the kernel's order, and sums of inputs that
 //! are small integers (every partial sum exact, so any order gives the same
-//! bits). Rayon uses `par_iter` up to [`PAR_CHUNKS_FROM`] elements and
-//! `par_chunks` (a few chunks per thread) above, and `install(|| ())` for
-//! the empty kernel.
+//! bits), and matmul as the textbook triple loop: for each output `(i, j)`
+//! the dot product `acc += a[i][p] * b[p][j]` over `p` in order from 0, the
+//! same work and order as a lane of the kernel (the order `i, p, j` gives
+//! the same bits and lets the compiler vectorize along rows: about 10x
+//! faster at n = 256, but no longer the kernel's loop). Softmax is
+//! not bit-exact (`exp` is within 4 ulp and the sums add in different
+//! orders): its output is checked against softmax computed in f64, within
+//! a relative tolerance. Rayon uses `par_iter` up to [`PAR_CHUNKS_FROM`]
+//! elements and `par_chunks` (a few chunks per thread) above, rows for
+//! matmul, and `install(|| ())` for the empty kernel.
 
 use std::hint::black_box;
 
@@ -126,6 +133,20 @@ pub enum Inputs<'a> {
     },
     /// The Mandelbrot image.
     Mandelbrot(MandelbrotImage),
+    /// The vector of a softmax.
+    Softmax {
+        /// The values.
+        x: &'a [f32],
+    },
+    /// Two square matrices, row-major.
+    Matmul {
+        /// Their side.
+        n: usize,
+        /// The left one.
+        a: &'a [f32],
+        /// The right one.
+        b: &'a [f32],
+    },
     /// Nothing.
     Empty,
 }
@@ -137,6 +158,13 @@ pub enum Expected<'a> {
     F32(&'a [f32]),
     /// u32 elements.
     U32(&'a [u32]),
+    /// f32 elements within `rel * |want|` of `want` (computed in f64).
+    Close {
+        /// The exact values, to f64 precision.
+        want: &'a [f64],
+        /// The relative tolerance.
+        rel: f64,
+    },
     /// Nothing to check.
     Nothing,
 }
@@ -163,8 +191,30 @@ enum Data {
         image: MandelbrotImage,
         out: Vec<u32>,
     },
+    Softmax {
+        x: Vec<f32>,
+        out: Vec<f32>,
+        want: Vec<f64>,
+    },
+    Matmul {
+        n: usize,
+        a: Vec<f32>,
+        b: Vec<f32>,
+        out: Vec<f32>,
+    },
     Empty,
 }
+
+/// The relative tolerance of the softmax cases. Inputs span 20, so the
+/// rounding of `x - max` (amplified by exp, up to 20 u per exponential,
+/// 40 u over a quotient), exp itself (4 ulp) and the kernels' tree sum
+/// (15 u per pass: two passes up to 4M elements) add up to at most about
+/// 115 u = 7e-6, below it.
+///
+/// ```
+/// assert!(lanes::bench::baseline::SOFTMAX_TOLERANCE > 115.0 * f64::from(f32::EPSILON) / 2.0);
+/// ```
+pub const SOFTMAX_TOLERANCE: f64 = 1e-5;
 
 /// A case's inputs and the native and rayon versions of its work.
 #[derive(Debug)]
@@ -234,7 +284,7 @@ impl Baseline {
             // exact in f32 only if it stays below 2^24 in magnitude, which
             // a period-11 pattern summing to 0 guarantees (each block's sum
             // and each sum of block sums is small).
-            BenchKernel::BlockSum => Data::Sum {
+            BenchKernel::BlockSum | BenchKernel::Sum => Data::Sum {
                 x: (0..n).map(|i| ((i * 7) % 11) as f32 - 5.0).collect(),
                 out: [0.0],
             },
@@ -245,6 +295,25 @@ impl Baseline {
                     out: vec![0; n],
                 }
             }
+            BenchKernel::Softmax => {
+                let x = rng.floats(n, -10.0, 10.0);
+                let max = x
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+                let e: Vec<f64> = x.iter().map(|&v| (f64::from(v) - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                Data::Softmax {
+                    want: e.iter().map(|v| v / sum).collect(),
+                    out: vec![0.0; n],
+                    x,
+                }
+            }
+            BenchKernel::Matmul => Data::Matmul {
+                n,
+                a: rng.floats(n * n, -1.0, 1.0),
+                b: rng.floats(n * n, -1.0, 1.0),
+                out: vec![0.0; n * n],
+            },
             BenchKernel::Empty => Data::Empty,
         };
         Baseline { case, data }
@@ -266,6 +335,8 @@ impl Baseline {
             },
             Data::Sum { x, .. } => Inputs::Sum { x },
             Data::Mandelbrot { image, .. } => Inputs::Mandelbrot(*image),
+            Data::Softmax { x, .. } => Inputs::Softmax { x },
+            Data::Matmul { n, a, b, .. } => Inputs::Matmul { n: *n, a, b },
             Data::Empty => Inputs::Empty,
         }
     }
@@ -279,8 +350,14 @@ impl Baseline {
     pub fn expected(&mut self) -> Expected<'_> {
         self.run_native();
         match &self.data {
-            Data::Binary { out, .. } | Data::Saxpy { out, .. } => Expected::F32(out),
+            Data::Binary { out, .. } | Data::Saxpy { out, .. } | Data::Matmul { out, .. } => {
+                Expected::F32(out)
+            }
             Data::Sum { out, .. } => Expected::F32(out),
+            Data::Softmax { want, .. } => Expected::Close {
+                want,
+                rel: SOFTMAX_TOLERANCE,
+            },
             Data::Mandelbrot { out, .. } => Expected::U32(out),
             Data::Empty => Expected::Nothing,
         }
@@ -310,6 +387,17 @@ impl Baseline {
             }
             Data::Mandelbrot { image, out } => {
                 mandelbrot_rows(black_box(image), 0, black_box(&mut out[..]));
+            }
+            Data::Softmax { x, out, .. } => {
+                softmax_loop(black_box(&x[..]), black_box(&mut out[..]));
+            }
+            Data::Matmul { n, a, b, out } => {
+                let (a, b, out) = (
+                    black_box(&a[..]),
+                    black_box(&b[..]),
+                    black_box(&mut out[..]),
+                );
+                matmul_rows(*n, a, b, out);
             }
             Data::Empty => {}
         }
@@ -395,9 +483,60 @@ impl Baseline {
                         .for_each(|(row, o)| mandelbrot_rows(&image, row * width, o));
                 });
             }
+            Data::Softmax { x, out, .. } => {
+                let x = black_box(&x[..]);
+                pool.install(|| {
+                    let max = x.par_iter().copied().reduce(|| f32::NEG_INFINITY, f32::max);
+                    out.par_iter_mut()
+                        .zip(x.par_iter())
+                        .for_each(|(o, v)| *o = (v - max).exp());
+                    let sum: f32 = out.par_iter().sum();
+                    out.par_iter_mut().for_each(|o| *o /= sum);
+                });
+            }
+            Data::Matmul { n, a, b, out } => {
+                let (n, a, b) = (*n, black_box(&a[..]), black_box(&b[..]));
+                pool.install(|| {
+                    out.par_chunks_mut(n.max(1))
+                        .enumerate()
+                        .for_each(|(i, row)| matmul_row(n, &a[i * n..(i + 1) * n], b, row));
+                });
+            }
             Data::Empty => pool.install(|| ()),
         }
         black_box(&self.data);
+    }
+}
+
+/// Softmax as a plain loop: max, exponentials and their sum, division.
+fn softmax_loop(x: &[f32], out: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = (v - max).exp();
+        sum += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
+}
+
+/// `out = a b` for `n x n` row-major matrices, row by row.
+fn matmul_rows(n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    for (i, row) in out.chunks_exact_mut(n.max(1)).enumerate() {
+        matmul_row(n, &a[i * n..(i + 1) * n], b, row);
+    }
+}
+
+/// One row of `c = a b`: `row[j]` is the dot product of `a_row` with
+/// column `j` of `b`, in order of `p` from 0 (the kernel's order).
+fn matmul_row(n: usize, a_row: &[f32], b: &[f32], row: &mut [f32]) {
+    for (j, c) in row.iter_mut().enumerate() {
+        let mut acc = 0.0f32;
+        for (p, &a) in a_row.iter().enumerate() {
+            acc += a * b[p * n + j];
+        }
+        *c = acc;
     }
 }
 
@@ -461,11 +600,24 @@ mod tests {
             .build()
             .unwrap();
         for kernel in BenchKernel::ALL {
-            for n in [300, PAR_CHUNKS_FROM + 5] {
+            let sizes = match kernel {
+                BenchKernel::Matmul => [1, 37],
+                _ => [300, PAR_CHUNKS_FROM + 5],
+            };
+            for n in sizes {
                 let mut b = Baseline::new(Case::new(kernel, n));
                 b.run_native();
                 let native = format!("{:?}", b.data);
                 b.run_rayon(&pool);
+                if let Data::Softmax { out, want, .. } = &b.data {
+                    // rayon's f32 sum adds long runs in sequence, so it is
+                    // close (1e-3), neither equal to the native loop nor as
+                    // accurate as the kernels' tree.
+                    for (o, w) in out.iter().zip(want) {
+                        assert!((f64::from(*o) - w).abs() <= 1e-3 * w, "{n}");
+                    }
+                    continue;
+                }
                 // Sums too: the inputs make every order exact.
                 assert_eq!(format!("{:?}", b.data), native, "{kernel:?} {n}");
             }

@@ -9,8 +9,8 @@ use super::BenchError;
 use super::baseline::{Baseline, Expected, Inputs};
 use crate::kernel::Kernel;
 use crate::memory::BufferId;
-use crate::ops::{self, Op};
-use crate::{Arg, Dim3, Engine, LaunchOptions, LaunchStats, Runtime};
+use crate::ops::{self, Op, OpsError};
+use crate::{Arg, Buffer, Dim3, Engine, LaunchError, LaunchOptions, LaunchStats, Runtime};
 
 /// Lanes per block of every sized case (as [`ops::BLOCK_LANES`]).
 pub const BLOCK_LANES: u32 = ops::BLOCK_LANES;
@@ -45,11 +45,20 @@ pub enum BenchKernel {
     Mandelbrot,
     /// `empty`: the cost of a launch (one lane).
     Empty,
+    /// `sum`: [`crate::ops::Ops::sum`], f32, a fixed tree over the whole
+    /// vector in passes of one launch each (`reduce.lasm`).
+    Sum,
+    /// `softmax`: [`crate::ops::Ops::softmax`], f32 (max and sum passes,
+    /// exponentials, division).
+    Softmax,
+    /// `matmul`: [`crate::ops::Ops::gemm`], f32, `n x n` by `n x n`, the
+    /// naive kernel (one output per lane, 16 x 16 blocks).
+    Matmul,
 }
 
 impl BenchKernel {
     /// Every kernel, in the order the suite runs them.
-    pub const ALL: [BenchKernel; 10] = [
+    pub const ALL: [BenchKernel; 13] = [
         BenchKernel::Add,
         BenchKernel::Sub,
         BenchKernel::Mul,
@@ -60,11 +69,15 @@ impl BenchKernel {
         BenchKernel::BlockSum,
         BenchKernel::Mandelbrot,
         BenchKernel::Empty,
+        BenchKernel::Sum,
+        BenchKernel::Softmax,
+        BenchKernel::Matmul,
     ];
 
-    /// The ready kernel it launches.
-    pub fn op(self) -> Op {
-        match self {
+    /// The fixed kernel it launches once per measurement, if it is one
+    /// (`sum`, `softmax` and `matmul` run ops of the library).
+    pub fn op(self) -> Option<Op> {
+        Some(match self {
             BenchKernel::Add => Op::Add,
             BenchKernel::Sub => Op::Sub,
             BenchKernel::Mul => Op::Mul,
@@ -75,17 +88,36 @@ impl BenchKernel {
             BenchKernel::BlockSum => Op::BlockSum,
             BenchKernel::Mandelbrot => Op::Mandelbrot,
             BenchKernel::Empty => Op::Empty,
-        }
+            BenchKernel::Sum | BenchKernel::Softmax | BenchKernel::Matmul => return None,
+        })
     }
 
     /// The kernel's name (`vector_add`, `mandelbrot`, ...).
     pub fn name(self) -> &'static str {
-        self.op().name()
+        match self {
+            BenchKernel::Sum => "sum",
+            BenchKernel::Softmax => "softmax",
+            BenchKernel::Matmul => "matmul",
+            _ => self.op().map_or("", Op::name),
+        }
     }
 
     /// Whether the kernel runs over `n` elements; `empty` is always one lane.
     pub fn is_sized(self) -> bool {
         self != BenchKernel::Empty
+    }
+
+    /// Whether `lanes bench --sizes` applies: every sized kernel but
+    /// matmul, whose `n` is a matrix side (its own sizes: 64, 128, 256).
+    ///
+    /// ```
+    /// use lanes::bench::BenchKernel;
+    ///
+    /// assert!(BenchKernel::Softmax.takes_sizes());
+    /// assert!(!BenchKernel::Matmul.takes_sizes());
+    /// ```
+    pub fn takes_sizes(self) -> bool {
+        !matches!(self, BenchKernel::Empty | BenchKernel::Matmul)
     }
 
     /// The sizes the suite runs by default (`quick`: the short run).
@@ -95,6 +127,8 @@ impl BenchKernel {
             (BenchKernel::Empty, _) => vec![1],
             (BenchKernel::Mandelbrot, false) => vec![4096, 65536],
             (BenchKernel::Mandelbrot, true) => vec![1024],
+            (BenchKernel::Matmul, false) => vec![64, 128, 256],
+            (BenchKernel::Matmul, true) => vec![32],
             (BenchKernel::Add, false) => SMALL.iter().copied().chain([1 << 20, 1 << 24]).collect(),
             (_, false) => SMALL.iter().copied().chain([1 << 20]).collect(),
             (_, true) => vec![256, 4096],
@@ -112,8 +146,11 @@ impl BenchKernel {
             | BenchKernel::Min
             | BenchKernel::Max
             | BenchKernel::Saxpy => Some(12),
-            BenchKernel::BlockSum => Some(4),
-            BenchKernel::Mandelbrot | BenchKernel::Empty => None,
+            BenchKernel::BlockSum | BenchKernel::Sum => Some(4),
+            // Read x twice (max, exponentials), write out, read it (sum),
+            // read and write it (division).
+            BenchKernel::Softmax => Some(24),
+            BenchKernel::Mandelbrot | BenchKernel::Empty | BenchKernel::Matmul => None,
         }
     }
 }
@@ -123,7 +160,8 @@ impl BenchKernel {
 pub struct Case {
     /// The kernel.
     pub kernel: BenchKernel,
-    /// Elements (pixels for Mandelbrot, lanes for `empty`).
+    /// Elements (pixels for Mandelbrot, lanes for `empty`, the matrices'
+    /// side for matmul).
     pub n: u64,
 }
 
@@ -139,13 +177,19 @@ impl Case {
         format!("{}/{}", self.kernel.name(), self.n)
     }
 
-    /// Blocks in the grid: `ceil(n / 256)`, at least one.
+    /// Blocks in the grid: `ceil(n / 256)`, at least one (`sum` and
+    /// `softmax`: of their first launch, a reduction pass of 2048 elements
+    /// per block; `matmul`: 16 x 16 tiles).
     pub fn grid(&self) -> Dim3 {
+        let blocks = |per: u64| u32::try_from(self.n.div_ceil(per).max(1)).unwrap_or(u32::MAX);
         match self.kernel {
             BenchKernel::Empty => Dim3::x(1),
-            _ => Dim3::x(
-                u32::try_from(self.n.div_ceil(u64::from(BLOCK_LANES)).max(1)).unwrap_or(u32::MAX),
-            ),
+            BenchKernel::Sum | BenchKernel::Softmax => Dim3::x(blocks(2048)),
+            BenchKernel::Matmul => {
+                let side = blocks(u64::from(ops::GEMM_TILE));
+                Dim3::new(side, side, 1)
+            }
+            _ => Dim3::x(blocks(u64::from(BLOCK_LANES))),
         }
     }
 
@@ -153,6 +197,7 @@ impl Case {
     pub fn block(&self) -> Dim3 {
         match self.kernel {
             BenchKernel::Empty => Dim3::x(1),
+            BenchKernel::Matmul => Dim3::new(ops::GEMM_TILE, ops::GEMM_TILE, 1),
             _ => Dim3::x(BLOCK_LANES),
         }
     }
@@ -206,11 +251,37 @@ impl MandelbrotImage {
 pub struct Prepared<'rt> {
     rt: &'rt Runtime,
     case: Case,
-    kernel: Arc<Kernel>,
-    args: Vec<Arg>,
+    work: Work,
     buffers: Vec<BufferId>,
-    out: Option<BufferId>,
     options: LaunchOptions,
+}
+
+/// What one measured call does.
+enum Work {
+    /// One launch of a fixed kernel; `out` is checked.
+    Launch {
+        kernel: Arc<Kernel>,
+        args: Vec<Arg>,
+        out: Option<BufferId>,
+    },
+    /// `Ops::sum_with`.
+    Sum {
+        x: Buffer<f32>,
+        scratch: Buffer<f32>,
+    },
+    /// `Ops::softmax_with`.
+    Softmax {
+        x: Buffer<f32>,
+        out: Buffer<f32>,
+        scratch: Buffer<f32>,
+    },
+    /// `Ops::gemm` of two `n x n` matrices.
+    Matmul {
+        n: usize,
+        a: Buffer<f32>,
+        b: Buffer<f32>,
+        c: Buffer<f32>,
+    },
 }
 
 impl<'rt> Prepared<'rt> {
@@ -220,40 +291,49 @@ impl<'rt> Prepared<'rt> {
         let mut p = Prepared {
             rt,
             case,
-            kernel: ops::kernel(case.kernel.op()),
-            args: Vec::new(),
+            work: Work::Launch {
+                kernel: ops::kernel(case.kernel.op().unwrap_or(Op::Empty)),
+                args: Vec::new(),
+                out: None,
+            },
             buffers: Vec::new(),
-            out: None,
             options: LaunchOptions::default(),
         };
         let n = u32::try_from(case.n).unwrap_or(u32::MAX);
-        match baseline.inputs() {
+        let args = match baseline.inputs() {
             Inputs::Binary { a, b } => {
                 let a = p.upload(a)?;
                 let b = p.upload(b)?;
                 let out = p.zeroed(case.n)?;
-                p.args = vec![a.into(), b.into(), out.into(), Arg::from(n)];
+                vec![a.into(), b.into(), out.into(), Arg::from(n)]
             }
             Inputs::Saxpy { alpha, x, y } => {
                 let x = p.upload(x)?;
                 let y = p.upload(y)?;
                 let out = p.zeroed(case.n)?;
-                p.args = vec![
+                vec![
                     Arg::from(alpha),
                     x.into(),
                     y.into(),
                     out.into(),
                     Arg::from(n),
-                ];
+                ]
+            }
+            Inputs::Sum { x } if case.kernel == BenchKernel::Sum => {
+                p.work = Work::Sum {
+                    x: p.typed(x)?,
+                    scratch: p.typed_zeroed(ops::scratch_len(x.len()))?,
+                };
+                return Ok(p);
             }
             Inputs::Sum { x } => {
                 let x = p.upload(x)?;
                 let out = p.zeroed(1)?;
-                p.args = vec![x.into(), out.into(), Arg::from(n)];
+                vec![x.into(), out.into(), Arg::from(n)]
             }
             Inputs::Mandelbrot(img) => {
                 let out = p.zeroed(case.n)?;
-                p.args = vec![
+                vec![
                     out.into(),
                     Arg::from(img.width),
                     Arg::from(img.n),
@@ -262,9 +342,29 @@ impl<'rt> Prepared<'rt> {
                     Arg::from(img.y0),
                     Arg::from(img.dx),
                     Arg::from(img.dy),
-                ];
+                ]
             }
-            Inputs::Empty => {}
+            Inputs::Softmax { x } => {
+                p.work = Work::Softmax {
+                    x: p.typed(x)?,
+                    out: p.typed_zeroed(x.len())?,
+                    scratch: p.typed_zeroed(ops::scratch_len(x.len()))?,
+                };
+                return Ok(p);
+            }
+            Inputs::Matmul { n, a, b } => {
+                p.work = Work::Matmul {
+                    n,
+                    a: p.typed(a)?,
+                    b: p.typed(b)?,
+                    c: p.typed_zeroed(n * n)?,
+                };
+                return Ok(p);
+            }
+            Inputs::Empty => Vec::new(),
+        };
+        if let Work::Launch { args: a, .. } = &mut p.work {
+            *a = args;
         }
         Ok(p)
     }
@@ -280,43 +380,84 @@ impl<'rt> Prepared<'rt> {
         self
     }
 
-    /// One launch.
+    /// One measured call: one launch, or for `sum` and `softmax` the op's
+    /// launches (and `sum` reading its result back).
     pub fn launch(&self) -> Result<(), BenchError> {
-        self.launch_stats().map(|_| ())
+        self.run().map(|_| ())
     }
 
-    /// One launch, and what it did.
-    pub fn launch_stats(&self) -> Result<LaunchStats, BenchError> {
-        self.rt
-            .launch(
-                &self.kernel,
-                self.case.grid(),
-                self.case.block(),
-                &self.args,
-                self.options,
-            )
-            .map_err(|source| BenchError::Launch {
+    /// Runs the work: what the launch did (a case that is one launch), and
+    /// a sum's value.
+    fn run(&self) -> Result<(Option<LaunchStats>, Option<f32>), BenchError> {
+        let ops = self.rt.ops().with_options(self.options);
+        let result = match &self.work {
+            Work::Launch { kernel, args, .. } => self
+                .rt
+                .launch(
+                    kernel,
+                    self.case.grid(),
+                    self.case.block(),
+                    args,
+                    self.options,
+                )
+                .map(|stats| (Some(stats), None))
+                .map_err(OpsError::from),
+            Work::Sum { x, scratch } => ops.sum_with(x, scratch).map(|s| (None, Some(s))),
+            Work::Softmax { x, out, scratch } => {
+                ops.softmax_with(x, out, scratch).map(|_| (None, None))
+            }
+            Work::Matmul { n, a, b, c } => ops.gemm(a, b, c, *n, *n, *n).map(|_| (None, None)),
+        };
+        result.map_err(|e| match e {
+            OpsError::Memory(source) => self.memory(source),
+            OpsError::Launch(source) => BenchError::Launch {
                 case: self.case.name(),
                 source,
-            })
+            },
+            other => BenchError::Launch {
+                case: self.case.name(),
+                source: LaunchError::Engine(other.to_string()),
+            },
+        })
     }
 
     /// Launches once on a zeroed output and compares the output with the
-    /// native loop's, bit for bit. Returns what the launch did (the first
-    /// launch of a kernel includes its compilation on the JIT).
-    pub fn verify(&self, baseline: &mut Baseline) -> Result<LaunchStats, BenchError> {
-        let Some(out) = self.out else {
-            return self.launch_stats();
+    /// native loop's: bit for bit, or within the tolerance of
+    /// [`Expected::Close`].
+    ///
+    /// Returns what the launch did, for cases that are one launch (the
+    /// first launch of a kernel includes its compilation on the JIT).
+    pub fn verify(&self, baseline: &mut Baseline) -> Result<Option<LaunchStats>, BenchError> {
+        let zero = |b: &Buffer<f32>| self.ops_memory(b.write(&vec![0.0; b.len()]));
+        match &self.work {
+            Work::Launch { out: Some(out), .. } => {
+                let len = self.rt.len_of(*out).map_err(|e| self.memory(e))?;
+                self.rt
+                    .write(*out, 0, &vec![0; len])
+                    .map_err(|e| self.memory(e))?;
+            }
+            Work::Launch { out: None, .. } => return self.run().map(|(stats, _)| stats),
+            Work::Sum { .. } => {}
+            Work::Softmax { out, .. } => zero(out)?,
+            Work::Matmul { c, .. } => zero(c)?,
+        }
+        let (stats, sum) = self.run()?;
+        let words: Vec<u32> = match &self.work {
+            Work::Launch { out: Some(out), .. } => {
+                let bytes = self.rt.read(*out).map_err(|e| self.memory(e))?;
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            }
+            Work::Softmax { out: c, .. } | Work::Matmul { c, .. } => {
+                let values = self.ops_memory(c.read())?;
+                values.iter().map(|v| v.to_bits()).collect()
+            }
+            Work::Sum { .. } | Work::Launch { out: None, .. } => {
+                sum.iter().map(|v| v.to_bits()).collect()
+            }
         };
-        let len = self.rt.len_of(out).map_err(|e| self.memory(e))?;
-        self.rt
-            .write(out, 0, &vec![0; len])
-            .map_err(|e| self.memory(e))?;
-        let stats = self.launch_stats()?;
-        let bytes = self.rt.read(out).map_err(|e| self.memory(e))?;
-        let words = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let mismatch = |index: usize, got: String, expected: String| BenchError::Mismatch {
             case: self.case.name(),
             index,
@@ -325,7 +466,7 @@ impl<'rt> Prepared<'rt> {
         };
         match baseline.expected() {
             Expected::F32(want) => {
-                for (i, (got, want)) in words.zip(want.iter()).enumerate() {
+                for (i, (&got, want)) in words.iter().zip(want.iter()).enumerate() {
                     if got != want.to_bits() {
                         return Err(mismatch(
                             i,
@@ -336,9 +477,23 @@ impl<'rt> Prepared<'rt> {
                 }
             }
             Expected::U32(want) => {
-                for (i, (got, want)) in words.zip(want.iter()).enumerate() {
+                for (i, (&got, want)) in words.iter().zip(want.iter()).enumerate() {
                     if got != *want {
                         return Err(mismatch(i, got.to_string(), want.to_string()));
+                    }
+                }
+            }
+            Expected::Close { want, rel } => {
+                for (i, (&got, &want)) in words.iter().zip(want.iter()).enumerate() {
+                    let got = f64::from(f32::from_bits(got));
+                    // NaN fails too: it is not within any tolerance.
+                    let within = (got - want).abs() <= rel * want.abs();
+                    if !within {
+                        return Err(mismatch(
+                            i,
+                            got.to_string(),
+                            format!("{want} (within {rel} relative)"),
+                        ));
                     }
                 }
             }
@@ -354,6 +509,10 @@ impl<'rt> Prepared<'rt> {
         }
     }
 
+    fn ops_memory<T>(&self, r: Result<T, crate::memory::MemoryError>) -> Result<T, BenchError> {
+        r.map_err(|e| self.memory(e))
+    }
+
     fn upload(&mut self, values: &[f32]) -> Result<BufferId, BenchError> {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let id = self.rt.alloc_from(&bytes).map_err(|e| self.memory(e))?;
@@ -366,8 +525,20 @@ impl<'rt> Prepared<'rt> {
         let bytes = usize::try_from(elements.max(1) * 4).unwrap_or(usize::MAX);
         let id = self.rt.alloc(bytes).map_err(|e| self.memory(e))?;
         self.buffers.push(id);
-        self.out = Some(id);
+        if let Work::Launch { out, .. } = &mut self.work {
+            *out = Some(id);
+        }
         Ok(id)
+    }
+
+    /// A typed buffer holding `values` (freed when the work is dropped).
+    fn typed(&self, values: &[f32]) -> Result<Buffer<f32>, BenchError> {
+        self.ops_memory(self.rt.buffer_from(values))
+    }
+
+    /// A typed buffer of `len` zeros.
+    fn typed_zeroed(&self, len: usize) -> Result<Buffer<f32>, BenchError> {
+        self.ops_memory(self.rt.buffer_zeroed(len))
     }
 }
 
@@ -418,7 +589,40 @@ mod tests {
     }
 
     #[test]
+    fn library_cases_verify_and_catch_wrong_results() {
+        let rt = Runtime::builder().threads(2).build().unwrap();
+        for (kernel, n) in [
+            (BenchKernel::Sum, 5000),
+            (BenchKernel::Softmax, 3000),
+            (BenchKernel::Matmul, 33),
+        ] {
+            let mut baseline = Baseline::new(Case::new(kernel, n));
+            let prepared = Prepared::new(&rt, &baseline).unwrap();
+            prepared.verify(&mut baseline).unwrap();
+            prepared.launch().unwrap();
+            // Other inputs (the seed follows n): a mismatch, not a pass.
+            let mut other = Baseline::new(Case::new(kernel, n + 1));
+            let err = prepared.verify(&mut other).unwrap_err();
+            assert!(
+                matches!(err, BenchError::Mismatch { .. }),
+                "{kernel:?}: {err}"
+            );
+        }
+        assert_eq!(rt.buffer_count(), 0, "buffers are freed");
+    }
+
+    #[test]
     fn grids_cover_n() {
+        assert_eq!(
+            Case::new(BenchKernel::Matmul, 256).grid(),
+            Dim3::new(16, 16, 1)
+        );
+        assert_eq!(
+            Case::new(BenchKernel::Matmul, 257).block(),
+            Dim3::new(16, 16, 1)
+        );
+        assert_eq!(Case::new(BenchKernel::Sum, 2049).grid(), Dim3::x(2));
+        assert_eq!(Case::new(BenchKernel::Matmul, 256).name(), "matmul/256");
         assert_eq!(Case::new(BenchKernel::Add, 256).grid(), Dim3::x(1));
         assert_eq!(Case::new(BenchKernel::Add, 257).grid(), Dim3::x(2));
         assert_eq!(Case::new(BenchKernel::Empty, 4096).n, 1);

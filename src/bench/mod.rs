@@ -7,7 +7,7 @@
 //!   match bit for bit.
 //! * [`baseline`]: the same work as a plain single-threaded Rust loop and as
 //!   rayon (`par_iter`, `par_chunks`, `ThreadPool::install`), the
-//!   comparisons of DESIGN.md's goals table.
+//!   comparisons of the project's performance goals.
 //! * [`measure`]: warm-up, then repetitions until a time budget and a
 //!   minimum count are met; latencies go into an HdrHistogram.
 //! * [`suite`]: runs the cases on one runtime and collects a [`SuiteReport`]

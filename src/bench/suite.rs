@@ -279,8 +279,10 @@ pub fn run_suite(
             grid: case.grid().x,
             block: case.block().x,
             verified: true,
-            engine: first.engine.name(),
-            compile_ms: first.compile_time.map(|t| t.as_secs_f64() * 1e3),
+            engine: first.as_ref().map_or(options.engine, |s| s.engine).name(),
+            compile_ms: first
+                .and_then(|s| s.compile_time)
+                .map(|t| t.as_secs_f64() * 1e3),
             lanes,
             native,
             rayon: rayon_latency,

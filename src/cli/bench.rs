@@ -115,7 +115,7 @@ fn select_cases(args: &BenchArgs) -> Result<Vec<Case>, CliError> {
     }
     let mut all = Vec::new();
     for kernel in BenchKernel::ALL {
-        let sizes = if args.sizes.is_empty() || !kernel.is_sized() {
+        let sizes = if args.sizes.is_empty() || !kernel.takes_sizes() {
             kernel.default_sizes(args.quick)
         } else {
             let mut s = args.sizes.clone();

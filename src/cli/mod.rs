@@ -4,11 +4,11 @@
 //! adding one (`bench`, `affinity`, `soak`) means a new file with an `Args`
 //! struct and an `execute` function, a variant here and one arm in
 //! [`execute`]. Every subcommand reports failure as a [`CliError`], which
-//! decides the exit status (ISA.md section 8): 0 success, 1 a fault while
+//! decides the exit status (docs/LANGUAGE.md section 8): 0 success, 1 a fault while
 //! running, 2 a usage, file, syntax or validation error. Errors go to stderr
 //! prefixed `error: `; compile errors as `FILE:LINE:COL: message` lines.
 //!
-//! Where ISA.md is silent:
+//! Where the language contract was silent (docs/LANGUAGE.md, section 9):
 //! - `--quiet` drops the one-line summary only; `--repeat` still prints its
 //!   percentile lines, so `--quiet --repeat N` prints exactly those.
 //! - Latencies print with one decimal in the largest of ns, µs, ms, s that

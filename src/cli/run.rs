@@ -1,5 +1,5 @@
 //! `lanes run`: compile a LASM file, bind arguments from the command line,
-//! launch, save buffers (ISA.md section 8).
+//! launch, save buffers (docs/LANGUAGE.md section 8).
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //!
 //! It runs blocks one after another in linear order, and inside a block each
 //! lane on its own until the lane exits or waits at a `bar.sync`; when every
-//! lane that has not exited waits, all of them are released (ISA.md section 5).
+//! lane that has not exited waits, all of them are released (docs/LANGUAGE.md section 6).
 //! Lanes run in `%laneid` order. The first fault stops the launch. It is
 //! single-threaded and deliberately simple: no cleverness to get wrong.
 //!

@@ -8,7 +8,8 @@
 //! combining step of `atom`). Values travel as the 64-bit register contents;
 //! [`Value`] reads and writes them as a typed scalar.
 //!
-//! Choices where ISA.md is silent:
+//! Choices where the language contract was silent (docs/LANGUAGE.md,
+//! section 9):
 //! - float `min`/`max` of `-0.0` and `+0.0` give `-0.0` and `+0.0`
 //!   respectively (IEEE 754-2019 minimumNumber/maximumNumber), whatever the
 //!   operand order; NaN with a number gives the number, two NaNs give NaN.

@@ -3,7 +3,7 @@
 use crate::types::ScalarType;
 
 /// A scalar type as register contents: how to read it from the low bits of a
-/// 64-bit register and how to write it back (extended per ISA.md section 2),
+/// 64-bit register and how to write it back (extended per docs/LANGUAGE.md section 3),
 /// plus the operations every type supports.
 pub trait Value: Copy + PartialEq + PartialOrd + Send + Sync + 'static {
     /// The LASM type.

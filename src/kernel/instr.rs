@@ -13,7 +13,7 @@ pub const NUM_REGS: usize = 256;
 /// Number of predicate registers per lane.
 pub const NUM_PREDS: usize = 16;
 
-/// A special register (ISA.md section 2).
+/// A special register (docs/LANGUAGE.md section 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Special {
     /// `%tid.{x,y,z}`: lane index in its block (axis 0..3).

@@ -1,13 +1,14 @@
 //! Validated, lowered, immutable kernels.
 //!
-//! [`compile`] parses a source file, checks everything ISA.md section 6 lists
+//! [`compile`] parses a source file, checks everything docs/LANGUAGE.md section 7 lists
 //! (reporting every error of the file at once as `FILE:LINE:COL: message`),
 //! and lowers each kernel into a [`Kernel`]: a flat instruction array with jump
 //! targets resolved, parameters turned into dense buffer and scalar slots, and
 //! each instruction's source line kept for fault messages. Kernels are shared
 //! as `Arc<Kernel>`.
 //!
-//! Choices where ISA.md is silent (documented here and in the README):
+//! Choices where the language contract was silent (collected in
+//! docs/LANGUAGE.md, section 9):
 //! - An integer literal used with a float type stands for its numeric value
 //!   (`mov.f32 r0, 1` is 1.0).
 //! - A hex literal may give the full bit pattern of a signed type

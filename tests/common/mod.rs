@@ -2,7 +2,7 @@
 //!
 //! Expectations in the suites are computed in plain Rust here and in the test
 //! files, never with `lanes::exec`, so the implementation is checked against
-//! an independent model of ISA.md.
+//! an independent model of docs/LANGUAGE.md.
 #![allow(dead_code, clippy::unnecessary_cast)]
 
 use std::cell::Cell;
@@ -179,7 +179,7 @@ pub trait Ty: Copy + PartialEq + PartialOrd + Debug + 'static {
     const SIZE: usize;
     /// Whether the type is a float.
     const FLOAT: bool;
-    /// The register contents holding this value (ISA.md section 2: u* and
+    /// The register contents holding this value (docs/LANGUAGE.md section 3: u* and
     /// f32 zero-extend, i* sign-extend).
     fn reg(self) -> u64;
     /// The value held in the low bits of a register.

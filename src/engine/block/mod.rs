@@ -11,7 +11,7 @@
 //!   A converged block is one group covering every lane, and its loops run
 //!   over contiguous lane ranges.
 //! - **Barriers**: a group that reaches `bar.sync` waits. When no group can
-//!   run, every waiting lane is released past its barrier (ISA.md section 5:
+//!   run, every waiting lane is released past its barrier (docs/LANGUAGE.md section 6:
 //!   exited lanes do not count).
 //! - **Steps**: a group counts its steps once per instruction; each lane keeps
 //!   only its offset from its group's count, adjusted when groups merge. The
@@ -68,7 +68,7 @@ pub struct BlockProgram {
 }
 
 /// The registers and predicates some path may read before writing them.
-/// Only those must be cleared when a block starts (ISA.md: registers start at
+/// Only those must be cleared when a block starts (docs/LANGUAGE.md: registers start at
 /// zero, predicates false); everything else is written before any read on
 /// every path, so its stale contents from the previous block are never seen.
 ///
