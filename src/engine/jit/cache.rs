@@ -15,7 +15,7 @@ use cranelift_module::{Linkage, Module, default_libcall_names};
 use super::analysis::Analysis;
 use super::codegen::{self, Features, Target, gang};
 use super::frame::Frame;
-use super::shape::Shapes;
+use super::shape::{Facts, Shapes};
 use crate::kernel::Kernel;
 use crate::launch::Dim3;
 
@@ -175,8 +175,9 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     // The gang tier where the kernel allows it (LANES_JIT_TIER=lane forces
     // one lane at a time: docs/DEVELOPMENT.md).
     let one_lane = std::env::var("LANES_JIT_TIER").is_ok_and(|t| t == "lane");
-    let shapes = Shapes::new(kernel, an, key.block, key.gid32)
-        .and_then(|sh| gang::eligible(an, &sh).map(|()| sh));
+    let facts = Facts::new(kernel, an, key.block, key.gid32);
+    let shapes =
+        Shapes::new(kernel, an, &facts).and_then(|sh| gang::eligible(an, &sh).map(|()| sh));
     let tier = match shapes {
         Ok(sh) if !one_lane => {
             gang::translate(
@@ -185,6 +186,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
                 kernel,
                 an,
                 &sh,
+                &facts,
                 key.block,
                 key.count_steps,
                 &target,
@@ -197,6 +199,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
                 &mut fctx,
                 kernel,
                 an,
+                &facts,
                 key.block,
                 key.count_steps,
                 &target,

@@ -47,6 +47,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::analysis::Analysis;
 use super::frame::{self, BufferRef, Frame, fault_code, status};
+use super::shape::{Facts, Range};
 use crate::kernel::flow::{for_each_src, pred_id};
 use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
@@ -170,6 +171,9 @@ pub(super) trait LaneCode<'f> {
     fn memory_base(&mut self, space: Space, slot: u16) -> Value;
     /// The length of a memory in bytes (`I64`).
     fn memory_len(&mut self, space: Space, slot: u16) -> Value;
+    /// What is known of register `r`'s values: their range and how many
+    /// low bits are zero.
+    fn address_facts(&self, r: Reg) -> (Range, u32);
 }
 
 impl<'f> LaneCode<'f> for Translator<'f> {
@@ -221,6 +225,9 @@ impl<'f> LaneCode<'f> for Translator<'f> {
                 .iconst(types::I64, self.kernel.shared_bytes as i64),
         }
     }
+    fn address_facts(&self, r: Reg) -> (Range, u32) {
+        (self.facts.range(Src::Reg(r)), self.facts.low_zeros(r))
+    }
 }
 
 /// A jump to the fault block: its code, instruction and value.
@@ -269,6 +276,7 @@ pub(super) struct Translator<'a> {
     b: FunctionBuilder<'a>,
     kernel: &'a Kernel,
     an: &'a Analysis,
+    facts: &'a Facts,
     shape: Dim3,
     lanes: i64,
     features: Features,
@@ -315,6 +323,7 @@ pub(super) fn translate(
     fctx: &mut FunctionBuilderContext,
     kernel: &Kernel,
     an: &Analysis,
+    facts: &Facts,
     shape: Dim3,
     count_steps: bool,
     target: &Target,
@@ -370,6 +379,7 @@ pub(super) fn translate(
         b,
         kernel,
         an,
+        facts,
         shape,
         lanes: shape.count() as i64,
         features: target.features,

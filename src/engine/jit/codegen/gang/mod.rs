@@ -39,7 +39,7 @@ use super::values::{bits_as, held_as, to_held, zero_of};
 use super::{FaultCall, Features, Helper, LaneCode, Target};
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::engine::jit::frame::{BufferRef, Frame, status};
-use crate::engine::jit::shape::{GANG, Shape, Shapes};
+use crate::engine::jit::shape::{Facts, GANG, Range, Shape, Shapes};
 use crate::kernel::flow::{for_each_src, pred_id};
 use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
@@ -101,6 +101,7 @@ pub(super) struct Gang<'a> {
     kernel: &'a Kernel,
     an: &'a Analysis,
     sh: &'a Shapes,
+    facts: &'a Facts,
     shape: Dim3,
     lanes: i64,
     features: Features,
@@ -152,6 +153,7 @@ pub(in crate::engine::jit) fn translate(
     kernel: &Kernel,
     an: &Analysis,
     sh: &Shapes,
+    facts: &Facts,
     shape: Dim3,
     count_steps: bool,
     target: &Target,
@@ -218,6 +220,7 @@ pub(in crate::engine::jit) fn translate(
         kernel,
         an,
         sh,
+        facts,
         shape,
         lanes: shape.count() as i64,
         features: target.features,
@@ -1055,5 +1058,8 @@ impl<'f> LaneCode<'f> for Gang<'f> {
                 .ins()
                 .iconst(types::I64, self.kernel.shared_bytes as i64),
         }
+    }
+    fn address_facts(&self, r: Reg) -> (Range, u32) {
+        (self.facts.range(Src::Reg(r)), self.facts.low_zeros(r))
     }
 }
