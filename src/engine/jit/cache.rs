@@ -13,7 +13,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, default_libcall_names};
 
 use super::analysis::Analysis;
-use super::codegen::{self, Features, Target, gang};
+use super::codegen::{self, Features, Target, Variant, gang};
 use super::frame::Frame;
 use super::shape::{Facts, Shapes};
 use crate::kernel::Kernel;
@@ -73,13 +73,13 @@ pub(super) struct Key {
 }
 
 /// A compiled variant, or why it could not be compiled.
-type Variant = Result<Arc<Compiled>, Arc<str>>;
+type Made = Result<Arc<Compiled>, Arc<str>>;
 
 /// The JIT's derived data of one kernel.
 #[derive(Default)]
 pub(super) struct KernelCache {
     analysis: OnceLock<Analysis>,
-    variants: Mutex<Vec<(Key, Variant)>>,
+    variants: Mutex<Vec<(Key, Made)>>,
 }
 
 impl KernelCache {
@@ -178,32 +178,20 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let facts = Facts::new(kernel, an, key.block, key.gid32);
     let shapes =
         Shapes::new(kernel, an, &facts).and_then(|sh| gang::eligible(an, &sh).map(|()| sh));
+    let variant = Variant {
+        kernel,
+        an,
+        facts: &facts,
+        shape: key.block,
+        count_steps: key.count_steps,
+    };
     let tier = match shapes {
         Ok(sh) if !one_lane => {
-            gang::translate(
-                &mut ctx.func,
-                &mut fctx,
-                kernel,
-                an,
-                &sh,
-                &facts,
-                key.block,
-                key.count_steps,
-                &target,
-            );
+            gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target);
             Tier::Gang
         }
         _ => {
-            codegen::translate(
-                &mut ctx.func,
-                &mut fctx,
-                kernel,
-                an,
-                &facts,
-                key.block,
-                key.count_steps,
-                &target,
-            );
+            codegen::translate(&mut ctx.func, &mut fctx, &variant, &target);
             Tier::Lane
         }
     };

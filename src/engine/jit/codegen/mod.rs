@@ -63,6 +63,22 @@ pub(super) struct Features {
     pub sse41: bool,
 }
 
+/// What one compiled variant is made from: the kernel, what is known of it,
+/// and the launch properties the code depends on.
+#[derive(Clone, Copy)]
+pub(super) struct Variant<'a> {
+    /// The kernel.
+    pub kernel: &'a Kernel,
+    /// Its analysis.
+    pub an: &'a Analysis,
+    /// What is known of its registers' values in these blocks.
+    pub facts: &'a Facts,
+    /// The block shape.
+    pub shape: Dim3,
+    /// Whether the step limit can be reached (counted per basic block).
+    pub count_steps: bool,
+}
+
 /// What code is generated for: the CPU and its conventions.
 #[derive(Clone, Copy)]
 pub(super) struct Target {
@@ -321,13 +337,16 @@ pub(super) struct Translator<'a> {
 pub(super) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    kernel: &Kernel,
-    an: &Analysis,
-    facts: &Facts,
-    shape: Dim3,
-    count_steps: bool,
+    v: &Variant<'_>,
     target: &Target,
 ) {
+    let Variant {
+        kernel,
+        an,
+        facts,
+        shape,
+        count_steps,
+    } = *v;
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);

@@ -36,7 +36,7 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::values::{bits_as, held_as, to_held, zero_of};
-use super::{FaultCall, Features, Helper, LaneCode, Target};
+use super::{FaultCall, Features, Helper, LaneCode, Target, Variant};
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::engine::jit::frame::{BufferRef, Frame, status};
 use crate::engine::jit::shape::{Facts, GANG, Range, Shape, Shapes};
@@ -146,18 +146,20 @@ pub(super) struct Gang<'a> {
 
 /// Translates `kernel` for blocks of shape `shape` into `func` on the gang
 /// tier (the caller checked [`eligible`]).
-#[allow(clippy::too_many_arguments)]
 pub(in crate::engine::jit) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    kernel: &Kernel,
-    an: &Analysis,
+    v: &Variant<'_>,
     sh: &Shapes,
-    facts: &Facts,
-    shape: Dim3,
-    count_steps: bool,
     target: &Target,
 ) {
+    let Variant {
+        kernel,
+        an,
+        facts,
+        shape,
+        count_steps,
+    } = *v;
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
