@@ -362,7 +362,7 @@ fn bench_without_repeat_uses_the_quick_time_budget() {
     assert_ok(&out);
     assert!(
         out.stdout
-            .contains("1 cases on 1 thread (the launching thread)"),
+            .contains("1 cases, pool engine, on 1 thread (the launching thread)"),
         "{}",
         out.stdout
     );
