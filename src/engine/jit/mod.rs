@@ -201,8 +201,8 @@ pub struct JitState {
 }
 
 /// Words of the exact path's register area: four lanes' registers, then
-/// their predicates.
-const GANG_REGS: usize = 4 * (NUM_REGS + 1);
+/// their predicates, then their steps.
+const GANG_REGS: usize = 4 * (NUM_REGS + 2);
 
 impl Default for JitState {
     fn default() -> JitState {

@@ -115,11 +115,24 @@ impl Shapes {
             for (pc, i) in kernel.instrs.iter().enumerate() {
                 let part = partial[block_of[pc]];
                 let guard_varying = i.guard.is_some_and(|g| !preds[g.pred as usize]);
-                if let Some((d, _)) = written_reg(&i.op) {
+                if let Some((d, ty)) = written_reg(&i.op) {
                     let shape = if part || guard_varying {
                         Shape::Varying
                     } else {
                         ctx.result(i, &regs, &preds)
+                    };
+                    // The register holds the value extended to 32 or 64
+                    // bits: lanes that wrapped at the type's width are not
+                    // affine there, unless the range rules wrapping out.
+                    let held = match an.kinds[d as usize] {
+                        Kind::I64 | Kind::F64 => 64,
+                        _ => 32,
+                    };
+                    let (lo, hi) = type_range(ty);
+                    let fits = ctx.ranges[d as usize].is_some_and(|(a, b)| a >= lo && b <= hi);
+                    let shape = match shape {
+                        Shape::Affine(_) if ty.bits() < held && !fits => Shape::Varying,
+                        other => other,
                     };
                     let slot = &mut written[d as usize];
                     let new = slot.map_or(shape, |old| old.join(shape));

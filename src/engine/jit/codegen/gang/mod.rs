@@ -31,7 +31,8 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    Block, BlockArg, Function, Inst, InstBuilder, MemFlagsData, SigRef, Value, types,
+    Block, BlockArg, BlockCall, Function, Inst, InstBuilder, JumpTableData, MemFlagsData, SigRef,
+    Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
@@ -48,12 +49,9 @@ use vector::{GVal, Vector};
 
 /// Whether `kernel` can run on this tier with blocks of shape `block`: why
 /// not, if it cannot.
-pub(in crate::engine::jit) fn eligible(an: &Analysis, sh: &Shapes) -> Result<(), &'static str> {
+pub(in crate::engine::jit) fn eligible(an: &Analysis, _sh: &Shapes) -> Result<(), &'static str> {
     if !an.barriers.is_empty() {
         return Err("bar.sync (not yet on the gang tier)");
-    }
-    if sh.partial.iter().any(|&p| p) {
-        return Err("a branch on a value that differs between lanes of a gang");
     }
     Ok(())
 }
@@ -142,6 +140,24 @@ pub(super) struct Gang<'a> {
     /// The lanes that run the current uniform access (`I32`; `None`: the
     /// live ones): a fault names the lowest.
     fault_bits: Option<Value>,
+    /// Some branch's predicate varies within a gang: lanes may wait at
+    /// blocks while others run (`pend`, `pset`, `dispatch`).
+    divergent: bool,
+    /// Per basic block: the lanes waiting to run it (`I32`).
+    pend: Vec<Variable>,
+    /// The blocks with waiting lanes (bit `b`: block `b`), `I64`.
+    pset: Variable,
+    /// Runs the lowest block with waiting lanes, or ends the gang.
+    dispatch: Block,
+    /// Per lane: the gang's step count when it last began to wait
+    /// (`I64X2` halves), and the steps it missed while waiting: a lane's
+    /// steps are the gang's count minus those (divergent kernels that
+    /// count steps only).
+    left: [Variable; 2],
+    missed: [Variable; 2],
+    /// In a partial block: the running lanes as an `I32X4` mask (every
+    /// write merges into the waiting lanes' values with it).
+    block_mask: Option<Value>,
 }
 
 /// Translates `kernel` for blocks of shape `shape` into `func` on the gang
@@ -202,7 +218,19 @@ pub(in crate::engine::jit) fn translate(
             PSlot::Vec(b.declare_var(types::I32X4))
         });
     }
+    let divergent = sh.partial.iter().any(|&p| p);
     let g = Gang {
+        divergent,
+        pend: an
+            .blocks
+            .iter()
+            .map(|_| b.declare_var(types::I32))
+            .collect(),
+        pset: b.declare_var(types::I64),
+        dispatch: b.create_block(),
+        left: [b.declare_var(types::I64X2), b.declare_var(types::I64X2)],
+        missed: [b.declare_var(types::I64X2), b.declare_var(types::I64X2)],
+        block_mask: None,
         steps: b.declare_var(types::I64),
         gang: b.declare_var(types::I64),
         block: b.declare_var(types::I64),
@@ -336,6 +364,7 @@ impl<'a> Gang<'a> {
             self.check_stop();
             self.b.ins().jump(target, &[]);
         }
+        self.emit_dispatch();
 
         self.b.switch_to_block(self.gang_next);
         let gang = self.b.use_var(self.gang);
@@ -424,6 +453,17 @@ impl<'a> Gang<'a> {
         }
         let z = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.steps, z);
+        if self.divergent {
+            self.b.def_var(self.pset, z);
+            let z32 = self.b.ins().iconst(types::I32, 0);
+            for i in 0..self.pend.len() {
+                self.b.def_var(self.pend[i], z32);
+            }
+            let zv = vector::vconst(&mut self.b, types::I64X2, [0; 16]);
+            for v in self.left.into_iter().chain(self.missed) {
+                self.b.def_var(v, zv);
+            }
+        }
     }
 
     fn slot(&self, r: Reg) -> Slot {
@@ -464,6 +504,9 @@ impl<'a> Gang<'a> {
     fn basic_block(&mut self, bi: usize) {
         let bb = self.an.blocks[bi].clone();
         self.b.switch_to_block(self.bbs[bi]);
+        if self.divergent {
+            self.join_waiting(bi);
+        }
         if self.count_steps {
             let s = self.b.use_var(self.steps);
             let after = self.b.ins().iadd_imm_s(s, bb.len() as i64);
@@ -476,46 +519,250 @@ impl<'a> Gang<'a> {
             self.b.set_cold_block(exact);
             self.b.ins().brif(over, exact, &[], body, &[]);
             self.b.switch_to_block(exact);
-            self.finish_exactly(bi, s);
+            self.finish_exactly(bi, s, body);
             self.b.switch_to_block(body);
             self.b.def_var(self.steps, after);
         }
+        self.block_mask = if self.sh.partial[bi] {
+            let mask = self.b.use_var(self.mask);
+            Some(vector::bits_to_mask(&mut self.b, mask))
+        } else {
+            None
+        };
         for pc in bb.start..bb.end - 1 {
             self.instr(pc);
         }
         let last = bb.end - 1;
         let instr = self.kernel.instrs[last];
-        let after = self.target(last + 1);
-        let to = match instr.op {
+        let next = self.an.block_starting(last + 1);
+        let leaves = |t: u32| t as usize >= self.kernel.instrs.len();
+        match instr.op {
+            Op::Bra { target } if !leaves(target) => {
+                let t = self
+                    .an
+                    .block_starting(target as usize)
+                    .expect("branch targets start blocks");
+                self.branch(bi, instr.guard, t, next);
+            }
             // A branch past the end leaves the kernel: an exit.
-            Op::Bra { target } if target as usize >= self.kernel.instrs.len() => self.gang_next,
-            Op::Bra { target } => self.edge(last, target as usize),
-            Op::Exit => self.gang_next,
+            Op::Bra { .. } | Op::Exit => self.exit(instr.guard, next),
             Op::Bar => unreachable!("no barriers on the gang tier"),
             _ => {
                 self.instr(last);
-                self.b.ins().jump(after, &[]);
-                return;
+                self.go(next);
             }
-        };
-        let Some(g) = instr.guard else {
-            self.b.ins().jump(to, &[]);
+        }
+        self.block_mask = None;
+    }
+
+    /// Lanes waiting at block `bi` join the running ones.
+    fn join_waiting(&mut self, bi: usize) {
+        let waiting = self.b.use_var(self.pend[bi]);
+        let mask = self.b.use_var(self.mask);
+        let mask = self.b.ins().bor(mask, waiting);
+        self.b.def_var(self.mask, mask);
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.pend[bi], z);
+        let pset = self.b.use_var(self.pset);
+        let pset = self.b.ins().band_imm_s(pset, !(1i64 << bi));
+        self.b.def_var(self.pset, pset);
+        if self.count_steps {
+            // They missed every step since they began to wait.
+            let m = vector::bits_to_mask(&mut self.b, waiting);
+            let (ml, mh) = vector::wide_mask(&mut self.b, m);
+            let g = self.b.use_var(self.steps);
+            let g = self.b.ins().splat(types::I64X2, g);
+            for (half, lane_mask) in [(0, ml), (1, mh)] {
+                let left = self.b.use_var(self.left[half]);
+                let gap = self.b.ins().isub(g, left);
+                let gap = self.b.ins().band(gap, lane_mask);
+                let missed = self.b.use_var(self.missed[half]);
+                let missed = self.b.ins().iadd(missed, gap);
+                self.b.def_var(self.missed[half], missed);
+            }
+        }
+    }
+
+    /// Lanes `lanes` (`I32`) wait at block `bi`.
+    fn wait_at(&mut self, bi: usize, lanes: Value) {
+        let waiting = self.b.use_var(self.pend[bi]);
+        let waiting = self.b.ins().bor(waiting, lanes);
+        self.b.def_var(self.pend[bi], waiting);
+        let pset = self.b.use_var(self.pset);
+        let pset = self.b.ins().bor_imm_s(pset, 1i64 << bi);
+        self.b.def_var(self.pset, pset);
+        if self.count_steps {
+            let m = vector::bits_to_mask(&mut self.b, lanes);
+            let (ml, mh) = vector::wide_mask(&mut self.b, m);
+            let g = self.b.use_var(self.steps);
+            let g = self.b.ins().splat(types::I64X2, g);
+            for (half, lane_mask) in [(0, ml), (1, mh)] {
+                let left = self.b.use_var(self.left[half]);
+                let left = self.b.ins().bitselect(lane_mask, g, left);
+                self.b.def_var(self.left[half], left);
+            }
+        }
+    }
+
+    /// Goes on at block `to` with the running lanes (`None`: past the end,
+    /// where they exit).
+    fn go(&mut self, to: Option<usize>) {
+        match to {
+            Some(t) => {
+                self.b.ins().jump(self.bbs[t], &[]);
+            }
+            None => self.leave_all(),
+        }
+    }
+
+    /// Every running lane exits.
+    fn leave_all(&mut self) {
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
+    }
+
+    /// All running lanes go from block `from` to block `to`. Backward: the
+    /// stop flag is checked. Forward past blocks where lanes wait: the
+    /// running lanes wait at `to` and the lowest waiting block runs first,
+    /// so that lanes meet again (the smallest-pc-first rule).
+    fn jump(&mut self, from: usize, to: usize) {
+        let (from_pc, to_pc) = (self.an.blocks[from].end - 1, self.an.blocks[to].start);
+        if to_pc <= from_pc {
+            let e = self.edge(from_pc, to_pc);
+            self.b.ins().jump(e, &[]);
+            return;
+        }
+        if !self.divergent || to == from + 1 {
+            self.b.ins().jump(self.bbs[to], &[]);
+            return;
+        }
+        let between = ((1i64 << to) - 1) & !((1i64 << (from + 1)) - 1);
+        let pset = self.b.use_var(self.pset);
+        let skipped = self.b.ins().band_imm_s(pset, between);
+        let wait = self.b.create_block();
+        self.b.ins().brif(skipped, wait, &[], self.bbs[to], &[]);
+        self.b.switch_to_block(wait);
+        let mask = self.b.use_var(self.mask);
+        self.wait_at(to, mask);
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
+    }
+
+    /// The branch ending block `bi` to block `to` (guarded or not); `next`
+    /// follows `bi`.
+    fn branch(
+        &mut self,
+        bi: usize,
+        guard: Option<crate::kernel::Guard>,
+        to: usize,
+        next: Option<usize>,
+    ) {
+        let Some(g) = guard else {
+            self.jump(bi, to);
             return;
         };
         match self.guard_value(g.pred, g.negated) {
             GPred::Uni(p) => {
-                self.b.ins().brif(p, to, &[], after, &[]);
+                let taken = self.b.create_block();
+                let not = self.b.create_block();
+                self.b.ins().brif(p, taken, &[], not, &[]);
+                self.b.switch_to_block(taken);
+                self.jump(bi, to);
+                self.b.switch_to_block(not);
+                self.go(next);
             }
             GPred::Vec(m) => {
-                // Only exits get here (`eligible`): the lanes whose guard
-                // holds leave the gang.
-                debug_assert!(to == self.gang_next);
+                let bits = vector::mask_to_bits(&mut self.b, m);
+                let mask = self.b.use_var(self.mask);
+                let take = self.b.ins().band(mask, bits);
+                let stay = self.b.ins().band_not(mask, bits);
+                let (none, some) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(take, some, &[], none, &[]);
+                self.b.switch_to_block(none);
+                self.go(next);
+                self.b.switch_to_block(some);
+                let (all, mixed) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(stay, mixed, &[], all, &[]);
+                self.b.switch_to_block(all);
+                self.jump(bi, to);
+                self.b.switch_to_block(mixed);
+                if self.an.blocks[to].start > self.an.blocks[bi].end - 1 {
+                    // Forward: the lanes that branch wait at `to`.
+                    self.wait_at(to, take);
+                    self.b.def_var(self.mask, stay);
+                    self.go(next);
+                } else {
+                    // Backward (a loop): the lanes that stay wait after it.
+                    match next {
+                        Some(n) => self.wait_at(n, stay),
+                        None => {} // past the end: they exit
+                    }
+                    self.b.def_var(self.mask, take);
+                    self.jump(bi, to);
+                }
+            }
+        }
+    }
+
+    /// An exit (or a branch past the end), guarded or not; `next` follows.
+    fn exit(&mut self, guard: Option<crate::kernel::Guard>, next: Option<usize>) {
+        let Some(g) = guard else {
+            self.leave_all();
+            return;
+        };
+        match self.guard_value(g.pred, g.negated) {
+            GPred::Uni(p) => {
+                let (out, on) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(p, out, &[], on, &[]);
+                self.b.switch_to_block(out);
+                self.leave_all();
+                self.b.switch_to_block(on);
+                self.go(next);
+            }
+            GPred::Vec(m) => {
+                // The lanes whose guard holds leave the gang.
                 let leaving = vector::mask_to_bits(&mut self.b, m);
                 let mask = self.b.use_var(self.mask);
                 let stay = self.b.ins().band_not(mask, leaving);
                 self.b.def_var(self.mask, stay);
-                self.b.ins().brif(stay, after, &[], self.gang_next, &[]);
+                let on = self.b.create_block();
+                self.b.ins().brif(stay, on, &[], self.dispatch, &[]);
+                self.b.switch_to_block(on);
+                self.go(next);
             }
+        }
+    }
+
+    /// No lane runs: the lowest block with waiting lanes runs next, or the
+    /// gang is done.
+    fn emit_dispatch(&mut self) {
+        self.b.switch_to_block(self.dispatch);
+        if !self.divergent {
+            self.b.ins().jump(self.gang_next, &[]);
+            return;
+        }
+        let pset = self.b.use_var(self.pset);
+        let some = self.b.create_block();
+        self.b.ins().brif(pset, some, &[], self.gang_next, &[]);
+        self.b.switch_to_block(some);
+        let lowest = self.b.ins().ctz(pset);
+        let lowest = self.b.ins().ireduce(types::I32, lowest);
+        let stubs: Vec<Block> = (0..self.bbs.len()).map(|_| self.b.create_block()).collect();
+        let pool = &mut self.b.func.dfg.value_lists;
+        let table: Vec<BlockCall> = stubs.iter().map(|&s| BlockCall::new(s, [], pool)).collect();
+        let default = BlockCall::new(self.gang_next, [], pool);
+        let jt = self
+            .b
+            .create_jump_table(JumpTableData::new(default, &table));
+        self.b.ins().br_table(lowest, jt);
+        for (i, &stub) in stubs.iter().enumerate() {
+            // The block's entry takes its waiting lanes in.
+            self.b.switch_to_block(stub);
+            let z = self.b.ins().iconst(types::I32, 0);
+            self.b.def_var(self.mask, z);
+            self.b.ins().jump(self.bbs[i], &[]);
         }
     }
 
@@ -528,10 +775,43 @@ impl<'a> Gang<'a> {
         }
     }
 
-    /// The cold path of a basic block the gang cannot finish within its
-    /// budget: every live lane's registers go to `Frame::regs` and the
-    /// reference interpreter runs the lanes in lockstep to the fault.
-    fn finish_exactly(&mut self, bi: usize, steps: Value) {
+    /// The cold path of a basic block the gang may not finish within its
+    /// budget (the gang's count, `steps`, is the most any lane took). When
+    /// some running lane would exceed it (always, unless lanes waited
+    /// earlier and so took fewer steps), every running lane's registers and
+    /// steps go to `Frame::regs` and the reference interpreter runs the
+    /// lanes in lockstep to the fault; otherwise the block runs on (`body`).
+    fn finish_exactly(&mut self, bi: usize, steps: Value, body: Block) {
+        let len = self.an.blocks[bi].len() as i64;
+        let mask = self.b.use_var(self.mask);
+        // Per lane: steps taken (the gang's count less what it missed).
+        let mut lane_steps = [steps; 4];
+        if self.divergent {
+            let halves = [
+                self.b.use_var(self.missed[0]),
+                self.b.use_var(self.missed[1]),
+            ];
+            for (k, s) in lane_steps.iter_mut().enumerate() {
+                let missed = self.b.ins().extractlane(halves[k / 2], (k % 2) as u8);
+                *s = self.b.ins().isub(steps, missed);
+            }
+            let mut over = self.b.ins().iconst(types::I32, 0);
+            for (k, &s) in lane_steps.iter().enumerate() {
+                let after = self.b.ins().iadd_imm_s(s, len);
+                let o = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedGreaterThan, after, self.max_steps);
+                let o = self.b.ins().uextend(types::I32, o);
+                let o = self.b.ins().ishl_imm_s(o, k as i64);
+                over = self.b.ins().bor(over, o);
+            }
+            let over = self.b.ins().band(over, mask);
+            let finish = self.b.create_block();
+            self.b.set_cold_block(finish);
+            self.b.ins().brif(over, finish, &[], body, &[]);
+            self.b.switch_to_block(finish);
+        }
         let live = self.an.live_in[bi];
         for i in 0..self.an.regs.len() {
             let r = self.an.regs[i];
@@ -548,7 +828,7 @@ impl<'a> Gang<'a> {
             }
         }
         for k in 0..GANG as u8 {
-            let mut mask = self.b.ins().iconst(types::I64, 0);
+            let mut preds = self.b.ins().iconst(types::I64, 0);
             for i in 0..self.an.preds.len() {
                 let p = self.an.preds[i];
                 if !live.contains(pred_id(p)) {
@@ -557,12 +837,19 @@ impl<'a> Gang<'a> {
                 let v = self.pred_lane(p, k);
                 let v = self.b.ins().uextend(types::I64, v);
                 let v = self.b.ins().ishl_imm_s(v, p as i64);
-                mask = self.b.ins().bor(mask, v);
+                preds = self.b.ins().bor(preds, v);
             }
             let at = 8 * (GANG as usize * NUM_REGS + k as usize);
             self.b
                 .ins()
-                .store(MemFlagsData::trusted(), mask, self.regs_mem, at as i32);
+                .store(MemFlagsData::trusted(), preds, self.regs_mem, at as i32);
+            let at = 8 * (GANG as usize * (NUM_REGS + 1) + k as usize);
+            self.b.ins().store(
+                MemFlagsData::trusted(),
+                lane_steps[k as usize],
+                self.regs_mem,
+                at as i32,
+            );
         }
         let pc = self
             .b
@@ -570,7 +857,6 @@ impl<'a> Gang<'a> {
             .iconst(types::I32, self.an.blocks[bi].start as i64);
         let lane0 = self.lane0();
         let block = self.b.use_var(self.block);
-        let mask = self.b.use_var(self.mask);
         let mask = self.b.ins().uextend(types::I64, mask);
         let call = self.call_helper(
             Helper::FinishGang,
@@ -602,6 +888,11 @@ impl<'a> Gang<'a> {
                 }
             }
         }
+        // In a partial block, waiting lanes keep their values too.
+        self.write_mask = match (self.write_mask, self.block_mask) {
+            (Some(g), Some(b)) => Some(self.b.ins().band(g, b)),
+            (w, b) => w.or(b),
+        };
         let run_bits = match run_bits {
             Some(b) => b,
             None => self.b.use_var(self.mask),
