@@ -695,9 +695,9 @@ impl<'a> Gang<'a> {
                     self.go(next);
                 } else {
                     // Backward (a loop): the lanes that stay wait after it.
-                    match next {
-                        Some(n) => self.wait_at(n, stay),
-                        None => {} // past the end: they exit
+                    // (Past the end, they exit.)
+                    if let Some(n) = next {
+                        self.wait_at(n, stay);
                     }
                     self.b.def_var(self.mask, take);
                     self.jump(bi, to);
