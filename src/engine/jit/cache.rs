@@ -55,7 +55,7 @@ impl Drop for Compiled {
 }
 
 /// How compiled code runs a block's lanes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tier {
     /// One lane at a time, from barrier to barrier.
     Lane,
@@ -70,6 +70,8 @@ pub(super) struct Key {
     pub count_steps: bool,
     /// The launch has at most 2^32 lanes (`%gid` fits 32 bits).
     pub gid32: bool,
+    /// The tier asked for (`None`: the better one for the kernel).
+    pub tier: Option<Tier>,
 }
 
 /// A compiled variant, or why it could not be compiled.
@@ -172,12 +174,10 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
     let mut fctx = FunctionBuilderContext::new();
-    // The gang tier where the kernel allows it (LANES_JIT_TIER=lane forces
-    // one lane at a time: docs/DEVELOPMENT.md).
-    let one_lane = std::env::var("LANES_JIT_TIER").is_ok_and(|t| t == "lane");
     let facts = Facts::new(kernel, an, key.block, key.gid32);
-    let shapes =
-        Shapes::new(kernel, an, &facts).and_then(|sh| gang::eligible(an, &sh).map(|()| sh));
+    let shapes = Shapes::new(kernel, an, &facts)
+        .and_then(|sh| gang::eligible(an, &sh, key.tier == Some(Tier::Gang)).map(|()| sh));
+    let one_lane = key.tier == Some(Tier::Lane);
     let variant = Variant {
         kernel,
         an,

@@ -116,6 +116,22 @@ impl<'a> JitLaunch<'a> {
     /// first launch (or finds the code), and registers the buffers it
     /// writes (see [`BufferAccess`]).
     pub fn new(spec: &'a LaunchSpec<'a>) -> Result<JitLaunch<'a>, Unavailable> {
+        // LANES_JIT_TIER=lane|gang asks for a tier (docs/DEVELOPMENT.md).
+        let tier = match std::env::var("LANES_JIT_TIER").as_deref() {
+            Ok("lane") => Some(Tier::Lane),
+            Ok("gang") => Some(Tier::Gang),
+            _ => None,
+        };
+        JitLaunch::with_tier(spec, tier)
+    }
+
+    /// [`JitLaunch::new`] on tier `tier` where the kernel allows it (the
+    /// one-lane tier allows every kernel; `None` picks the better tier).
+    /// For tests and experiments: the differential suites run both.
+    pub fn with_tier(
+        spec: &'a LaunchSpec<'a>,
+        tier: Option<Tier>,
+    ) -> Result<JitLaunch<'a>, Unavailable> {
         let kernel = spec.kernel;
         if spec.args.buffers.len() != kernel.buffer_slots
             || spec.args.scalars.len() != kernel.scalar_slots
@@ -140,6 +156,7 @@ impl<'a> JitLaunch<'a> {
             block: spec.block,
             count_steps: codegen::counts_steps(an, kernel, spec.max_steps),
             gid32: shape::gid_fits_u32(spec.grid, spec.block),
+            tier,
         };
         let (compiled, compiled_now) = cache.variant(kernel, key);
         let compiled = compiled.map_err(|reason| Unavailable {
@@ -315,7 +332,15 @@ impl JitState {
 
 /// Runs a whole launch on the calling thread.
 pub fn run(spec: &LaunchSpec<'_>) -> Result<(), LaunchError> {
-    let launch = JitLaunch::new(spec).map_err(|e| LaunchError::Engine(e.to_string()))?;
+    run_on_tier(spec, None)
+}
+
+/// Runs a whole launch on the calling thread on tier `tier` where the
+/// kernel allows it (see [`JitLaunch::with_tier`]); returns the tier that
+/// ran.
+pub fn run_on_tier(spec: &LaunchSpec<'_>, tier: Option<Tier>) -> Result<(), LaunchError> {
+    let launch =
+        JitLaunch::with_tier(spec, tier).map_err(|e| LaunchError::Engine(e.to_string()))?;
     JitState::new().run_blocks(&launch, 0..spec.block_count())
 }
 

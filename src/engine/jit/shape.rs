@@ -268,7 +268,9 @@ impl Ctx {
                     // needs the range, a truncation stays affine modulo 2^w.
                     match rd(a, from) {
                         Shape::Affine(st) => {
-                            let (lo, hi) = type_range(to);
+                            // Widening is exact when no lane's value wrapped
+                            // as `from`: its range fits `from`.
+                            let (lo, hi) = type_range(from);
                             let fits = src_range(a, &self.ranges, self.block, self.gid32)
                                 .is_some_and(|(x, y)| x >= lo && y <= hi);
                             if to.bits() > from.bits() && !fits {
