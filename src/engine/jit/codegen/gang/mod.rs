@@ -67,7 +67,7 @@ pub(in crate::engine::jit) fn eligible(
             && an.succs[bi]
                 .iter()
                 .flatten()
-                .any(|&s| an.blocks[s].start <= b.end - 1)
+                .any(|&s| an.blocks[s].start < b.end)
     });
     if divergent_loop && !forced {
         return Err("a loop whose trip count differs between lanes");
