@@ -516,6 +516,42 @@ fn out_of_bounds_faults_exit_1_naming_lane_and_line() {
 }
 
 #[test]
+fn negative_offsets_print_signed_on_every_engine() {
+    // Lane 0 reads index -48 of an f32 buffer: its offset register holds
+    // 2^64 - 192, which the message shows as the -192 the kernel computed.
+    let dir = Dir::new();
+    let src = write_file(
+        &dir,
+        "neg.lasm",
+        ".kernel neg\n.param x buf\n    mov.u32 r0, %tid.x\n    sub.i32 r1, r0, 48\n\
+         shl.u64 r2, r1, 2\n    ld.global.f32 r3, [x + r2]\n",
+    );
+    for engine in lanes::Engine::ALL {
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--arg",
+            "x=zeros:f32:4",
+            "--engine",
+            engine.name(),
+        ]);
+        assert_exit(&out, 1);
+        assert!(
+            out.stderr.contains(
+                "(line 6: `ld.global.f32 r3, [x + r2]`): out of bounds: 4-byte access at \
+                 offset -192 (as u64: 18446744073709551424) of global buffer `x` (16 bytes)"
+            ),
+            "{engine}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn step_limit_faults_exit_1() {
     let dir = Dir::new();
     let mut args = vector_add_args(&dir, 10, 10);
