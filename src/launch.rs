@@ -78,7 +78,8 @@ pub struct Scalar {
 
 impl Scalar {
     /// Parses `text` as a value of type `ty` (decimal or `0x` hex integers;
-    /// floats as Rust parses them, plus `inf`, `-inf`, `nan`).
+    /// floats as Rust parses them, plus `inf`, `-inf`, `nan`). A float type
+    /// keeps the sign of zero: `-0` is -0.0, as the immediate `-0` is.
     ///
     /// A finite number too large for a float type is an error, as it is for
     /// an immediate (ISA.md section 2): `1e39` does not fit `f32`; infinity

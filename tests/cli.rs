@@ -719,6 +719,58 @@ fn npy_files_whose_length_differs_from_their_header_are_refused() {
 }
 
 #[test]
+fn minus_zero_is_negative_zero_as_an_argument_and_as_an_immediate() {
+    // `--arg s=-0` for a float parameter is -0.0, as the immediate `-0` is
+    // (docs/LANGUAGE.md section 9); `0` stays +0.0.
+    let dir = Dir::new();
+    let src = write_file(
+        &dir,
+        "z.lasm",
+        ".kernel z\n.param s f32\n.param d f64\n.param o buf\n.param p buf\n\
+         st.global.f32 [o], s\n    st.global.f64 [p], d\n\
+         mov.f32 r0, -0\n    st.global.f32 [o + 4], r0\n\
+         mov.f64 r1, -0\n    st.global.f64 [p + 8], r1\n",
+    );
+    for (arg, sign) in [("-0", true), ("0", false)] {
+        let (o, p) = (dir.path("o.npy"), dir.path("p.npy"));
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--arg",
+            &format!("s={arg}"),
+            "--arg",
+            &format!("d={arg}"),
+            "--arg",
+            "o=zeros:f32:2",
+            "--arg",
+            "p=zeros:f64:2",
+            "--save",
+            &format!("o={o}"),
+            "--save",
+            &format!("p={p}"),
+            "--quiet",
+        ]);
+        assert_exit(&out, 0);
+        let (_, _, o) = load::<f32>(&o);
+        let (_, _, p) = load::<f64>(&p);
+        assert_eq!(
+            (o[0].to_bits(), p[0].to_bits()),
+            (sign as u32 * 0x8000_0000, sign as u64 * (1 << 63)),
+            "--arg {arg}"
+        );
+        assert_eq!(
+            (o[1].to_bits(), p[1].to_bits()),
+            (0x8000_0000, 1 << 63),
+            "immediate -0"
+        );
+    }
+}
+
+#[test]
 fn float_arguments_that_overflow_are_refused_like_immediates() {
     let dir = Dir::new();
     let f32k = write_file(&dir, "f.lasm", ".kernel k\n.param x f32\n    exit\n");
