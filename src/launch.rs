@@ -259,7 +259,11 @@ impl fmt::Display for ShownOffset {
         } else if o < TWO_64 {
             write!(f, "{} (as u64: {o})", o - TWO_64)
         } else {
-            write!(f, "2^64 + {} (past u64::MAX; offsets do not wrap)", o - TWO_64)
+            write!(
+                f,
+                "2^64 + {} (past u64::MAX; offsets do not wrap)",
+                o - TWO_64
+            )
         }
     }
 }

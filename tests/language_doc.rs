@@ -362,9 +362,11 @@ fn read_f32s(path: &Path) -> Vec<f32> {
 #[test]
 fn the_documents_commands_run_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(run_commands("docs/LANGUAGE.md", dir.path()), 4);
+    assert_eq!(run_commands("docs/LANGUAGE.md", dir.path()), 5);
     let c = read_f32s(&dir.path().join("c.npy"));
     assert_eq!(c, (0..1000).map(|i| 3.0 * i as f32).collect::<Vec<_>>());
+    let d = read_f32s(&dir.path().join("d.npy"));
+    assert_eq!(d, (0..1000).map(|i| i as f32 + 0.5).collect::<Vec<_>>());
 }
 
 #[test]
@@ -593,9 +595,7 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
                 exists(package.join("tests").join(format!("{test}.rs")))?;
             }
             match sub {
-                Some("run") if values_of(cargo_args, "--example").is_empty() => {
-                    lanes_args(after)
-                }
+                Some("run") if values_of(cargo_args, "--example").is_empty() => lanes_args(after),
                 Some("run" | "build" | "bench") => Ok(()),
                 Some("install") => (rest.get(1).map(String::as_str) == Some("cargo-fuzz"))
                     .then_some(())
