@@ -364,7 +364,9 @@ fn bench_without_repeat_uses_the_quick_time_budget() {
     // case count and the threads.
     assert!(
         out.stdout.contains("1 cases, ")
-            && out.stdout.contains(" engine, on 1 thread (the launching thread)"),
+            && out
+                .stdout
+                .contains(" engine, on 1 thread (the launching thread)"),
         "{}",
         out.stdout
     );
