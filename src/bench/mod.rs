@@ -21,7 +21,7 @@
 //!
 //! ```
 //! use lanes::bench::{Budget, Case, BenchKernel, SuiteOptions, run_suite};
-//! use lanes::Runtime;
+//! use lanes::{Engine, Runtime};
 //!
 //! let rt = Runtime::builder().threads(1).build().unwrap();
 //! let options = SuiteOptions {
