@@ -31,6 +31,8 @@ pub(super) struct Compiled {
     pub entry: Entry,
     /// How the code runs lanes.
     pub tier: Tier,
+    /// Words of spill area a block needs (what crosses its barriers).
+    pub spill_words: usize,
     /// How long translation and code generation took.
     pub compile_time: Duration,
     /// The module owning the code; taken and freed on drop.
@@ -185,14 +187,17 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         shape: key.block,
         count_steps: key.count_steps,
     };
-    let tier = match shapes {
+    let (tier, spill_bytes) = match shapes {
         Ok(sh) if !one_lane => {
-            gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target);
-            Tier::Gang
+            let bytes = gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target);
+            (Tier::Gang, bytes)
         }
         _ => {
             codegen::translate(&mut ctx.func, &mut fctx, &variant, &target);
-            Tier::Lane
+            // One word per lane per spilled register, and one for the
+            // predicates.
+            let slots = an.spilled.len() + usize::from(!an.spilled_preds.is_empty());
+            (Tier::Lane, 8 * slots * key.block.count() as usize)
         }
     };
     // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code
@@ -224,6 +229,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     Ok(Compiled {
         entry,
         tier,
+        spill_words: spill_bytes.div_ceil(8),
         compile_time: start.elapsed(),
         module: Mutex::new(Some(module)),
     })

@@ -68,8 +68,6 @@ pub struct JitLaunch<'a> {
     spec: &'a LaunchSpec<'a>,
     compiled: Arc<Compiled>,
     buffers: BufferRefs,
-    /// Slots of the spill area per lane.
-    spill_slots: usize,
     loops: bool,
     compiled_now: bool,
     _access: BufferAccess<'a>,
@@ -177,7 +175,6 @@ impl<'a> JitLaunch<'a> {
             spec,
             compiled,
             buffers,
-            spill_slots: an.spilled.len() + usize::from(!an.spilled_preds.is_empty()),
             loops: an.loops,
             compiled_now,
             _access: BufferAccess::acquire(spec, false),
@@ -260,7 +257,7 @@ impl JitState {
         }
         let lanes = spec.lanes_per_block();
         self.shared.reset(spec.kernel.shared_bytes as usize);
-        self.spill.resize(launch.spill_slots * lanes, 0);
+        self.spill.resize(launch.compiled.spill_words, 0);
         self.lane_state.resize(lanes, 0);
         self.steps.resize(lanes, 0);
         let mut host = Host {
@@ -298,7 +295,7 @@ impl JitState {
         // slot and the scalars one per scalar slot (checked in
         // `JitLaunch::new`), each buffer's pointer and length describe its
         // words; shared memory holds the kernel's shared bytes; the spill
-        // area has `spill_slots` words per lane and the lane states and
+        // area has the words the code asked for and the lane states and
         // steps one entry per lane (resized above); `regs` holds
         // `GANG_REGS` words; `stop` points to the launch's live stop flag;
         // `host` outlives the call. Generated code checks every kernel
@@ -489,6 +486,44 @@ mod tests {
                 assert_eq!(want[3], got[3], "{op} on {ty}");
             }
         }
+    }
+
+    /// The tier the JIT picks for a kernel of `ops` in blocks of `block`.
+    fn tier_of(src: &str, block: Dim3) -> Tier {
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        let buffers = (0..k.buffer_slots)
+            .map(|_| Arc::new(Buffer::zeroed(64).unwrap()))
+            .collect();
+        let args = BoundArgs {
+            buffers,
+            scalars: vec![0; k.scalar_slots],
+        };
+        let stop = crate::engine::StopFlag::new();
+        let spec = LaunchSpec {
+            kernel: k,
+            grid: Dim3::x(1),
+            block,
+            args: &args,
+            max_steps: 1 << 20,
+            stop: &stop,
+        };
+        JitLaunch::new(&spec).unwrap().tier()
+    }
+
+    #[test]
+    fn tiers_are_chosen_by_the_shape_of_the_kernel() {
+        let ops = |f: &str| {
+            std::fs::read_to_string(format!("{}/src/ops/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        // Element-wise: lanes stay together.
+        assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(256)), Tier::Gang);
+        // A tree reduction: barriers and a divergent `if`, no divergent loop.
+        assert_eq!(tier_of(&ops("block_sum.lasm"), Dim3::x(256)), Tier::Gang);
+        // Escape-time loops of different lengths: one lane at a time.
+        assert_eq!(tier_of(&ops("mandelbrot.lasm"), Dim3::x(256)), Tier::Lane);
+        // Blocks smaller than a gang.
+        assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(2)), Tier::Lane);
     }
 
     #[test]

@@ -59,9 +59,6 @@ pub(in crate::engine::jit) fn eligible(
     sh: &Shapes,
     forced: bool,
 ) -> Result<(), &'static str> {
-    if !an.barriers.is_empty() {
-        return Err("bar.sync (not yet on the gang tier)");
-    }
     let divergent_loop = an.blocks.iter().enumerate().any(|(bi, b)| {
         sh.partial[bi]
             && an.succs[bi]
@@ -177,17 +174,84 @@ pub(super) struct Gang<'a> {
     /// In a partial block: the running lanes as an `I32X4` mask (every
     /// write merges into the waiting lanes' values with it).
     block_mask: Option<Value>,
+    /// Per `bar.sync`: the gang's lanes waiting at it (`I32`).
+    wait: Vec<Variable>,
+    /// Which pass over the block's gangs (`I64`; 0: every lane starts).
+    phase: Variable,
+    /// Some gang waits at a barrier after this pass (`I8`).
+    any_wait: Variable,
+    /// Where a gang's run ends: it waits at barriers or is done.
+    gang_end: Block,
+    /// Where each gang keeps what crosses a barrier (see [`Record`]).
+    record: Record,
+}
+
+/// The per-gang record in the spill area of what crosses a barrier: the
+/// registers and predicates live after some `bar.sync` (in their gang
+/// form), the lanes waiting at each barrier, and the gang's step counts.
+#[derive(Clone, Debug, Default)]
+pub(in crate::engine::jit) struct Record {
+    /// Per spilled register: its offset.
+    regs: Vec<(Reg, i32)>,
+    /// Per spilled predicate: its offset.
+    preds: Vec<(u8, i32)>,
+    /// Offset of the waiting-lane sets (one `I32` per barrier).
+    waits: i32,
+    /// Offset of the step count, and of the per-lane `left` and `missed`
+    /// vectors.
+    steps: i32,
+    /// Bytes per gang.
+    pub size: usize,
+}
+
+impl Record {
+    /// The layout for a kernel's spilled registers and predicates.
+    fn new(an: &Analysis, sh: &Shapes, count_steps: bool) -> Record {
+        let mut at = 0i32;
+        let mut take = |bytes: i32| {
+            let o = at;
+            at += bytes;
+            o
+        };
+        let regs = an
+            .spilled
+            .iter()
+            .map(|&r| {
+                let bytes = match (sh.regs[r as usize], an.kinds[r as usize]) {
+                    (Shape::Uniform | Shape::Affine(_), _) => 8,
+                    (Shape::Varying, Kind::I64 | Kind::F64) => 32,
+                    (Shape::Varying, _) => 16,
+                };
+                (r, take(bytes))
+            })
+            .collect();
+        let preds = an
+            .spilled_preds
+            .iter()
+            .map(|&p| (p, take(if sh.uniform_preds[p as usize] { 8 } else { 16 })))
+            .collect();
+        let waits = take(4 * an.barriers.len() as i32);
+        let steps = take(if count_steps { 8 + 64 } else { 0 });
+        Record {
+            regs,
+            preds,
+            waits,
+            steps,
+            size: (at as usize).next_multiple_of(16),
+        }
+    }
 }
 
 /// Translates `kernel` for blocks of shape `shape` into `func` on the gang
-/// tier (the caller checked [`eligible`]).
+/// tier (the caller checked [`eligible`]). Returns the bytes of spill
+/// area a block needs.
 pub(in crate::engine::jit) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     v: &Variant<'_>,
     sh: &Shapes,
     target: &Target,
-) {
+) -> usize {
     let Variant {
         kernel,
         an,
@@ -237,8 +301,20 @@ pub(in crate::engine::jit) fn translate(
             PSlot::Vec(b.declare_var(types::I32X4))
         });
     }
-    let divergent = sh.partial.iter().any(|&p| p);
+    // Barriers make lanes wait too: the same machinery.
+    let divergent = sh.partial.iter().any(|&p| p) || !an.barriers.is_empty();
+    let record = Record::new(an, sh, count_steps);
+    let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
     let g = Gang {
+        wait: an
+            .barriers
+            .iter()
+            .map(|_| b.declare_var(types::I32))
+            .collect(),
+        phase: b.declare_var(types::I64),
+        any_wait: b.declare_var(types::I8),
+        gang_end: b.create_block(),
+        record,
         divergent,
         pend: an
             .blocks
@@ -293,6 +369,7 @@ pub(in crate::engine::jit) fn translate(
         fault_bits: None,
     };
     g.emit(first, target.frontend);
+    spill
 }
 
 impl<'a> Gang<'a> {
@@ -342,7 +419,18 @@ impl<'a> Gang<'a> {
             self.call_helper(Helper::Zero, &[self.shared, len]);
         }
         let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.phase, zero);
+        let phase_head = self.b.create_block();
+        let phase_end = self.b.create_block();
+        self.b.ins().jump(phase_head, &[]);
+
+        // for phase in 0..: every gang runs until its lanes exit or wait
+        // at a barrier; then the barriers release.
+        self.b.switch_to_block(phase_head);
+        let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.gang, zero);
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.def_var(self.any_wait, no);
         self.b.ins().jump(gang_head, &[]);
 
         // for gang in 0..ceil(lanes / 4)
@@ -354,8 +442,16 @@ impl<'a> Gang<'a> {
             .ins()
             .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, lane0, self.lanes);
         let start = self.b.create_block();
-        self.b.ins().brif(past, block_next, &[], start, &[]);
+        self.b.ins().brif(past, phase_end, &[], start, &[]);
         self.b.switch_to_block(start);
+        if !self.an.barriers.is_empty() {
+            let phase = self.b.use_var(self.phase);
+            let (fresh, resume) = (self.b.create_block(), self.b.create_block());
+            self.b.ins().brif(phase, resume, &[], fresh, &[]);
+            self.b.switch_to_block(resume);
+            self.resume_gang();
+            self.b.switch_to_block(fresh);
+        }
         // The live lanes: all four, fewer in a block's last gang.
         let lane0 = self.lane0();
         let lanes = self.b.ins().iconst(types::I64, self.lanes);
@@ -384,6 +480,21 @@ impl<'a> Gang<'a> {
             self.b.ins().jump(target, &[]);
         }
         self.emit_dispatch();
+        self.emit_gang_end();
+
+        self.b.switch_to_block(phase_end);
+        if self.an.barriers.is_empty() {
+            self.b.ins().jump(block_next, &[]);
+        } else {
+            let any = self.b.use_var(self.any_wait);
+            let again = self.b.create_block();
+            self.b.ins().brif(any, again, &[], block_next, &[]);
+            self.b.switch_to_block(again);
+            let phase = self.b.use_var(self.phase);
+            let phase = self.b.ins().iadd_imm_s(phase, 1);
+            self.b.def_var(self.phase, phase);
+            self.b.ins().jump(phase_head, &[]);
+        }
 
         self.b.switch_to_block(self.gang_next);
         let gang = self.b.use_var(self.gang);
@@ -478,6 +589,9 @@ impl<'a> Gang<'a> {
             for i in 0..self.pend.len() {
                 self.b.def_var(self.pend[i], z32);
             }
+            for i in 0..self.wait.len() {
+                self.b.def_var(self.wait[i], z32);
+            }
             let zv = vector::vconst(&mut self.b, types::I64X2, [0; 16]);
             for v in self.left.into_iter().chain(self.missed) {
                 self.b.def_var(v, zv);
@@ -565,7 +679,28 @@ impl<'a> Gang<'a> {
             }
             // A branch past the end leaves the kernel: an exit.
             Op::Bra { .. } | Op::Exit => self.exit(instr.guard, next),
-            Op::Bar => unreachable!("no barriers on the gang tier"),
+            Op::Bar => {
+                let k = self
+                    .an
+                    .barriers
+                    .iter()
+                    .position(|&b| b == last)
+                    .expect("every bar.sync is listed");
+                match instr.guard {
+                    None => self.barrier(k),
+                    Some(g) => match self.guard_value(g.pred, g.negated) {
+                        GPred::Uni(p) => {
+                            let (wait, on) = (self.b.create_block(), self.b.create_block());
+                            self.b.ins().brif(p, wait, &[], on, &[]);
+                            self.b.switch_to_block(wait);
+                            self.barrier(k);
+                            self.b.switch_to_block(on);
+                            self.go(next);
+                        }
+                        GPred::Vec(_) => unreachable!("`Shapes` refuses varying bar.sync guards"),
+                    },
+                }
+            }
             _ => {
                 self.instr(last);
                 self.go(next);
@@ -759,19 +894,19 @@ impl<'a> Gang<'a> {
     fn emit_dispatch(&mut self) {
         self.b.switch_to_block(self.dispatch);
         if !self.divergent {
-            self.b.ins().jump(self.gang_next, &[]);
+            self.b.ins().jump(self.gang_end, &[]);
             return;
         }
         let pset = self.b.use_var(self.pset);
         let some = self.b.create_block();
-        self.b.ins().brif(pset, some, &[], self.gang_next, &[]);
+        self.b.ins().brif(pset, some, &[], self.gang_end, &[]);
         self.b.switch_to_block(some);
         let lowest = self.b.ins().ctz(pset);
         let lowest = self.b.ins().ireduce(types::I32, lowest);
         let stubs: Vec<Block> = (0..self.bbs.len()).map(|_| self.b.create_block()).collect();
         let pool = &mut self.b.func.dfg.value_lists;
         let table: Vec<BlockCall> = stubs.iter().map(|&s| BlockCall::new(s, [], pool)).collect();
-        let default = BlockCall::new(self.gang_next, [], pool);
+        let default = BlockCall::new(self.gang_end, [], pool);
         let jt = self
             .b
             .create_jump_table(JumpTableData::new(default, &table));
@@ -783,6 +918,186 @@ impl<'a> Gang<'a> {
             self.b.def_var(self.mask, z);
             self.b.ins().jump(self.bbs[i], &[]);
         }
+    }
+
+    /// The running lanes reach `bar.sync` number `k`: they wait there
+    /// until the next pass over the block's gangs.
+    fn barrier(&mut self, k: usize) {
+        let mask = self.b.use_var(self.mask);
+        let w = self.b.use_var(self.wait[k]);
+        let w = self.b.ins().bor(w, mask);
+        self.b.def_var(self.wait[k], w);
+        if self.count_steps {
+            self.mark_left(mask);
+        }
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
+    }
+
+    /// Notes that lanes `lanes` (`I32`) begin to wait now.
+    fn mark_left(&mut self, lanes: Value) {
+        let m = vector::bits_to_mask(&mut self.b, lanes);
+        let (ml, mh) = vector::wide_mask(&mut self.b, m);
+        let g = self.b.use_var(self.steps);
+        let g = self.b.ins().splat(types::I64X2, g);
+        for (half, lane_mask) in [(0, ml), (1, mh)] {
+            let left = self.b.use_var(self.left[half]);
+            let left = self.b.ins().bitselect(lane_mask, g, left);
+            self.b.def_var(self.left[half], left);
+        }
+    }
+
+    /// `&record[gang]` (`I64`).
+    fn record_addr(&mut self) -> Value {
+        let gang = self.b.use_var(self.gang);
+        let off = self.b.ins().imul_imm_s(gang, self.record.size as i64);
+        let spill = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted().with_readonly(),
+            self.frame,
+            offset_of!(Frame, spill) as i32,
+        );
+        self.b.ins().iadd(spill, off)
+    }
+
+    /// A gang's run ends: with barriers, it keeps what crosses them in its
+    /// record (and whether any lane waits).
+    fn emit_gang_end(&mut self) {
+        self.b.switch_to_block(self.gang_end);
+        if self.an.barriers.is_empty() {
+            self.b.ins().jump(self.gang_next, &[]);
+            return;
+        }
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let mut any = self.b.ins().iconst(types::I32, 0);
+        for k in 0..self.wait.len() {
+            let w = self.b.use_var(self.wait[k]);
+            self.b
+                .ins()
+                .store(flags, w, at, self.record.waits + 4 * k as i32);
+            any = self.b.ins().bor(any, w);
+        }
+        let (keep, on) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(any, keep, &[], on, &[]);
+        self.b.switch_to_block(keep);
+        for (r, off) in self.record.regs.clone() {
+            match self.slot(r) {
+                Slot::Scalar(v) | Slot::One(v) => {
+                    let x = self.b.use_var(v);
+                    self.b.ins().store(flags, x, at, off);
+                }
+                Slot::Two(lo, hi) => {
+                    let (l, h) = (self.b.use_var(lo), self.b.use_var(hi));
+                    self.b.ins().store(flags, l, at, off);
+                    self.b.ins().store(flags, h, at, off + 16);
+                }
+            }
+        }
+        for (p, off) in self.record.preds.clone() {
+            let v = match self.pslot(p) {
+                PSlot::Uni(v) | PSlot::Vec(v) => self.b.use_var(v),
+            };
+            self.b.ins().store(flags, v, at, off);
+        }
+        if self.count_steps {
+            let off = self.record.steps;
+            let g = self.b.use_var(self.steps);
+            self.b.ins().store(flags, g, at, off);
+            for (i, v) in self.left.into_iter().chain(self.missed).enumerate() {
+                let x = self.b.use_var(v);
+                self.b.ins().store(flags, x, at, off + 8 + 16 * i as i32);
+            }
+        }
+        let yes = self.b.ins().iconst(types::I8, 1);
+        self.b.def_var(self.any_wait, yes);
+        self.b.ins().jump(self.gang_next, &[]);
+        self.b.switch_to_block(on);
+        self.b.ins().jump(self.gang_next, &[]);
+    }
+
+    /// A gang resumes after the barriers released: its lanes that wait at
+    /// barrier `k` go on after it (a gang with none is done).
+    fn resume_gang(&mut self) {
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let mut waits = Vec::new();
+        let mut any = self.b.ins().iconst(types::I32, 0);
+        for k in 0..self.wait.len() {
+            let w = self
+                .b
+                .ins()
+                .load(types::I32, flags, at, self.record.waits + 4 * k as i32);
+            any = self.b.ins().bor(any, w);
+            waits.push(w);
+        }
+        let go = self.b.create_block();
+        self.b.ins().brif(any, go, &[], self.gang_next, &[]);
+        self.b.switch_to_block(go);
+        self.define_fresh();
+        for (r, off) in self.record.regs.clone() {
+            let kind = self.an.kinds[r as usize];
+            match self.slot(r) {
+                Slot::Scalar(v) => {
+                    let t = super::values::kind_type(kind);
+                    let x = self.b.ins().load(t, flags, at, off);
+                    self.b.def_var(v, x);
+                }
+                Slot::One(v) => {
+                    let x = self.b.ins().load(vector::kind_vtype(kind), flags, at, off);
+                    self.b.def_var(v, x);
+                }
+                Slot::Two(lo, hi) => {
+                    let t = vector::kind_vtype(kind);
+                    let l = self.b.ins().load(t, flags, at, off);
+                    let h = self.b.ins().load(t, flags, at, off + 16);
+                    self.b.def_var(lo, l);
+                    self.b.def_var(hi, h);
+                }
+            }
+        }
+        for (p, off) in self.record.preds.clone() {
+            match self.pslot(p) {
+                PSlot::Uni(v) => {
+                    let x = self.b.ins().load(types::I8, flags, at, off);
+                    self.b.def_var(v, x);
+                }
+                PSlot::Vec(v) => {
+                    let x = self.b.ins().load(types::I32X4, flags, at, off);
+                    self.b.def_var(v, x);
+                }
+            }
+        }
+        if self.count_steps {
+            let off = self.record.steps;
+            let g = self.b.ins().load(types::I64, flags, at, off);
+            self.b.def_var(self.steps, g);
+            for (i, v) in self.left.into_iter().chain(self.missed).enumerate() {
+                let x = self
+                    .b
+                    .ins()
+                    .load(types::I64X2, flags, at, off + 8 + 16 * i as i32);
+                self.b.def_var(v, x);
+            }
+        }
+        // The waiting lanes go on after their barrier (none past the end).
+        for (k, &w) in waits.iter().enumerate() {
+            if let Some(rb) = self.an.block_starting(self.an.barriers[k] + 1) {
+                let p = self.b.use_var(self.pend[rb]);
+                let p = self.b.ins().bor(p, w);
+                self.b.def_var(self.pend[rb], p);
+                let pset = self.b.use_var(self.pset);
+                let bit = self.b.ins().iconst(types::I64, 1i64 << rb);
+                let some = self.b.ins().icmp_imm_s(IntCC::NotEqual, w, 0);
+                let bit = self.b.ins().select(some, bit, pset);
+                let pset = self.b.ins().bor(pset, bit);
+                self.b.def_var(self.pset, pset);
+            }
+        }
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
     }
 
     /// The guard's value: the predicate, negated for `@!p`.
