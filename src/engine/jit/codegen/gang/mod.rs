@@ -69,6 +69,12 @@ pub(in crate::engine::jit) fn eligible(
     if divergent_loop && !forced {
         return Err("a loop whose trip count differs between lanes");
     }
+    // Measured on block_sum: every pass over a block's gangs saves and
+    // restores each gang, and a tree reduction leaves most gangs idle in
+    // most passes; one lane at a time was about twice as fast.
+    if !an.barriers.is_empty() && !forced {
+        return Err("bar.sync (one lane at a time is faster for now)");
+    }
     Ok(())
 }
 
@@ -709,9 +715,13 @@ impl<'a> Gang<'a> {
         self.block_mask = None;
     }
 
-    /// Lanes waiting at block `bi` join the running ones.
+    /// Lanes waiting at block `bi` join the running ones (most entries
+    /// find none: a test and a branch).
     fn join_waiting(&mut self, bi: usize) {
         let waiting = self.b.use_var(self.pend[bi]);
+        let (join, go) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(waiting, join, &[], go, &[]);
+        self.b.switch_to_block(join);
         let mask = self.b.use_var(self.mask);
         let mask = self.b.ins().bor(mask, waiting);
         self.b.def_var(self.mask, mask);
@@ -735,6 +745,8 @@ impl<'a> Gang<'a> {
                 self.b.def_var(self.missed[half], missed);
             }
         }
+        self.b.ins().jump(go, &[]);
+        self.b.switch_to_block(go);
     }
 
     /// Lanes `lanes` (`I32`) wait at block `bi`.
