@@ -82,7 +82,7 @@ impl Scalar {
     /// keeps the sign of zero: `-0` is -0.0, as the immediate `-0` is.
     ///
     /// A finite number too large for a float type is an error, as it is for
-    /// an immediate (ISA.md section 2): `1e39` does not fit `f32`; infinity
+    /// an immediate (docs/LANGUAGE.md section 3): `1e39` does not fit `f32`; infinity
     /// must be written as such (`inf`, `-inf`, `infinity`).
     pub fn parse(ty: ScalarType, text: &str) -> Result<Scalar, String> {
         let t = text.trim();

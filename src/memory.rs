@@ -48,6 +48,15 @@
 //! Observable behaviour: a host write to a buffer that a running launch only
 //! reads waits for that launch to end (as do launches that write it).
 //!
+//! # Generated code
+//!
+//! The JIT's machine code reaches buffer words through their address, with
+//! plain aligned loads and stores of 1 to 8 bytes (16-byte vector accesses
+//! for runs of 4-byte and 8-byte elements), each after its own bounds and
+//! alignment check; its launches register as writers of every buffer they
+//! may write, like the interpreters'. Why that keeps this scheme sound is in
+//! the module docs of `crate::engine::jit` ("Generated code and memory").
+//!
 //! Shared memory belongs to one block, which one thread runs at a time, so
 //! [`SharedMemory`] is plain memory with the same checked interface.
 

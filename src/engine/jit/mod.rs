@@ -29,11 +29,15 @@
 //! Generated code reaches a global buffer through the address of its words
 //! and does plain loads and stores of 1, 2, 4 or 8 bytes, each at an
 //! address the code has checked to be inside the buffer and aligned to its
-//! size. On the targets Cranelift supports (x86-64, aarch64) such accesses
-//! are single-copy atomic, so they behave as the relaxed atomic accesses of
-//! the interpreters do: a racing store of the same size leaves one of the
-//! stored values, never a mix of bytes, and a narrow store never disturbs
-//! its neighbours (ISA.md section 3). The Rust compiler never sees these
+//! size; the gang tier also moves four 4-byte (or two pairs of 8-byte)
+//! consecutive elements with one 16-byte access, after checking the whole
+//! run. On the targets Cranelift supports (x86-64, aarch64) an aligned
+//! access of up to 8 bytes is single-copy atomic, and an aligned element
+//! never crosses a cache line, so each element of a vector access is
+//! written or read as a unit too: these accesses behave as the relaxed
+//! atomic accesses of the interpreters do: a racing store of the same size
+//! leaves one of the stored values, never a mix of bytes, and a narrow
+//! store never disturbs its neighbours (docs/LANGUAGE.md section 4). The Rust compiler never sees these
 //! accesses (they are machine code behind a function pointer), so they
 //! cannot be data races in the Rust sense; Rust code touches the same words
 //! only atomically, or with plain reads while a buffer is frozen, and a

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Each lane runs alone between barriers, in `%laneid` order, exactly as
-//! the reference engine runs it (ISA.md section 5: lanes may wait at
+//! the reference engine runs it (docs/LANGUAGE.md section 6: lanes may wait at
 //! *different* `bar.sync`s; every lane keeps its own resume point), so even
 //! racy kernels see the same memory effects in the same order. Registers
 //! are Cranelift variables (machine registers); only the registers live
