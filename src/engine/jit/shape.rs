@@ -303,7 +303,8 @@ impl Ctx {
             Op::Bit { op, ty, a, b, .. } => {
                 let ty = ty.scalar();
                 let (x, y) = (rd(a, ty), rd(b, ty));
-                match (op, x, constant(b)) {
+                // The count is taken modulo the width.
+                match (op, x, constant(b).map(|c| c % ty.bits() as u64)) {
                     (BitOp::Shl, Shape::Affine(st), Some(c)) if c < 63 => {
                         scale(st, Some(1u64 << c))
                     }
@@ -449,7 +450,7 @@ fn low_zeros(kernel: &Kernel, an: &Analysis, block: Dim3) -> [u32; NUM_REGS] {
                         a,
                         b: Src::Imm(c),
                         ..
-                    } if c < bits as u64 => of(a) + c as u32,
+                    } => of(a) + (c % bits as u64) as u32,
                     Op::Fma { a, b, c, .. } => (of(a) + of(b)).min(of(c)),
                     _ => 0,
                 }
@@ -534,11 +535,15 @@ fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Opt
         }
         Op::Bit { op, a, b, .. } => {
             let (x, y) = (cur(a)?, cur(b)?);
+            // Shift counts are taken modulo the width.
+            let bits = ty.bits() as i128;
             match (op, y) {
-                (BitOp::Shl, Some((c, c2))) if c == c2 && c < 63 => {
+                (BitOp::Shl, Some((c, c2))) if c == c2 && c % bits < 63 => {
+                    let c = c % bits;
                     mul_ranges(x, Some((1i128 << c, 1i128 << c)))
                 }
-                (BitOp::Shr, Some((c, c2))) if c == c2 && c < 64 && !ty.is_signed_int() => {
+                (BitOp::Shr, Some((c, c2))) if c == c2 && !ty.is_signed_int() => {
+                    let c = c % bits;
                     x.map(|(lo, hi)| (lo >> c, hi >> c))
                 }
                 (BitOp::And, Some((c, c2))) if c == c2 => Some((0, c)),
