@@ -50,16 +50,20 @@ use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_
 use crate::memory::{BufferId, BufferTable, MemoryError};
 
 /// Which engine runs a launch.
+///
+/// All three give the same results (bit for bit where the language defines
+/// them); they differ in speed. The default is [`Engine::Jit`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
-    /// The parallel lane-block engine on the worker pool.
-    #[default]
+    /// The lane-block interpreter on the worker pool.
     Pool,
     /// The reference interpreter (single thread, one lane at a time).
     Reference,
-    /// Compiled machine code (Cranelift) on the worker pool; launches the
-    /// JIT cannot take run on [`Engine::Pool`] (see
-    /// [`LaunchStats::engine`]).
+    /// Compiled machine code (Cranelift) on the worker pool: each kernel is
+    /// compiled once per block shape, on its first launch, and the code is
+    /// kept with the kernel. Launches the JIT cannot take run on
+    /// [`Engine::Pool`] (see [`LaunchStats::engine`]).
+    #[default]
     Jit,
 }
 

@@ -28,7 +28,7 @@
 //!     cases: vec![Case::new(BenchKernel::Add, 256)],
 //!     budget: Budget::exact(Budget::QUICK, 3),
 //!     rayon: false,
-//!     engine: Engine::Pool,
+//!     engine: Engine::Jit,
 //! };
 //! let report = run_suite(&rt, &options, |_| {}).unwrap();
 //! assert_eq!(report.cases[0].lanes.runs, 3);

@@ -42,10 +42,10 @@ pub struct RunArgs {
     /// Save a buffer after the last launch, as TYPE if given.
     #[arg(long = "save", value_name = "NAME=PATH.npy[:TYPE]", value_parser = parse_save)]
     pub(crate) saves: Vec<SaveSpec>,
-    /// The engine [default: the library's default engine].
+    /// The engine [default: jit, the library's default].
     #[arg(long, value_enum)]
     pub(crate) engine: Option<EngineChoice>,
-    /// Threads that run the pool engine's tasks: the launching thread and
+    /// Threads that run the launch's tasks: the launching thread and
     /// N-1 workers (N workers with a --placement other than none).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub(crate) threads: Option<usize>,
