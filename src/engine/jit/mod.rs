@@ -349,7 +349,7 @@ pub fn run_on_tier(spec: &LaunchSpec<'_>, tier: Option<Tier>) -> Result<(), Laun
 mod tests {
     use super::*;
     use crate::engine::reference;
-    use crate::launch::{BoundArgs, Dim3};
+    use crate::launch::{BoundArgs, Dim3, Fault};
     use crate::memory::Buffer;
 
     /// Runs `src`'s kernel `k` on the reference engine and the JIT with the
@@ -387,6 +387,86 @@ mod tests {
             }
             buffers.iter().map(|b| b.to_bytes()).collect()
         })
+    }
+
+    /// The outcome of `src` (one kernel, one output buffer `x` of 64
+    /// bytes) with budget `max_steps` on the reference engine (`None`) or
+    /// on a JIT tier: the fault, or the output.
+    fn outcome(
+        k: &crate::kernel::Kernel,
+        block: Dim3,
+        max_steps: u64,
+        tier: Option<Option<Tier>>,
+    ) -> Result<Vec<u8>, Box<Fault>> {
+        let x = Arc::new(Buffer::zeroed(8 * block.count() as usize).unwrap());
+        let args = BoundArgs {
+            buffers: vec![x.clone()],
+            scalars: vec![],
+        };
+        let stop = crate::engine::StopFlag::new();
+        let spec = LaunchSpec {
+            kernel: k,
+            grid: Dim3::x(2),
+            block,
+            args: &args,
+            max_steps,
+            stop: &stop,
+        };
+        let r = match tier {
+            None => reference::run(&spec).map_err(LaunchError::Fault),
+            Some(t) => run_on_tier(&spec, t),
+        };
+        match r {
+            Ok(()) => Ok(x.to_bytes()),
+            Err(LaunchError::Fault(f)) => Err(f),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn every_step_budget_around_the_limit_matches_the_reference() {
+        // A loop whose trip count differs by lane (lane k runs k + 1
+        // rounds), a divergent `if`, and a straight tail; then the same
+        // with every lane running 3 rounds. For every budget from 1 to
+        // past the longest lane, each tier finishes with the reference's
+        // output or faults as it does. One lane at a time, the fault is
+        // the reference's exactly (same lane, instruction and step); the
+        // gang tier runs lanes in lockstep, so when lanes of a gang reach
+        // the limit in different places it may name another of them (as
+        // the block engine may), and is compared whole only when all
+        // lanes run alike.
+        // (The last case has no divergent branch at all: the gang tier's
+        // lanes never wait, and its exact path is the plain one.)
+        for (rounds, alike, branch) in [
+            ("r0", false, "@p1 bra skip"),
+            ("2", true, "@p1 bra skip"),
+            ("2", true, "mov.u32 r4, 0"),
+        ] {
+            let src = format!(
+                ".kernel k\n.param x buf\n\
+                 mov.u32 r0, %laneid\n mov.u32 r1, 0\n\
+                 l: add.u32 r1, r1, 1\n setp.le.u32 p0, r1, {rounds}\n @p0 bra l\n\
+                 and.u32 r2, r0, 1\n setp.eq.u32 p1, r2, {}\n {branch}\n\
+                 add.u32 r1, r1, 100\n mul.u32 r1, r1, 3\n\
+                 skip: mov.u64 r3, %gid\n shl.u64 r3, r3, 3\n st.global.u32 [x + r3], r1\n",
+                if alike { "5" } else { "0" }
+            );
+            let p = crate::compile("t.lasm", &src).unwrap();
+            let k = &p.kernels[0];
+            let block = Dim3::x(8);
+            for max in 1..48 {
+                let want = outcome(k, block, max, None);
+                for tier in [None, Some(Tier::Lane), Some(Tier::Gang)] {
+                    let got = outcome(k, block, max, Some(tier));
+                    match (&want, &got) {
+                        (Err(w), Err(g)) if tier == Some(Tier::Gang) && !alike => {
+                            assert_eq!(w.kind, g.kind, "budget {max}, tier {tier:?}")
+                        }
+                        _ => assert_eq!(want, got, "budget {max}, tier {tier:?}, {rounds}"),
+                    }
+                }
+            }
+        }
     }
 
     /// Special values of each float type: NaN payloads (quiet and
