@@ -115,8 +115,10 @@ impl<'a> Gang<'a> {
         }
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
-        self.per_lane(pc, run_bits, true, lane_by_lane);
-        self.b.ins().jump(join, &[]);
+        self.cold_path(|g| {
+            g.per_lane(pc, run_bits, true, lane_by_lane);
+            g.b.ins().jump(join, &[]);
+        });
         self.b.switch_to_block(join);
     }
 

@@ -162,6 +162,7 @@ pub(super) struct Gang<'a> {
     /// The lanes that run the current uniform access (`I32`; `None`: the
     /// live ones): a fault names the lowest.
     fault_bits: Option<Value>,
+
     /// Some branch's predicate varies within a gang: lanes may wait at
     /// blocks while others run (`pend`, `pset`, `dispatch`).
     divergent: bool,
@@ -458,20 +459,21 @@ impl<'a> Gang<'a> {
             self.resume_gang();
             self.b.switch_to_block(fresh);
         }
-        // The live lanes: all four, fewer in a block's last gang.
-        let lane0 = self.lane0();
-        let lanes = self.b.ins().iconst(types::I64, self.lanes);
-        let rest = self.b.ins().isub(lanes, lane0);
-        let rest = self.b.ins().ireduce(types::I32, rest);
-        let one = self.b.ins().iconst(types::I32, 1);
-        let some = self.b.ins().ishl(one, rest);
-        let some = self.b.ins().iadd_imm_s(some, -1);
+        // The live lanes: all four, fewer in a block's last gang (the block
+        // shape is known: so is that gang and its lanes).
         let all = self.b.ins().iconst(types::I32, 0xF);
-        let full = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, rest, GANG as i64);
-        let alive = self.b.ins().select(full, all, some);
+        let tail = self.lanes % GANG as i64;
+        let alive = if tail == 0 {
+            all
+        } else {
+            let gang = self.b.use_var(self.gang);
+            let last = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, gang, self.lanes / GANG as i64);
+            let some = self.b.ins().iconst(types::I32, (1 << tail) - 1);
+            self.b.ins().select(last, some, all)
+        };
         self.b.def_var(self.mask, alive);
         self.define_fresh();
         let entry = self.target(0);
@@ -1522,6 +1524,17 @@ impl<'a> Gang<'a> {
             ],
         );
         self.b.switch_to_block(ok);
+    }
+
+    /// Emits a slow path with `emit`: every block it makes is laid out
+    /// after the hot code.
+    fn cold_path(&mut self, emit: impl FnOnce(&mut Self)) {
+        let first = self.b.func.dfg.num_blocks();
+        emit(self);
+        for i in first..self.b.func.dfg.num_blocks() {
+            self.b
+                .set_cold_block(cranelift_codegen::ir::Block::from_u32(i as u32));
+        }
     }
 
     /// `%laneid` of the lowest lane in `bits` (`I32`, not empty).
