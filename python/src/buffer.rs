@@ -5,7 +5,9 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::elements::{AnyBuffer, Elem, array_type, dtype_of, numpy_name, with_buffer, with_type};
+use crate::elements::{
+    AnyBuffer, Elem, array_type, dtype_of, numpy_name, shape_text, with_buffer, with_type,
+};
 use crate::errors::{Error, Result, argument, guard};
 
 /// A buffer of a runtime that stays resident across launches (made by
@@ -58,7 +60,8 @@ pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .ok_or_else(|| {
             argument(format!(
-                "shape {shape:?} has more elements than memory can hold"
+                "shape {} has more elements than memory can hold",
+                shape_text(&shape)
             ))
         })
 }
@@ -199,14 +202,9 @@ impl Buffer {
     }
 
     fn __repr__(&self) -> String {
-        let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
-        let shape = if shape.len() == 1 {
-            format!("({},)", shape[0])
-        } else {
-            format!("({})", shape.join(", "))
-        };
         format!(
-            "lanes.Buffer(shape={shape}, dtype={})",
+            "lanes.Buffer(shape={}, dtype={})",
+            shape_text(&self.shape),
             numpy_name(self.element())
         )
     }

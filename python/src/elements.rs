@@ -166,17 +166,22 @@ pub(crate) fn scalar_type_of(
         (b'f', 8) => Some(ScalarType::F64),
         _ => None,
     };
-    let shown = dtype
-        .str()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|_| "?".to_string());
+    // Only an error needs the dtype's name (a Python call).
+    let shown = || {
+        dtype
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "?".to_string())
+    };
     match ty {
         Some(_) if dtype.is_native_byteorder() == Some(false) => Err(format!(
-            "dtype {shown} is not in the machine's byte order (use arr.astype(arr.dtype.newbyteorder('=')))"
+            "dtype {} is not in the machine's byte order (use arr.astype(arr.dtype.newbyteorder('=')))",
+            shown()
         )),
         Some(ty) => Ok(ty),
         None => Err(format!(
-            "dtype {shown} is not an element type of lanes (uint8/16/32/64, int8/16/32/64, float32, float64)"
+            "dtype {} is not an element type of lanes (uint8/16/32/64, int8/16/32/64, float32, float64)",
+            shown()
         )),
     }
 }
@@ -202,4 +207,15 @@ pub(crate) fn dtype_arg(py: Python<'_>, dtype: &Bound<'_, PyAny>) -> Result<Scal
 /// The NumPy dtype of a scalar type.
 pub(crate) fn dtype_of(py: Python<'_>, ty: ScalarType) -> Bound<'_, PyArrayDescr> {
     with_type!(ty, T => numpy::dtype::<T>(py))
+}
+
+/// A shape as Python writes a tuple: `(5,)`, `(3, 4)`, `()`.
+pub(crate) fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [d] => format!("({d},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
 }

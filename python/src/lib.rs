@@ -37,6 +37,14 @@ fn _lanes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<errors::Diagnostic>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ENGINES", ("reference", "pool", "jit"))?;
+    m.add_function(wrap_pyfunction!(_panic, m)?)?;
     interrupt::init(m.py())?;
     Ok(())
+}
+
+/// Panics with `message` inside the bindings' guard: for the test that no
+/// panic reaches Python (it must arrive as a `LanesError`).
+#[pyfunction]
+fn _panic(message: &str) -> PyResult<()> {
+    errors::guard(|| -> errors::Result<()> { panic!("{message}") })
 }

@@ -19,7 +19,7 @@ use pyo3::types::PyTuple;
 
 use crate::args::{self, ParamInfo, ParamSpec, scalar, scalar_value};
 use crate::buffer::Buffer as PyBuffer;
-use crate::elements::{Elem, array_type, numpy_name, with_type};
+use crate::elements::{Elem, array_type, numpy_name, shape_text, with_type};
 use crate::errors::{Result, argument, guard};
 use crate::runtime::Runtime;
 
@@ -127,9 +127,11 @@ fn output<'py, T: Elem>(
             let (ty, got) = describe(out, &format!("{owner}: `out`"))?;
             if ty != T::TYPE || got != shape {
                 return Err(argument(format!(
-                    "{owner}: `out` must be {} of shape {shape:?}, got {} of shape {got:?}",
+                    "{owner}: `out` must be {} of shape {}, got {} of shape {}",
                     numpy_name(T::TYPE),
-                    numpy_name(ty)
+                    shape_text(shape),
+                    numpy_name(ty),
+                    shape_text(&got)
                 )));
             }
             Ok(out.clone())
@@ -252,7 +254,9 @@ impl Ops {
             let (_, b_shape) = describe(&b, &format!("{owner}: `b`"))?;
             if b_shape != shape {
                 return Err(argument(format!(
-                    "{owner}: `b` has shape {b_shape:?} but `a` has {shape:?}: they must be the same"
+                    "{owner}: `b` has shape {} but `a` has {}: they must be the same",
+                    shape_text(&b_shape),
+                    shape_text(&shape)
                 )));
             }
             with_type!(ty, T => {
@@ -370,7 +374,9 @@ impl Ops {
             let (_, t_shape) = describe(&t, &format!("{owner}: `t`"))?;
             if t_shape != shape {
                 return Err(argument(format!(
-                    "{owner}: `t` has shape {t_shape:?} but `p` has {shape:?}: they must be the same"
+                    "{owner}: `t` has shape {} but `p` has {}: they must be the same",
+                    shape_text(&t_shape),
+                    shape_text(&shape)
                 )));
             }
             with_float!(ty, T => {
@@ -680,14 +686,17 @@ impl Ops {
             let (_, sb) = describe(&b, "ops.gemm: `b`")?;
             let [m, k] = sa[..] else {
                 return Err(argument(format!(
-                    "ops.gemm: `a` must be 2-D (m, k), got shape {sa:?}"
+                    "ops.gemm: `a` must be 2-D (m, k), got shape {}",
+                    shape_text(&sa)
                 )));
             };
             let n = match sb[..] {
                 [kb, n] if kb == k => n,
                 _ => {
                     return Err(argument(format!(
-                        "ops.gemm: `b` must have shape ({k}, n) for `a` of shape {sa:?}, got {sb:?}"
+                        "ops.gemm: `b` must have shape ({k}, n) for `a` of shape {}, got {}",
+                        shape_text(&sa),
+                        shape_text(&sb)
                     )));
                 }
             };
@@ -717,12 +726,15 @@ impl Ops {
             let (_, sx) = describe(&x, "ops.matvec: `x`")?;
             let [m, k] = sa[..] else {
                 return Err(argument(format!(
-                    "ops.matvec: `a` must be 2-D (m, k), got shape {sa:?}"
+                    "ops.matvec: `a` must be 2-D (m, k), got shape {}",
+                    shape_text(&sa)
                 )));
             };
             if sx[..] != [k] {
                 return Err(argument(format!(
-                    "ops.matvec: `x` must have shape ({k},) for `a` of shape {sa:?}, got {sx:?}"
+                    "ops.matvec: `x` must have shape ({k},) for `a` of shape {}, got {}",
+                    shape_text(&sa),
+                    shape_text(&sx)
                 )));
             }
             with_float!(ty, T => {
