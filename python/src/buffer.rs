@@ -61,7 +61,7 @@ pub(crate) fn element_count(shape: &[usize]) -> Result<usize> {
         .ok_or_else(|| {
             argument(format!(
                 "shape {} has more elements than memory can hold",
-                shape_text(&shape)
+                shape_text(shape)
             ))
         })
 }
