@@ -2,26 +2,42 @@
 //!
 //! While a launch runs, the GIL is released and the launching thread is
 //! busy running blocks, so Python's own SIGINT handler can only note the
-//! signal; its `KeyboardInterrupt` would come after the launch. So, once,
-//! the first time a launch is made from the main thread, a watcher thread
-//! subscribes to SIGINT through `signal-hook`, which keeps Python's handler
-//! and calls it first (chaining). On a signal the watcher sets the stop
-//! flag of every launch the main thread has in flight
-//! ([`lanes::Runtime::launch_with_stop`]); the launch stops within a pass
-//! over a kernel's loop and fails with `LaunchError::Cancelled`; the
+//! signal; its `KeyboardInterrupt` would come after the launch. So the
+//! first time a launch is made from the main thread, a SIGINT handler of
+//! ours takes the place of Python's C handler and chains to it: on a
+//! signal it calls Python's handler first (which notes the signal as
+//! always), then sets the stop flag of the launch the main thread has in
+//! flight ([`lanes::Runtime::launch_with_stop`]). The launch stops within a
+//! pass over a kernel's loop and fails with `LaunchError::Cancelled`; the
 //! binding then lets Python run its handler ([`Python::check_signals`]),
 //! which raises `KeyboardInterrupt`, with the `LaunchCancelled` error as
 //! its cause.
 //!
-//! The watcher is installed only when Python's handler is in place
-//! (`signal.getsignal(SIGINT)` is a Python callable), so a process that
-//! ignores SIGINT, or has the default action, keeps it. A handler set
-//! with `signal.signal` after the first launch replaces ours (Python then
-//! sees Ctrl-C only after the launch), as it would any C handler.
-//! Launches from other threads are not cancelled: Python delivers
+//! The handler is installed with Python's own `sigaction` flags and mask
+//! (in particular without `SA_RESTART`, so blocking calls such as `input()`
+//! are still interrupted and Ctrl-C behaves everywhere as before), and only
+//! when Python's handler is in place (`signal.getsignal(SIGINT)` is a
+//! Python callable): a process that ignores SIGINT, or has the default
+//! action, keeps it. A handler set with `signal.signal` later replaces ours
+//! (Python then sees Ctrl-C only after the launch), as it replaces any C
+//! handler. Launches from other threads are not cancelled: Python delivers
 //! `KeyboardInterrupt` to the main thread only.
+//!
+//! # The handler and the flag it sets
+//!
+//! The main thread runs one launch at a time, so one slot, [`IN_FLIGHT`],
+//! holds the address of that launch's flag. The handler may run on any
+//! thread, concurrently with the launch ending and its flag being freed, so
+//! it announces itself in [`HANDLERS`] before it reads the slot, and a
+//! launch that ends empties the slot, then waits until no handler is
+//! running before it frees its flag. With sequentially consistent
+//! operations: a handler that read the flag's address counted itself in
+//! before, so the launch sees it and waits; one that counts itself in after
+//! the launch looked finds the slot empty. Setting the flag is a relaxed
+//! atomic store, which a signal handler may do.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use lanes::engine::StopFlag;
 use pyo3::prelude::*;
@@ -29,11 +45,14 @@ use pyo3::prelude::*;
 /// Python's thread id of the main thread.
 static MAIN_THREAD: OnceLock<u64> = OnceLock::new();
 
-/// Whether the watcher runs.
-static WATCHING: OnceLock<bool> = OnceLock::new();
+/// Whether our handler is installed.
+static INSTALLED: OnceLock<bool> = OnceLock::new();
 
-/// The stop flags of the launches the main thread has in flight.
-static IN_FLIGHT: Mutex<Vec<Arc<StopFlag>>> = Mutex::new(Vec::new());
+/// The stop flag of the launch the main thread has in flight, or null.
+static IN_FLIGHT: AtomicPtr<StopFlag> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Handlers running now (on any thread).
+static HANDLERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Notes which thread is the main thread (at import).
 pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
@@ -55,58 +74,116 @@ fn on_main_thread() -> bool {
     MAIN_THREAD.get() == Some(&me)
 }
 
-/// Starts the watcher if Python's SIGINT handler is there to chain.
-fn watch(py: Python<'_>) -> bool {
-    *WATCHING.get_or_init(|| start_watcher(py).unwrap_or(false))
+/// Installs our handler if Python's is there to chain (once).
+fn installed(py: Python<'_>) -> bool {
+    *INSTALLED.get_or_init(|| python_handles_sigint(py) && handler::install())
+}
+
+/// Whether Python's own SIGINT handler is installed.
+fn python_handles_sigint(py: Python<'_>) -> bool {
+    let check = || -> PyResult<bool> {
+        let signal = py.import("signal")?;
+        let sigint = signal.getattr("SIGINT")?;
+        // SIG_DFL and SIG_IGN are ints, a handler not set from Python None.
+        Ok(signal.call_method1("getsignal", (sigint,))?.is_callable())
+    };
+    check().unwrap_or(false)
+}
+
+/// Sets the flag of the main thread's launch, if there is one. Called by
+/// the signal handler: only atomic operations.
+fn cancel_in_flight() {
+    HANDLERS.fetch_add(1, Ordering::SeqCst);
+    let flag = IN_FLIGHT.load(Ordering::SeqCst);
+    if !flag.is_null() {
+        // SAFETY: a non-null address in `IN_FLIGHT` is the flag of a live
+        // `Cancel`, which empties the slot and then waits for `HANDLERS`
+        // to reach zero before the flag is freed (module docs); this
+        // handler counted itself in before reading the slot.
+        unsafe { (*flag).set() };
+    }
+    HANDLERS.fetch_sub(1, Ordering::SeqCst);
 }
 
 #[cfg(unix)]
-fn start_watcher(py: Python<'_>) -> PyResult<bool> {
-    use signal_hook::consts::SIGINT;
+mod handler {
+    //! The SIGINT handler that chains to Python's.
 
-    let signal = py.import("signal")?;
-    let handler = signal.call_method1("getsignal", (SIGINT,))?;
-    // SIG_DFL and SIG_IGN are ints, an unknown (C) handler is None.
-    if !handler.is_callable() {
-        return Ok(false);
-    }
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT]) else {
-        return Ok(false);
-    };
-    let started = std::thread::Builder::new()
-        .name("lanes-sigint".to_string())
-        .spawn(move || {
-            for _ in signals.forever() {
-                let in_flight = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
-                for flag in in_flight.iter() {
-                    flag.set();
+    use std::sync::OnceLock;
+
+    /// Python's action, called first by ours.
+    static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+    extern "C" fn on_sigint(
+        signal: libc::c_int,
+        info: *mut libc::siginfo_t,
+        context: *mut libc::c_void,
+    ) {
+        if let Some(previous) = PREVIOUS.get() {
+            let action = previous.sa_sigaction;
+            if action != libc::SIG_DFL && action != libc::SIG_IGN {
+                if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                    // SAFETY: with SA_SIGINFO, `sa_sigaction` is a
+                    // three-argument handler (sigaction(2)); we pass on our
+                    // own arguments.
+                    let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                        unsafe { std::mem::transmute(action) };
+                    f(signal, info, context);
+                } else {
+                    // SAFETY: without SA_SIGINFO, `sa_sigaction` is a
+                    // one-argument handler (`sa_handler`).
+                    let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
+                    f(signal);
                 }
             }
-        });
-    Ok(started.is_ok())
+        }
+        super::cancel_in_flight();
+    }
+
+    /// Puts our handler in the place of the current one, with its flags
+    /// and mask; false if that fails.
+    pub(super) fn install() -> bool {
+        // SAFETY: `sigaction` structs are plain C data, valid all zero.
+        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: reads the current action into `previous`.
+        if unsafe { libc::sigaction(libc::SIGINT, std::ptr::null(), &mut previous) } != 0 {
+            return false;
+        }
+        if PREVIOUS.set(previous).is_err() {
+            return false;
+        }
+        let mut ours = previous;
+        ours.sa_sigaction = on_sigint as *const () as libc::sighandler_t;
+        ours.sa_flags = previous.sa_flags | libc::SA_SIGINFO;
+        // SAFETY: installs a handler that only calls the previous handler
+        // (async-signal-safe as installed by Python) and does atomic
+        // operations.
+        unsafe { libc::sigaction(libc::SIGINT, &ours, std::ptr::null_mut()) == 0 }
+    }
 }
 
 #[cfg(not(unix))]
-fn start_watcher(_py: Python<'_>) -> PyResult<bool> {
-    Ok(false)
+mod handler {
+    /// No SIGINT handler of ours off Unix: Ctrl-C waits for the launch.
+    pub(super) fn install() -> bool {
+        false
+    }
 }
 
-/// A launch's stop flag, set by Ctrl-C while the launch runs if it was
-/// made from the main thread.
+/// A launch's stop flag. Registered, for Ctrl-C to set, while it lives if
+/// the launch is made from the main thread.
 pub(crate) struct Cancel {
-    flag: Arc<StopFlag>,
+    flag: Box<StopFlag>,
     watched: bool,
 }
 
 impl Cancel {
     pub(crate) fn new(py: Python<'_>) -> Cancel {
-        let flag = Arc::new(StopFlag::new());
-        let watched = on_main_thread() && watch(py);
+        let flag = Box::new(StopFlag::new());
+        let watched = on_main_thread() && installed(py);
         if watched {
-            IN_FLIGHT
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(flag.clone());
+            let ptr: *const StopFlag = &*flag;
+            IN_FLIGHT.store(ptr.cast_mut(), Ordering::SeqCst);
         }
         Cancel { flag, watched }
     }
@@ -115,7 +192,7 @@ impl Cancel {
         &self.flag
     }
 
-    /// Whether Ctrl-C may have set the flag (so Python's handler has a
+    /// Whether Ctrl-C may have set the flag (so Python's handler may have a
     /// signal to handle).
     pub(crate) fn watched(&self) -> bool {
         self.watched
@@ -125,10 +202,12 @@ impl Cancel {
 impl Drop for Cancel {
     fn drop(&mut self) {
         if self.watched {
-            IN_FLIGHT
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|f| !Arc::ptr_eq(f, &self.flag));
+            IN_FLIGHT.store(std::ptr::null_mut(), Ordering::SeqCst);
+            // A handler that read the slot before it was emptied finishes
+            // in a few instructions.
+            while HANDLERS.load(Ordering::SeqCst) != 0 {
+                std::hint::spin_loop();
+            }
         }
     }
 }

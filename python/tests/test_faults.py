@@ -128,6 +128,20 @@ out = np.zeros(1, dtype=np.uint64)
 k2 = rt.compile(".kernel one\n.param o buf\n mov.u64 r0, 0\n st.global.u64 [o + r0], 7\n")["one"]
 rt.launch(k2, 1, 1, out)
 print("after", out[0])
+# Ctrl-C still interrupts a blocking call (the handler keeps Python's flags:
+# no SA_RESTART, which would restart the read and hold the interrupt back).
+r, w = os.pipe()
+wrote = []
+for delay, action in ((0.3, lambda: os.kill(os.getpid(), signal.SIGINT)), (10, lambda: wrote.append(os.write(w, b"x")))):
+    t = threading.Timer(delay, action)
+    t.daemon = True
+    t.start()
+try:
+    os.read(r, 1)
+    print("read returned")
+except KeyboardInterrupt:
+    # Held back, the interrupt comes only once the write ends the read.
+    print("read interrupted late" if wrote else "read interrupted")
 """
 
 
@@ -140,11 +154,12 @@ def test_ctrl_c_cancels_a_long_launch():
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    cancelled, after = run.stdout.split("\n")[:2]
+    cancelled, after, read = run.stdout.split("\n")[:3]
     name, kernel, blocks, unfinished = cancelled.split()
     assert (name, kernel, blocks) == ("LaunchCancelled", "spin", "2"), run.stdout
     assert 1 <= int(unfinished) <= 2
     assert after == "after 7"
+    assert read == "read interrupted"
 
 
 def test_no_panic_reaches_python(rt, vector_add):
