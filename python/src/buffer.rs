@@ -134,8 +134,8 @@ impl Buffer {
         guard(|| with_buffer!(&self.inner, b => read_typed(py, b, &self.shape)))
     }
 
-    /// Copies the contents into `out`, a C-contiguous, writeable array of
-    /// the buffer's dtype and size (any shape); returns `out`.
+    /// Copies the contents into `out`, a C-contiguous, aligned, writeable
+    /// array of the buffer's dtype and size (any shape); returns `out`.
     fn read_into<'py>(&self, out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         guard(|| {
             let array = out
@@ -152,8 +152,8 @@ impl Buffer {
         })
     }
 
-    /// Writes `values` (an array of the buffer's dtype, C-contiguous, any
-    /// shape) into the buffer from element `offset` on (in C order).
+    /// Writes `values` (an array of the buffer's dtype, any shape) into the
+    /// buffer from element `offset` on, in C order.
     #[pyo3(signature = (values, offset = 0))]
     fn write(&self, values: &Bound<'_, PyAny>, offset: usize) -> PyResult<()> {
         guard(|| {
@@ -168,9 +168,17 @@ impl Buffer {
                     numpy_name(ty)
                 )));
             }
-            if !array.is_c_contiguous() {
-                return Err(argument("write: `values` must be C-contiguous"));
-            }
+            // Read as a slice of elements: C-contiguous and aligned (a copy
+            // if it is not).
+            let array = &values
+                .py()
+                .import("numpy")?
+                .call_method1(
+                    "require",
+                    (array, pyo3::types::PyNone::get(values.py()), "CA"),
+                )?
+                .cast_into::<PyUntypedArray>()
+                .map_err(PyErr::from)?;
             with_buffer!(&self.inner, b => {
                 let typed = array.cast::<PyArrayDyn<_>>().map_err(|e| argument(format!("write: {e}")))?;
                 let view = typed.try_readonly().map_err(|e| Error::Other(format!("write: `values`: {e}")))?;
@@ -223,8 +231,8 @@ impl Buffer {
                 numpy_name(ty)
             )));
         }
-        if !array.is_c_contiguous() {
-            return Err(argument(format!("{what} must be C-contiguous")));
+        if !array.is_c_contiguous() || !array.is_aligned() {
+            return Err(argument(format!("{what} must be C-contiguous and aligned")));
         }
         Ok(())
     }

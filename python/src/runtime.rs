@@ -329,8 +329,8 @@ impl Runtime {
         })
     }
 
-    /// A resident buffer holding a copy of `data` (anything
-    /// `numpy.ascontiguousarray` takes, converted to `dtype` if given).
+    /// A resident buffer holding a copy of `data` (anything `numpy.asarray`
+    /// takes, converted to `dtype` if given), with its shape.
     #[pyo3(signature = (data, dtype = None))]
     fn buffer(
         &self,
@@ -339,8 +339,9 @@ impl Runtime {
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Buffer> {
         guard(|| {
+            // C-contiguous and aligned: read as a slice of elements.
             let np = py.import("numpy")?;
-            let array = np.call_method1("ascontiguousarray", (data, dtype))?;
+            let array = np.call_method1("require", (data, dtype, "CA"))?;
             let array = array
                 .cast::<PyUntypedArray>()
                 .map_err(|e| argument(format!("buffer: {e}")))?;

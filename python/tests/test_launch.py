@@ -84,6 +84,23 @@ def test_arrays_that_cannot_be_used_in_place_are_copied_in_and_out(rt, vector_ad
     np.testing.assert_array_equal(out, 2 * ro)
 
 
+def test_unaligned_arrays_are_copied_bytewise(rt, vector_add):
+    x = np.frombuffer(bytearray(4 * 9), dtype=np.float32, count=8, offset=1)
+    out = np.frombuffer(bytearray(4 * 9), dtype=np.float32, count=8, offset=3)
+    assert not x.flags.aligned and not out.flags.aligned and out.flags.writeable
+    x[:] = np.arange(8)
+    stats = rt.launch(vector_add, 1, 8, x, x, out, 8)
+    assert stats.copied_arrays == 2, "x (for a and b) once, out once"
+    np.testing.assert_array_equal(out, 2 * np.arange(8))
+    np.testing.assert_array_equal(lanes.ops.add(x, out, runtime=rt), 3 * np.arange(8))
+    b = rt.buffer(x)
+    np.testing.assert_array_equal(b.read(), x)
+    b.write(out)
+    np.testing.assert_array_equal(b.read(), out)
+    with pytest.raises(lanes.ArgumentError, match="must be C-contiguous and aligned"):
+        b.read_into(out)
+
+
 def test_in_place_arrays_are_the_kernels_memory(rt):
     k = rt.compile(SCALE)["scale"]
     x = np.arange(16, dtype=np.float32)
