@@ -384,6 +384,27 @@ pub enum LaunchError {
         /// The first of them, as ranges of linear block indices (a few).
         ranges: Vec<std::ops::Range<u64>>,
     },
+    /// The launch's stop flag was set by its caller
+    /// ([`Runtime::launch_with_stop`]); blocks that finished keep their
+    /// writes.
+    ///
+    /// [`Runtime::launch_with_stop`]: crate::Runtime::launch_with_stop
+    #[error(
+        "kernel `{kernel}` was cancelled: {}",
+        unfinished_list(*grid, *blocks, *unfinished, ranges)
+    )]
+    Cancelled {
+        /// The kernel.
+        kernel: String,
+        /// The grid, to name blocks by their coordinates.
+        grid: Dim3,
+        /// Blocks in the launch.
+        blocks: u64,
+        /// Blocks that had not finished when it was cancelled.
+        unfinished: u64,
+        /// The first of them, as ranges of linear block indices (a few).
+        ranges: Vec<std::ops::Range<u64>>,
+    },
 }
 
 /// `3 of 64 blocks had not finished: (1, 0, 0), (5, 0, 0)..=(6, 0, 0)`.

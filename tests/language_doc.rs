@@ -568,6 +568,34 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
         }
         // Toolchain setup and the environment of the commands after it.
         "rustup" | "export" => Ok(()),
+        // The Python package's tools: the files they name exist (the
+        // virtual environment is made by `bash test.sh`).
+        "source" => match words.get(1) {
+            Some(w) if w.starts_with("target/python-venv/") => Ok(()),
+            other => Err(format!("source of an unknown script {other:?}")),
+        },
+        "maturin" => {
+            let manifest = values_of(&words[1..], "-m");
+            let [m] = manifest.as_slice() else {
+                return Err("maturin names no `-m` manifest".to_string());
+            };
+            exists(repo().join(m))
+        }
+        "python" | "python3" => {
+            let args: Vec<&String> = words[1..].iter().collect();
+            match args.first().map(|w| w.as_str()) {
+                Some("-m") => {
+                    let paths: Vec<&&String> = args
+                        .iter()
+                        .skip(2)
+                        .filter(|w| !w.starts_with('-'))
+                        .collect();
+                    paths.iter().try_for_each(|p| exists(repo().join(p)))
+                }
+                Some(script) => exists(repo().join(script)),
+                None => Err("python runs nothing".to_string()),
+            }
+        }
         "cargo" => {
             let rest: Vec<String> = words[1..]
                 .iter()
