@@ -47,6 +47,13 @@
 //! Shared memory belongs to the worker running the block, as for the other
 //! engines. A launch's writes are visible to the host when it returns,
 //! through the scheduler's synchronization.
+//!
+//! Cranelift may merge plain loads of the same address when nothing it can
+//! see stores in between (no store, no call): a lane polling a word with
+//! plain loads may never see another block's store (docs/LANGUAGE.md
+//! section 4 tells users to poll with `atom`). The launch's stop flag is
+//! read with an atomic load for that reason, so a loop that stores nothing
+//! still sees it.
 
 pub(crate) mod analysis;
 mod cache;

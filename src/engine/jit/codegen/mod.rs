@@ -780,7 +780,9 @@ impl<'a> Translator<'a> {
         let flag = self
             .b
             .ins()
-            .load(types::I8, MemFlagsData::new().with_notrap(), self.stop, 0);
+            // An atomic load: alias analysis would merge plain loads of
+            // the flag in a loop that stores nothing, and never see it set.
+            .atomic_load(types::I8, MemFlagsData::new().with_notrap(), self.stop);
         let go = self.b.create_block();
         self.b.ins().brif(flag, self.stopped, &[], go, &[]);
         self.b.switch_to_block(go);
