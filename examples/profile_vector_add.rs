@@ -7,7 +7,7 @@
 //! instruction counts that do not drift on a shared machine:
 //! `valgrind --tool=callgrind target/release/examples/profile_vector_add count`.
 
-use lanes::engine::{LaunchSpec, block, reference};
+use lanes::engine::{LaunchSpec, block, jit, reference};
 use lanes::launch::{BoundArgs, Dim3};
 use lanes::memory::Buffer;
 use std::sync::Arc;
@@ -38,6 +38,47 @@ fn main() {
         max_steps: 1 << 32,
         stop: &lanes::engine::StopFlag::new(),
     };
+    if mode.starts_with("jit") {
+        // The JIT on the calling thread: `jit` times it against a native
+        // loop (alternating rounds, minimum of each), `jit-count` runs 1000
+        // launches for instruction counts.
+        let launch = jit::JitLaunch::new(&spec).unwrap();
+        let mut st = jit::JitState::new();
+        let blocks = 0..spec.block_count();
+        if mode == "jit-count" {
+            for _ in 0..1000 {
+                st.run_blocks(&launch, blocks.clone()).unwrap();
+            }
+            return;
+        }
+        let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let y = x.clone();
+        let mut z = vec![0f32; n];
+        let (mut best_jit, mut best_native) = (f64::MAX, f64::MAX);
+        for _ in 0..300 {
+            let t = Instant::now();
+            for _ in 0..10 {
+                st.run_blocks(&launch, blocks.clone()).unwrap();
+            }
+            best_jit = best_jit.min(t.elapsed().as_secs_f64() / 10.0);
+            let t = Instant::now();
+            for _ in 0..10 {
+                for ((z, x), y) in z.iter_mut().zip(&x).zip(&y) {
+                    *z = x + y;
+                }
+                std::hint::black_box(&mut z);
+            }
+            best_native = best_native.min(t.elapsed().as_secs_f64() / 10.0);
+        }
+        println!(
+            "min of 300 rounds: jit ({:?} tier) {:.2} us, native {:.2} us, jit/native {:.2}x",
+            launch.tier(),
+            best_jit * 1e6,
+            best_native * 1e6,
+            best_jit / best_native
+        );
+        return;
+    }
     let launch = block::BlockLaunch::new(&spec);
     let mut st = block::BlockState::new();
     if mode == "states" {
