@@ -14,9 +14,17 @@ use std::sync::Arc;
 use std::time::Instant;
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let src = std::fs::read_to_string("tests/data/vector_add.lasm").unwrap();
+    // KERNEL=saxpy profiles the saxpy op (alpha = 2, one fused
+    // multiply-add) instead; the native loop stays vector_add's.
+    let saxpy = std::env::var("KERNEL").is_ok_and(|k| k == "saxpy");
+    let (path, name) = if saxpy {
+        ("src/ops/saxpy.lasm", "saxpy")
+    } else {
+        ("tests/data/vector_add.lasm", "vector_add")
+    };
+    let src = std::fs::read_to_string(path).unwrap();
     let prog = lanes::compile("va", &src).unwrap();
-    let k = prog.kernel("vector_add").unwrap();
+    let k = prog.kernel(name).unwrap();
     let n: usize = std::env::var("N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -28,7 +36,11 @@ fn main() {
             Arc::new(Buffer::from_bytes(&a).unwrap()),
             Arc::new(Buffer::zeroed(n * 4).unwrap()),
         ],
-        scalars: vec![n as u64],
+        scalars: if saxpy {
+            vec![2f32.to_bits() as u64, n as u64]
+        } else {
+            vec![n as u64]
+        },
     };
     let spec = LaunchSpec {
         kernel: k,

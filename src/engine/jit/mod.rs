@@ -359,18 +359,18 @@ mod tests {
     use crate::launch::{BoundArgs, Dim3, Fault};
     use crate::memory::Buffer;
 
-    /// Runs `src`'s kernel `k` on the reference engine and the JIT with the
-    /// given buffers; returns both outputs.
-    fn both(
+    /// The buffers after `src` on the reference engine, the gang tier and
+    /// the one-lane tier.
+    fn three(
         src: &str,
         grid: Dim3,
         block: Dim3,
         bufs: &[Vec<u8>],
         scalars: &[u64],
-    ) -> [Vec<Vec<u8>>; 2] {
+    ) -> [Vec<Vec<u8>>; 3] {
         let p = crate::compile("t.lasm", src).unwrap();
         let k = &p.kernels[0];
-        [0, 1].map(|e| {
+        [0, 1, 2].map(|e| {
             let buffers: Vec<_> = bufs
                 .iter()
                 .map(|b| Arc::new(Buffer::from_bytes(b).unwrap()))
@@ -390,7 +390,8 @@ mod tests {
             };
             match e {
                 0 => reference::run(&spec).map_err(LaunchError::Fault).unwrap(),
-                _ => run(&spec).unwrap(),
+                1 => run_on_tier(&spec, Some(Tier::Gang)).unwrap(),
+                _ => run_on_tier(&spec, Some(Tier::Lane)).unwrap(),
             }
             buffers.iter().map(|b| b.to_bytes()).collect()
         })
@@ -567,14 +568,15 @@ mod tests {
                      {}\n st.global.{ty} [out + r5], r4\n",
                     op.replace('T', ty)
                 );
-                let [want, got] = both(
+                let [want, gang, lane] = three(
                     &src,
                     Dim3::x((lanes as u32).div_ceil(32)),
                     Dim3::x(32),
                     &[bytes(&a), bytes(&b), bytes(&c), vec![0; lanes * size]],
                     &[lanes as u64],
                 );
-                assert_eq!(want[3], got[3], "{op} on {ty}");
+                assert_eq!(want[3], gang[3], "{op} on {ty}, gang tier");
+                assert_eq!(want[3], lane[3], "{op} on {ty}, one-lane tier");
             }
         }
     }
@@ -621,7 +623,8 @@ mod tests {
     fn loads_and_stores() {
         let src = ".kernel k\n.param a buf\n.param b buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 3\n ld.global.u64 r1, [a + r0]\n add.u64 r1, r1, 1\n st.global.u64 [b + r0], r1\n";
         let a: Vec<u8> = (0..64u8).collect();
-        let [want, got] = both(src, Dim3::x(2), Dim3::x(4), &[a, vec![0; 64]], &[]);
-        assert_eq!(want, got);
+        let [want, gang, lane] = three(src, Dim3::x(2), Dim3::x(4), &[a, vec![0; 64]], &[]);
+        assert_eq!(want, gang);
+        assert_eq!(want, lane);
     }
 }
