@@ -461,7 +461,7 @@ fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, 
     for x in ops.into_iter().rev() {
         let nan = b.ins().fcmp(FloatCC::Unordered, x, x);
         let bits = b.ins().bitcast(int, MemFlagsData::new(), x);
-        let quieted = b.ins().bor_imm(bits, quiet);
+        let quieted = b.ins().bor_imm_u(bits, quiet);
         fix = b.ins().select(nan, quieted, fix);
     }
     let exact = b.ins().bitcast(clif(ty), MemFlagsData::new(), fix);
