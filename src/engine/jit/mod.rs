@@ -59,6 +59,7 @@ pub(crate) mod analysis;
 mod cache;
 mod codegen;
 mod frame;
+mod rename;
 mod shape;
 
 use std::ops::Range;
@@ -76,7 +77,8 @@ use crate::memory::SharedMemory;
 
 /// One launch on the JIT, shared by the workers that run its blocks.
 pub struct JitLaunch<'a> {
-    spec: &'a LaunchSpec<'a>,
+    /// The launch with the kernel the JIT runs (registers renamed).
+    spec: LaunchSpec<'a>,
     compiled: Arc<Compiled>,
     buffers: BufferRefs,
     loops: bool,
@@ -161,9 +163,13 @@ impl<'a> JitLaunch<'a> {
             .get_or_init(Slot::Jit as usize, KernelCache::default)
             .expect("the JIT owns its slot");
         let an = cache.analysis(kernel);
+        let renamed = LaunchSpec {
+            kernel: cache.kernel(kernel),
+            ..*spec
+        };
         let key = Key {
             block: spec.block,
-            count_steps: codegen::counts_steps(an, kernel, spec.max_steps),
+            count_steps: codegen::counts_steps(an, renamed.kernel, spec.max_steps),
             gid32: shape::gid_fits_u32(spec.grid, spec.block),
             tier,
         };
@@ -183,7 +189,7 @@ impl<'a> JitLaunch<'a> {
                 .collect(),
         );
         Ok(JitLaunch {
-            spec,
+            spec: renamed,
             compiled,
             buffers,
             loops: an.loops,
@@ -194,7 +200,7 @@ impl<'a> JitLaunch<'a> {
 
     /// The launch's spec.
     pub fn spec(&self) -> &LaunchSpec<'a> {
-        self.spec
+        &self.spec
     }
 
     /// The kernel has no backward branch: blocks cost about the same.
@@ -257,7 +263,7 @@ impl JitState {
         launch: &JitLaunch<'_>,
         blocks: Range<u64>,
     ) -> Result<(), LaunchError> {
-        let spec = launch.spec;
+        let spec = &launch.spec;
         let stop = spec.stop;
         if blocks.is_empty() {
             return Ok(());
