@@ -142,9 +142,8 @@ fn webs(instrs: &[Instr], an: &Analysis, r: u8) -> Option<Webs> {
         x
     }
     let mut reaching = vec![0u64; instrs.len()];
-    for b in 0..n {
-        let bb = &an.blocks[b];
-        let mut set = entry[b];
+    for (bb, &start) in an.blocks.iter().zip(&entry) {
+        let mut set = start;
         for pc in bb.start..bb.end {
             if reads(&instrs[pc], r) {
                 reaching[pc] = set;
