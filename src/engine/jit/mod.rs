@@ -6,8 +6,11 @@
 //! from barrier to barrier in machine registers (`codegen`); the Rust side
 //! (`frame`) gives it the launch and takes back its faults.
 //!
-//! Files, as wasmtime splits its Cranelift glue: [`analysis`] (basic
-//! blocks, register forms, liveness, what crosses a barrier), `codegen`
+//! Files, as wasmtime splits its Cranelift glue: `rename` (one register
+//! per web, so a reused register is analysed one value at a time; the JIT
+//! compiles and runs the renamed kernel), [`analysis`] (basic
+//! blocks, register forms, liveness, what crosses a barrier), `shape`
+//! (uniform, affine or varying across a gang; value ranges), `codegen`
 //! (the function's shape and control flow in `mod.rs`, one file per
 //! instruction family: `alu.rs`, `memory.rs`, operands in `values.rs`),
 //! `cache` (compiled variants, freed with their kernel), `frame` (the
