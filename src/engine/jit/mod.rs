@@ -8,7 +8,7 @@
 //!
 //! Files, as wasmtime splits its Cranelift glue: `rename` (one register
 //! per web, so a reused register is analysed one value at a time; the JIT
-//! compiles and runs the renamed kernel), [`analysis`] (basic
+//! compiles and runs the renamed kernel), `analysis` (basic
 //! blocks, register forms, liveness, what crosses a barrier), `shape`
 //! (uniform, affine or varying across a gang; value ranges), `codegen`
 //! (the function's shape and control flow in `mod.rs`, one file per
