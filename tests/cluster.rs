@@ -139,6 +139,137 @@ fn a_rank_that_stops_answering_ends_the_job_with_a_message() {
     assert!(job.elapsed < Duration::from_secs(50), "{:?}", job.elapsed);
 }
 
+/// `lanes run` on `np` ranks (`--distribute`) and alone, saving `saves`
+/// in two directories; returns (distributed, single) outputs' paths.
+fn cli_pair(np: u32, run: &[&str], distributed: &[&str], saves: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let save_args = |tag: &str| -> Vec<String> {
+        saves
+            .iter()
+            .flat_map(|name| {
+                let path = dir.path().join(format!("{name}.{tag}.npy"));
+                ["--save".to_string(), format!("{name}={}", path.display())]
+            })
+            .collect()
+    };
+    let lanes = env!("CARGO_BIN_EXE_lanes");
+    let mut cmd = Command::new("mpirun");
+    cmd.args([
+        "-np",
+        &np.to_string(),
+        "--oversubscribe",
+        "--bind-to",
+        "none",
+    ])
+    .args(["--timeout", "60", lanes, "run"])
+    .args(run)
+    .args(distributed)
+    .args(["--distribute", "--verify"])
+    .args(save_args("mpi"))
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let out = cmd.output().expect("mpirun starts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    for r in 0..np {
+        assert!(
+            text.contains(&format!("rank {r}: per launch sent")),
+            "{text}"
+        );
+    }
+    let out = Command::new(lanes)
+        .arg("run")
+        .args(run)
+        .args(save_args("one"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn saved(dir: &tempfile::TempDir, name: &str, tag: &str) -> Vec<u8> {
+    std::fs::read(dir.path().join(format!("{name}.{tag}.npy"))).unwrap()
+}
+
+#[test]
+fn the_command_line_splits_a_stencil_and_a_histogram() {
+    const FILE: &str = "tests/data/cluster/kernels.lasm";
+    // Smoothing: `x` read with a halo of one element, `y` written by
+    // blocks and gathered to rank 0 for the save.
+    let dir = cli_pair(
+        2,
+        &[
+            FILE,
+            "--kernel",
+            "smooth",
+            "--grid",
+            "40",
+            "--block",
+            "64",
+            "--arg",
+            "x=random:f32:2560:3",
+            "--arg",
+            "y=zeros:f32:2560",
+            "--arg",
+            "n=2560",
+        ],
+        &["--access", "x=blocks:64:halo=1", "--access", "y=blocks:64"],
+        &["y"],
+    );
+    assert_eq!(saved(&dir, "y", "mpi"), saved(&dir, "y", "one"));
+    // A histogram with integer atomics: exact.
+    let dir = cli_pair(
+        3,
+        &[
+            FILE,
+            "--kernel",
+            "hist",
+            "--grid",
+            "50",
+            "--block",
+            "128",
+            "--arg",
+            "x=random:u32:6400:9",
+            "--arg",
+            "h=fill:u32:17:2",
+            "--arg",
+            "s=zeros:f32:1",
+            "--arg",
+            "lo=fill:u32:1:4000000000",
+            "--arg",
+            "n=6400",
+            "--arg",
+            "bins=17",
+            "--repeat",
+            "2",
+        ],
+        &[
+            "--access",
+            "x=blocks:128",
+            "--access",
+            "h=reduce:add",
+            "--access",
+            "s=reduce:add",
+            "--access",
+            "lo=reduce:min",
+        ],
+        &["h", "lo"],
+    );
+    assert_eq!(saved(&dir, "h", "mpi"), saved(&dir, "h", "one"));
+    assert_eq!(saved(&dir, "lo", "mpi"), saved(&dir, "lo", "one"));
+}
+
 /// The child: runs the cases named in `LANES_CLUSTER_CHILD` on this rank.
 #[test]
 #[ignore = "run by the tests above under mpirun"]
@@ -182,149 +313,7 @@ fn child() {
     println!("RANK {rank} OK");
 }
 
-const KERNELS: &str = "
-.kernel vector_add
-.param a buf
-.param b buf
-.param c buf
-.param n u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    ld.global.f32  r2, [a + r1]
-    ld.global.f32  r3, [b + r1]
-    add.f32        r4, r2, r3
-    st.global.f32  [c + r1], r4
-
-.kernel smooth
-.param x buf
-.param y buf
-.param n u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    ld.global.f32  r2, [x + r1]
-    mov.f32        r3, r2
-    mov.f32        r4, r2
-    setp.eq.u32    p1, r0, 0
-    @!p1 ld.global.f32 r3, [x + r1 - 4]
-    add.u32        r5, r0, 1
-    setp.ge.u32    p2, r5, n
-    @!p2 ld.global.f32 r4, [x + r1 + 4]
-    add.f32        r6, r3, r2
-    add.f32        r6, r6, r4
-    mul.f32        r6, r6, 0.33333334
-    st.global.f32  [y + r1], r6
-
-.kernel hist
-.param x buf
-.param h buf
-.param s buf
-.param lo buf
-.param n u32
-.param bins u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    ld.global.u32  r2, [x + r1]
-    rem.u32        r3, r2, bins
-    shl.u64        r3, r3, 2
-    atom.global.add.u32 r4, [h + r3], 1
-    cvt.f32.u32    r5, r2
-    mul.f32        r5, r5, 0.001
-    atom.global.add.f32 r6, [s], r5
-    atom.global.min.u32 r7, [lo], r2
-
-.kernel scale
-.param x buf
-.param y buf
-.param n u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    ld.global.u32  r2, [x + r1]
-    mul.u32        r2, r2, 3
-    add.u32        r2, r2, 1
-    st.global.u32  [y + r1], r2
-
-.kernel norm
-.param y buf
-.param h buf
-.param z buf
-.param n u32
-.param bins u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    ld.global.u32  r2, [y + r1]
-    rem.u32        r3, r2, bins
-    shl.u64        r3, r3, 2
-    ld.global.u32  r4, [h + r3]
-    mul.u32        r5, r2, 1000
-    div.u32        r5, r5, r4
-    st.global.u32  [z + r1], r5
-
-.kernel total
-.param h buf
-.param t buf
-.param bins u32
-    mov.u32        r0, %gid
-    setp.ne.u32    p0, r0, 0
-    @p0 exit
-    mov.u32        r1, 0
-    mov.u32        r2, 0
-loop:
-    setp.ge.u32    p1, r1, bins
-    @p1 bra done
-    shl.u64        r3, r1, 2
-    ld.global.u32  r4, [h + r3]
-    add.u32        r2, r2, r4
-    add.u32        r1, r1, 1
-    bra loop
-done:
-    st.global.u32  [t], r2
-
-.kernel shifted
-.param c buf
-.param n u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    add.u32        r2, r0, 1
-    st.global.u32  [c + r1 + 1024], r2
-
-.kernel smooth_in_place
-.param x buf
-.param n u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    ld.global.f32  r2, [x + r1]
-    mov.f32        r4, r2
-    add.u32        r5, r0, 1
-    setp.ge.u32    p2, r5, n
-    @!p2 ld.global.f32 r4, [x + r1 + 4]
-    add.f32        r6, r2, r4
-    st.global.f32  [x + r1], r6
-
-.kernel count_used
-.param x buf
-.param h buf
-.param n u32
-    mov.u32        r0, %gid
-    setp.ge.u32    p0, r0, n
-    @p0 exit
-    shl.u64        r1, r0, 2
-    atom.global.add.u32 r4, [h], 1
-    st.global.u32  [x + r1], r4
-";
+const KERNELS: &str = include_str!("data/cluster/kernels.lasm");
 
 fn kernel(rt: &Runtime, name: &str) -> Arc<Kernel> {
     rt.compile("cluster.lasm", KERNELS)

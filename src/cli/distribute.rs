@@ -271,13 +271,14 @@ mod with_mpi {
                 crate::npy::write(&save.path, ty, &bytes)?;
             }
         }
-        let stats = cluster.finish()?;
+        let stats = cluster.stats().clone();
         if !args.quiet {
             let launches = launched.launches.max(1);
-            // Printed by every rank, at once: one line each.
-            eprintln!(
+            // One write per rank (stderr is unbuffered, and the ranks'
+            // lines are merged by the launcher), before MPI ends.
+            let line = format!(
                 "rank {rank}: per launch sent {} B, received {} B, {} in MPI, {} running blocks; \
-                 saves moved {} B",
+                 saves moved {} B\n",
                 launched.bytes_sent / launches,
                 launched.bytes_received / launches,
                 format_ns(launched.mpi_time.as_nanos() as f64 / launches as f64),
@@ -285,7 +286,9 @@ mod with_mpi {
                 (stats.bytes_sent + stats.bytes_received)
                     - (launched.bytes_sent + launched.bytes_received)
             );
+            eprint!("{line}");
         }
+        cluster.finish()?;
         Ok(report)
     }
 }
