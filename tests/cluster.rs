@@ -545,9 +545,9 @@ fn pipeline(c: &mut Cluster) {
     let y = twin(c, &single, &vec![0; n as usize * 4]);
     let z = twin(c, &single, &vec![0; n as usize * 4]);
     let h = twin(c, &single, &vec![0; bins as usize * 4]);
-    let s = twin(c, &single, &vec![0; 4]);
+    let s = twin(c, &single, &[0; 4]);
     let lo = twin(c, &single, &u32s(&[u32::MAX]));
-    let t = twin(c, &single, &vec![0; 4]);
+    let t = twin(c, &single, &[0; 4]);
     let part = Access::blocks(100, 4);
     for _ in 0..2 {
         both(

@@ -108,7 +108,9 @@ impl fmt::Display for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Access::All => f.write_str("all"),
-            Access::Blocks { elements, halo, .. } if halo == 0 => write!(f, "blocks:{elements}"),
+            Access::Blocks {
+                elements, halo: 0, ..
+            } => write!(f, "blocks:{elements}"),
             Access::Blocks { elements, halo, .. } => write!(f, "blocks:{elements}:halo={halo}"),
             Access::Reduce(op) => write!(f, "reduce:{}", op.name()),
             Access::One { block } => write!(f, "one:{block}"),

@@ -49,6 +49,7 @@
 mod access;
 mod dry_run;
 mod plan;
+mod reduce;
 #[cfg(feature = "mpi")]
 mod world;
 
