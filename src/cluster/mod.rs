@@ -21,7 +21,7 @@
 //! needs no communication; the dry run (`lanes run --dry-run-ranks N`) runs
 //! the same planner for any number of ranks without MPI.
 //!
-//! The distributed runtime itself, [`Cluster`], needs the cargo feature
+//! The distributed runtime itself, `Cluster`, needs the cargo feature
 //! `mpi` (rsmpi, and an MPI library to link). Only the thread that created
 //! it calls MPI; the pool's workers never do.
 //!
@@ -36,14 +36,14 @@
 //!   programs diverged all fail with [`ClusterError::Diverged`].
 //! - A fault on one rank fails the launch on every rank
 //!   ([`ClusterError::Remote`] names the rank and its error).
-//! - With [`ClusterConfig::verify`], each rank compares each written
+//! - With `ClusterConfig::verify`, each rank compares each written
 //!   buffer before and after the launch: a change outside the rank's
 //!   declared range (which includes writes overlapping another rank's
 //!   range) and a change inside the halo another rank read are errors
 //!   ([`ClusterError::Violation`]) naming the kernel, buffer and bytes. A
 //!   write that stores the value already there is not seen.
 //! - Every wait for another rank has a deadline
-//!   ([`ClusterConfig::timeout`]); past it the rank prints what it waited
+//!   (`ClusterConfig::timeout`); past it the rank prints what it waited
 //!   for and aborts the job (`MPI_Abort`), so nothing hangs.
 
 mod access;
@@ -60,7 +60,7 @@ pub use plan::{
     reduce_tree, volume,
 };
 #[cfg(feature = "mpi")]
-pub use world::{Cluster, ClusterConfig, ClusterStats};
+pub use world::{Cluster, ClusterConfig, ClusterStats, DistributedLaunch};
 
 use std::ops::Range;
 

@@ -387,10 +387,12 @@ impl Cluster {
         }
         for (rank, s) in statuses.iter().enumerate() {
             if let Some(v) = &s.violation {
-                let d = &distinct[v.buffer.min(distinct.len() - 1)];
+                let buffer = distinct
+                    .get(v.buffer)
+                    .map_or_else(|| format!("#{}", v.buffer), |d| d.name.clone());
                 return Err(ClusterError::Violation {
                     kernel: kernel.name.clone(),
-                    buffer: d.name.clone(),
+                    buffer,
                     rank: if v.halo { v.other } else { rank as u32 },
                     what: if v.halo {
                         "read as its halo what another rank wrote in the same launch:"
