@@ -662,6 +662,31 @@ fn errors(c: &mut Cluster) {
     }
     assert!(e.to_string().contains("halo"), "{e}");
 
+    // Written by one block only: block 0 writes `t`, declared as block 3's
+    // (which the last rank runs).
+    let total = kernel(c.runtime(), "total");
+    let h = c.alloc_from(&u32s(&[7; 5])).unwrap();
+    let t = c.alloc(4).unwrap();
+    let e = c
+        .launch(
+            &total,
+            Dim3::x(4),
+            Dim3::x(32),
+            &[Arg::Buffer(h), Arg::Buffer(t), Arg::from(5u32)],
+            &[("t", Access::One { block: 3 })],
+            opts,
+        )
+        .unwrap_err();
+    match &e {
+        ClusterError::Violation {
+            rank: 0,
+            owner: Some(o),
+            buffer,
+            ..
+        } if *o == last && buffer == "t" => {}
+        other => panic!("rank {rank}: expected rank 0 writing rank {last}'s `t`, got {other}"),
+    }
+
     // An atomic's returned value used on a reduced buffer: refused before
     // running, on every rank.
     let h = c.alloc(4).unwrap();
