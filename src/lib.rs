@@ -34,6 +34,7 @@
 pub mod asm;
 pub mod bench;
 pub mod buffer;
+pub mod cluster;
 pub mod engine;
 pub mod exec;
 pub mod kernel;

@@ -35,6 +35,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -467,8 +468,34 @@ impl Runtime {
         options: LaunchOptions,
         stop: &StopFlag,
     ) -> Result<LaunchStats, LaunchError> {
+        self.launch_blocks(kernel, grid, block, args, options, stop, None)
+    }
+
+    /// [`Runtime::launch_with_stop`] over the linear blocks `blocks` of the
+    /// grid only (`None`: all of them); the others do not run. This is how
+    /// [`crate::cluster`] gives each process its share of a launch. A range
+    /// that reaches past the grid is an error; an empty one runs nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn launch_blocks(
+        &self,
+        kernel: &Arc<Kernel>,
+        grid: Dim3,
+        block: Dim3,
+        args: &[Arg],
+        options: LaunchOptions,
+        stop: &StopFlag,
+        blocks: Option<Range<u64>>,
+    ) -> Result<LaunchStats, LaunchError> {
         let start = Instant::now();
         check_shape(grid, block)?;
+        let all = grid.count() as u64;
+        let range = blocks.unwrap_or(0..all);
+        if range.start > range.end || range.end > all {
+            return Err(LaunchError::Shape(format!(
+                "block range {}..{} is not inside grid {grid} ({all} blocks)",
+                range.start, range.end
+            )));
+        }
         let bound = {
             let table = self.buffers.read();
             bind_args(kernel, args, |id| table.get(id).cloned())?
@@ -481,9 +508,9 @@ impl Runtime {
             max_steps: options.max_steps,
             stop,
         };
-        let blocks = spec.block_count();
+        let blocks = range.end - range.start;
         let stats = with_deadline(stop, options.timeout, || {
-            self.run_on_engine(&spec, options.engine, start)
+            self.run_on_engine(&spec, options.engine, start, range)
         })
         .map_err(|e| {
             LaunchError::Engine(format!("cannot start the launch's deadline watchdog: {e}"))
@@ -519,10 +546,11 @@ impl Runtime {
         spec: &LaunchSpec<'_>,
         engine: Engine,
         start: Instant,
+        range: Range<u64>,
     ) -> Result<LaunchStats, LaunchError> {
-        let (grid, block) = (spec.grid, spec.block);
-        let blocks = spec.block_count();
-        let lanes = grid.count() * block.count();
+        let block = spec.block;
+        let blocks = range.end - range.start;
+        let lanes = blocks as u128 * block.count();
         let stats = |tasks, batch, engine, compile_time| LaunchStats {
             blocks,
             lanes,
@@ -534,13 +562,13 @@ impl Runtime {
         };
         match engine {
             Engine::Reference => {
-                reference::run(spec).map_err(LaunchError::Fault)?;
+                reference::run_blocks(spec, range).map_err(LaunchError::Fault)?;
                 Ok(stats(0, None, Engine::Reference, None))
             }
             Engine::Jit => match JitLaunch::new(spec) {
                 Ok(launch) => {
                     let (tasks, batch) =
-                        self.run_tasks(spec, launch.straight_line(), |state, range| {
+                        self.run_tasks(spec, range, launch.straight_line(), |state, range| {
                             state.jit.run_blocks(&launch, range)
                         })?;
                     Ok(stats(
@@ -557,21 +585,25 @@ impl Runtime {
                             spec.kernel.name, why.reason
                         );
                     }
-                    let (tasks, batch) = self.run_block_engine(spec)?;
+                    let (tasks, batch) = self.run_block_engine(spec, range)?;
                     Ok(stats(tasks, Some(batch), Engine::Pool, None))
                 }
             },
             Engine::Pool => {
-                let (tasks, batch) = self.run_block_engine(spec)?;
+                let (tasks, batch) = self.run_block_engine(spec, range)?;
                 Ok(stats(tasks, Some(batch), Engine::Pool, None))
             }
         }
     }
 
     /// Runs a launch on the block engine on the pool.
-    fn run_block_engine(&self, spec: &LaunchSpec<'_>) -> Result<(usize, BatchStats), LaunchError> {
+    fn run_block_engine(
+        &self,
+        spec: &LaunchSpec<'_>,
+        range: Range<u64>,
+    ) -> Result<(usize, BatchStats), LaunchError> {
         let launch = BlockLaunch::new(spec);
-        self.run_tasks(spec, launch.straight_line(), |state, range| {
+        self.run_tasks(spec, range, launch.straight_line(), |state, range| {
             state
                 .block
                 .run_blocks(&launch, range)
@@ -585,11 +617,12 @@ impl Runtime {
     fn run_tasks(
         &self,
         spec: &LaunchSpec<'_>,
+        range: Range<u64>,
         straight_line: bool,
-        run: impl Fn(&mut WorkerState, std::ops::Range<u64>) -> Result<(), LaunchError> + Sync,
+        run: impl Fn(&mut WorkerState, Range<u64>) -> Result<(), LaunchError> + Sync,
     ) -> Result<(usize, BatchStats), LaunchError> {
         let (pool, threads) = self.pool.read().clone();
-        let blocks = spec.block_count();
+        let blocks = range.end - range.start;
         let cost = if straight_line {
             Cost::Even
         } else {
@@ -604,8 +637,8 @@ impl Runtime {
         })?;
         let batch = pool
             .run(tasks, |state: &mut WorkerState, task| {
-                let first = task as u64 * per_task;
-                run(state, first..(first + per_task).min(blocks))
+                let first = range.start + task as u64 * per_task;
+                run(state, first..(first + per_task).min(range.end))
             })
             .map_err(|e| match e {
                 BatchError::Task { error, .. } => error,

@@ -1093,3 +1093,170 @@ fn more_parameters_than_slots_is_a_validation_error() {
         out.stderr
     );
 }
+
+const CLUSTER: &str = "tests/data/cluster/kernels.lasm";
+
+#[test]
+fn dry_run_prints_the_partition_and_the_bytes_each_rank_moves() {
+    let out = lanes(&[
+        "run",
+        CLUSTER,
+        "--kernel",
+        "smooth",
+        "--grid",
+        "10",
+        "--block",
+        "64",
+        "--arg",
+        "x=zeros:f32:640",
+        "--arg",
+        "y=zeros:f32:640",
+        "--arg",
+        "n=640",
+        "--access",
+        "x=blocks:64:halo=2",
+        "--access",
+        "y=blocks:64",
+        "--save",
+        "y=unused.npy",
+        "--dry-run-ranks",
+        "3",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s = &out.stdout;
+    assert!(s.contains("10 blocks on 3 ranks (lazy movement)"), "{s}");
+    assert!(
+        s.contains(
+            "rank 1: blocks 3..6 (3); `x` bytes 768..1536 (reads 760..1544); `y` bytes 768..1536"
+        ),
+        "{s}"
+    );
+    // Rank 0 holds y's first 3 blocks and receives the other 7.
+    assert!(s.contains("saves to rank 0 1792 B"), "{s}");
+    // Nothing was saved: it did not run.
+    assert!(
+        !Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("unused.npy")
+            .exists()
+    );
+}
+
+#[test]
+fn dry_run_over_many_rank_counts_prints_a_line_each() {
+    let out = lanes(&[
+        "run",
+        CLUSTER,
+        "--kernel",
+        "hist",
+        "--grid",
+        "64",
+        "--block",
+        "128",
+        "--arg",
+        "x=zeros:u32:8192",
+        "--arg",
+        "h=zeros:u32:256",
+        "--arg",
+        "s=zeros:f32:1",
+        "--arg",
+        "lo=zeros:u32:1",
+        "--arg",
+        "n=8192",
+        "--arg",
+        "bins=256",
+        "--access",
+        "x=blocks:128",
+        "--access",
+        "h=reduce:add",
+        "--access",
+        "s=reduce:add",
+        "--access",
+        "lo=reduce:min",
+        "--dry-run-ranks",
+        "2,8,1024",
+        "--movement",
+        "eager",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    // 8 ranks: 7 partials of 1032 bytes up the tree, then eager movement
+    // sends the 1032-byte result from rank 0 to the 7 others.
+    assert!(
+        lines[1].starts_with("ranks 8: launch 1 moves 14448 B"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn access_declarations_are_checked_before_anything_runs() {
+    let base = [
+        "run",
+        CLUSTER,
+        "--kernel",
+        "smooth",
+        "--grid",
+        "10",
+        "--block",
+        "64",
+        "--arg",
+        "x=zeros:f32:640",
+        "--arg",
+        "y=zeros:f32:640",
+        "--arg",
+        "n=640",
+    ];
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        lanes(&args)
+    };
+    // The kernel writes y: it must be declared writable.
+    let out = with(&["--dry-run-ranks", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("kernel `smooth`, buffer `y` (undeclared)"),
+        "{}",
+        out.stderr
+    );
+    let out = with(&["--access", "y=all", "--dry-run-ranks", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("stores to it (line"), "{}", out.stderr);
+    let out = with(&["--access", "y=blocks:0", "--dry-run-ranks", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("blocks:0"), "{}", out.stderr);
+    let out = with(&["--access", "n=all", "--dry-run-ranks", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a buffer"), "{}", out.stderr);
+    // Declarations mean nothing to a plain run.
+    let out = with(&["--access", "y=blocks:64"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--distribute"), "{}", out.stderr);
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distribute_needs_the_mpi_feature() {
+    let out = lanes(&[
+        "run",
+        VECTOR_ADD,
+        "--grid",
+        "1",
+        "--block",
+        "4",
+        "--arg",
+        "a=zeros:f32:4",
+        "--arg",
+        "b=zeros:f32:4",
+        "--arg",
+        "c=zeros:f32:4",
+        "--arg",
+        "n=4",
+        "--access",
+        "c=blocks:4",
+        "--distribute",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("`mpi` cargo feature"), "{}", out.stderr);
+}

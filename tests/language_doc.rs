@@ -568,6 +568,17 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
         }
         // Toolchain setup and the environment of the commands after it.
         "rustup" | "export" => Ok(()),
+        // The MPI packages the `mpi` feature builds against.
+        "apt-get" => match words.get(1).map(String::as_str) {
+            Some("install") => Ok(()),
+            other => Err(format!("apt-get {other:?}")),
+        },
+        // `mpirun [OPTIONS] target/release/lanes ARGS`: the lanes command
+        // line parses.
+        "mpirun" => match words.iter().position(|w| w.ends_with("/lanes")) {
+            Some(i) => lanes_args(&words[i + 1..]),
+            None => Err("mpirun runs no lanes binary".to_string()),
+        },
         // The Python package's tools: the files they name exist (the
         // virtual environment is made by `bash test.sh`).
         "source" => match words.get(1) {
@@ -646,7 +657,7 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
                         files.push(package.join("src"));
                     }
                     // `cargo test --lib NAME` and `cargo test -- NAME`.
-                    let takes_value = ["-p", "--test", "--target", "--skip"];
+                    let takes_value = ["-p", "--test", "--target", "--skip", "--features"];
                     let skip = if sub == Some("miri") { 2 } else { 1 };
                     let names = |words: &[String]| -> Vec<String> {
                         words

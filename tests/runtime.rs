@@ -257,3 +257,39 @@ fn readers_writers_and_host_writes_of_one_buffer_interleave() {
     let last = u32s(&rt.read(x).unwrap());
     assert!(last.iter().all(|&v| v == 1000 || v <= rounds));
 }
+
+#[test]
+fn a_launch_may_run_a_range_of_its_blocks_on_every_engine() {
+    // `launch_blocks` (what each rank of a cluster runs): only blocks
+    // 3..7 of 10 scale their elements, on every engine, and a range past
+    // the grid is refused.
+    for engine in lanes::Engine::ALL {
+        let rt = Runtime::builder().threads(2).build().unwrap();
+        let p = rt.compile("scale.lasm", SCALE).unwrap();
+        let k = p.kernel("scale").unwrap();
+        let n = 10 * 32u32;
+        let init: Vec<u8> = (1..=n).flat_map(|v| v.to_le_bytes()).collect();
+        let x = rt.alloc_from(&init).unwrap();
+        let args = [Arg::Buffer(x), Arg::from(n), Arg::from(3u32)];
+        let opts = LaunchOptions {
+            engine,
+            ..LaunchOptions::default()
+        };
+        let stop = lanes::engine::StopFlag::new();
+        let stats = rt
+            .launch_blocks(k, Dim3::x(10), Dim3::x(32), &args, opts, &stop, Some(3..7))
+            .unwrap();
+        assert_eq!(stats.blocks, 4, "{engine}");
+        let got = u32s(&rt.read(x).unwrap());
+        for (i, v) in got.iter().enumerate() {
+            let scaled = (3 * 32..7 * 32).contains(&i);
+            let want = (i as u32 + 1) * if scaled { 3 } else { 1 };
+            assert_eq!(*v, want, "{engine}: element {i}");
+        }
+        let stop = lanes::engine::StopFlag::new();
+        let e = rt
+            .launch_blocks(k, Dim3::x(10), Dim3::x(32), &args, opts, &stop, Some(8..11))
+            .unwrap_err();
+        assert!(matches!(e, LaunchError::Shape(_)), "{engine}: {e}");
+    }
+}

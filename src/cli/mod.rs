@@ -24,6 +24,7 @@
 mod affinity;
 mod bench;
 mod check;
+mod distribute;
 mod error;
 mod generate;
 mod latency;

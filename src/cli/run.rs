@@ -15,6 +15,7 @@ use super::spec::{
     parse_timeout, quote, whole,
 };
 use super::{CliError, emit, read_source};
+use crate::cluster::Movement;
 use crate::kernel::{Kernel, ParamKind};
 use crate::types::ScalarType;
 use crate::{Arg, BufferId, Dim3, Engine, LaunchOptions, Runtime, Scalar};
@@ -71,6 +72,44 @@ pub struct RunArgs {
     /// wait and run time percentiles) after the launches.
     #[arg(long)]
     pub(crate) report: bool,
+    /// Split the launch across the ranks of an MPI job (run under
+    /// `mpirun`; needs a lanes built with the `mpi` feature).
+    #[arg(long)]
+    pub(crate) distribute: bool,
+    /// What the blocks do with a buffer, for --distribute and
+    /// --dry-run-ranks: `all` (only read), `blocks:K[:halo=H]` (block b
+    /// writes elements b*K..(b+1)*K, reads H more each side),
+    /// `reduce:add|min|max` (only atomics whose result is unused) or
+    /// `one:BLOCK` (only that block writes it). A buffer the kernel only
+    /// reads may be left out (`all`).
+    #[arg(long = "access", value_name = "NAME=SPEC", value_parser = super::distribute::parse_access)]
+    pub(crate) access: Vec<super::distribute::AccessArg>,
+    /// Print how the launch would be split across N ranks and the bytes
+    /// each rank would send and receive, without running it; several
+    /// counts (`2,4,8`) print one summary line each.
+    #[arg(long, value_name = "N[,N...]", value_parser = parse_rank_list)]
+    pub(crate) dry_run_ranks: Option<RankList>,
+    /// When data written by one rank moves to the others: `lazy` (when a
+    /// later launch or a save needs it) or `eager` (after every launch).
+    #[arg(long, value_name = "lazy|eager", default_value = "lazy", value_parser = parse_movement)]
+    pub(crate) movement: Movement,
+    /// With --distribute: check every launch for writes outside the
+    /// declared ranges and for reads of another rank's writes (costs a copy
+    /// of each written buffer per launch).
+    #[arg(long)]
+    pub(crate) verify: bool,
+}
+
+/// `--dry-run-ranks`: the rank counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RankList(pub(crate) Vec<u32>);
+
+fn parse_rank_list(s: &str) -> Result<RankList, String> {
+    super::distribute::parse_ranks(s).map(RankList)
+}
+
+fn parse_movement(s: &str) -> Result<Movement, String> {
+    s.parse()
 }
 
 /// `--engine`.
@@ -112,6 +151,28 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
         options.max_steps = m;
     }
     options.timeout = args.timeout;
+    if let Some(ranks) = &args.dry_run_ranks {
+        if args.distribute {
+            return Err(CliError::Usage(
+                "--dry-run-ranks plans a distributed run without running it; leave out --distribute"
+                    .to_string(),
+            ));
+        }
+        emit(&super::distribute::dry_run(
+            args, &ranks.0, &kernel, &values,
+        )?);
+        return Ok(());
+    }
+    if args.distribute {
+        emit(&super::distribute::run(args, &kernel, &values, options)?);
+        return Ok(());
+    }
+    if !args.access.is_empty() || args.verify {
+        return Err(CliError::Usage(
+            "--access and --verify are for distributed runs: add --distribute (under mpirun) or --dry-run-ranks N"
+                .to_string(),
+        ));
+    }
     let settings = PoolSettings {
         threads: args.threads,
         placement: args.placement.clone(),
@@ -181,7 +242,7 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn dims(d: Dim3) -> String {
+pub(crate) fn dims(d: Dim3) -> String {
     format!("{},{},{}", d.x, d.y, d.z)
 }
 
@@ -290,12 +351,12 @@ fn check_saves(kernel: &Kernel, saves: &[SaveSpec]) -> Result<(), CliError> {
 
 /// One parameter's launch argument, and for buffers the element type it was
 /// loaded or created with.
-struct Bound {
-    arg: Arg,
-    buffer: Option<(BufferId, ScalarType, usize)>,
+pub(crate) struct Bound {
+    pub(crate) arg: Arg,
+    pub(crate) buffer: Option<(BufferId, ScalarType, usize)>,
 }
 
-fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, CliError> {
+pub(crate) fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, CliError> {
     let mut budget = MemoryBudget::of_machine();
     let mut bound = Vec::with_capacity(values.len());
     for (p, value) in kernel.params.iter().zip(values) {
@@ -392,7 +453,7 @@ fn total_memory() -> Option<usize> {
 }
 
 /// The buffer a `--save` names and the type to save it as.
-fn saved_type(
+pub(crate) fn saved_type(
     bound: &[Bound],
     kernel: &Kernel,
     save: &SaveSpec,

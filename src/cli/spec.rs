@@ -148,7 +148,7 @@ pub(crate) fn parse_save(s: &str) -> Result<SaveSpec, String> {
     })
 }
 
-fn split_name<'a>(s: &'a str, form: &str) -> Result<(&'a str, &'a str), String> {
+pub(crate) fn split_name<'a>(s: &'a str, form: &str) -> Result<(&'a str, &'a str), String> {
     let (name, rest) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` has no `=`; give {form}"))?;

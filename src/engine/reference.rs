@@ -78,6 +78,11 @@ pub(crate) struct BlockCtx<'a> {
 
 /// Runs a whole launch on the calling thread.
 pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
+    run_blocks(spec, 0..spec.block_count())
+}
+
+/// Runs the linear blocks `range` of a launch on the calling thread.
+pub fn run_blocks(spec: &LaunchSpec<'_>, range: std::ops::Range<u64>) -> Result<(), Box<Fault>> {
     // Registers the buffers it writes; reads stay atomic (no freeze).
     let _access = super::BufferAccess::acquire(spec, false);
     let lanes_per_block = spec.lanes_per_block();
@@ -91,8 +96,8 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
         })
         .collect();
     let mut shared = SharedMemory::default();
-    let blocks = spec.block_count();
-    for b in 0..blocks {
+    let blocks = range.end;
+    for b in range {
         if spec.stop.is_set() {
             spec.stop.record_unfinished(b..blocks);
             return Ok(());
