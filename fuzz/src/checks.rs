@@ -87,8 +87,9 @@ pub fn check_fault_context(f: &Fault, kernel: &lanes::Kernel, grid: Dim3, block:
 
 /// Compiles and launches a hostile case on every engine (the JIT on both
 /// tiers). Panics (a fuzz finding) if anything panics, the JIT cannot
-/// compile a kernel that validation accepted, a launch gives an error it should not, a
-/// fault's context is wrong, or a buffer not bound to the launch changes.
+/// compile a kernel that validation accepted, a launch gives an error it
+/// should not, a fault's context is wrong, or a buffer not bound to the
+/// launch changes.
 pub fn check_hostile(case: &Hostile) {
     let program = match lanes::compile("fuzz.lasm", &case.source) {
         Ok(p) => p,
@@ -103,10 +104,11 @@ pub fn check_hostile(case: &Hostile) {
     let lane_program = lanes::compile("fuzz.lasm", &case.source).expect("compiles again");
     let rt = runtime(2);
     for (kernel, lane_kernel) in program.kernels.iter().zip(&lane_program.kernels) {
+        let lane_run = (Engine::Jit, true, lane_kernel);
         let runs = Engine::ALL
             .into_iter()
             .map(|e| (e, false, kernel))
-            .chain([(Engine::Jit, true, lane_kernel)]);
+            .chain([lane_run]);
         for (engine, one_lane, kernel) in runs {
             // A buffer that is never bound: it must come back unchanged.
             let canary: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();

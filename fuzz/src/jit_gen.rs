@@ -350,17 +350,28 @@ impl JitGen<'_, '_> {
             }
             6 => {
                 let ty = self.pick(&ALL)?;
-                format!("ld.global.{ty} {d}, [inp + {}]", self.offset(size_of(ty), 512)?)
+                format!(
+                    "ld.global.{ty} {d}, [inp + {}]",
+                    self.offset(size_of(ty), 512)?
+                )
             }
             7 | 8 => {
                 let ty = self.pick(&ALL)?;
                 let cmp = self.pick(&CMPS)?;
                 let p = self.pick(&[4, 5])?;
-                format!("setp.{cmp}.{ty} p{p}, {}, {}", self.usrc(ty)?, self.usrc(ty)?)
+                format!(
+                    "setp.{cmp}.{ty} p{p}, {}, {}",
+                    self.usrc(ty)?,
+                    self.usrc(ty)?
+                )
             }
             _ => {
                 let op = self.pick(&["and", "or", "xor"])?;
-                let (p, a, b) = (self.pick(&[4, 5])?, self.pick(&[4, 5])?, self.pick(&[4, 5])?);
+                let (p, a, b) = (
+                    self.pick(&[4, 5])?,
+                    self.pick(&[4, 5])?,
+                    self.pick(&[4, 5])?,
+                );
                 if self.u.arbitrary()? {
                     format!("{op}.pred p{p}, p{a}, p{b}")
                 } else {
@@ -375,7 +386,10 @@ impl JitGen<'_, '_> {
     /// Index arithmetic into r12..r15: affine in the lane, mostly.
     fn affine(&mut self) -> Result<()> {
         let d = format!("r{}", self.u.int_in_range(12..=15)?);
-        let ty = if self.ratio(1, 2)? {
+        let wide = avoid_narrow_affine();
+        let ty = if wide {
+            self.pick(&["u64", "i64"])?
+        } else if self.ratio(1, 2)? {
             self.pick(&["u32", "u64"])?
         } else {
             self.pick(&INTS)?
@@ -414,11 +428,19 @@ impl JitGen<'_, '_> {
                 self.usrc(ty)?
             ),
             7 => {
-                let ty = self.pick(&["i8", "i16", "i32", "i64"])?;
+                let ty = if wide {
+                    "i64"
+                } else {
+                    self.pick(&["i8", "i16", "i32", "i64"])?
+                };
                 format!("neg.{ty} {d}, {}", self.asrc()?)
             }
             8 => {
-                let (to, from) = (self.pick(&INTS)?, self.pick(&INTS)?);
+                let (to, from) = if wide {
+                    (ty, self.pick(&["u64", "i64"])?)
+                } else {
+                    (self.pick(&INTS)?, self.pick(&INTS)?)
+                };
                 format!("cvt.{to}.{from} {d}, {}", self.asrc()?)
             }
             _ => {
@@ -515,7 +537,7 @@ impl JitGen<'_, '_> {
                 let a = self.address("inp + ", "r23", off, "r24")?;
                 format!("ld.global.{ty} r{d}, {a}")
             }
-            4 => {
+            4 if !avoid_narrow_affine() => {
                 // Narrow index arithmetic that wraps below 256.
                 let index = self.pick(&INDICES)?;
                 let op = self.pick(&["mul", "shl"])?;
@@ -667,13 +689,23 @@ impl JitGen<'_, '_> {
                 let at = self.shared_bytes - 8;
                 match self.u.int_in_range(0..=1)? {
                     0 => format!("atom.shared.add.u32 r29, [{at}], {}", self.src("u32")?),
-                    _ => format!("atom.shared.max.i32 r29, [{}], {}", at + 4, self.src("i32")?),
+                    _ => format!(
+                        "atom.shared.max.i32 r29, [{}], {}",
+                        at + 4,
+                        self.src("i32")?
+                    ),
                 }
             }
             _ => match self.u.int_in_range(0..=2)? {
-                0 => format!("atom.global.add.u64 r29, [counter + 8], {}", self.src("u64")?),
+                0 => format!(
+                    "atom.global.add.u64 r29, [counter + 8], {}",
+                    self.src("u64")?
+                ),
                 1 => format!("atom.global.max.u32 r29, [counter], {}", self.src("u32")?),
-                _ => format!("atom.global.min.i32 r29, [counter + 4], {}", self.src("i32")?),
+                _ => format!(
+                    "atom.global.min.i32 r29, [counter + 4], {}",
+                    self.src("i32")?
+                ),
             },
         };
         self.emit(&format!("{guard}{text}"));
@@ -714,7 +746,7 @@ impl JitGen<'_, '_> {
                         self.scaled("r23", index, stride)?;
                         format!("ld.global.{ty} r{d}, [inp + r23 + {off}]")
                     }
-                    4 => {
+                    4 if !avoid_narrow_affine() => {
                         // Signed narrow index arithmetic: negative offsets.
                         let index = self.pick(&INDICES)?;
                         self.emit(&format!("mul.i8 r23, {index}, {}", size * 3));
@@ -890,6 +922,16 @@ impl JitGen<'_, '_> {
         self.label(&end);
         Ok(())
     }
+}
+
+/// `JIT_FUZZ_AVOID=narrow-affine`: no index arithmetic that wraps in a
+/// type narrower than 64 bits, to look for other bugs while the one behind
+/// `tests/fuzz_regressions.rs`'s `jit_narrow_affine_*` tests is open.
+fn avoid_narrow_affine() -> bool {
+    static AVOID: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVOID.get_or_init(|| {
+        std::env::var("JIT_FUZZ_AVOID").is_ok_and(|v| v.split(',').any(|x| x == "narrow-affine"))
+    })
 }
 
 /// A block shape: 1-D, 2-D or 3-D, x a multiple of 4 or not.
@@ -1101,9 +1143,13 @@ mod tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(60);
+        let first: u64 = std::env::var("JIT_GEN_FIRST")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut gang = 0;
         let mut faulted = std::collections::BTreeMap::new();
-        for seed in 0..cases {
+        for seed in first..first + cases {
             let data = bytes(seed, 4096);
             let case = JitCase::arbitrary(&mut Unstructured::new(&data)).unwrap();
             let kernel = crate::compile_case(&case);
@@ -1134,10 +1180,10 @@ mod tests {
 
     /// Whether `case` still fails as a JIT finding does (not a generator
     /// bug, not a compile error).
-    fn fails(case: &JitCase) -> Option<String> {
-        let result = std::panic::catch_unwind(|| {
+    fn fails(case: &dyn Case) -> Option<String> {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check_jit(case);
-        });
+        }));
         let message = match result {
             Ok(()) => return None,
             Err(p) => p
@@ -1152,63 +1198,148 @@ mod tests {
         finding.then_some(message)
     }
 
-    /// Replays the case in the file `JIT_REPLAY` (its `Debug` text); with
-    /// `JIT_MINIMIZE=1`, first drops every line and shrinks the launch as
-    /// long as it still fails, and prints what is left.
+    /// A case the minimizer can shrink.
+    trait Shrink: Case + Clone {
+        fn source_mut(&mut self) -> &mut String;
+        fn shape_mut(&mut self) -> (&mut Dim3, &mut Dim3);
+        /// Makes the rest of the case fit a smaller launch.
+        fn fit(&mut self) {}
+    }
+
+    impl Shrink for JitCase {
+        fn source_mut(&mut self) -> &mut String {
+            &mut self.source
+        }
+        fn shape_mut(&mut self) -> (&mut Dim3, &mut Dim3) {
+            (&mut self.grid, &mut self.block)
+        }
+        fn fit(&mut self) {
+            let total = self.total();
+            self.lane = self.lane.min(total - 1);
+            self.inp_len = self.inp_len.min((total * 16 + 128).max(1024) as usize);
+            self.edge_len = self.edge_len.min(total as usize * 8);
+        }
+    }
+
+    impl Shrink for Valid {
+        fn source_mut(&mut self) -> &mut String {
+            &mut self.source
+        }
+        fn shape_mut(&mut self) -> (&mut Dim3, &mut Dim3) {
+            (&mut self.grid, &mut self.block)
+        }
+    }
+
+    /// Reads a `differential` case back from its `Debug` text.
+    fn parse_valid(text: &str) -> Valid {
+        let num = |name: &str| -> &str {
+            let at = text.find(&format!(" {name} ")).expect("a field") + name.len() + 2;
+            let rest = &text[at..];
+            &rest[..rest.find([' ', '\n']).unwrap_or(rest.len())]
+        };
+        let dim = |name: &str| -> Dim3 {
+            let at = text.find(&format!(" {name} (")).expect("a shape") + name.len() + 3;
+            let rest = &text[at..];
+            let v: Vec<u32> = rest[..rest.find(')').expect("`)`")]
+                .split(',')
+                .map(|x| x.trim().parse().expect("a number"))
+                .collect();
+            Dim3::new(v[0], v[1], v[2])
+        };
+        let input_at = text.find("// input [").expect("an input") + 10;
+        let input = &text[input_at..];
+        Valid {
+            source: text[text.find(".kernel").expect("a kernel")..].to_string(),
+            grid: dim("grid"),
+            block: dim("block"),
+            input: input[..input.find(']').expect("`]`")]
+                .split(',')
+                .map(|b| b.trim().parse().expect("a byte"))
+                .collect(),
+            k: num("k").parse().expect("k"),
+            max_steps: num("max_steps").parse().expect("max_steps"),
+        }
+    }
+
+    /// Drops instructions and shrinks the launch while the case still
+    /// fails.
+    fn minimize<C: Shrink>(mut case: C) -> C {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        assert!(fails(&case).is_some(), "the case does not fail");
+        loop {
+            let before = format!("{case:?}");
+            // Drop instruction lines, last first.
+            let mut i = case.source().lines().count();
+            while i > 0 {
+                i -= 1;
+                let lines: Vec<String> = case.source().lines().map(String::from).collect();
+                let line = lines[i].trim();
+                if line.is_empty() || line.starts_with('.') {
+                    continue;
+                }
+                let mut next = case.clone();
+                *next.source_mut() = lines
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, l)| format!("{l}\n"))
+                    .collect();
+                if fails(&next).is_some() {
+                    case = next;
+                }
+            }
+            // Smaller launches.
+            let (grid, block) = (case.grid(), case.block());
+            for (g, b) in [
+                (Dim3::x(1), block),
+                (grid, Dim3::new(block.x, block.y, 1)),
+                (grid, Dim3::new(block.x, 1, block.z)),
+                (grid, Dim3::new(4, block.y, block.z)),
+                (grid, Dim3::new(8, block.y, block.z)),
+            ] {
+                if (g, b) == (case.grid(), case.block()) {
+                    continue;
+                }
+                let mut next = case.clone();
+                let (ng, nb) = next.shape_mut();
+                (*ng, *nb) = (g, b);
+                next.fit();
+                if fails(&next).is_some() {
+                    case = next;
+                }
+            }
+            if before == format!("{case:?}") {
+                break;
+            }
+        }
+        std::panic::set_hook(hook);
+        eprintln!("{case:?}");
+        case
+    }
+
+    /// Replays the case in the file `JIT_REPLAY` (its `Debug` text, of a
+    /// `JitCase` or a `differential` case); with `JIT_MINIMIZE=1`, first
+    /// drops every line and shrinks the launch as long as it still fails,
+    /// and prints what is left.
     #[test]
     #[ignore = "a tool: JIT_REPLAY=FILE [JIT_MINIMIZE=1]"]
     fn replay() {
         let path = std::env::var("JIT_REPLAY").expect("JIT_REPLAY=FILE");
         let text = std::fs::read_to_string(path).expect("read the case");
-        let mut case: JitCase = text.parse().expect("a case");
-        if std::env::var("JIT_MINIMIZE").is_ok_and(|v| v == "1") {
-            let hook = std::panic::take_hook();
-            std::panic::set_hook(Box::new(|_| {}));
-            assert!(fails(&case).is_some(), "the case does not fail");
-            loop {
-                let before = (case.source.clone(), case.grid, case.block);
-                // Drop instruction lines, last first.
-                let mut i = case.source.lines().count();
-                while i > 0 {
-                    i -= 1;
-                    let lines: Vec<&str> = case.source.lines().collect();
-                    let line = lines[i].trim();
-                    if line.is_empty() || line.starts_with('.') {
-                        continue;
-                    }
-                    let mut shorter = lines.clone();
-                    shorter.remove(i);
-                    let mut next = case.clone();
-                    next.source = shorter.join("\n") + "\n";
-                    if fails(&next).is_some() {
-                        case = next;
-                    }
-                }
-                // Smaller launches.
-                for (grid, block) in [
-                    (Dim3::x(1), case.block),
-                    (case.grid, Dim3::new(case.block.x, case.block.y, 1)),
-                    (case.grid, Dim3::new(case.block.x, 1, case.block.z)),
-                    (case.grid, Dim3::new(4, case.block.y, case.block.z)),
-                    (case.grid, Dim3::new(8, case.block.y, case.block.z)),
-                ] {
-                    let mut next = case.clone();
-                    (next.grid, next.block) = (grid, block);
-                    let total = next.total();
-                    next.lane = next.lane.min(total - 1);
-                    next.inp_len = next.inp_len.min((total * 16 + 128).max(1024) as usize);
-                    next.edge_len = next.edge_len.min(total as usize * 8);
-                    if (grid, block) != (case.grid, case.block) && fails(&next).is_some() {
-                        case = next;
-                    }
-                }
-                if before == (case.source.clone(), case.grid, case.block) {
-                    break;
-                }
+        let shrink = std::env::var("JIT_MINIMIZE").is_ok_and(|v| v == "1");
+        if text.contains("// input [") {
+            let mut case = parse_valid(&text);
+            if shrink {
+                case = minimize(case);
             }
-            std::panic::set_hook(hook);
-            eprintln!("{case:?}");
+            check_jit(&case);
+        } else {
+            let mut case: JitCase = text.parse().expect("a case");
+            if shrink {
+                case = minimize(case);
+            }
+            check_jit(&case);
         }
-        check_jit(&case);
     }
 }

@@ -630,9 +630,15 @@ impl ValidGen<'_, '_> {
                 // (Literals of the instruction's own type: a u32 literal
                 // may not fit i32.)
                 match self.u.int_in_range(0..=2)? {
-                    0 => format!("atom.global.add.u64 r29, [counter + 8], {}", self.src("u64")?),
+                    0 => format!(
+                        "atom.global.add.u64 r29, [counter + 8], {}",
+                        self.src("u64")?
+                    ),
                     1 => format!("atom.global.max.u32 r29, [counter], {}", self.src("u32")?),
-                    _ => format!("atom.global.min.i32 r29, [counter + 4], {}", self.src("i32")?),
+                    _ => format!(
+                        "atom.global.min.i32 r29, [counter + 4], {}",
+                        self.src("i32")?
+                    ),
                 }
             }
         })
