@@ -385,6 +385,51 @@ impl Runtime {
         self.typed(&table, id, len)
     }
 
+    /// A buffer of `len` elements over memory the caller owns, used in
+    /// place: launches read and write `ptr[..len]` itself (see
+    /// [`memory::Buffer::from_external`], whose contract this shares).
+    /// `owner` is dropped once the buffer, and every launch that holds it,
+    /// is done with the memory. Memory that does not start at a multiple of
+    /// 8 bytes or does not hold whole 8-byte words is a
+    /// [`MemoryError::ExternalLayout`]: copy it with
+    /// [`Runtime::buffer_from`] instead.
+    ///
+    /// # Safety
+    ///
+    /// Until the returned buffer is dropped and no launch that was given it
+    /// is running, `ptr[..len]` must stay valid for reads and writes, and
+    /// nothing else may read or write it (not the caller, not another
+    /// thread, not another buffer over overlapping memory).
+    ///
+    /// ```
+    /// use std::ptr::NonNull;
+    ///
+    /// let rt = lanes::Runtime::new();
+    /// let mut data = vec![1.0f64, 2.0, 3.0];
+    /// let ptr = NonNull::new(data.as_mut_ptr()).unwrap();
+    /// // SAFETY: `data` outlives `x` and is left alone while `x` lives.
+    /// let x = unsafe { rt.buffer_external(ptr, 3, Box::new(())) }?;
+    /// rt.ops().mul_scalar(&x, 2.0, &x)?;
+    /// drop(x);
+    /// assert_eq!(data, [2.0, 4.0, 6.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn buffer_external<T: Element>(
+        &self,
+        ptr: std::ptr::NonNull<T>,
+        len: usize,
+        owner: Box<dyn Send + Sync>,
+    ) -> Result<Buffer<T>, MemoryError> {
+        let bytes = len
+            .checked_mul(T::TYPE.size())
+            .ok_or(MemoryError::Allocation { bytes: usize::MAX })?;
+        // SAFETY: the caller's contract is `from_external`'s, in elements.
+        let memory = unsafe { memory::Buffer::from_external(ptr.cast(), bytes, owner)? };
+        let mut table = self.buffers.write();
+        let id = table.insert(memory);
+        self.typed(&table, id, len)
+    }
+
     fn typed<T: Element>(
         &self,
         table: &BufferTable,

@@ -78,10 +78,11 @@ pub struct Scalar {
 
 impl Scalar {
     /// Parses `text` as a value of type `ty` (decimal or `0x` hex integers;
-    /// floats as Rust parses them, plus `inf`, `-inf`, `nan`).
+    /// floats as Rust parses them, plus `inf`, `-inf`, `nan`). A float type
+    /// keeps the sign of zero: `-0` is -0.0, as the immediate `-0` is.
     ///
     /// A finite number too large for a float type is an error, as it is for
-    /// an immediate (ISA.md section 2): `1e39` does not fit `f32`; infinity
+    /// an immediate (docs/LANGUAGE.md section 3): `1e39` does not fit `f32`; infinity
     /// must be written as such (`inf`, `-inf`, `infinity`).
     pub fn parse(ty: ScalarType, text: &str) -> Result<Scalar, String> {
         let t = text.trim();
@@ -201,7 +202,13 @@ pub enum FaultKind {
         space: Space,
         /// The buffer parameter's name (global accesses).
         buffer: Option<String>,
-        /// First byte, exact (may be negative or past `u64::MAX`).
+        /// The first byte's exact offset: the address register read as
+        /// u64, plus or minus the displacement, never wrapped
+        /// (docs/LANGUAGE.md section 4), so it lies in
+        /// `-(2^64 - 1)..=2^65 - 2`; every engine reports this same value.
+        /// The message shows an offset from 2^63 to 2^64 as the negative
+        /// number a kernel with signed index arithmetic computed (`-192`,
+        /// the u64 beside it) and one past `u64::MAX` as `2^64 + N`.
         offset: i128,
         /// Bytes accessed.
         size: usize,
@@ -236,6 +243,31 @@ fn where_(space: Space, buffer: &Option<String>) -> String {
     }
 }
 
+/// An out-of-bounds offset as a user reads it. A register holding
+/// 2^64 - 192 almost always holds -192 (a lane that computed index -48 of
+/// an f32 buffer), so offsets from 2^63 to 2^64 show as that signed value,
+/// with the u64 beside it; the exact sum past `u64::MAX` shows as
+/// `2^64 + N`, since the address does not wrap.
+struct ShownOffset(i128);
+
+impl fmt::Display for ShownOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const TWO_64: i128 = 1 << 64;
+        let o = self.0;
+        if o < 1 << 63 {
+            write!(f, "{o}")
+        } else if o < TWO_64 {
+            write!(f, "{} (as u64: {o})", o - TWO_64)
+        } else {
+            write!(
+                f,
+                "2^64 + {} (past u64::MAX; offsets do not wrap)",
+                o - TWO_64
+            )
+        }
+    }
+}
+
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -247,7 +279,8 @@ impl fmt::Display for FaultKind {
                 len,
             } => write!(
                 f,
-                "out of bounds: {size}-byte access at offset {offset} of {} ({len} bytes)",
+                "out of bounds: {size}-byte access at offset {} of {} ({len} bytes)",
+                ShownOffset(*offset),
                 where_(*space, buffer)
             ),
             FaultKind::Misaligned {
@@ -342,6 +375,27 @@ pub enum LaunchError {
         kernel: String,
         /// The limit it was given.
         timeout: std::time::Duration,
+        /// The grid, to name blocks by their coordinates.
+        grid: Dim3,
+        /// Blocks in the launch.
+        blocks: u64,
+        /// Blocks that had not finished when it was cancelled.
+        unfinished: u64,
+        /// The first of them, as ranges of linear block indices (a few).
+        ranges: Vec<std::ops::Range<u64>>,
+    },
+    /// The launch's stop flag was set by its caller
+    /// ([`Runtime::launch_with_stop`]); blocks that finished keep their
+    /// writes.
+    ///
+    /// [`Runtime::launch_with_stop`]: crate::Runtime::launch_with_stop
+    #[error(
+        "kernel `{kernel}` was cancelled: {}",
+        unfinished_list(*grid, *blocks, *unfinished, ranges)
+    )]
+    Cancelled {
+        /// The kernel.
+        kernel: String,
         /// The grid, to name blocks by their coordinates.
         grid: Dim3,
         /// Blocks in the launch.

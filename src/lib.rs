@@ -50,7 +50,7 @@ pub use lanes_scheduler::{Metric, Placement, Report};
 pub use launch::{Arg, Dim3, Fault, FaultKind, LaunchError, Scalar};
 pub use memory::BufferId;
 pub use runtime::{Engine, LaunchOptions, LaunchStats, PoolConfig, Runtime, RuntimeBuilder};
-pub use typed::{LaunchArg, LaunchBuilder};
+pub use typed::{BufferUsage, LaunchArg, LaunchBuilder};
 pub mod cli;
 pub mod npy;
 pub mod ops;

@@ -43,15 +43,37 @@
 //!   as before.
 //!
 //! The write methods of [`ByteMemory`] are crate-private, so no code can
-//! write a buffer's words without being one of those writers. The only
-//! `unsafe` of the module views a frozen buffer's words as plain `u64`s.
+//! write a buffer's words without being one of those writers. One
+//! `unsafe` views a frozen buffer's words as plain `u64`s; the others are
+//! the words' storage (see "External memory").
 //! Observable behaviour: a host write to a buffer that a running launch only
 //! reads waits for that launch to end (as do launches that write it).
+//!
+//! # Generated code
+//!
+//! The JIT's machine code reaches buffer words through their address, with
+//! plain aligned loads and stores of 1 to 8 bytes (16-byte vector accesses
+//! for runs of 4-byte and 8-byte elements), each after its own bounds and
+//! alignment check; its launches register as writers of every buffer they
+//! may write, like the interpreters'. Why that keeps this scheme sound is in
+//! the module docs of `crate::engine::jit` ("Generated code and memory").
+//!
+//! # External memory
+//!
+//! A buffer's words are usually allocated here, but an embedding program
+//! may lend memory it owns instead ([`Buffer::from_external`]): the Python
+//! package runs kernels on NumPy arrays in place this way. The memory must
+//! start at a multiple of 8 bytes and hold whole words (checked), and the
+//! lender promises (the `unsafe` contract) that nothing else touches it
+//! while the buffer lives, so every access is still one of the atomic or
+//! frozen accesses above. Either way the words are kept as a raw pointer
+//! and a length ([`Words`]), never as a `Box` that a raw pointer aliases.
 //!
 //! Shared memory belongs to one block, which one thread runs at a time, so
 //! [`SharedMemory`] is plain memory with the same checked interface.
 
 use std::collections::HashMap;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -228,14 +250,99 @@ pub enum MemoryError {
         /// Buffer length in elements.
         len: usize,
     },
+    /// Memory lent by the caller ([`Buffer::from_external`]) that cannot
+    /// hold a buffer's words in place.
+    #[error(
+        "memory at {addr:#x} of {bytes} bytes cannot be used in place: it must start at a multiple of 8 bytes and hold a whole number of 8-byte words"
+    )]
+    ExternalLayout {
+        /// Its address.
+        addr: usize,
+        /// Its length in bytes.
+        bytes: usize,
+    },
 }
 
 /// A global buffer: bytes stored in atomic 8-byte words (see the module docs).
 #[derive(Debug)]
 pub struct Buffer {
-    words: Box<[AtomicU64]>,
+    words: Words,
     len: usize,
     gate: Gate,
+}
+
+/// A buffer's words: a pointer and a length, with whoever owns the memory.
+/// Derefs to the words as a slice.
+struct Words {
+    ptr: NonNull<AtomicU64>,
+    count: usize,
+    owner: Owner,
+}
+
+/// Who frees a buffer's words.
+enum Owner {
+    /// Allocated here (a leaked `Box<[AtomicU64]>`), freed on drop.
+    Allocated,
+    /// Lent by the caller of [`Buffer::from_external`]; dropped (after the
+    /// words are no longer used) to let the lender know.
+    External(#[allow(dead_code, reason = "held only to be dropped last")] Box<dyn Send + Sync>),
+}
+
+impl Words {
+    /// Takes over a zeroed allocation.
+    fn allocated(words: Box<[AtomicU64]>) -> Words {
+        let count = words.len();
+        let ptr = NonNull::from(Box::leak(words)).cast::<AtomicU64>();
+        Words {
+            ptr,
+            count,
+            owner: Owner::Allocated,
+        }
+    }
+}
+
+impl std::ops::Deref for Words {
+    type Target = [AtomicU64];
+
+    #[inline(always)]
+    fn deref(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` points to `count` initialized, aligned words that
+        // live as long as `self`: a leaked box that only `Drop` frees, or
+        // memory lent under the contract of `Buffer::from_external`. Only
+        // shared references are ever made, and `AtomicU64` allows writes
+        // through them.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.count) }
+    }
+}
+
+impl Drop for Words {
+    fn drop(&mut self) {
+        if let Owner::Allocated = self.owner {
+            let words = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.count);
+            // SAFETY: made by `Box::leak` in `Words::allocated` with this
+            // pointer and length, and freed only here, once.
+            drop(unsafe { Box::from_raw(words) });
+        }
+        // External memory: dropping `owner` (a field, after this body)
+        // hands it back.
+    }
+}
+
+// SAFETY: `Words` is a `&[AtomicU64]` that owns or keeps alive its memory;
+// atomics may be shared and sent between threads, and the external owner
+// is `Send + Sync` itself.
+unsafe impl Send for Words {}
+// SAFETY: as above.
+unsafe impl Sync for Words {}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.owner {
+            Owner::Allocated => "allocated",
+            Owner::External(_) => "external",
+        };
+        write!(f, "Words({} {kind})", self.count)
+    }
 }
 
 /// Who may touch a buffer with plain reads (see "Frozen buffers" in the
@@ -344,7 +451,61 @@ impl Buffer {
         let words = bytemuck::allocation::try_zeroed_slice_box::<AtomicU64>(n)
             .map_err(|()| MemoryError::Allocation { bytes: len })?;
         Ok(Buffer {
-            words,
+            words: Words::allocated(words),
+            len,
+            gate: Gate::default(),
+        })
+    }
+
+    /// A buffer over `len` bytes of memory the caller owns, used in place:
+    /// launches read and write that memory itself, with no copy in or out.
+    /// `owner` is dropped when the buffer is, after its last use of the
+    /// memory (keep what owns the memory alive in it).
+    ///
+    /// `ptr` must be a multiple of 8 and `len` of 8 (whole words, so that
+    /// no access reaches past the memory); otherwise this is a
+    /// [`MemoryError::ExternalLayout`] and the caller should copy instead.
+    ///
+    /// # Safety
+    ///
+    /// Until the returned buffer (and every `Arc` of it) is dropped:
+    /// - `ptr..ptr + len` must be valid for reads and writes and stay
+    ///   allocated (`owner` may guarantee that);
+    /// - nothing but this buffer may read or write that memory: not the
+    ///   caller, not another thread, not another `Buffer` made over an
+    ///   overlapping range. Launches read it with plain loads while they
+    ///   hold it frozen (see the module docs) and write it with atomics, so
+    ///   any other access could be a data race.
+    ///
+    /// ```
+    /// use std::ptr::NonNull;
+    /// use lanes::memory::Buffer;
+    ///
+    /// let mut words = vec![0u64; 2];
+    /// let ptr = NonNull::new(words.as_mut_ptr().cast::<u8>()).unwrap();
+    /// // SAFETY: `words` outlives the buffer and is not used meanwhile.
+    /// let b = unsafe { Buffer::from_external(ptr, 16, Box::new(())) }?;
+    /// b.write(8, &[1, 2]).unwrap();
+    /// assert_eq!(b.load(8, 2), Ok(0x0201));
+    /// drop(b);
+    /// assert_eq!(words[1], 0x0201);
+    /// # Ok::<(), lanes::memory::MemoryError>(())
+    /// ```
+    pub unsafe fn from_external(
+        ptr: NonNull<u8>,
+        len: usize,
+        owner: Box<dyn Send + Sync>,
+    ) -> Result<Buffer, MemoryError> {
+        let addr = ptr.as_ptr() as usize;
+        if addr % std::mem::align_of::<AtomicU64>() != 0 || len % 8 != 0 {
+            return Err(MemoryError::ExternalLayout { addr, bytes: len });
+        }
+        Ok(Buffer {
+            words: Words {
+                ptr: ptr.cast::<AtomicU64>(),
+                count: len / 8,
+                owner: Owner::External(owner),
+            },
             len,
             gate: Gate::default(),
         })
@@ -755,7 +916,8 @@ impl BufferTable {
         Ok(self.insert(b))
     }
 
-    fn insert(&mut self, b: Buffer) -> BufferId {
+    /// Adds a buffer made elsewhere (such as [`Buffer::from_external`]).
+    pub fn insert(&mut self, b: Buffer) -> BufferId {
         let id = BufferId(self.next);
         self.next += 1;
         self.buffers.insert(id, Arc::new(b));
@@ -855,6 +1017,74 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn external_memory_is_used_in_place() {
+        use std::sync::atomic::AtomicBool;
+
+        /// Sets its flag when dropped: tells when the buffer lets go.
+        struct Lender(Arc<AtomicBool>);
+        impl Drop for Lender {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+
+        let mut words = vec![0u64; 4];
+        let ptr = NonNull::new(words.as_mut_ptr().cast::<u8>()).unwrap();
+        let returned = Arc::new(AtomicBool::new(false));
+        // SAFETY: `words` outlives `b` and is not touched until `b` is gone.
+        let b =
+            unsafe { Buffer::from_external(ptr, 32, Box::new(Lender(returned.clone()))) }.unwrap();
+        assert_eq!(b.len(), 32);
+        b.write(3, &[9, 8, 7]).unwrap();
+        b.store_at(16, 4, 0xdead_beef);
+        assert_eq!(b.update_at(16, 4, &mut |v| v + 1), 0xdead_beef);
+        assert_eq!(b.load(3, 1), Ok(9));
+        assert_eq!(
+            b.load(32, 1).unwrap_err(),
+            AccessError::OutOfBounds {
+                offset: 32,
+                size: 1,
+                len: 32
+            }
+        );
+        {
+            let frozen = b.try_freeze().unwrap();
+            let mut out = [0u32; 2];
+            frozen.load_run32(16, &mut out);
+            assert_eq!(out, [0xdead_bef0, 0]);
+        }
+        let bytes = b.to_bytes();
+        drop(b);
+        assert!(
+            returned.load(Ordering::SeqCst),
+            "the owner is dropped with the buffer"
+        );
+        // The writes went to the lent memory itself.
+        let lent: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(lent, bytes);
+        assert_eq!(&lent[3..6], &[9, 8, 7]);
+        assert_eq!(words[2], 0xdead_bef0);
+
+        // Memory that cannot hold whole aligned words is refused, and the
+        // owner is handed back at once.
+        for (offset, len) in [(4, 16), (0, 12), (1, 8)] {
+            let returned = Arc::new(AtomicBool::new(false));
+            // SAFETY: refused before anything is accessed.
+            let err = unsafe {
+                Buffer::from_external(ptr.add(offset), len, Box::new(Lender(returned.clone())))
+            }
+            .unwrap_err();
+            assert!(matches!(err, MemoryError::ExternalLayout { bytes, .. } if bytes == len));
+            assert!(returned.load(Ordering::SeqCst));
+        }
+        // An empty buffer over a valid pointer is fine.
+        // SAFETY: no byte is ever accessed.
+        let empty = unsafe { Buffer::from_external(ptr, 0, Box::new(())) }.unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.to_bytes(), Vec::<u8>::new());
+    }
 
     #[test]
     fn bytes_round_trip_little_endian() {

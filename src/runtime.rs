@@ -50,16 +50,20 @@ use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_
 use crate::memory::{BufferId, BufferTable, MemoryError};
 
 /// Which engine runs a launch.
+///
+/// All three give the same results (bit for bit where the language defines
+/// them); they differ in speed. The default is [`Engine::Jit`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
-    /// The parallel lane-block engine on the worker pool.
-    #[default]
+    /// The lane-block interpreter on the worker pool.
     Pool,
     /// The reference interpreter (single thread, one lane at a time).
     Reference,
-    /// Compiled machine code (Cranelift) on the worker pool; launches the
-    /// JIT cannot take run on [`Engine::Pool`] (see
-    /// [`LaunchStats::engine`]).
+    /// Compiled machine code (Cranelift) on the worker pool: each kernel is
+    /// compiled once per block shape, on its first launch, and the code is
+    /// kept with the kernel. Launches the JIT cannot take run on
+    /// [`Engine::Pool`] (see [`LaunchStats::engine`]).
+    #[default]
     Jit,
 }
 
@@ -428,29 +432,74 @@ impl Runtime {
         args: &[Arg],
         options: LaunchOptions,
     ) -> Result<LaunchStats, LaunchError> {
+        self.launch_with_stop(kernel, grid, block, args, options, &StopFlag::new())
+    }
+
+    /// [`Runtime::launch`] with a stop flag of the caller's: another thread
+    /// may [`StopFlag::set`] it to cancel the launch, running blocks
+    /// included (a signal handler's thread, a user interface), which then
+    /// fails with [`LaunchError::Cancelled`] naming the blocks that had not
+    /// finished; the others keep their writes. Use a new flag for each
+    /// launch (a set flag cancels the launch at once).
+    ///
+    /// ```
+    /// use lanes::{Dim3, LaunchError, LaunchOptions, Runtime, engine::StopFlag};
+    ///
+    /// let rt = Runtime::builder().threads(1).build()?;
+    /// let p = rt.compile("spin.lasm", ".kernel spin\nloop:\n bra loop\n")?;
+    /// let stop = StopFlag::new();
+    /// let canceller = std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         std::thread::sleep(std::time::Duration::from_millis(20));
+    ///         stop.set();
+    ///     });
+    ///     rt.launch_with_stop(&p.kernels[0], Dim3::x(1), Dim3::x(1), &[], LaunchOptions::default(), &stop)
+    /// });
+    /// assert!(matches!(canceller, Err(LaunchError::Cancelled { unfinished: 1, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn launch_with_stop(
+        &self,
+        kernel: &Arc<Kernel>,
+        grid: Dim3,
+        block: Dim3,
+        args: &[Arg],
+        options: LaunchOptions,
+        stop: &StopFlag,
+    ) -> Result<LaunchStats, LaunchError> {
         let start = Instant::now();
         check_shape(grid, block)?;
         let bound = {
             let table = self.buffers.read();
             bind_args(kernel, args, |id| table.get(id).cloned())?
         };
-        let stop = StopFlag::new();
         let spec = LaunchSpec {
             kernel,
             grid,
             block,
             args: &bound,
             max_steps: options.max_steps,
-            stop: &stop,
+            stop,
         };
         let blocks = spec.block_count();
-        let stats = with_deadline(&stop, options.timeout, || {
+        let stats = with_deadline(stop, options.timeout, || {
             self.run_on_engine(&spec, options.engine, start)
         })
         .map_err(|e| {
             LaunchError::Engine(format!("cannot start the launch's deadline watchdog: {e}"))
         })??;
         let unfinished = stop.unfinished();
+        // The flag was set by the deadline, or else by the caller.
+        let past_deadline = options.timeout.is_some_and(|t| start.elapsed() >= t);
+        if unfinished.blocks > 0 && !past_deadline {
+            return Err(LaunchError::Cancelled {
+                kernel: kernel.name.clone(),
+                grid,
+                blocks,
+                unfinished: unfinished.blocks,
+                ranges: unfinished.ranges,
+            });
+        }
         if unfinished.blocks > 0 {
             return Err(LaunchError::Timeout {
                 kernel: kernel.name.clone(),

@@ -43,6 +43,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::buffer::{Buffer, Element};
+use crate::engine::StopFlag;
 use crate::kernel::{Kernel, Op, ParamKind, Space};
 use crate::launch::{Arg, Dim3, LaunchError, Scalar};
 use crate::memory::BufferId;
@@ -136,6 +137,7 @@ pub struct LaunchBuilder<'k, 'a> {
     block: Dim3,
     args: Vec<LaunchArg<'a>>,
     options: LaunchOptions,
+    stop: Option<&'a StopFlag>,
 }
 
 impl Kernel {
@@ -159,6 +161,7 @@ impl Kernel {
             block,
             args: Vec::with_capacity(self.params.len()),
             options: LaunchOptions::default(),
+            stop: None,
         }
     }
 }
@@ -230,6 +233,25 @@ impl<'a> LaunchBuilder<'_, 'a> {
         self
     }
 
+    /// A stop flag that another thread may set to cancel the launch (see
+    /// [`Runtime::launch_with_stop`]).
+    ///
+    /// ```
+    /// use lanes::{Dim3, LaunchError, Runtime, engine::StopFlag};
+    ///
+    /// let rt = Runtime::new();
+    /// let p = rt.compile("e.lasm", ".kernel e\n exit\n")?;
+    /// let stop = StopFlag::new();
+    /// stop.set(); // already set: nothing runs
+    /// let err = p.kernels[0].launch(Dim3::x(8), Dim3::x(1)).stop_flag(&stop).run(&rt);
+    /// assert!(matches!(err, Err(LaunchError::Cancelled { unfinished: 8, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stop_flag(mut self, stop: &'a StopFlag) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
     /// Checks the typed arguments (see the [module docs](self)) and runs the
     /// launch on `rt` ([`Runtime::launch`]).
     ///
@@ -272,7 +294,70 @@ impl<'a> LaunchBuilder<'_, 'a> {
             }
         }
         let args: Vec<Arg> = self.args.iter().map(|a| a.arg).collect();
-        rt.launch(kernel, self.grid, self.block, &args, self.options)
+        match self.stop {
+            Some(stop) => {
+                rt.launch_with_stop(kernel, self.grid, self.block, &args, self.options, stop)
+            }
+            None => rt.launch(kernel, self.grid, self.block, &args, self.options),
+        }
+    }
+}
+
+/// How a kernel uses one of its buffer parameters, as far as its
+/// instructions tell ([`Kernel::buffer_usage`]): what a binding needs to
+/// check an array against the parameter, and whether results must be
+/// copied back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferUsage {
+    /// The one type every global access through the parameter uses; `None`
+    /// when the kernel never touches it or reinterprets its bytes with
+    /// several types (then any element type is accepted).
+    pub element: Option<ScalarType>,
+    /// Whether the kernel stores to it or updates it atomically.
+    pub written: bool,
+}
+
+impl Kernel {
+    /// How the kernel uses buffer parameter `name`; `None` when it has no
+    /// buffer parameter of that name.
+    ///
+    /// ```
+    /// use lanes::{typed::BufferUsage, types::ScalarType};
+    ///
+    /// let p = lanes::compile("s.lasm", ".kernel scale\n.param x buf\n.param y buf\n\
+    ///     ld.global.f32 r0, [x]\n st.global.f32 [y], r0\n")?;
+    /// let k = &p.kernels[0];
+    /// assert_eq!(k.buffer_usage("x"), Some(BufferUsage { element: Some(ScalarType::F32), written: false }));
+    /// assert_eq!(k.buffer_usage("y").map(|u| u.written), Some(true));
+    /// assert_eq!(k.buffer_usage("z"), None);
+    /// # Ok::<(), lanes::asm::Diagnostics>(())
+    /// ```
+    pub fn buffer_usage(&self, name: &str) -> Option<BufferUsage> {
+        let Some(ParamKind::Buffer { slot }) = self.param(name).map(|p| p.kind) else {
+            return None;
+        };
+        let written = self.instrs.iter().any(|instr| match instr.op {
+            Op::Store {
+                space: Space::Global,
+                addr,
+                ..
+            }
+            | Op::Atom {
+                space: Space::Global,
+                addr,
+                ..
+            }
+            | Op::Cas {
+                space: Space::Global,
+                addr,
+                ..
+            } => addr.buffer == slot,
+            _ => false,
+        });
+        Some(BufferUsage {
+            element: single_access_type(self, slot),
+            written,
+        })
     }
 }
 

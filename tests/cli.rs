@@ -453,6 +453,121 @@ fn huge_buffers_exit_2() {
 }
 
 #[test]
+fn buffers_made_by_arange_fill_and_random() {
+    let dir = Dir::new();
+    let path = |name: &str| dir.path(name);
+    let src = write_file(&dir, "k.lasm", ONE_BUFFER);
+    let run = |value: &str, save: &str| {
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--arg",
+            &format!("a={value}"),
+            "--save",
+            &format!("a={}", path(save)),
+            "--quiet",
+        ]);
+        assert_exit(&out, 0);
+    };
+    run("arange:f32:1000", "a.npy");
+    let (shape, descr, v) = load::<f32>(path("a.npy"));
+    assert_eq!((shape, descr.as_str()), (vec![1000], "'<f4'"));
+    assert_eq!(v, (0..1000).map(|i| i as f32).collect::<Vec<_>>());
+    run("arange:i16:32768", "b.npy");
+    let (_, descr, v) = load::<i16>(path("b.npy"));
+    assert_eq!(
+        (descr.as_str(), v.len(), v[32767]),
+        ("'<i2'", 32768, i16::MAX)
+    );
+    run("fill:f64:3:-0", "c.npy");
+    let (_, _, v) = load::<f64>(path("c.npy"));
+    assert_eq!(
+        v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        vec![1 << 63; 3]
+    );
+    run("fill:u8:70000:0xAB", "d.npy");
+    let (_, descr, v) = load::<u8>(path("d.npy"));
+    assert_eq!((descr.as_str(), v.len()), ("'|u1'", 70000));
+    assert!(v.iter().all(|&x| x == 0xAB));
+    // random: floats in [0, 1), the same for the same seed (0 when none is
+    // given), different for another.
+    run("random:f32:5000", "e.npy");
+    run("random:f32:5000:0", "f.npy");
+    run("random:f32:5000:1", "g.npy");
+    let (_, _, e) = load::<f32>(path("e.npy"));
+    let (_, _, f) = load::<f32>(path("f.npy"));
+    let (_, _, g) = load::<f32>(path("g.npy"));
+    assert_eq!(e.len(), 5000);
+    assert!(e.iter().all(|x| (0.0..1.0).contains(x)), "{e:?}");
+    assert_eq!(e, f);
+    assert_ne!(e, g);
+    let mean = e.iter().map(|&x| x as f64).sum::<f64>() / 5000.0;
+    assert!((0.45..0.55).contains(&mean), "{mean}");
+    run("random:i64:100:3", "h.npy");
+    let (_, _, h) = load::<i64>(path("h.npy"));
+    assert!(
+        h.iter().any(|&x| x < 0) && h.iter().any(|&x| x > 0),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn bad_made_buffers_exit_2_saying_why() {
+    let dir = Dir::new();
+    let src = write_file(&dir, "k.lasm", ONE_BUFFER);
+    for (value, why) in [
+        (
+            "arange:u8:300",
+            "counts up to 299, past the largest u8 (255)",
+        ),
+        (
+            "arange:f32",
+            "should be arange:TYPE:COUNT (arange:f32:1024)",
+        ),
+        ("arange:f64:18446744073709551615", "too many bytes"),
+        (
+            "arange:f64:1000000000000000",
+            "does not fit in this machine's memory",
+        ),
+        ("fill:f32:4", "should be fill:TYPE:COUNT:VALUE"),
+        ("fill:f32:4:x", "the fill value `x` is not an f32"),
+        (
+            "fill:f32:4:1e39",
+            "does not fit f32 (overflows to infinity)",
+        ),
+        ("fill:i8:4:128", "`128` does not fit i8"),
+        (
+            "fill:u64:1000000000000000:1",
+            "does not fit in this machine's memory",
+        ),
+        ("random:f32:4:seed", "`seed` is not a seed"),
+        ("random:q8:4", "`q8` is not a scalar type"),
+        ("random:f32:-4", "`-4` is not an element count"),
+        (
+            "ones:f32:4",
+            "give @PATH.npy, zeros:TYPE:COUNT, arange:TYPE:COUNT",
+        ),
+    ] {
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--arg",
+            &format!("a={value}"),
+        ]);
+        assert_usage_error(&out, why);
+        assert!(out.stderr.contains("--arg a="), "{value}: {}", out.stderr);
+    }
+}
+
+#[test]
 fn bad_npy_files_exit_2() {
     let dir = Dir::new();
     let garbage = dir.path("garbage.npy");
@@ -513,6 +628,42 @@ fn out_of_bounds_faults_exit_1_naming_lane_and_line() {
         !PathBuf::from(c_path).exists(),
         "nothing is saved after a fault"
     );
+}
+
+#[test]
+fn negative_offsets_print_signed_on_every_engine() {
+    // Lane 0 reads index -48 of an f32 buffer: its offset register holds
+    // 2^64 - 192, which the message shows as the -192 the kernel computed.
+    let dir = Dir::new();
+    let src = write_file(
+        &dir,
+        "neg.lasm",
+        ".kernel neg\n.param x buf\n    mov.u32 r0, %tid.x\n    sub.i32 r1, r0, 48\n\
+         shl.u64 r2, r1, 2\n    ld.global.f32 r3, [x + r2]\n",
+    );
+    for engine in lanes::Engine::ALL {
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--arg",
+            "x=zeros:f32:4",
+            "--engine",
+            engine.name(),
+        ]);
+        assert_exit(&out, 1);
+        assert!(
+            out.stderr.contains(
+                "(line 6: `ld.global.f32 r3, [x + r2]`): out of bounds: 4-byte access at \
+                 offset -192 (as u64: 18446744073709551424) of global buffer `x` (16 bytes)"
+            ),
+            "{engine}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[test]
@@ -680,6 +831,58 @@ fn npy_files_whose_length_differs_from_their_header_are_refused() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn minus_zero_is_negative_zero_as_an_argument_and_as_an_immediate() {
+    // `--arg s=-0` for a float parameter is -0.0, as the immediate `-0` is
+    // (docs/LANGUAGE.md section 9); `0` stays +0.0.
+    let dir = Dir::new();
+    let src = write_file(
+        &dir,
+        "z.lasm",
+        ".kernel z\n.param s f32\n.param d f64\n.param o buf\n.param p buf\n\
+         st.global.f32 [o], s\n    st.global.f64 [p], d\n\
+         mov.f32 r0, -0\n    st.global.f32 [o + 4], r0\n\
+         mov.f64 r1, -0\n    st.global.f64 [p + 8], r1\n",
+    );
+    for (arg, sign) in [("-0", true), ("0", false)] {
+        let (o, p) = (dir.path("o.npy"), dir.path("p.npy"));
+        let out = lanes(&[
+            "run",
+            &src,
+            "--grid",
+            "1",
+            "--block",
+            "1",
+            "--arg",
+            &format!("s={arg}"),
+            "--arg",
+            &format!("d={arg}"),
+            "--arg",
+            "o=zeros:f32:2",
+            "--arg",
+            "p=zeros:f64:2",
+            "--save",
+            &format!("o={o}"),
+            "--save",
+            &format!("p={p}"),
+            "--quiet",
+        ]);
+        assert_exit(&out, 0);
+        let (_, _, o) = load::<f32>(&o);
+        let (_, _, p) = load::<f64>(&p);
+        assert_eq!(
+            (o[0].to_bits(), p[0].to_bits()),
+            (sign as u32 * 0x8000_0000, sign as u64 * (1 << 63)),
+            "--arg {arg}"
+        );
+        assert_eq!(
+            (o[1].to_bits(), p[1].to_bits()),
+            (0x8000_0000, 1 << 63),
+            "immediate -0"
+        );
+    }
 }
 
 #[test]

@@ -360,9 +360,13 @@ fn bench_quick_runs_and_verifies_every_kernel() {
 fn bench_without_repeat_uses_the_quick_time_budget() {
     let out = lanes(&["bench", "--quick", "--filter", "empty", "--threads", "1"]);
     assert_ok(&out);
+    // The header names the engine (whichever is the default) between the
+    // case count and the threads.
     assert!(
-        out.stdout
-            .contains("1 cases on 1 thread (the launching thread)"),
+        out.stdout.contains("1 cases, ")
+            && out
+                .stdout
+                .contains(" engine, on 1 thread (the launching thread)"),
         "{}",
         out.stdout
     );

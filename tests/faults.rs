@@ -240,11 +240,112 @@ fn out_of_bounds_variants() {
         } else {
             "shared memory"
         };
+        // Past u64::MAX the message says how far past 2^64 (the offsets
+        // from 2^63 to 2^64 have their own test below).
+        let shown = if offset > u64::MAX as i128 {
+            format!(
+                "2^64 + {} (past u64::MAX; offsets do not wrap)",
+                offset - u64::MAX as i128 - 1
+            )
+        } else {
+            offset.to_string()
+        };
         assert!(
             f.to_string().ends_with(&format!(
-                ": out of bounds: {size}-byte access at offset {offset} of {place} ({len} bytes)"
+                ": out of bounds: {size}-byte access at offset {shown} of {place} ({len} bytes)"
             )),
             "{f}"
+        );
+    }
+}
+
+/// A lane that computed a negative index: its register holds the index's
+/// two's complement (index -48 of an f32 buffer: 2^64 - 192). The fault
+/// holds the exact offset, the register read as u64 (the value every
+/// engine agrees on); its message shows the signed value the kernel
+/// computed, with the u64 beside it.
+#[test]
+fn negative_offsets_print_as_the_signed_value_the_kernel_computed() {
+    const WRAPPED: u64 = 18446744073709551424; // -192 as u64
+    assert_eq!(WRAPPED, (-192i64) as u64);
+    // (memory instruction, exact offset, its text in the message, size, len, space)
+    let cases: Vec<(&str, i128, &str, usize, usize, Space)> = vec![
+        (
+            "ld.global.f32 r3, [x + r2]",
+            WRAPPED as i128,
+            "-192 (as u64: 18446744073709551424)",
+            4,
+            16,
+            Space::Global,
+        ),
+        (
+            "st.global.f32 [x + r2 - 8], r3",
+            WRAPPED as i128 - 8,
+            "-200 (as u64: 18446744073709551416)",
+            4,
+            16,
+            Space::Global,
+        ),
+        (
+            "atom.global.add.f32 r3, [x + r2 + 4], r3",
+            WRAPPED as i128 + 4,
+            "-188 (as u64: 18446744073709551428)",
+            4,
+            16,
+            Space::Global,
+        ),
+        (
+            "ld.shared.f64 r3, [r2]",
+            WRAPPED as i128,
+            "-192 (as u64: 18446744073709551424)",
+            8,
+            64,
+            Space::Shared,
+        ),
+        // The displacement carries the sum past u64::MAX: it does not wrap
+        // back to 8, and the message says so.
+        (
+            "ld.global.u32 r3, [x + r2 + 200]",
+            (1i128 << 64) + 8,
+            "2^64 + 8 (past u64::MAX; offsets do not wrap)",
+            4,
+            16,
+            Space::Global,
+        ),
+    ];
+    for (ins, offset, shown, size, len, space) in cases {
+        // Lane 0 of 4 computes index -48 (i32, sign-extended to 64 bits),
+        // then its byte offset; the other lanes exit.
+        let src = format!(
+            ".kernel neg\n.param x buf\n.shared 64\n\
+             mov.u32 r0, %tid.x\n    setp.ne.u32 p0, r0, 0\n    @p0 exit\n\
+             sub.i32 r1, r0, 48\n    shl.u64 r2, r1, 2\n    {ins}\n"
+        );
+        let f = fault_of(&src, Dim3::x(1), Dim3::x(4), &[vec![0; 16]], &[]);
+        let buffer = (space == Space::Global).then(|| "x".to_string());
+        assert_eq!(
+            f.kind,
+            FaultKind::OutOfBounds {
+                space,
+                buffer,
+                offset,
+                size,
+                len
+            },
+            "{ins}"
+        );
+        let place = if space == Space::Global {
+            "global buffer `x`"
+        } else {
+            "shared memory"
+        };
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "kernel `neg` faulted in block (0, 0, 0) lane (0, 0, 0) at instruction 5 \
+                 (line 9: `{ins}`): out of bounds: {size}-byte access at offset {shown} of \
+                 {place} ({len} bytes)"
+            )
         );
     }
 }

@@ -1149,3 +1149,55 @@ fn a_timeout_stops_an_endless_lane_and_names_the_unfinished_blocks() {
             .unwrap();
     }
 }
+
+#[test]
+fn a_stop_flag_cancels_a_spin_that_stores_nothing_on_every_engine_and_tier() {
+    // A loop with no store in it: compiled code must still reload the flag
+    // on each trip (a compiler may merge loads that nothing in between can
+    // change). The step limit is far beyond what runs before the stop.
+    use lanes::engine::jit::{self, Tier};
+    use lanes::engine::{LaunchSpec, StopFlag, block, reference};
+    use lanes::launch::BoundArgs;
+    type RunEngine = fn(&LaunchSpec<'_>) -> Result<(), LaunchError>;
+    let sources = [
+        ".kernel spin\nloop:\n bra loop\n",
+        ".kernel spin\n mov.u32 r0, %tid.x\nloop:\n add.u32 r0, r0, 1\n bra loop\n",
+    ];
+    let runs: [(&str, RunEngine); 5] = [
+        ("reference", |s| {
+            reference::run(s).map_err(LaunchError::Fault)
+        }),
+        ("pool", |s| block::run(s).map_err(LaunchError::Fault)),
+        ("jit", |s| jit::run_on_tier(s, None)),
+        ("jit lane", |s| jit::run_on_tier(s, Some(Tier::Lane))),
+        ("jit gang", |s| jit::run_on_tier(s, Some(Tier::Gang))),
+    ];
+    for src in sources {
+        let kernel = compile(src);
+        for (name, run) in runs {
+            let stop = StopFlag::new();
+            let args = BoundArgs {
+                buffers: Vec::new(),
+                scalars: Vec::new(),
+            };
+            let spec = LaunchSpec {
+                kernel: &kernel,
+                grid: Dim3::x(2),
+                block: Dim3::x(8),
+                args: &args,
+                // Seconds of compiled code: a missed flag fails, not hangs.
+                max_steps: 1 << 34,
+                stop: &stop,
+            };
+            let result = std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    stop.set();
+                });
+                run(&spec)
+            });
+            assert!(result.is_ok(), "{name}: {src}: {result:?}");
+            assert_eq!(stop.unfinished().blocks, 2, "{name}: {src}");
+        }
+    }
+}

@@ -12,6 +12,7 @@
 mod common;
 
 use common::*;
+use lanes::types::ScalarType;
 use lanes::{Arg, Dim3, Runtime, Scalar};
 use proptest::prelude::*;
 
@@ -428,6 +429,54 @@ fn register_extension_rules() {
             (-127i64) as u64,
         ]
     );
+}
+
+/// An integer literal with a float type keeps its sign, zero included:
+/// `-0` is -0.0 like `-0.0` (docs/LANGUAGE.md sections 3 and 9), as an
+/// operand of arithmetic too, where -0.0 + -0.0 stays -0.0 and +0.0 would
+/// not; large magnitudes round as the negative number does.
+#[test]
+fn integer_literals_keep_their_sign_with_float_types() {
+    on_every_engine(|| {
+        let got = one(
+            "mov.f32 r10, -0\nmov.f32 r11, 0\nmov.f32 r12, -0x0\nmov.f32 r13, -0.0\n\
+             mov.f64 r14, -0\nmov.f64 r15, 0\nmov.f64 r16, -0x0\nmov.f64 r17, -0.0\n\
+             add.f32 r18, r13, -0\nadd.f64 r19, r17, -0\nadd.f32 r20, r13, 0\n\
+             mov.f32 r21, -16777217\nmov.f64 r22, -9007199254740993\n\
+             mov.f32 r23, -18446744073709551615\nmul.f64 r24, r1, -0",
+            [5.0f64.to_bits(), 0, 0],
+            15,
+        );
+        let want: Vec<u64> = vec![
+            (-0.0f32).to_bits() as u64,
+            0,
+            (-0.0f32).to_bits() as u64,
+            (-0.0f32).to_bits() as u64,
+            (-0.0f64).to_bits(),
+            0,
+            (-0.0f64).to_bits(),
+            (-0.0f64).to_bits(),
+            (-0.0f32).to_bits() as u64,
+            (-0.0f64).to_bits(),
+            0, // -0.0 + +0.0 = +0.0
+            (-16777216.0f32).to_bits() as u64,
+            (-9007199254740992.0f64).to_bits(),
+            (-18446744073709551616.0f32).to_bits() as u64,
+            (-0.0f64).to_bits(), // 5.0 * -0.0
+        ];
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "r{}: got {g:#x}, want {w:#x}", 10 + i);
+        }
+    });
+    // A float scalar argument written `-0` is -0.0 too.
+    for (ty, text, bits) in [
+        (ScalarType::F32, "-0", (-0.0f32).to_bits() as u64),
+        (ScalarType::F32, "0", 0),
+        (ScalarType::F64, "-0", (-0.0f64).to_bits()),
+        (ScalarType::F64, " -0 ", (-0.0f64).to_bits()),
+    ] {
+        assert_eq!(Scalar::parse(ty, text), Ok(Scalar { ty, bits }), "{text}");
+    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! `lasm-invalid` example fails with the diagnostics of the `text` block
 //! after it, every shell command runs as written, and the kernels in
 //! `docs/examples/` are the document's. The README's `lanes run` and
-//! `lanes check` commands run too.
+//! `lanes check` commands run too, and every other command of README.md and
+//! docs/ is checked for what it names (a `lanes` command line parses, the
+//! examples, benches, tests, fuzz targets and scripts exist).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -360,9 +362,11 @@ fn read_f32s(path: &Path) -> Vec<f32> {
 #[test]
 fn the_documents_commands_run_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(run_commands("docs/LANGUAGE.md", dir.path()), 4);
+    assert_eq!(run_commands("docs/LANGUAGE.md", dir.path()), 5);
     let c = read_f32s(&dir.path().join("c.npy"));
     assert_eq!(c, (0..1000).map(|i| 3.0 * i as f32).collect::<Vec<_>>());
+    let d = read_f32s(&dir.path().join("d.npy"));
+    assert_eq!(d, (0..1000).map(|i| i as f32 + 0.5).collect::<Vec<_>>());
 }
 
 #[test]
@@ -392,4 +396,339 @@ fn the_readmes_library_lines_are_the_custom_kernel_example() {
         "README.md's rust block (line {}) is not, line for line, in examples/custom_kernel.rs",
         snippet.line
     );
+}
+
+/// A shell command of a document: where it is, and its words (joined over
+/// `\`, without its comment).
+#[derive(Debug)]
+struct ShellCommand {
+    file: String,
+    line: usize,
+    /// The fenced block it is in (a `cd` holds until the block ends), or
+    /// `None` inline.
+    block: Option<usize>,
+    words: Vec<String>,
+}
+
+/// The commands of `file`: every line of its `sh` blocks (indented ones,
+/// in list items, too), and every inline code span that starts with
+/// `cargo ` or `lanes ` and gives arguments rather than placeholders
+/// (`lanes soak --seconds N` and a bare `lanes run` name a command, they do
+/// not run one).
+fn documented_commands(file: &str) -> Vec<ShellCommand> {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let mut out = Vec::new();
+    let mut prose = String::new();
+    let mut fence: Option<String> = None;
+    let mut blocks = 0;
+    let mut pending: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            fence = match fence {
+                None => {
+                    blocks += 1;
+                    Some(info.trim().to_string())
+                }
+                Some(_) => None,
+            };
+            prose.push('\n');
+            continue;
+        }
+        match fence.as_deref() {
+            Some("sh") => {
+                prose.push('\n');
+                let code = trimmed.split(" #").next().unwrap_or("");
+                let code = if code.starts_with('#') { "" } else { code };
+                let (start, mut joined) = pending.take().unwrap_or((i + 1, String::new()));
+                match code.trim_end().strip_suffix('\\') {
+                    Some(head) => {
+                        joined.push_str(head);
+                        joined.push(' ');
+                        pending = Some((start, joined));
+                    }
+                    None => {
+                        joined.push_str(code);
+                        let words = shell_words(&joined);
+                        if !words.is_empty() {
+                            out.push(ShellCommand {
+                                file: file.to_string(),
+                                line: start,
+                                block: Some(blocks),
+                                words,
+                            });
+                        }
+                    }
+                }
+            }
+            Some(_) => prose.push('\n'),
+            None => {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+        }
+    }
+    // Inline spans may wrap over lines of a paragraph.
+    let mut line = 1;
+    for (n, part) in prose.split('`').enumerate() {
+        let words: Vec<String> = part.split_whitespace().map(String::from).collect();
+        let placeholder = words.iter().any(|w| {
+            w.contains("/check") || (w.chars().all(|c| c.is_ascii_uppercase()) && !w.is_empty())
+        });
+        if n % 2 == 1
+            && matches!(words.first().map(String::as_str), Some("cargo" | "lanes"))
+            && !(words[0] == "lanes" && words.len() <= 2)
+            && !placeholder
+        {
+            out.push(ShellCommand {
+                file: file.to_string(),
+                line,
+                block: None,
+                words,
+            });
+        }
+        line += part.matches('\n').count();
+    }
+    out
+}
+
+/// `text` split into words at blanks outside double quotes, the quotes
+/// removed (`A="x y" b`: `A=x y`, `b`).
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// The words after `flag` (`--test a --test b`: a, b).
+fn values_of<'a>(words: &'a [String], flag: &str) -> Vec<&'a str> {
+    words
+        .windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].as_str())
+        .collect()
+}
+
+/// Checks what a documented command names without running it (the `run`
+/// and `check` commands run in the tests above): a `lanes` command line
+/// parses with the binary's own parser, and every example, bench, test
+/// file, test name, fuzz target and script it names exists. `cwd` follows
+/// the block's `cd`. A command of a kind this does not know is an error, so
+/// that a new one gets a check.
+fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
+    use clap::Parser;
+    let exists = |path: PathBuf| -> Result<(), String> {
+        if path.exists() {
+            Ok(())
+        } else {
+            Err(format!("{} does not exist", path.display()))
+        }
+    };
+    let lanes_args = |args: &[String]| -> Result<(), String> {
+        let argv = std::iter::once("lanes").chain(args.iter().map(String::as_str));
+        lanes::cli::Cli::try_parse_from(argv)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    // Environment assignments before the program.
+    let words: Vec<String> = cmd
+        .words
+        .iter()
+        .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+        .cloned()
+        .collect();
+    let Some(program) = words.first() else {
+        return Ok(());
+    };
+    match program.as_str() {
+        "lanes" => lanes_args(&words[1..]),
+        "cd" => {
+            *cwd = cwd.join(&words[1]);
+            exists(cwd.clone())
+        }
+        "bash" => exists(cwd.join(&words[1])),
+        "valgrind" => {
+            let binary = words
+                .iter()
+                .find_map(|w| w.strip_prefix("target/release/examples/"))
+                .ok_or("valgrind runs no example")?;
+            exists(repo().join("examples").join(format!("{binary}.rs")))
+        }
+        // Toolchain setup and the environment of the commands after it.
+        "rustup" | "export" => Ok(()),
+        // The Python package's tools: the files they name exist (the
+        // virtual environment is made by `bash test.sh`).
+        "source" => match words.get(1) {
+            Some(w) if w.starts_with("target/python-venv/") => Ok(()),
+            other => Err(format!("source of an unknown script {other:?}")),
+        },
+        "maturin" => {
+            let manifest = values_of(&words[1..], "-m");
+            let [m] = manifest.as_slice() else {
+                return Err("maturin names no `-m` manifest".to_string());
+            };
+            exists(repo().join(m))
+        }
+        "python" | "python3" => {
+            let args: Vec<&String> = words[1..].iter().collect();
+            match args.first().map(|w| w.as_str()) {
+                Some("-m") => {
+                    let paths: Vec<&&String> = args
+                        .iter()
+                        .skip(2)
+                        .filter(|w| !w.starts_with('-'))
+                        .collect();
+                    paths.iter().try_for_each(|p| exists(repo().join(p)))
+                }
+                Some(script) => exists(repo().join(script)),
+                None => Err("python runs nothing".to_string()),
+            }
+        }
+        "cargo" => {
+            let rest: Vec<String> = words[1..]
+                .iter()
+                .filter(|w| !w.starts_with('+'))
+                .cloned()
+                .collect();
+            let (cargo_args, after) = match rest.iter().position(|w| w == "--") {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (&rest[..], &[][..]),
+            };
+            let package = match values_of(cargo_args, "-p").first() {
+                Some(&"lanes-scheduler") => repo().join("scheduler"),
+                Some(&"lanes") | None => repo(),
+                Some(other) => return Err(format!("unknown package `{other}`")),
+            };
+            let sub = cargo_args.first().map(String::as_str);
+            for example in values_of(cargo_args, "--example") {
+                exists(package.join("examples").join(format!("{example}.rs")))?;
+            }
+            for bench in values_of(cargo_args, "--bench") {
+                exists(package.join("benches").join(format!("{bench}.rs")))?;
+            }
+            let tests = values_of(cargo_args, "--test");
+            for test in &tests {
+                exists(package.join("tests").join(format!("{test}.rs")))?;
+            }
+            match sub {
+                Some("run") if values_of(cargo_args, "--example").is_empty() => lanes_args(after),
+                Some("run" | "build" | "bench") => Ok(()),
+                Some("install") => (rest.get(1).map(String::as_str) == Some("cargo-fuzz"))
+                    .then_some(())
+                    .ok_or_else(|| "installs an unknown tool".to_string()),
+                Some("fuzz") => match cargo_args.get(1).map(String::as_str) {
+                    Some("run") => exists(
+                        cwd.join("fuzz_targets")
+                            .join(format!("{}.rs", cargo_args[2])),
+                    ),
+                    _ => Err("an unknown cargo fuzz command".to_string()),
+                },
+                Some("test" | "miri") => {
+                    // Test names after `--` (not flags, not `--skip`'s value)
+                    // appear in the files they filter.
+                    let mut files: Vec<PathBuf> = tests
+                        .iter()
+                        .map(|t| package.join("tests").join(format!("{t}.rs")))
+                        .collect();
+                    if cargo_args.iter().any(|w| w == "--lib") {
+                        files.push(package.join("src"));
+                    }
+                    // `cargo test --lib NAME` and `cargo test -- NAME`.
+                    let takes_value = ["-p", "--test", "--target", "--skip"];
+                    let skip = if sub == Some("miri") { 2 } else { 1 };
+                    let names = |words: &[String]| -> Vec<String> {
+                        words
+                            .iter()
+                            .enumerate()
+                            .filter(|&(i, w)| {
+                                !w.starts_with('-')
+                                    && (i == 0 || !takes_value.contains(&words[i - 1].as_str()))
+                            })
+                            .map(|(_, w)| w.clone())
+                            .collect()
+                    };
+                    let mut filters = names(&cargo_args[skip.min(cargo_args.len())..]);
+                    filters.extend(names(after));
+                    for name in &filters {
+                        // `engine::tests`: a module `engine` that
+                        // mentions `tests`.
+                        let (path, last) = name.rsplit_once("::").unwrap_or(("", name));
+                        let files: Vec<PathBuf> = if path.is_empty() {
+                            files.clone()
+                        } else {
+                            let module = package.join("src").join(path.replace("::", "/"));
+                            vec![module.with_extension("rs"), module]
+                        };
+                        if !files.iter().any(|f| f.exists() && mentions(f, last)) {
+                            return Err(format!("no test named like `{name}` in {files:?}"));
+                        }
+                    }
+                    Ok(())
+                }
+                _ => Err("an unknown cargo command".to_string()),
+            }
+        }
+        _ => Err("an unknown program".to_string()),
+    }
+}
+
+/// Whether the file (or any `.rs` file under the directory) mentions `word`.
+fn mentions(path: &Path, word: &str) -> bool {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .unwrap()
+            .any(|e| mentions(&e.unwrap().path(), word))
+    } else {
+        path.extension().is_some_and(|e| e == "rs")
+            && std::fs::read_to_string(path).is_ok_and(|t| t.contains(word))
+    }
+}
+
+#[test]
+fn every_documented_command_names_what_exists() {
+    let mut files = vec!["README.md".to_string()];
+    let mut docs: Vec<String> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| format!("docs/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for file in &files {
+        let mut cwd = repo();
+        let mut block = None;
+        for cmd in documented_commands(file) {
+            // A block's `cd` holds for the rest of that block only.
+            if cmd.block != block || cmd.block.is_none() {
+                cwd = repo();
+                block = cmd.block;
+            }
+            if let Err(e) = check_command(&cmd, &mut cwd) {
+                failures.push(format!(
+                    "{}:{}: `{}`: {e}",
+                    cmd.file,
+                    cmd.line,
+                    cmd.words.join(" ")
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked >= 40, "only {checked} commands found");
 }

@@ -21,14 +21,14 @@
 //!
 //! ```
 //! use lanes::bench::{Budget, Case, BenchKernel, SuiteOptions, run_suite};
-//! use lanes::Runtime;
+//! use lanes::{Engine, Runtime};
 //!
 //! let rt = Runtime::builder().threads(1).build().unwrap();
 //! let options = SuiteOptions {
 //!     cases: vec![Case::new(BenchKernel::Add, 256)],
 //!     budget: Budget::exact(Budget::QUICK, 3),
 //!     rayon: false,
-//!     engine: Engine::Pool,
+//!     engine: Engine::Jit,
 //! };
 //! let report = run_suite(&rt, &options, |_| {}).unwrap();
 //! assert_eq!(report.cases[0].lanes.runs, 3);

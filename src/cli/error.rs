@@ -69,7 +69,9 @@ impl From<crate::LaunchError> for CliError {
         match e {
             crate::LaunchError::Fault(f) => CliError::Fault(f),
             // Like a fault, it happened while running (exit status 1).
-            e @ crate::LaunchError::Timeout { .. } => CliError::Failed(e.to_string()),
+            e @ (crate::LaunchError::Timeout { .. } | crate::LaunchError::Cancelled { .. }) => {
+                CliError::Failed(e.to_string())
+            }
             other => CliError::Usage(other.to_string()),
         }
     }

@@ -25,6 +25,7 @@ mod affinity;
 mod bench;
 mod check;
 mod error;
+mod generate;
 mod latency;
 mod pool;
 mod report;

@@ -33,17 +33,19 @@ pub struct RunArgs {
     /// Lanes in each block (at most 1024 in all).
     #[arg(long, value_name = "X[,Y[,Z]]", value_parser = parse_dim3)]
     pub(crate) block: Dim3,
-    /// A parameter's value: `@PATH.npy` or `zeros:TYPE:COUNT` for a buffer,
-    /// a number for a scalar. Every parameter needs exactly one.
+    /// A parameter's value: for a buffer `@PATH.npy`, `zeros:TYPE:COUNT`,
+    /// `arange:TYPE:COUNT`, `fill:TYPE:COUNT:VALUE` or
+    /// `random:TYPE:COUNT[:SEED]`; a number for a scalar. Every parameter
+    /// needs exactly one.
     #[arg(long = "arg", value_name = "NAME=VALUE", value_parser = parse_arg)]
     pub(crate) args: Vec<ArgSpec>,
     /// Save a buffer after the last launch, as TYPE if given.
     #[arg(long = "save", value_name = "NAME=PATH.npy[:TYPE]", value_parser = parse_save)]
     pub(crate) saves: Vec<SaveSpec>,
-    /// The engine [default: the library's default engine].
+    /// The engine [default: jit, the library's default].
     #[arg(long, value_enum)]
     pub(crate) engine: Option<EngineChoice>,
-    /// Threads that run the pool engine's tasks: the launching thread and
+    /// Threads that run the launch's tasks: the launching thread and
     /// N-1 workers (N workers with a --placement other than none).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub(crate) threads: Option<usize>,
@@ -326,7 +328,7 @@ fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, Cl
                         })?;
                         (id, file.ty, len)
                     }
-                    BufferSource::Zeros { ty, count } => {
+                    BufferSource::Made { ty, count, values } => {
                         let bytes = count
                             .checked_mul(ty.size() as u64)
                             .and_then(|b| usize::try_from(b).ok())
@@ -335,6 +337,10 @@ fn bind(rt: &Runtime, kernel: &Kernel, values: &[&str]) -> Result<Vec<Bound>, Cl
                             })?;
                         budget.take(bytes).map_err(&bad)?;
                         let id = rt.alloc(bytes).map_err(|e| bad(e.to_string()))?;
+                        super::generate::write_values(ty, count, values, |at, piece| {
+                            rt.write(id, at, piece)
+                        })
+                        .map_err(|e| bad(e.to_string()))?;
                         (id, ty, bytes)
                     }
                 };

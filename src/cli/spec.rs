@@ -169,9 +169,31 @@ fn split_name<'a>(s: &'a str, form: &str) -> Result<(&'a str, &'a str), String> 
 pub(crate) enum BufferSource {
     /// `@PATH.npy`.
     Npy(PathBuf),
-    /// `zeros:TYPE:COUNT`.
-    Zeros { ty: ScalarType, count: u64 },
+    /// `zeros:`, `arange:`, `fill:` or `random:`: COUNT elements of TYPE.
+    Made {
+        ty: ScalarType,
+        count: u64,
+        values: Values,
+    },
 }
+
+/// The elements a made buffer holds (docs/LANGUAGE.md section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Values {
+    /// `zeros:TYPE:COUNT`.
+    Zeros,
+    /// `arange:TYPE:COUNT`: 0, 1, ..., COUNT - 1.
+    Arange,
+    /// `fill:TYPE:COUNT:VALUE`: VALUE's bits (as a scalar argument's), every
+    /// element.
+    Fill(u64),
+    /// `random:TYPE:COUNT[:SEED]`.
+    Random { seed: u64 },
+}
+
+/// The forms of a buffer VALUE, for messages.
+const BUFFER_FORMS: &str = "@PATH.npy, zeros:TYPE:COUNT, arange:TYPE:COUNT, \
+                            fill:TYPE:COUNT:VALUE or random:TYPE:COUNT[:SEED]";
 
 pub(crate) fn parse_buffer_value(value: &str) -> Result<BufferSource, String> {
     if let Some(path) = value.strip_prefix('@') {
@@ -180,21 +202,77 @@ pub(crate) fn parse_buffer_value(value: &str) -> Result<BufferSource, String> {
         }
         return Ok(BufferSource::Npy(PathBuf::from(path)));
     }
-    if let Some(rest) = value.strip_prefix("zeros:") {
-        let (ty, count) = rest
-            .split_once(':')
-            .ok_or_else(|| format!("`{value}` should be zeros:TYPE:COUNT (zeros:f32:1024)"))?;
-        let ty = ScalarType::from_name(ty)
-            .ok_or_else(|| format!("`{ty}` is not a scalar type; use one of {}", type_names()))?;
-        let count = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{count}` is not an element count"))?;
-        return Ok(BufferSource::Zeros { ty, count });
-    }
-    Err(format!(
-        "`{value}` is not a buffer value; give @PATH.npy or zeros:TYPE:COUNT"
-    ))
+    let shown = quote(value);
+    let (kind, rest) = value.split_once(':').unwrap_or((value, ""));
+    let (form, example, extra) = match kind {
+        "zeros" => ("zeros:TYPE:COUNT", "zeros:f32:1024", 0),
+        "arange" => ("arange:TYPE:COUNT", "arange:f32:1024", 0),
+        "fill" => ("fill:TYPE:COUNT:VALUE", "fill:f32:1024:0.5", 1),
+        "random" => ("random:TYPE:COUNT[:SEED]", "random:f32:1024:7", 1),
+        _ => {
+            return Err(format!(
+                "`{shown}` is not a buffer value; give {BUFFER_FORMS}"
+            ));
+        }
+    };
+    let parts: Vec<&str> = rest.splitn(3, ':').collect();
+    let wrong_form = || format!("`{shown}` should be {form} ({example})");
+    let (ty, count, last) = match (parts.as_slice(), kind) {
+        ([ty, count], _) => (*ty, *count, None),
+        ([ty, count, last], _) if extra == 1 => (*ty, *count, Some(*last)),
+        _ => return Err(wrong_form()),
+    };
+    let ty = ScalarType::from_name(ty.trim()).ok_or_else(|| {
+        format!(
+            "`{}` is not a scalar type; use one of {}",
+            quote(ty),
+            type_names()
+        )
+    })?;
+    let count: u64 = count.trim().parse().map_err(|_| {
+        format!(
+            "`{}` is not an element count (a whole number from 0)",
+            quote(count)
+        )
+    })?;
+    let values = match (kind, last) {
+        ("zeros", _) => Values::Zeros,
+        ("arange", _) => {
+            // Integers must hold every index exactly; floats round as
+            // Rust's `as` does (f32 is exact up to 2^24).
+            if !ty.is_float() && count > 0 {
+                let largest = if ty.is_signed_int() {
+                    (1u64 << (ty.bits() - 1)) - 1
+                } else {
+                    u64::MAX >> (64 - ty.bits())
+                };
+                if count - 1 > largest {
+                    return Err(format!(
+                        "`{shown}` counts up to {}, past the largest {ty} ({largest})",
+                        count - 1
+                    ));
+                }
+            }
+            Values::Arange
+        }
+        ("fill", Some(v)) => Values::Fill(
+            crate::Scalar::parse(ty, v)
+                .map_err(|e| format!("`{shown}`: the fill value {e}"))?
+                .bits,
+        ),
+        ("fill", None) => return Err(wrong_form()),
+        (_, Some(seed)) => Values::Random {
+            seed: seed.trim().parse().map_err(|_| {
+                format!(
+                    "`{}` is not a seed (a whole number from 0 to {})",
+                    quote(seed),
+                    u64::MAX
+                )
+            })?,
+        },
+        (_, None) => Values::Random { seed: 0 },
+    };
+    Ok(BufferSource::Made { ty, count, values })
 }
 
 pub(crate) fn type_names() -> String {
@@ -263,22 +341,81 @@ mod tests {
             parse_buffer_value("@a.npy"),
             Ok(BufferSource::Npy("a.npy".into()))
         );
+        let made = |ty, count, values| Ok(BufferSource::Made { ty, count, values });
         assert_eq!(
             parse_buffer_value("zeros:f32:1024"),
-            Ok(BufferSource::Zeros {
-                ty: ScalarType::F32,
-                count: 1024
-            })
+            made(ScalarType::F32, 1024, Values::Zeros)
         );
-        for bad in [
-            "@",
-            "zeros:f32",
-            "zeros:q32:1",
-            "zeros:f32:-1",
-            "3",
-            "a.npy",
+        assert_eq!(
+            parse_buffer_value("arange:u8:256"),
+            made(ScalarType::U8, 256, Values::Arange)
+        );
+        assert_eq!(
+            parse_buffer_value("arange:i64:0"),
+            made(ScalarType::I64, 0, Values::Arange)
+        );
+        assert_eq!(
+            parse_buffer_value("arange:f32:100000000"),
+            made(ScalarType::F32, 100_000_000, Values::Arange)
+        );
+        assert_eq!(
+            parse_buffer_value("fill:f64:3:-0"),
+            made(ScalarType::F64, 3, Values::Fill((-0.0f64).to_bits()))
+        );
+        assert_eq!(
+            parse_buffer_value("fill:i8:3:-1"),
+            made(ScalarType::I8, 3, Values::Fill(u64::MAX))
+        );
+        assert_eq!(
+            parse_buffer_value("fill:u16:3:0xFFFF"),
+            made(ScalarType::U16, 3, Values::Fill(0xFFFF))
+        );
+        assert_eq!(
+            parse_buffer_value("random:f32:10"),
+            made(ScalarType::F32, 10, Values::Random { seed: 0 })
+        );
+        assert_eq!(
+            parse_buffer_value("random:u64:10:18446744073709551615"),
+            made(ScalarType::U64, 10, Values::Random { seed: u64::MAX })
+        );
+        // (value, what the error must say)
+        for (bad, why) in [
+            ("@", "needs a file"),
+            ("zeros:f32", "should be zeros:TYPE:COUNT"),
+            ("zeros:f32:1:2", "should be zeros:TYPE:COUNT"),
+            ("zeros:q32:1", "`q32` is not a scalar type"),
+            ("zeros:f32:-1", "`-1` is not an element count"),
+            ("zeros:f32:18446744073709551616", "is not an element count"),
+            ("arange:f32", "should be arange:TYPE:COUNT"),
+            ("arange:f32:4:1", "should be arange:TYPE:COUNT"),
+            (
+                "arange:u8:257",
+                "counts up to 256, past the largest u8 (255)",
+            ),
+            (
+                "arange:i8:129",
+                "counts up to 128, past the largest i8 (127)",
+            ),
+            ("arange:u32:1e3", "`1e3` is not an element count"),
+            ("fill:f32:4", "should be fill:TYPE:COUNT:VALUE"),
+            ("fill:f32:4:", "the fill value `` is not an f32"),
+            ("fill:f32:4:abc", "the fill value `abc` is not an f32"),
+            ("fill:f32:4:1e39", "does not fit f32"),
+            ("fill:u8:4:256", "`256` does not fit u8"),
+            ("fill:u8:4:-1", "`-1` does not fit u8"),
+            ("fill:i32:4:1.5", "`1.5` is not an integer"),
+            ("random:f64", "should be random:TYPE:COUNT[:SEED]"),
+            ("random:f64:4:x", "`x` is not a seed"),
+            ("random:f64:4:-1", "`-1` is not a seed"),
+            ("random:f64:4:1:2", "`1:2` is not a seed"),
+            ("ones:f32:4", "give @PATH.npy, zeros:TYPE:COUNT"),
+            ("3", "is not a buffer value"),
+            ("a.npy", "is not a buffer value"),
         ] {
-            assert!(parse_buffer_value(bad).is_err(), "{bad}");
+            match parse_buffer_value(bad) {
+                Err(e) => assert!(e.contains(why), "{bad}: {e}"),
+                Ok(v) => panic!("{bad} parsed as {v:?}"),
+            }
         }
     }
 }

@@ -368,7 +368,7 @@ fn with_memory<R>(
 }
 
 /// Checks an access of `size` bytes at `addr` (its register holding `reg`)
-/// in memory of `len` bytes: the checked offset, or the fault ISA.md
+/// in memory of `len` bytes: the checked offset, or the fault docs/LANGUAGE.md
 /// section 6 describes. Every engine's faults come from here.
 pub(crate) fn check_lane_access(
     kernel: &crate::kernel::Kernel,

@@ -751,9 +751,19 @@ pub(crate) fn literal_bits(lit: &Literal, ty: ScalarType) -> Result<u64, String>
             } else {
                 magnitude as i128
             };
+            // A float type takes the magnitude, then the sign, so that `-0`
+            // is -0.0 like `-0.0` (negating after rounding gives the same
+            // value as rounding the negative number: the rounding is
+            // symmetric).
             match ty {
-                ScalarType::F32 => Ok((value as f32).to_bits() as u64),
-                ScalarType::F64 => Ok((value as f64).to_bits()),
+                ScalarType::F32 => {
+                    let v = magnitude as f32;
+                    Ok((if negative { -v } else { v }).to_bits() as u64)
+                }
+                ScalarType::F64 => {
+                    let v = magnitude as f64;
+                    Ok((if negative { -v } else { v }).to_bits())
+                }
                 _ => {
                     let bits = ty.bits();
                     let (lo, hi): (i128, i128) = if ty.is_signed_int() {

@@ -10,7 +10,7 @@
 //! Choices where the language contract was silent (collected in
 //! docs/LANGUAGE.md, section 9):
 //! - An integer literal used with a float type stands for its numeric value
-//!   (`mov.f32 r0, 1` is 1.0).
+//!   with its sign (`mov.f32 r0, 1` is 1.0, `-0` is -0.0 like `-0.0`).
 //! - A hex literal may give the full bit pattern of a signed type
 //!   (`mov.i32 r0, 0xFFFFFFFF` is -1); decimal literals must be in range.
 //! - A finite float literal that overflows its type is a validation error.

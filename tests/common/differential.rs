@@ -150,9 +150,10 @@ pub fn runtimes() -> &'static [(usize, Runtime)] {
     })
 }
 
-/// Runs the case on the JIT directly (on the calling thread).
-pub fn jit_run(spec: &LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>> {
-    match jit::run(spec) {
+/// Runs the case on the JIT directly (on the calling thread), on `tier`
+/// where the kernel allows it.
+pub fn jit_on(spec: &LaunchSpec<'_>, tier: Option<jit::Tier>) -> Result<(), Box<lanes::Fault>> {
+    match jit::run_on_tier(spec, tier) {
         Ok(()) => Ok(()),
         Err(LaunchError::Fault(f)) => Err(f),
         Err(e) => panic!("the JIT failed: {e}"),
@@ -241,8 +242,16 @@ pub fn check_engines<C: DiffCase>(c: &C) -> Result<(), TestCaseError> {
     c.check_oracle(&want)?;
     let got = run_kernel_with(c, &kernel, &block::run);
     compare(c, "block engine", got, &want)?;
-    let got = run_kernel_with(c, &kernel, &jit_run);
-    compare(c, "JIT", got, &want)?;
+    // The JIT's choice, and each of its tiers where the kernel allows it
+    // (each compiles its own code: they share only the kernel).
+    for (name, tier) in [
+        ("JIT", None),
+        ("JIT one-lane tier", Some(jit::Tier::Lane)),
+        ("JIT gang tier", Some(jit::Tier::Gang)),
+    ] {
+        let got = run_kernel_with(c, &kernel, &|s| jit_on(s, tier));
+        compare(c, name, got, &want)?;
+    }
     for (threads, rt) in runtimes() {
         for engine in [Engine::Pool, Engine::Jit] {
             let got = run_on(c, &kernel, rt, engine);

@@ -8,7 +8,7 @@ use crate::types::ScalarType;
 
 /// How the generated code holds a register: the machine type of its
 /// variable, and how a value of that type maps to the 64-bit register
-/// contents of ISA.md section 2. A register is written by instructions of
+/// contents of docs/LANGUAGE.md section 3. A register is written by instructions of
 /// some result types; when all of them agree on a narrow form, the register
 /// lives in that form and a 64-bit reader extends it (the initial zero fits
 /// every form).

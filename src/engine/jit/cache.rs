@@ -13,9 +13,9 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, default_libcall_names};
 
 use super::analysis::Analysis;
-use super::codegen::{self, Features, Target, gang};
+use super::codegen::{self, Features, Target, Variant, gang};
 use super::frame::Frame;
-use super::shape::Shapes;
+use super::shape::{Facts, Shapes};
 use crate::kernel::Kernel;
 use crate::launch::Dim3;
 
@@ -31,6 +31,8 @@ pub(super) struct Compiled {
     pub entry: Entry,
     /// How the code runs lanes.
     pub tier: Tier,
+    /// Words of spill area a block needs (what crosses its barriers).
+    pub spill_words: usize,
     /// How long translation and code generation took.
     pub compile_time: Duration,
     /// The module owning the code; taken and freed on drop.
@@ -55,7 +57,7 @@ impl Drop for Compiled {
 }
 
 /// How compiled code runs a block's lanes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tier {
     /// One lane at a time, from barrier to barrier.
     Lane,
@@ -70,16 +72,18 @@ pub(super) struct Key {
     pub count_steps: bool,
     /// The launch has at most 2^32 lanes (`%gid` fits 32 bits).
     pub gid32: bool,
+    /// The tier asked for (`None`: the better one for the kernel).
+    pub tier: Option<Tier>,
 }
 
 /// A compiled variant, or why it could not be compiled.
-type Variant = Result<Arc<Compiled>, Arc<str>>;
+type Made = Result<Arc<Compiled>, Arc<str>>;
 
 /// The JIT's derived data of one kernel.
 #[derive(Default)]
 pub(super) struct KernelCache {
     analysis: OnceLock<Analysis>,
-    variants: Mutex<Vec<(Key, Variant)>>,
+    variants: Mutex<Vec<(Key, Made)>>,
 }
 
 impl KernelCache {
@@ -172,36 +176,28 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
     let mut fctx = FunctionBuilderContext::new();
-    // The gang tier where the kernel allows it (LANES_JIT_TIER=lane forces
-    // one lane at a time: docs/DEVELOPMENT.md).
-    let one_lane = std::env::var("LANES_JIT_TIER").is_ok_and(|t| t == "lane");
-    let shapes = Shapes::new(kernel, an, key.block, key.gid32)
-        .and_then(|sh| gang::eligible(an, &sh).map(|()| sh));
-    let tier = match shapes {
+    let facts = Facts::new(kernel, an, key.block, key.gid32);
+    let shapes = Shapes::new(kernel, an, &facts)
+        .and_then(|sh| gang::eligible(an, &sh, key.tier == Some(Tier::Gang)).map(|()| sh));
+    let one_lane = key.tier == Some(Tier::Lane);
+    let variant = Variant {
+        kernel,
+        an,
+        facts: &facts,
+        shape: key.block,
+        count_steps: key.count_steps,
+    };
+    let (tier, spill_bytes) = match shapes {
         Ok(sh) if !one_lane => {
-            gang::translate(
-                &mut ctx.func,
-                &mut fctx,
-                kernel,
-                an,
-                &sh,
-                key.block,
-                key.count_steps,
-                &target,
-            );
-            Tier::Gang
+            let bytes = gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target);
+            (Tier::Gang, bytes)
         }
         _ => {
-            codegen::translate(
-                &mut ctx.func,
-                &mut fctx,
-                kernel,
-                an,
-                key.block,
-                key.count_steps,
-                &target,
-            );
-            Tier::Lane
+            codegen::translate(&mut ctx.func, &mut fctx, &variant, &target);
+            // One word per lane per spilled register, and one for the
+            // predicates.
+            let slots = an.spilled.len() + usize::from(!an.spilled_preds.is_empty());
+            (Tier::Lane, 8 * slots * key.block.count() as usize)
         }
     };
     // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code
@@ -233,6 +229,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     Ok(Compiled {
         entry,
         tier,
+        spill_words: spill_bytes.div_ceil(8),
         compile_time: start.elapsed(),
         module: Mutex::new(Some(module)),
     })

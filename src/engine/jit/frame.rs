@@ -331,9 +331,10 @@ pub(super) extern "C" fn finish(
 /// `finish_gang(frame, pc, lane0, block, steps, lanes)`: the gang tier's
 /// exact path near the step limit. The registers of the gang's lanes are
 /// in `Frame::regs` (lane `k` at `k * NUM_REGS`, its predicates at
-/// `4 * NUM_REGS + k`); every live lane (bit `k` of `lanes`: lane
-/// `lane0 + k`) has taken `steps` steps and is about to enter the basic
-/// block at `pc`, which is longer than the remaining budget. The reference
+/// `4 * NUM_REGS + k`, its steps at `4 * (NUM_REGS + 1) + k`); every
+/// running lane (bit `k` of `lanes`: lane `lane0 + k`) is about to enter
+/// the basic block at `pc`, which is longer than the remaining budget of
+/// at least one of them (`steps` is the most any lane took). The reference
 /// interpreter runs them through it in lockstep (one instruction for every
 /// lane, in `%laneid` order, then the next), so the first fault is the one
 /// the gang would meet first. Returns [`status::FAULT`].
@@ -347,16 +348,18 @@ pub(super) extern "C" fn finish_gang(
 ) -> u32 {
     with_host(frame, status::FAULT, |frame, host| {
         const GANG: usize = 4;
-        // SAFETY: `Frame::regs` points to `GANG * (NUM_REGS + 1)` words of
+        // SAFETY: `Frame::regs` points to `GANG * (NUM_REGS + 2)` words of
         // the worker's state (`JitState::regs`), written by generated code
         // before this call and not otherwise borrowed during it.
-        let words = unsafe { std::slice::from_raw_parts(frame.regs, GANG * (NUM_REGS + 1)) };
+        let words = unsafe { std::slice::from_raw_parts(frame.regs, GANG * (NUM_REGS + 2)) };
+        let _ = steps;
         let mut live = Vec::new();
         for k in 0..GANG {
             if lanes & (1 << k) != 0 {
                 let mut regs = Box::new([0u64; NUM_REGS]);
                 regs.copy_from_slice(&words[k * NUM_REGS..(k + 1) * NUM_REGS]);
                 let preds = words[GANG * NUM_REGS + k] as u16;
+                let steps = words[GANG * (NUM_REGS + 1) + k];
                 live.push((lane0 + k as u64, Lane::at(regs, preds, pc as usize, steps)));
             }
         }
@@ -367,21 +370,21 @@ pub(super) extern "C" fn finish_gang(
             shared: host.shared,
         };
         frame.fault_code = fault_code::HOST;
-        // The block has at most this many instructions; every live lane
-        // faults within it.
+        // Some lane faults within the block (at most this many rounds);
+        // the others run at most the block's own instructions meanwhile,
+        // and one whose block ends the lane (an exit) drops out.
         for _ in 0..=host.spec.kernel.instrs.len() {
-            for (id, lane) in &mut live {
+            let mut i = 0;
+            while i < live.len() {
+                let (id, lane) = &mut live[i];
                 match reference::step_lane_or_fault(&ctx, lane, *id as u32) {
                     Err(f) => {
                         host.fault = Some(f);
                         return status::FAULT;
                     }
-                    Ok(None) => {}
+                    Ok(None) => i += 1,
                     Ok(Some(_)) => {
-                        host.internal = Some(format!(
-                            "lane {id} left basic block {pc} before its step limit"
-                        ));
-                        return status::FAULT;
+                        live.remove(i);
                     }
                 }
             }

@@ -29,11 +29,15 @@
 //! Generated code reaches a global buffer through the address of its words
 //! and does plain loads and stores of 1, 2, 4 or 8 bytes, each at an
 //! address the code has checked to be inside the buffer and aligned to its
-//! size. On the targets Cranelift supports (x86-64, aarch64) such accesses
-//! are single-copy atomic, so they behave as the relaxed atomic accesses of
-//! the interpreters do: a racing store of the same size leaves one of the
-//! stored values, never a mix of bytes, and a narrow store never disturbs
-//! its neighbours (ISA.md section 3). The Rust compiler never sees these
+//! size; the gang tier also moves four 4-byte (or two pairs of 8-byte)
+//! consecutive elements with one 16-byte access, after checking the whole
+//! run. On the targets Cranelift supports (x86-64, aarch64) an aligned
+//! access of up to 8 bytes is single-copy atomic, and an aligned element
+//! never crosses a cache line, so each element of a vector access is
+//! written or read as a unit too: these accesses behave as the relaxed
+//! atomic accesses of the interpreters do: a racing store of the same size
+//! leaves one of the stored values, never a mix of bytes, and a narrow
+//! store never disturbs its neighbours (docs/LANGUAGE.md section 4). The Rust compiler never sees these
 //! accesses (they are machine code behind a function pointer), so they
 //! cannot be data races in the Rust sense; Rust code touches the same words
 //! only atomically, or with plain reads while a buffer is frozen, and a
@@ -43,6 +47,13 @@
 //! Shared memory belongs to the worker running the block, as for the other
 //! engines. A launch's writes are visible to the host when it returns,
 //! through the scheduler's synchronization.
+//!
+//! Cranelift may merge plain loads of the same address when nothing it can
+//! see stores in between (no store, no call): a lane polling a word with
+//! plain loads may never see another block's store (docs/LANGUAGE.md
+//! section 4 tells users to poll with `atom`). The launch's stop flag is
+//! read with an atomic load for that reason, so a loop that stores nothing
+//! still sees it.
 
 pub(crate) mod analysis;
 mod cache;
@@ -68,8 +79,6 @@ pub struct JitLaunch<'a> {
     spec: &'a LaunchSpec<'a>,
     compiled: Arc<Compiled>,
     buffers: BufferRefs,
-    /// Slots of the spill area per lane.
-    spill_slots: usize,
     loops: bool,
     compiled_now: bool,
     _access: BufferAccess<'a>,
@@ -116,6 +125,22 @@ impl<'a> JitLaunch<'a> {
     /// first launch (or finds the code), and registers the buffers it
     /// writes (see [`BufferAccess`]).
     pub fn new(spec: &'a LaunchSpec<'a>) -> Result<JitLaunch<'a>, Unavailable> {
+        // LANES_JIT_TIER=lane|gang asks for a tier (docs/DEVELOPMENT.md).
+        let tier = match std::env::var("LANES_JIT_TIER").as_deref() {
+            Ok("lane") => Some(Tier::Lane),
+            Ok("gang") => Some(Tier::Gang),
+            _ => None,
+        };
+        JitLaunch::with_tier(spec, tier)
+    }
+
+    /// [`JitLaunch::new`] on tier `tier` where the kernel allows it (the
+    /// one-lane tier allows every kernel; `None` picks the better tier).
+    /// For tests and experiments: the differential suites run both.
+    pub fn with_tier(
+        spec: &'a LaunchSpec<'a>,
+        tier: Option<Tier>,
+    ) -> Result<JitLaunch<'a>, Unavailable> {
         let kernel = spec.kernel;
         if spec.args.buffers.len() != kernel.buffer_slots
             || spec.args.scalars.len() != kernel.scalar_slots
@@ -140,6 +165,7 @@ impl<'a> JitLaunch<'a> {
             block: spec.block,
             count_steps: codegen::counts_steps(an, kernel, spec.max_steps),
             gid32: shape::gid_fits_u32(spec.grid, spec.block),
+            tier,
         };
         let (compiled, compiled_now) = cache.variant(kernel, key);
         let compiled = compiled.map_err(|reason| Unavailable {
@@ -160,7 +186,6 @@ impl<'a> JitLaunch<'a> {
             spec,
             compiled,
             buffers,
-            spill_slots: an.spilled.len() + usize::from(!an.spilled_preds.is_empty()),
             loops: an.loops,
             compiled_now,
             _access: BufferAccess::acquire(spec, false),
@@ -201,8 +226,8 @@ pub struct JitState {
 }
 
 /// Words of the exact path's register area: four lanes' registers, then
-/// their predicates.
-const GANG_REGS: usize = 4 * (NUM_REGS + 1);
+/// their predicates, then their steps.
+const GANG_REGS: usize = 4 * (NUM_REGS + 2);
 
 impl Default for JitState {
     fn default() -> JitState {
@@ -243,7 +268,7 @@ impl JitState {
         }
         let lanes = spec.lanes_per_block();
         self.shared.reset(spec.kernel.shared_bytes as usize);
-        self.spill.resize(launch.spill_slots * lanes, 0);
+        self.spill.resize(launch.compiled.spill_words, 0);
         self.lane_state.resize(lanes, 0);
         self.steps.resize(lanes, 0);
         let mut host = Host {
@@ -281,7 +306,7 @@ impl JitState {
         // slot and the scalars one per scalar slot (checked in
         // `JitLaunch::new`), each buffer's pointer and length describe its
         // words; shared memory holds the kernel's shared bytes; the spill
-        // area has `spill_slots` words per lane and the lane states and
+        // area has the words the code asked for and the lane states and
         // steps one entry per lane (resized above); `regs` holds
         // `GANG_REGS` words; `stop` points to the launch's live stop flag;
         // `host` outlives the call. Generated code checks every kernel
@@ -315,7 +340,15 @@ impl JitState {
 
 /// Runs a whole launch on the calling thread.
 pub fn run(spec: &LaunchSpec<'_>) -> Result<(), LaunchError> {
-    let launch = JitLaunch::new(spec).map_err(|e| LaunchError::Engine(e.to_string()))?;
+    run_on_tier(spec, None)
+}
+
+/// Runs a whole launch on the calling thread on tier `tier` where the
+/// kernel allows it (see [`JitLaunch::with_tier`]); returns the tier that
+/// ran.
+pub fn run_on_tier(spec: &LaunchSpec<'_>, tier: Option<Tier>) -> Result<(), LaunchError> {
+    let launch =
+        JitLaunch::with_tier(spec, tier).map_err(|e| LaunchError::Engine(e.to_string()))?;
     JitState::new().run_blocks(&launch, 0..spec.block_count())
 }
 
@@ -323,7 +356,7 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), LaunchError> {
 mod tests {
     use super::*;
     use crate::engine::reference;
-    use crate::launch::{BoundArgs, Dim3};
+    use crate::launch::{BoundArgs, Dim3, Fault};
     use crate::memory::Buffer;
 
     /// Runs `src`'s kernel `k` on the reference engine and the JIT with the
@@ -361,6 +394,86 @@ mod tests {
             }
             buffers.iter().map(|b| b.to_bytes()).collect()
         })
+    }
+
+    /// The outcome of `src` (one kernel, one output buffer `x` of 64
+    /// bytes) with budget `max_steps` on the reference engine (`None`) or
+    /// on a JIT tier: the fault, or the output.
+    fn outcome(
+        k: &crate::kernel::Kernel,
+        block: Dim3,
+        max_steps: u64,
+        tier: Option<Option<Tier>>,
+    ) -> Result<Vec<u8>, Box<Fault>> {
+        let x = Arc::new(Buffer::zeroed(8 * block.count() as usize).unwrap());
+        let args = BoundArgs {
+            buffers: vec![x.clone()],
+            scalars: vec![],
+        };
+        let stop = crate::engine::StopFlag::new();
+        let spec = LaunchSpec {
+            kernel: k,
+            grid: Dim3::x(2),
+            block,
+            args: &args,
+            max_steps,
+            stop: &stop,
+        };
+        let r = match tier {
+            None => reference::run(&spec).map_err(LaunchError::Fault),
+            Some(t) => run_on_tier(&spec, t),
+        };
+        match r {
+            Ok(()) => Ok(x.to_bytes()),
+            Err(LaunchError::Fault(f)) => Err(f),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn every_step_budget_around_the_limit_matches_the_reference() {
+        // A loop whose trip count differs by lane (lane k runs k + 1
+        // rounds), a divergent `if`, and a straight tail; then the same
+        // with every lane running 3 rounds. For every budget from 1 to
+        // past the longest lane, each tier finishes with the reference's
+        // output or faults as it does. One lane at a time, the fault is
+        // the reference's exactly (same lane, instruction and step); the
+        // gang tier runs lanes in lockstep, so when lanes of a gang reach
+        // the limit in different places it may name another of them (as
+        // the block engine may), and is compared whole only when all
+        // lanes run alike.
+        // (The last case has no divergent branch at all: the gang tier's
+        // lanes never wait, and its exact path is the plain one.)
+        for (rounds, alike, branch) in [
+            ("r0", false, "@p1 bra skip"),
+            ("2", true, "@p1 bra skip"),
+            ("2", true, "mov.u32 r4, 0"),
+        ] {
+            let src = format!(
+                ".kernel k\n.param x buf\n\
+                 mov.u32 r0, %laneid\n mov.u32 r1, 0\n\
+                 l: add.u32 r1, r1, 1\n setp.le.u32 p0, r1, {rounds}\n @p0 bra l\n\
+                 and.u32 r2, r0, 1\n setp.eq.u32 p1, r2, {}\n {branch}\n\
+                 add.u32 r1, r1, 100\n mul.u32 r1, r1, 3\n\
+                 skip: mov.u64 r3, %gid\n shl.u64 r3, r3, 3\n st.global.u32 [x + r3], r1\n",
+                if alike { "5" } else { "0" }
+            );
+            let p = crate::compile("t.lasm", &src).unwrap();
+            let k = &p.kernels[0];
+            let block = Dim3::x(8);
+            for max in 1..48 {
+                let want = outcome(k, block, max, None);
+                for tier in [None, Some(Tier::Lane), Some(Tier::Gang)] {
+                    let got = outcome(k, block, max, Some(tier));
+                    match (&want, &got) {
+                        (Err(w), Err(g)) if tier == Some(Tier::Gang) && !alike => {
+                            assert_eq!(w.kind, g.kind, "budget {max}, tier {tier:?}")
+                        }
+                        _ => assert_eq!(want, got, "budget {max}, tier {tier:?}, {rounds}"),
+                    }
+                }
+            }
+        }
     }
 
     /// Special values of each float type: NaN payloads (quiet and
@@ -464,6 +577,44 @@ mod tests {
                 assert_eq!(want[3], got[3], "{op} on {ty}");
             }
         }
+    }
+
+    /// The tier the JIT picks for a kernel of `ops` in blocks of `block`.
+    fn tier_of(src: &str, block: Dim3) -> Tier {
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        let buffers = (0..k.buffer_slots)
+            .map(|_| Arc::new(Buffer::zeroed(64).unwrap()))
+            .collect();
+        let args = BoundArgs {
+            buffers,
+            scalars: vec![0; k.scalar_slots],
+        };
+        let stop = crate::engine::StopFlag::new();
+        let spec = LaunchSpec {
+            kernel: k,
+            grid: Dim3::x(1),
+            block,
+            args: &args,
+            max_steps: 1 << 20,
+            stop: &stop,
+        };
+        JitLaunch::new(&spec).unwrap().tier()
+    }
+
+    #[test]
+    fn tiers_are_chosen_by_the_shape_of_the_kernel() {
+        let ops = |f: &str| {
+            std::fs::read_to_string(format!("{}/src/ops/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        // Element-wise: lanes stay together.
+        assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(256)), Tier::Gang);
+        // A tree reduction: barriers (one lane at a time, for now).
+        assert_eq!(tier_of(&ops("block_sum.lasm"), Dim3::x(256)), Tier::Lane);
+        // Escape-time loops of different lengths: one lane at a time.
+        assert_eq!(tier_of(&ops("mandelbrot.lasm"), Dim3::x(256)), Tier::Lane);
+        // Blocks smaller than a gang.
+        assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(2)), Tier::Lane);
     }
 
     #[test]

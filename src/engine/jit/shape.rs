@@ -73,12 +73,8 @@ pub(super) fn gid_fits_u32(grid: Dim3, block: Dim3) -> bool {
 impl Shapes {
     /// The shapes of `kernel` run in blocks of shape `block`, `%gid` below
     /// `2^32` when `gid32`.
-    pub fn new(
-        kernel: &Kernel,
-        an: &Analysis,
-        block: Dim3,
-        gid32: bool,
-    ) -> Result<Shapes, NotGang> {
+    pub fn new(kernel: &Kernel, an: &Analysis, facts: &Facts) -> Result<Shapes, NotGang> {
+        let (block, gid32) = (facts.block, facts.gid32);
         if block.count() < GANG as u128 {
             return Err("blocks smaller than a gang");
         }
@@ -89,7 +85,7 @@ impl Shapes {
             kinds: an.kinds,
             block,
             gid32,
-            ranges: value_ranges(kernel, an, block, gid32),
+            ranges: facts.ranges,
         };
         // `written[r]`: the join of the shapes of `r`'s writes so far
         // (`None`: none yet); `regs` is what readers see (no write yet:
@@ -119,11 +115,24 @@ impl Shapes {
             for (pc, i) in kernel.instrs.iter().enumerate() {
                 let part = partial[block_of[pc]];
                 let guard_varying = i.guard.is_some_and(|g| !preds[g.pred as usize]);
-                if let Some((d, _)) = written_reg(&i.op) {
+                if let Some((d, ty)) = written_reg(&i.op) {
                     let shape = if part || guard_varying {
                         Shape::Varying
                     } else {
                         ctx.result(i, &regs, &preds)
+                    };
+                    // The register holds the value extended to 32 or 64
+                    // bits: lanes that wrapped at the type's width are not
+                    // affine there, unless the range rules wrapping out.
+                    let held = match an.kinds[d as usize] {
+                        Kind::I64 | Kind::F64 => 64,
+                        _ => 32,
+                    };
+                    let (lo, hi) = type_range(ty);
+                    let fits = ctx.ranges[d as usize].is_some_and(|(a, b)| a >= lo && b <= hi);
+                    let shape = match shape {
+                        Shape::Affine(_) if ty.bits() < held && !fits => Shape::Varying,
+                        other => other,
                     };
                     let slot = &mut written[d as usize];
                     let new = slot.map_or(shape, |old| old.join(shape));
@@ -259,7 +268,9 @@ impl Ctx {
                     // needs the range, a truncation stays affine modulo 2^w.
                     match rd(a, from) {
                         Shape::Affine(st) => {
-                            let (lo, hi) = type_range(to);
+                            // Widening is exact when no lane's value wrapped
+                            // as `from`: its range fits `from`.
+                            let (lo, hi) = type_range(from);
                             let fits = src_range(a, &self.ranges, self.block, self.gid32)
                                 .is_some_and(|(x, y)| x >= lo && y <= hi);
                             if to.bits() > from.bits() && !fits {
@@ -292,7 +303,8 @@ impl Ctx {
             Op::Bit { op, ty, a, b, .. } => {
                 let ty = ty.scalar();
                 let (x, y) = (rd(a, ty), rd(b, ty));
-                match (op, x, constant(b)) {
+                // The count is taken modulo the width.
+                match (op, x, constant(b).map(|c| c % ty.bits() as u64)) {
                     (BitOp::Shl, Shape::Affine(st), Some(c)) if c < 63 => {
                         scale(st, Some(1u64 << c))
                     }
@@ -347,6 +359,112 @@ fn src_range(s: Src, ranges: &[Range; NUM_REGS], block: Dim3, gid32: bool) -> Ra
         Src::Imm(v) => (v < 1 << 63).then_some((v as i128, v as i128)),
         Src::Param(_) => None,
         Src::Special(sp) => special_shape(sp, block, gid32).1,
+    }
+}
+
+/// What is known of every register's values whatever the lane: their range
+/// and how many low bits are zero. Both tiers use them to drop bounds-check
+/// parts that cannot fail (an offset that cannot overflow, an alignment
+/// that always holds).
+#[derive(Debug)]
+pub(super) struct Facts {
+    ranges: [Range; NUM_REGS],
+    zeros: [u32; NUM_REGS],
+    block: Dim3,
+    gid32: bool,
+}
+
+impl Facts {
+    /// The facts of `kernel` in blocks of shape `block`, `%gid` below
+    /// `2^32` when `gid32`.
+    pub fn new(kernel: &Kernel, an: &Analysis, block: Dim3, gid32: bool) -> Facts {
+        Facts {
+            ranges: value_ranges(kernel, an, block, gid32),
+            zeros: low_zeros(kernel, an, block),
+            block,
+            gid32,
+        }
+    }
+
+    /// The range of a source operand's values, when known.
+    pub fn range(&self, s: Src) -> Range {
+        src_range(s, &self.ranges, self.block, self.gid32)
+    }
+
+    /// How many low bits of register `r`'s value are known to be zero.
+    pub fn low_zeros(&self, r: crate::kernel::Reg) -> u32 {
+        self.zeros[r as usize]
+    }
+}
+
+/// Known low zero bits of every register's values (64 for zero): a
+/// fixpoint from "all zero bits" down.
+fn low_zeros(kernel: &Kernel, an: &Analysis, block: Dim3) -> [u32; NUM_REGS] {
+    let mut z = [64u32; NUM_REGS];
+    loop {
+        let mut changed = false;
+        for i in &kernel.instrs {
+            let Some((d, ty)) = written_reg(&i.op) else {
+                continue;
+            };
+            let of = |s: Src| -> u32 {
+                match s {
+                    Src::Reg(r) => z[r as usize],
+                    Src::Imm(v) => v.trailing_zeros(),
+                    Src::Special(Special::Ntid(a)) => block.get(a).trailing_zeros(),
+                    _ => 0,
+                }
+            };
+            let bits = ty.bits();
+            let new = if ty.is_float() {
+                0
+            } else {
+                match i.op {
+                    Op::Mov { a, .. } | Op::Cvt { a, .. } => of(a),
+                    Op::Arith {
+                        op: ArithOp::Add | ArithOp::Sub,
+                        a,
+                        b,
+                        ..
+                    }
+                    | Op::Bit {
+                        op: BitOp::Or | BitOp::Xor,
+                        a,
+                        b,
+                        ..
+                    } => of(a).min(of(b)),
+                    Op::Arith {
+                        op: ArithOp::Mul,
+                        a,
+                        b,
+                        ..
+                    } => of(a) + of(b),
+                    Op::Bit {
+                        op: BitOp::And,
+                        a,
+                        b,
+                        ..
+                    } => of(a).max(of(b)),
+                    Op::Bit {
+                        op: BitOp::Shl,
+                        a,
+                        b: Src::Imm(c),
+                        ..
+                    } => of(a) + (c % bits as u64) as u32,
+                    Op::Fma { a, b, c, .. } => (of(a) + of(b)).min(of(c)),
+                    _ => 0,
+                }
+            }
+            .min(bits);
+            let _ = an;
+            if new < z[d as usize] {
+                z[d as usize] = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            return z;
+        }
     }
 }
 
@@ -417,11 +535,15 @@ fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Opt
         }
         Op::Bit { op, a, b, .. } => {
             let (x, y) = (cur(a)?, cur(b)?);
+            // Shift counts are taken modulo the width.
+            let bits = ty.bits() as i128;
             match (op, y) {
-                (BitOp::Shl, Some((c, c2))) if c == c2 && c < 63 => {
+                (BitOp::Shl, Some((c, c2))) if c == c2 && c % bits < 63 => {
+                    let c = c % bits;
                     mul_ranges(x, Some((1i128 << c, 1i128 << c)))
                 }
-                (BitOp::Shr, Some((c, c2))) if c == c2 && c < 64 && !ty.is_signed_int() => {
+                (BitOp::Shr, Some((c, c2))) if c == c2 && !ty.is_signed_int() => {
+                    let c = c % bits;
                     x.map(|(lo, hi)| (lo >> c, hi >> c))
                 }
                 (BitOp::And, Some((c, c2))) if c == c2 => Some((0, c)),
@@ -628,7 +750,8 @@ mod tests {
     fn shapes(src: &str, block: Dim3) -> Result<Shapes, NotGang> {
         let p = crate::compile("t.lasm", src).unwrap();
         let k = &p.kernels[0];
-        Shapes::new(k, &Analysis::new(k), block, true)
+        let an = Analysis::new(k);
+        Shapes::new(k, &an, &Facts::new(k, &an, block, true))
     }
 
     #[test]
@@ -645,7 +768,8 @@ mod tests {
         // Without the bound on %gid, `r0` (u32) read as u64 may wrap.
         let p = crate::compile("t.lasm", include_str!("../../ops/vector_add.lasm")).unwrap();
         let k = &p.kernels[0];
-        let s = Shapes::new(k, &Analysis::new(k), Dim3::x(256), false).unwrap();
+        let an = Analysis::new(k);
+        let s = Shapes::new(k, &an, &Facts::new(k, &an, Dim3::x(256), false)).unwrap();
         assert_eq!(s.regs[0], Shape::Affine(1));
         assert_eq!(s.regs[1], Shape::Varying);
     }

@@ -100,29 +100,111 @@ fn checked_offset<'f>(
         Some(r) => g.read_bits(Src::Reg(r)),
         None => g.b().ins().iconst(types::I64, 0),
     };
+    let check = AccessCheck::of(g, addr, size as u64);
     let mut bad = g.b().ins().iconst(types::I8, 0);
-    let off = if addr.disp == 0 {
-        reg
-    } else {
-        let disp = g.b().ins().iconst(types::I64, addr.disp as i64);
-        let (off, over) = if addr.disp_negative {
+    let off = check.offset(g, reg, &mut bad);
+    let end = check.end(g, off, &mut bad);
+    let past = g.b().ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+    bad = g.b().ins().bor(bad, past);
+    check.alignment(g, off, &mut bad);
+    g.fault_if(bad, FaultCall::memory(pc, reg));
+    off
+}
+
+/// Which parts of a bounds and alignment check an access needs, from what
+/// is known of its address register's values: `reg ± disp` cannot leave
+/// `0..2^64` when the register's range says so, and the offset is aligned
+/// when the register's known low zero bits and the displacement say so.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AccessCheck {
+    addr: Address,
+    /// Bytes the access (or run of accesses) spans from its offset.
+    span: u64,
+    /// Element size: the offset must be a multiple.
+    size: u64,
+    may_overflow: bool,
+    may_misalign: bool,
+}
+
+impl AccessCheck {
+    /// The check of an access spanning `span` bytes of `size`-byte
+    /// elements at `addr`.
+    pub(super) fn new<'f>(
+        g: &impl LaneCode<'f>,
+        addr: Address,
+        size: u64,
+        span: u64,
+    ) -> AccessCheck {
+        let (range, zeros) = match addr.reg {
+            Some(r) => g.address_facts(r),
+            None => (Some((0, 0)), 64),
+        };
+        let d = if addr.disp_negative {
+            -(addr.disp as i128)
+        } else {
+            addr.disp as i128
+        };
+        let may_overflow =
+            !range.is_some_and(|(lo, hi)| lo + d >= 0 && hi + d + span as i128 <= u64::MAX as i128);
+        let may_misalign = size > 1 && (zeros < size.trailing_zeros() || addr.disp % size != 0);
+        AccessCheck {
+            addr,
+            span,
+            size,
+            may_overflow,
+            may_misalign,
+        }
+    }
+
+    fn of<'f>(g: &impl LaneCode<'f>, addr: Address, size: u64) -> AccessCheck {
+        AccessCheck::new(g, addr, size, size)
+    }
+
+    /// `reg ± disp`, setting `bad` if it leaves `u64`.
+    pub(super) fn offset<'f>(
+        &self,
+        g: &mut impl LaneCode<'f>,
+        reg: Value,
+        bad: &mut Value,
+    ) -> Value {
+        let a = self.addr;
+        if a.disp == 0 {
+            return reg;
+        }
+        let disp = g.b().ins().iconst(types::I64, a.disp as i64);
+        if !self.may_overflow {
+            return if a.disp_negative {
+                g.b().ins().isub(reg, disp)
+            } else {
+                g.b().ins().iadd(reg, disp)
+            };
+        }
+        let (off, over) = if a.disp_negative {
             g.b().ins().usub_overflow(reg, disp)
         } else {
             g.b().ins().uadd_overflow(reg, disp)
         };
-        bad = over;
+        *bad = g.b().ins().bor(*bad, over);
         off
-    };
-    let size_v = g.b().ins().iconst(types::I64, size as i64);
-    let (end, over) = g.b().ins().uadd_overflow(off, size_v);
-    bad = g.b().ins().bor(bad, over);
-    let past = g.b().ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-    bad = g.b().ins().bor(bad, past);
-    if size > 1 {
-        let low = g.b().ins().band_imm_s(off, size as i64 - 1);
-        let mis = g.b().ins().icmp_imm_s(IntCC::NotEqual, low, 0);
-        bad = g.b().ins().bor(bad, mis);
     }
-    g.fault_if(bad, FaultCall::memory(pc, reg));
-    off
+
+    /// `off + span`, setting `bad` if it overflows.
+    pub(super) fn end<'f>(&self, g: &mut impl LaneCode<'f>, off: Value, bad: &mut Value) -> Value {
+        let span = g.b().ins().iconst(types::I64, self.span as i64);
+        if !self.may_overflow {
+            return g.b().ins().iadd(off, span);
+        }
+        let (end, over) = g.b().ins().uadd_overflow(off, span);
+        *bad = g.b().ins().bor(*bad, over);
+        end
+    }
+
+    /// Sets `bad` if `off` is not a multiple of the element size.
+    pub(super) fn alignment<'f>(&self, g: &mut impl LaneCode<'f>, off: Value, bad: &mut Value) {
+        if self.may_misalign {
+            let low = g.b().ins().band_imm_s(off, self.size as i64 - 1);
+            let mis = g.b().ins().icmp_imm_s(IntCC::NotEqual, low, 0);
+            *bad = g.b().ins().bor(*bad, mis);
+        }
+    }
 }

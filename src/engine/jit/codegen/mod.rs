@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Each lane runs alone between barriers, in `%laneid` order, exactly as
-//! the reference engine runs it (ISA.md section 5: lanes may wait at
+//! the reference engine runs it (docs/LANGUAGE.md section 6: lanes may wait at
 //! *different* `bar.sync`s; every lane keeps its own resume point), so even
 //! racy kernels see the same memory effects in the same order. Registers
 //! are Cranelift variables (machine registers); only the registers live
@@ -47,6 +47,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::analysis::Analysis;
 use super::frame::{self, BufferRef, Frame, fault_code, status};
+use super::shape::{Facts, Range};
 use crate::kernel::flow::{for_each_src, pred_id};
 use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
@@ -60,6 +61,22 @@ pub(super) struct Features {
     pub fma: bool,
     /// SSE 4.1 (`roundss`: floor and ceil).
     pub sse41: bool,
+}
+
+/// What one compiled variant is made from: the kernel, what is known of it,
+/// and the launch properties the code depends on.
+#[derive(Clone, Copy)]
+pub(super) struct Variant<'a> {
+    /// The kernel.
+    pub kernel: &'a Kernel,
+    /// Its analysis.
+    pub an: &'a Analysis,
+    /// What is known of its registers' values in these blocks.
+    pub facts: &'a Facts,
+    /// The block shape.
+    pub shape: Dim3,
+    /// Whether the step limit can be reached (counted per basic block).
+    pub count_steps: bool,
 }
 
 /// What code is generated for: the CPU and its conventions.
@@ -170,6 +187,9 @@ pub(super) trait LaneCode<'f> {
     fn memory_base(&mut self, space: Space, slot: u16) -> Value;
     /// The length of a memory in bytes (`I64`).
     fn memory_len(&mut self, space: Space, slot: u16) -> Value;
+    /// What is known of register `r`'s values: their range and how many
+    /// low bits are zero.
+    fn address_facts(&self, r: Reg) -> (Range, u32);
 }
 
 impl<'f> LaneCode<'f> for Translator<'f> {
@@ -221,6 +241,9 @@ impl<'f> LaneCode<'f> for Translator<'f> {
                 .iconst(types::I64, self.kernel.shared_bytes as i64),
         }
     }
+    fn address_facts(&self, r: Reg) -> (Range, u32) {
+        (self.facts.range(Src::Reg(r)), self.facts.low_zeros(r))
+    }
 }
 
 /// A jump to the fault block: its code, instruction and value.
@@ -269,6 +292,7 @@ pub(super) struct Translator<'a> {
     b: FunctionBuilder<'a>,
     kernel: &'a Kernel,
     an: &'a Analysis,
+    facts: &'a Facts,
     shape: Dim3,
     lanes: i64,
     features: Features,
@@ -313,12 +337,16 @@ pub(super) struct Translator<'a> {
 pub(super) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    kernel: &Kernel,
-    an: &Analysis,
-    shape: Dim3,
-    count_steps: bool,
+    v: &Variant<'_>,
     target: &Target,
 ) {
+    let Variant {
+        kernel,
+        an,
+        facts,
+        shape,
+        count_steps,
+    } = *v;
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -370,6 +398,7 @@ pub(super) fn translate(
         b,
         kernel,
         an,
+        facts,
         shape,
         lanes: shape.count() as i64,
         features: target.features,
@@ -751,7 +780,9 @@ impl<'a> Translator<'a> {
         let flag = self
             .b
             .ins()
-            .load(types::I8, MemFlagsData::new().with_notrap(), self.stop, 0);
+            // An atomic load: alias analysis would merge plain loads of
+            // the flag in a loop that stores nothing, and never see it set.
+            .atomic_load(types::I8, MemFlagsData::new().with_notrap(), self.stop);
         let go = self.b.create_block();
         self.b.ins().brif(flag, self.stopped, &[], go, &[]);
         self.b.switch_to_block(go);

@@ -1,5 +1,5 @@
 //! Operands: registers in their [`Kind`], immediates, parameters and special
-//! registers, read as a typed machine value and written back as ISA.md's
+//! registers, read as a typed machine value and written back as docs/LANGUAGE.md's
 //! 64-bit register contents.
 
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
@@ -63,7 +63,7 @@ fn held_low32(b: &mut FunctionBuilder<'_>, v: Value, kind: Kind) -> Value {
     }
 }
 
-/// `v`, held in the form of `kind`, read as `ty` (its low bits, ISA.md
+/// `v`, held in the form of `kind`, read as `ty` (its low bits, docs/LANGUAGE.md
 /// section 2).
 pub(super) fn held_as(b: &mut FunctionBuilder<'_>, v: Value, kind: Kind, ty: ScalarType) -> Value {
     match (ty, kind) {
@@ -116,7 +116,7 @@ pub(super) fn constant(b: &mut FunctionBuilder<'_>, ty: ScalarType, bits: u64) -
 }
 
 /// A value of type `ty` in the form a register of kind `kind` holds it
-/// (extended as ISA.md section 2 says). The kind must fit `ty`'s writes
+/// (extended as docs/LANGUAGE.md section 3 says). The kind must fit `ty`'s writes
 /// (`analysis` chose it so).
 pub(super) fn to_held(b: &mut FunctionBuilder<'_>, kind: Kind, ty: ScalarType, v: Value) -> Value {
     match (kind, ty) {
@@ -178,7 +178,7 @@ impl Translator<'_> {
         held_bits(&mut self.b, v, kind)
     }
 
-    /// A register read as `ty` (its low bits, ISA.md section 2).
+    /// A register read as `ty` (its low bits, docs/LANGUAGE.md section 3).
     fn reg_as(&mut self, r: Reg, ty: ScalarType) -> Value {
         let (var, kind) = self.reg_var(r);
         let v = self.b.use_var(var);
@@ -222,7 +222,7 @@ impl Translator<'_> {
     }
 
     /// Writes a value of type `ty` (its machine type) to `d`, extended as
-    /// ISA.md section 2 says.
+    /// docs/LANGUAGE.md section 3 says.
     pub(super) fn write(&mut self, d: Reg, ty: ScalarType, v: Value) {
         let (var, kind) = self.reg_var(d);
         let held = to_held(&mut self.b, kind, ty, v);

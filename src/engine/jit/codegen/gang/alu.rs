@@ -184,11 +184,13 @@ impl<'a> Gang<'a> {
                     self.write_gval(d, ty, GVal::Vec(r));
                     self.b.ins().jump(join, &[]);
                     self.b.switch_to_block(exact);
-                    let all = self.b.ins().iconst(types::I32, 0xF);
-                    self.per_lane(pc, all, false, |g, pc| {
-                        alu::alu(g, pc, g.kernel.instrs[pc].op)
+                    self.cold_path(|g| {
+                        let all = g.b.ins().iconst(types::I32, 0xF);
+                        g.per_lane(pc, all, false, |g, pc| {
+                            alu::alu(g, pc, g.kernel.instrs[pc].op)
+                        });
+                        g.b.ins().jump(join, &[]);
                     });
-                    self.b.ins().jump(join, &[]);
                     self.b.switch_to_block(join);
                 } else {
                     return false;

@@ -16,7 +16,8 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 
 use super::vector::{self, GVal, Vector, is_wide, vtype};
 use super::{Gang, Mode};
-use crate::engine::jit::codegen::{LaneCode, memory};
+use crate::engine::jit::codegen::LaneCode;
+use crate::engine::jit::codegen::memory::{self, AccessCheck};
 use crate::engine::jit::shape::Shape;
 use crate::kernel::{Address, Op, Space, Src};
 use crate::types::ScalarType;
@@ -114,8 +115,10 @@ impl<'a> Gang<'a> {
         }
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
-        self.per_lane(pc, run_bits, true, lane_by_lane);
-        self.b.ins().jump(join, &[]);
+        self.cold_path(|g| {
+            g.per_lane(pc, run_bits, true, lane_by_lane);
+            g.b.ins().jump(join, &[]);
+        });
         self.b.switch_to_block(join);
     }
 
@@ -150,27 +153,13 @@ impl<'a> Gang<'a> {
             let bits = vector::mask_to_bits(&mut self.b, m);
             bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, 0xF);
         }
-        let off = if addr.disp == 0 {
-            first
-        } else {
-            let disp = self.b.ins().iconst(types::I64, addr.disp as i64);
-            let (off, over) = if addr.disp_negative {
-                self.b.ins().usub_overflow(first, disp)
-            } else {
-                self.b.ins().uadd_overflow(first, disp)
-            };
-            bad = self.b.ins().bor(bad, over);
-            off
-        };
+        let check = AccessCheck::new(self, addr, size as u64, 4 * size as u64);
+        let off = check.offset(self, first, &mut bad);
+        let end = check.end(self, off, &mut bad);
         let len = self.memory_len(space, addr.buffer);
-        let span = self.b.ins().iconst(types::I64, 4 * size);
-        let (end, over) = self.b.ins().uadd_overflow(off, span);
-        bad = self.b.ins().bor(bad, over);
         let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         bad = self.b.ins().bor(bad, past);
-        let low = self.b.ins().band_imm_s(off, size - 1);
-        let mis = self.b.ins().icmp_imm_s(IntCC::NotEqual, low, 0);
-        bad = self.b.ins().bor(bad, mis);
+        check.alignment(self, off, &mut bad);
         let ok = self.b.create_block();
         self.b.ins().brif(bad, slow, &[], ok, &[]);
         self.b.switch_to_block(ok);

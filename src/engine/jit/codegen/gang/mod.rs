@@ -31,15 +31,16 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    Block, BlockArg, Function, Inst, InstBuilder, MemFlagsData, SigRef, Value, types,
+    Block, BlockArg, BlockCall, Function, Inst, InstBuilder, JumpTableData, MemFlagsData, SigRef,
+    Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::values::{bits_as, held_as, to_held, zero_of};
-use super::{FaultCall, Features, Helper, LaneCode, Target};
+use super::{FaultCall, Features, Helper, LaneCode, Target, Variant};
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::engine::jit::frame::{BufferRef, Frame, status};
-use crate::engine::jit::shape::{GANG, Shape, Shapes};
+use crate::engine::jit::shape::{Facts, GANG, Range, Shape, Shapes};
 use crate::kernel::flow::{for_each_src, pred_id};
 use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
@@ -48,12 +49,31 @@ use vector::{GVal, Vector};
 
 /// Whether `kernel` can run on this tier with blocks of shape `block`: why
 /// not, if it cannot.
-pub(in crate::engine::jit) fn eligible(an: &Analysis, sh: &Shapes) -> Result<(), &'static str> {
-    if !an.barriers.is_empty() {
-        return Err("bar.sync (not yet on the gang tier)");
+/// Whether `kernel` runs on this tier: why not, if it does not. Unless
+/// `forced`, a kernel whose loops diverge (a loop in a partial block: lanes
+/// run different trip counts) runs one lane at a time, where no lane waits
+/// for the others' iterations; measured on Mandelbrot, the gang tier ran
+/// it about 25% slower.
+pub(in crate::engine::jit) fn eligible(
+    an: &Analysis,
+    sh: &Shapes,
+    forced: bool,
+) -> Result<(), &'static str> {
+    let divergent_loop = an.blocks.iter().enumerate().any(|(bi, b)| {
+        sh.partial[bi]
+            && an.succs[bi]
+                .iter()
+                .flatten()
+                .any(|&s| an.blocks[s].start < b.end)
+    });
+    if divergent_loop && !forced {
+        return Err("a loop whose trip count differs between lanes");
     }
-    if sh.partial.iter().any(|&p| p) {
-        return Err("a branch on a value that differs between lanes of a gang");
+    // Measured on block_sum: every pass over a block's gangs saves and
+    // restores each gang, and a tree reduction leaves most gangs idle in
+    // most passes; one lane at a time was about twice as fast.
+    if !an.barriers.is_empty() && !forced {
+        return Err("bar.sync (one lane at a time is faster for now)");
     }
     Ok(())
 }
@@ -101,6 +121,7 @@ pub(super) struct Gang<'a> {
     kernel: &'a Kernel,
     an: &'a Analysis,
     sh: &'a Shapes,
+    facts: &'a Facts,
     shape: Dim3,
     lanes: i64,
     features: Features,
@@ -141,21 +162,110 @@ pub(super) struct Gang<'a> {
     /// The lanes that run the current uniform access (`I32`; `None`: the
     /// live ones): a fault names the lowest.
     fault_bits: Option<Value>,
+
+    /// Some branch's predicate varies within a gang: lanes may wait at
+    /// blocks while others run (`pend`, `pset`, `dispatch`).
+    divergent: bool,
+    /// Per basic block: the lanes waiting to run it (`I32`).
+    pend: Vec<Variable>,
+    /// The blocks with waiting lanes (bit `b`: block `b`), `I64`.
+    pset: Variable,
+    /// Runs the lowest block with waiting lanes, or ends the gang.
+    dispatch: Block,
+    /// Per lane: the gang's step count when it last began to wait
+    /// (`I64X2` halves), and the steps it missed while waiting: a lane's
+    /// steps are the gang's count minus those (divergent kernels that
+    /// count steps only).
+    left: [Variable; 2],
+    missed: [Variable; 2],
+    /// In a partial block: the running lanes as an `I32X4` mask (every
+    /// write merges into the waiting lanes' values with it).
+    block_mask: Option<Value>,
+    /// Per `bar.sync`: the gang's lanes waiting at it (`I32`).
+    wait: Vec<Variable>,
+    /// Which pass over the block's gangs (`I64`; 0: every lane starts).
+    phase: Variable,
+    /// Some gang waits at a barrier after this pass (`I8`).
+    any_wait: Variable,
+    /// Where a gang's run ends: it waits at barriers or is done.
+    gang_end: Block,
+    /// Where each gang keeps what crosses a barrier (see [`Record`]).
+    record: Record,
+}
+
+/// The per-gang record in the spill area of what crosses a barrier: the
+/// registers and predicates live after some `bar.sync` (in their gang
+/// form), the lanes waiting at each barrier, and the gang's step counts.
+#[derive(Clone, Debug, Default)]
+pub(in crate::engine::jit) struct Record {
+    /// Per spilled register: its offset.
+    regs: Vec<(Reg, i32)>,
+    /// Per spilled predicate: its offset.
+    preds: Vec<(u8, i32)>,
+    /// Offset of the waiting-lane sets (one `I32` per barrier).
+    waits: i32,
+    /// Offset of the step count, and of the per-lane `left` and `missed`
+    /// vectors.
+    steps: i32,
+    /// Bytes per gang.
+    pub size: usize,
+}
+
+impl Record {
+    /// The layout for a kernel's spilled registers and predicates.
+    fn new(an: &Analysis, sh: &Shapes, count_steps: bool) -> Record {
+        let mut at = 0i32;
+        let mut take = |bytes: i32| {
+            let o = at;
+            at += bytes;
+            o
+        };
+        let regs = an
+            .spilled
+            .iter()
+            .map(|&r| {
+                let bytes = match (sh.regs[r as usize], an.kinds[r as usize]) {
+                    (Shape::Uniform | Shape::Affine(_), _) => 8,
+                    (Shape::Varying, Kind::I64 | Kind::F64) => 32,
+                    (Shape::Varying, _) => 16,
+                };
+                (r, take(bytes))
+            })
+            .collect();
+        let preds = an
+            .spilled_preds
+            .iter()
+            .map(|&p| (p, take(if sh.uniform_preds[p as usize] { 8 } else { 16 })))
+            .collect();
+        let waits = take(4 * an.barriers.len() as i32);
+        let steps = take(if count_steps { 8 + 64 } else { 0 });
+        Record {
+            regs,
+            preds,
+            waits,
+            steps,
+            size: (at as usize).next_multiple_of(16),
+        }
+    }
 }
 
 /// Translates `kernel` for blocks of shape `shape` into `func` on the gang
-/// tier (the caller checked [`eligible`]).
-#[allow(clippy::too_many_arguments)]
+/// tier (the caller checked [`eligible`]). Returns the bytes of spill
+/// area a block needs.
 pub(in crate::engine::jit) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-    kernel: &Kernel,
-    an: &Analysis,
+    v: &Variant<'_>,
     sh: &Shapes,
-    shape: Dim3,
-    count_steps: bool,
     target: &Target,
-) {
+) -> usize {
+    let Variant {
+        kernel,
+        an,
+        facts,
+        shape,
+        count_steps,
+    } = *v;
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -198,7 +308,31 @@ pub(in crate::engine::jit) fn translate(
             PSlot::Vec(b.declare_var(types::I32X4))
         });
     }
+    // Barriers make lanes wait too: the same machinery.
+    let divergent = sh.partial.iter().any(|&p| p) || !an.barriers.is_empty();
+    let record = Record::new(an, sh, count_steps);
+    let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
     let g = Gang {
+        wait: an
+            .barriers
+            .iter()
+            .map(|_| b.declare_var(types::I32))
+            .collect(),
+        phase: b.declare_var(types::I64),
+        any_wait: b.declare_var(types::I8),
+        gang_end: b.create_block(),
+        record,
+        divergent,
+        pend: an
+            .blocks
+            .iter()
+            .map(|_| b.declare_var(types::I32))
+            .collect(),
+        pset: b.declare_var(types::I64),
+        dispatch: b.create_block(),
+        left: [b.declare_var(types::I64X2), b.declare_var(types::I64X2)],
+        missed: [b.declare_var(types::I64X2), b.declare_var(types::I64X2)],
+        block_mask: None,
         steps: b.declare_var(types::I64),
         gang: b.declare_var(types::I64),
         block: b.declare_var(types::I64),
@@ -218,6 +352,7 @@ pub(in crate::engine::jit) fn translate(
         kernel,
         an,
         sh,
+        facts,
         shape,
         lanes: shape.count() as i64,
         features: target.features,
@@ -241,6 +376,7 @@ pub(in crate::engine::jit) fn translate(
         fault_bits: None,
     };
     g.emit(first, target.frontend);
+    spill
 }
 
 impl<'a> Gang<'a> {
@@ -290,7 +426,18 @@ impl<'a> Gang<'a> {
             self.call_helper(Helper::Zero, &[self.shared, len]);
         }
         let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.phase, zero);
+        let phase_head = self.b.create_block();
+        let phase_end = self.b.create_block();
+        self.b.ins().jump(phase_head, &[]);
+
+        // for phase in 0..: every gang runs until its lanes exit or wait
+        // at a barrier; then the barriers release.
+        self.b.switch_to_block(phase_head);
+        let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.gang, zero);
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.def_var(self.any_wait, no);
         self.b.ins().jump(gang_head, &[]);
 
         // for gang in 0..ceil(lanes / 4)
@@ -302,22 +449,31 @@ impl<'a> Gang<'a> {
             .ins()
             .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, lane0, self.lanes);
         let start = self.b.create_block();
-        self.b.ins().brif(past, block_next, &[], start, &[]);
+        self.b.ins().brif(past, phase_end, &[], start, &[]);
         self.b.switch_to_block(start);
-        // The live lanes: all four, fewer in a block's last gang.
-        let lane0 = self.lane0();
-        let lanes = self.b.ins().iconst(types::I64, self.lanes);
-        let rest = self.b.ins().isub(lanes, lane0);
-        let rest = self.b.ins().ireduce(types::I32, rest);
-        let one = self.b.ins().iconst(types::I32, 1);
-        let some = self.b.ins().ishl(one, rest);
-        let some = self.b.ins().iadd_imm_s(some, -1);
+        if !self.an.barriers.is_empty() {
+            let phase = self.b.use_var(self.phase);
+            let (fresh, resume) = (self.b.create_block(), self.b.create_block());
+            self.b.ins().brif(phase, resume, &[], fresh, &[]);
+            self.b.switch_to_block(resume);
+            self.resume_gang();
+            self.b.switch_to_block(fresh);
+        }
+        // The live lanes: all four, fewer in a block's last gang (the block
+        // shape is known: so is that gang and its lanes).
         let all = self.b.ins().iconst(types::I32, 0xF);
-        let full = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, rest, GANG as i64);
-        let alive = self.b.ins().select(full, all, some);
+        let tail = self.lanes % GANG as i64;
+        let alive = if tail == 0 {
+            all
+        } else {
+            let gang = self.b.use_var(self.gang);
+            let last = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, gang, self.lanes / GANG as i64);
+            let some = self.b.ins().iconst(types::I32, (1 << tail) - 1);
+            self.b.ins().select(last, some, all)
+        };
         self.b.def_var(self.mask, alive);
         self.define_fresh();
         let entry = self.target(0);
@@ -330,6 +486,22 @@ impl<'a> Gang<'a> {
             self.b.switch_to_block(check);
             self.check_stop();
             self.b.ins().jump(target, &[]);
+        }
+        self.emit_dispatch();
+        self.emit_gang_end();
+
+        self.b.switch_to_block(phase_end);
+        if self.an.barriers.is_empty() {
+            self.b.ins().jump(block_next, &[]);
+        } else {
+            let any = self.b.use_var(self.any_wait);
+            let again = self.b.create_block();
+            self.b.ins().brif(any, again, &[], block_next, &[]);
+            self.b.switch_to_block(again);
+            let phase = self.b.use_var(self.phase);
+            let phase = self.b.ins().iadd_imm_s(phase, 1);
+            self.b.def_var(self.phase, phase);
+            self.b.ins().jump(phase_head, &[]);
         }
 
         self.b.switch_to_block(self.gang_next);
@@ -419,6 +591,20 @@ impl<'a> Gang<'a> {
         }
         let z = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.steps, z);
+        if self.divergent {
+            self.b.def_var(self.pset, z);
+            let z32 = self.b.ins().iconst(types::I32, 0);
+            for i in 0..self.pend.len() {
+                self.b.def_var(self.pend[i], z32);
+            }
+            for i in 0..self.wait.len() {
+                self.b.def_var(self.wait[i], z32);
+            }
+            let zv = vector::vconst(&mut self.b, types::I64X2, [0; 16]);
+            for v in self.left.into_iter().chain(self.missed) {
+                self.b.def_var(v, zv);
+            }
+        }
     }
 
     fn slot(&self, r: Reg) -> Slot {
@@ -450,7 +636,9 @@ impl<'a> Gang<'a> {
         let flag = self
             .b
             .ins()
-            .load(types::I8, MemFlagsData::new().with_notrap(), self.stop, 0);
+            // An atomic load: alias analysis would merge plain loads of
+            // the flag in a loop that stores nothing, and never see it set.
+            .atomic_load(types::I8, MemFlagsData::new().with_notrap(), self.stop);
         let go = self.b.create_block();
         self.b.ins().brif(flag, self.stopped, &[], go, &[]);
         self.b.switch_to_block(go);
@@ -459,6 +647,9 @@ impl<'a> Gang<'a> {
     fn basic_block(&mut self, bi: usize) {
         let bb = self.an.blocks[bi].clone();
         self.b.switch_to_block(self.bbs[bi]);
+        if self.divergent {
+            self.join_waiting(bi);
+        }
         if self.count_steps {
             let s = self.b.use_var(self.steps);
             let after = self.b.ins().iadd_imm_s(s, bb.len() as i64);
@@ -471,47 +662,458 @@ impl<'a> Gang<'a> {
             self.b.set_cold_block(exact);
             self.b.ins().brif(over, exact, &[], body, &[]);
             self.b.switch_to_block(exact);
-            self.finish_exactly(bi, s);
+            self.finish_exactly(bi, s, body);
             self.b.switch_to_block(body);
             self.b.def_var(self.steps, after);
         }
+        self.block_mask = if self.sh.partial[bi] {
+            let mask = self.b.use_var(self.mask);
+            Some(vector::bits_to_mask(&mut self.b, mask))
+        } else {
+            None
+        };
         for pc in bb.start..bb.end - 1 {
             self.instr(pc);
         }
         let last = bb.end - 1;
         let instr = self.kernel.instrs[last];
-        let after = self.target(last + 1);
-        let to = match instr.op {
+        let next = self.an.block_starting(last + 1);
+        let leaves = |t: u32| t as usize >= self.kernel.instrs.len();
+        match instr.op {
+            Op::Bra { target } if !leaves(target) => {
+                let t = self
+                    .an
+                    .block_starting(target as usize)
+                    .expect("branch targets start blocks");
+                self.branch(bi, instr.guard, t, next);
+            }
             // A branch past the end leaves the kernel: an exit.
-            Op::Bra { target } if target as usize >= self.kernel.instrs.len() => self.gang_next,
-            Op::Bra { target } => self.edge(last, target as usize),
-            Op::Exit => self.gang_next,
-            Op::Bar => unreachable!("no barriers on the gang tier"),
+            Op::Bra { .. } | Op::Exit => self.exit(instr.guard, next),
+            Op::Bar => {
+                let k = self
+                    .an
+                    .barriers
+                    .iter()
+                    .position(|&b| b == last)
+                    .expect("every bar.sync is listed");
+                match instr.guard {
+                    None => self.barrier(k),
+                    Some(g) => match self.guard_value(g.pred, g.negated) {
+                        GPred::Uni(p) => {
+                            let (wait, on) = (self.b.create_block(), self.b.create_block());
+                            self.b.ins().brif(p, wait, &[], on, &[]);
+                            self.b.switch_to_block(wait);
+                            self.barrier(k);
+                            self.b.switch_to_block(on);
+                            self.go(next);
+                        }
+                        GPred::Vec(_) => unreachable!("`Shapes` refuses varying bar.sync guards"),
+                    },
+                }
+            }
             _ => {
                 self.instr(last);
-                self.b.ins().jump(after, &[]);
-                return;
+                self.go(next);
             }
-        };
-        let Some(g) = instr.guard else {
-            self.b.ins().jump(to, &[]);
+        }
+        self.block_mask = None;
+    }
+
+    /// Lanes waiting at block `bi` join the running ones (most entries
+    /// find none: a test and a branch).
+    fn join_waiting(&mut self, bi: usize) {
+        let waiting = self.b.use_var(self.pend[bi]);
+        let (join, go) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(waiting, join, &[], go, &[]);
+        self.b.switch_to_block(join);
+        let mask = self.b.use_var(self.mask);
+        let mask = self.b.ins().bor(mask, waiting);
+        self.b.def_var(self.mask, mask);
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.pend[bi], z);
+        let pset = self.b.use_var(self.pset);
+        let pset = self.b.ins().band_imm_s(pset, !(1i64 << bi));
+        self.b.def_var(self.pset, pset);
+        if self.count_steps {
+            // They missed every step since they began to wait.
+            let m = vector::bits_to_mask(&mut self.b, waiting);
+            let (ml, mh) = vector::wide_mask(&mut self.b, m);
+            let g = self.b.use_var(self.steps);
+            let g = self.b.ins().splat(types::I64X2, g);
+            for (half, lane_mask) in [(0, ml), (1, mh)] {
+                let left = self.b.use_var(self.left[half]);
+                let gap = self.b.ins().isub(g, left);
+                let gap = self.b.ins().band(gap, lane_mask);
+                let missed = self.b.use_var(self.missed[half]);
+                let missed = self.b.ins().iadd(missed, gap);
+                self.b.def_var(self.missed[half], missed);
+            }
+        }
+        self.b.ins().jump(go, &[]);
+        self.b.switch_to_block(go);
+    }
+
+    /// Lanes `lanes` (`I32`) wait at block `bi`.
+    fn wait_at(&mut self, bi: usize, lanes: Value) {
+        let waiting = self.b.use_var(self.pend[bi]);
+        let waiting = self.b.ins().bor(waiting, lanes);
+        self.b.def_var(self.pend[bi], waiting);
+        let pset = self.b.use_var(self.pset);
+        let pset = self.b.ins().bor_imm_s(pset, 1i64 << bi);
+        self.b.def_var(self.pset, pset);
+        if self.count_steps {
+            let m = vector::bits_to_mask(&mut self.b, lanes);
+            let (ml, mh) = vector::wide_mask(&mut self.b, m);
+            let g = self.b.use_var(self.steps);
+            let g = self.b.ins().splat(types::I64X2, g);
+            for (half, lane_mask) in [(0, ml), (1, mh)] {
+                let left = self.b.use_var(self.left[half]);
+                let left = self.b.ins().bitselect(lane_mask, g, left);
+                self.b.def_var(self.left[half], left);
+            }
+        }
+    }
+
+    /// Goes on at block `to` with the running lanes (`None`: past the end,
+    /// where they exit).
+    fn go(&mut self, to: Option<usize>) {
+        match to {
+            Some(t) => {
+                self.b.ins().jump(self.bbs[t], &[]);
+            }
+            None => self.leave_all(),
+        }
+    }
+
+    /// Every running lane exits.
+    fn leave_all(&mut self) {
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
+    }
+
+    /// All running lanes go from block `from` to block `to`. Backward: the
+    /// stop flag is checked. Forward past blocks where lanes wait: the
+    /// running lanes wait at `to` and the lowest waiting block runs first,
+    /// so that lanes meet again (the smallest-pc-first rule).
+    fn jump(&mut self, from: usize, to: usize) {
+        let (from_pc, to_pc) = (self.an.blocks[from].end - 1, self.an.blocks[to].start);
+        if to_pc <= from_pc {
+            let e = self.edge(from_pc, to_pc);
+            self.b.ins().jump(e, &[]);
+            return;
+        }
+        if !self.divergent || to == from + 1 {
+            self.b.ins().jump(self.bbs[to], &[]);
+            return;
+        }
+        let between = ((1i64 << to) - 1) & !((1i64 << (from + 1)) - 1);
+        let pset = self.b.use_var(self.pset);
+        let skipped = self.b.ins().band_imm_s(pset, between);
+        let wait = self.b.create_block();
+        self.b.ins().brif(skipped, wait, &[], self.bbs[to], &[]);
+        self.b.switch_to_block(wait);
+        let mask = self.b.use_var(self.mask);
+        self.wait_at(to, mask);
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
+    }
+
+    /// The branch ending block `bi` to block `to` (guarded or not); `next`
+    /// follows `bi`.
+    fn branch(
+        &mut self,
+        bi: usize,
+        guard: Option<crate::kernel::Guard>,
+        to: usize,
+        next: Option<usize>,
+    ) {
+        let Some(g) = guard else {
+            self.jump(bi, to);
             return;
         };
         match self.guard_value(g.pred, g.negated) {
             GPred::Uni(p) => {
-                self.b.ins().brif(p, to, &[], after, &[]);
+                let taken = self.b.create_block();
+                let not = self.b.create_block();
+                self.b.ins().brif(p, taken, &[], not, &[]);
+                self.b.switch_to_block(taken);
+                self.jump(bi, to);
+                self.b.switch_to_block(not);
+                self.go(next);
             }
             GPred::Vec(m) => {
-                // Only exits get here (`eligible`): the lanes whose guard
-                // holds leave the gang.
-                debug_assert!(to == self.gang_next);
+                let bits = vector::mask_to_bits(&mut self.b, m);
+                let mask = self.b.use_var(self.mask);
+                let take = self.b.ins().band(mask, bits);
+                let stay = self.b.ins().band_not(mask, bits);
+                let (none, some) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(take, some, &[], none, &[]);
+                self.b.switch_to_block(none);
+                self.go(next);
+                self.b.switch_to_block(some);
+                let (all, mixed) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(stay, mixed, &[], all, &[]);
+                self.b.switch_to_block(all);
+                self.jump(bi, to);
+                self.b.switch_to_block(mixed);
+                if self.an.blocks[to].start > self.an.blocks[bi].end - 1 {
+                    // Forward: the lanes that branch wait at `to`.
+                    self.wait_at(to, take);
+                    self.b.def_var(self.mask, stay);
+                    self.go(next);
+                } else {
+                    // Backward (a loop): the lanes that stay wait after it.
+                    // (Past the end, they exit.)
+                    if let Some(n) = next {
+                        self.wait_at(n, stay);
+                    }
+                    self.b.def_var(self.mask, take);
+                    self.jump(bi, to);
+                }
+            }
+        }
+    }
+
+    /// An exit (or a branch past the end), guarded or not; `next` follows.
+    fn exit(&mut self, guard: Option<crate::kernel::Guard>, next: Option<usize>) {
+        let Some(g) = guard else {
+            self.leave_all();
+            return;
+        };
+        match self.guard_value(g.pred, g.negated) {
+            GPred::Uni(p) => {
+                let (out, on) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(p, out, &[], on, &[]);
+                self.b.switch_to_block(out);
+                self.leave_all();
+                self.b.switch_to_block(on);
+                self.go(next);
+            }
+            GPred::Vec(m) => {
+                // The lanes whose guard holds leave the gang.
                 let leaving = vector::mask_to_bits(&mut self.b, m);
                 let mask = self.b.use_var(self.mask);
                 let stay = self.b.ins().band_not(mask, leaving);
                 self.b.def_var(self.mask, stay);
-                self.b.ins().brif(stay, after, &[], self.gang_next, &[]);
+                let on = self.b.create_block();
+                self.b.ins().brif(stay, on, &[], self.dispatch, &[]);
+                self.b.switch_to_block(on);
+                self.go(next);
             }
         }
+    }
+
+    /// No lane runs: the lowest block with waiting lanes runs next, or the
+    /// gang is done.
+    fn emit_dispatch(&mut self) {
+        self.b.switch_to_block(self.dispatch);
+        if !self.divergent {
+            self.b.ins().jump(self.gang_end, &[]);
+            return;
+        }
+        let pset = self.b.use_var(self.pset);
+        let some = self.b.create_block();
+        self.b.ins().brif(pset, some, &[], self.gang_end, &[]);
+        self.b.switch_to_block(some);
+        let lowest = self.b.ins().ctz(pset);
+        let lowest = self.b.ins().ireduce(types::I32, lowest);
+        let stubs: Vec<Block> = (0..self.bbs.len()).map(|_| self.b.create_block()).collect();
+        let pool = &mut self.b.func.dfg.value_lists;
+        let table: Vec<BlockCall> = stubs.iter().map(|&s| BlockCall::new(s, [], pool)).collect();
+        let default = BlockCall::new(self.gang_end, [], pool);
+        let jt = self
+            .b
+            .create_jump_table(JumpTableData::new(default, &table));
+        self.b.ins().br_table(lowest, jt);
+        for (i, &stub) in stubs.iter().enumerate() {
+            // The block's entry takes its waiting lanes in.
+            self.b.switch_to_block(stub);
+            let z = self.b.ins().iconst(types::I32, 0);
+            self.b.def_var(self.mask, z);
+            self.b.ins().jump(self.bbs[i], &[]);
+        }
+    }
+
+    /// The running lanes reach `bar.sync` number `k`: they wait there
+    /// until the next pass over the block's gangs.
+    fn barrier(&mut self, k: usize) {
+        let mask = self.b.use_var(self.mask);
+        let w = self.b.use_var(self.wait[k]);
+        let w = self.b.ins().bor(w, mask);
+        self.b.def_var(self.wait[k], w);
+        if self.count_steps {
+            self.mark_left(mask);
+        }
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
+    }
+
+    /// Notes that lanes `lanes` (`I32`) begin to wait now.
+    fn mark_left(&mut self, lanes: Value) {
+        let m = vector::bits_to_mask(&mut self.b, lanes);
+        let (ml, mh) = vector::wide_mask(&mut self.b, m);
+        let g = self.b.use_var(self.steps);
+        let g = self.b.ins().splat(types::I64X2, g);
+        for (half, lane_mask) in [(0, ml), (1, mh)] {
+            let left = self.b.use_var(self.left[half]);
+            let left = self.b.ins().bitselect(lane_mask, g, left);
+            self.b.def_var(self.left[half], left);
+        }
+    }
+
+    /// `&record[gang]` (`I64`).
+    fn record_addr(&mut self) -> Value {
+        let gang = self.b.use_var(self.gang);
+        let off = self.b.ins().imul_imm_s(gang, self.record.size as i64);
+        let spill = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted().with_readonly(),
+            self.frame,
+            offset_of!(Frame, spill) as i32,
+        );
+        self.b.ins().iadd(spill, off)
+    }
+
+    /// A gang's run ends: with barriers, it keeps what crosses them in its
+    /// record (and whether any lane waits).
+    fn emit_gang_end(&mut self) {
+        self.b.switch_to_block(self.gang_end);
+        if self.an.barriers.is_empty() {
+            self.b.ins().jump(self.gang_next, &[]);
+            return;
+        }
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let mut any = self.b.ins().iconst(types::I32, 0);
+        for k in 0..self.wait.len() {
+            let w = self.b.use_var(self.wait[k]);
+            self.b
+                .ins()
+                .store(flags, w, at, self.record.waits + 4 * k as i32);
+            any = self.b.ins().bor(any, w);
+        }
+        let (keep, on) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(any, keep, &[], on, &[]);
+        self.b.switch_to_block(keep);
+        for (r, off) in self.record.regs.clone() {
+            match self.slot(r) {
+                Slot::Scalar(v) | Slot::One(v) => {
+                    let x = self.b.use_var(v);
+                    self.b.ins().store(flags, x, at, off);
+                }
+                Slot::Two(lo, hi) => {
+                    let (l, h) = (self.b.use_var(lo), self.b.use_var(hi));
+                    self.b.ins().store(flags, l, at, off);
+                    self.b.ins().store(flags, h, at, off + 16);
+                }
+            }
+        }
+        for (p, off) in self.record.preds.clone() {
+            let v = match self.pslot(p) {
+                PSlot::Uni(v) | PSlot::Vec(v) => self.b.use_var(v),
+            };
+            self.b.ins().store(flags, v, at, off);
+        }
+        if self.count_steps {
+            let off = self.record.steps;
+            let g = self.b.use_var(self.steps);
+            self.b.ins().store(flags, g, at, off);
+            for (i, v) in self.left.into_iter().chain(self.missed).enumerate() {
+                let x = self.b.use_var(v);
+                self.b.ins().store(flags, x, at, off + 8 + 16 * i as i32);
+            }
+        }
+        let yes = self.b.ins().iconst(types::I8, 1);
+        self.b.def_var(self.any_wait, yes);
+        self.b.ins().jump(self.gang_next, &[]);
+        self.b.switch_to_block(on);
+        self.b.ins().jump(self.gang_next, &[]);
+    }
+
+    /// A gang resumes after the barriers released: its lanes that wait at
+    /// barrier `k` go on after it (a gang with none is done).
+    fn resume_gang(&mut self) {
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let mut waits = Vec::new();
+        let mut any = self.b.ins().iconst(types::I32, 0);
+        for k in 0..self.wait.len() {
+            let w = self
+                .b
+                .ins()
+                .load(types::I32, flags, at, self.record.waits + 4 * k as i32);
+            any = self.b.ins().bor(any, w);
+            waits.push(w);
+        }
+        let go = self.b.create_block();
+        self.b.ins().brif(any, go, &[], self.gang_next, &[]);
+        self.b.switch_to_block(go);
+        self.define_fresh();
+        for (r, off) in self.record.regs.clone() {
+            let kind = self.an.kinds[r as usize];
+            match self.slot(r) {
+                Slot::Scalar(v) => {
+                    let t = super::values::kind_type(kind);
+                    let x = self.b.ins().load(t, flags, at, off);
+                    self.b.def_var(v, x);
+                }
+                Slot::One(v) => {
+                    let x = self.b.ins().load(vector::kind_vtype(kind), flags, at, off);
+                    self.b.def_var(v, x);
+                }
+                Slot::Two(lo, hi) => {
+                    let t = vector::kind_vtype(kind);
+                    let l = self.b.ins().load(t, flags, at, off);
+                    let h = self.b.ins().load(t, flags, at, off + 16);
+                    self.b.def_var(lo, l);
+                    self.b.def_var(hi, h);
+                }
+            }
+        }
+        for (p, off) in self.record.preds.clone() {
+            match self.pslot(p) {
+                PSlot::Uni(v) => {
+                    let x = self.b.ins().load(types::I8, flags, at, off);
+                    self.b.def_var(v, x);
+                }
+                PSlot::Vec(v) => {
+                    let x = self.b.ins().load(types::I32X4, flags, at, off);
+                    self.b.def_var(v, x);
+                }
+            }
+        }
+        if self.count_steps {
+            let off = self.record.steps;
+            let g = self.b.ins().load(types::I64, flags, at, off);
+            self.b.def_var(self.steps, g);
+            for (i, v) in self.left.into_iter().chain(self.missed).enumerate() {
+                let x = self
+                    .b
+                    .ins()
+                    .load(types::I64X2, flags, at, off + 8 + 16 * i as i32);
+                self.b.def_var(v, x);
+            }
+        }
+        // The waiting lanes go on after their barrier (none past the end).
+        for (k, &w) in waits.iter().enumerate() {
+            if let Some(rb) = self.an.block_starting(self.an.barriers[k] + 1) {
+                let p = self.b.use_var(self.pend[rb]);
+                let p = self.b.ins().bor(p, w);
+                self.b.def_var(self.pend[rb], p);
+                let pset = self.b.use_var(self.pset);
+                let bit = self.b.ins().iconst(types::I64, 1i64 << rb);
+                let some = self.b.ins().icmp_imm_s(IntCC::NotEqual, w, 0);
+                let bit = self.b.ins().select(some, bit, pset);
+                let pset = self.b.ins().bor(pset, bit);
+                self.b.def_var(self.pset, pset);
+            }
+        }
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.dispatch, &[]);
     }
 
     /// The guard's value: the predicate, negated for `@!p`.
@@ -523,10 +1125,43 @@ impl<'a> Gang<'a> {
         }
     }
 
-    /// The cold path of a basic block the gang cannot finish within its
-    /// budget: every live lane's registers go to `Frame::regs` and the
-    /// reference interpreter runs the lanes in lockstep to the fault.
-    fn finish_exactly(&mut self, bi: usize, steps: Value) {
+    /// The cold path of a basic block the gang may not finish within its
+    /// budget (the gang's count, `steps`, is the most any lane took). When
+    /// some running lane would exceed it (always, unless lanes waited
+    /// earlier and so took fewer steps), every running lane's registers and
+    /// steps go to `Frame::regs` and the reference interpreter runs the
+    /// lanes in lockstep to the fault; otherwise the block runs on (`body`).
+    fn finish_exactly(&mut self, bi: usize, steps: Value, body: Block) {
+        let len = self.an.blocks[bi].len() as i64;
+        let mask = self.b.use_var(self.mask);
+        // Per lane: steps taken (the gang's count less what it missed).
+        let mut lane_steps = [steps; 4];
+        if self.divergent {
+            let halves = [
+                self.b.use_var(self.missed[0]),
+                self.b.use_var(self.missed[1]),
+            ];
+            for (k, s) in lane_steps.iter_mut().enumerate() {
+                let missed = self.b.ins().extractlane(halves[k / 2], (k % 2) as u8);
+                *s = self.b.ins().isub(steps, missed);
+            }
+            let mut over = self.b.ins().iconst(types::I32, 0);
+            for (k, &s) in lane_steps.iter().enumerate() {
+                let after = self.b.ins().iadd_imm_s(s, len);
+                let o = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedGreaterThan, after, self.max_steps);
+                let o = self.b.ins().uextend(types::I32, o);
+                let o = self.b.ins().ishl_imm_s(o, k as i64);
+                over = self.b.ins().bor(over, o);
+            }
+            let over = self.b.ins().band(over, mask);
+            let finish = self.b.create_block();
+            self.b.set_cold_block(finish);
+            self.b.ins().brif(over, finish, &[], body, &[]);
+            self.b.switch_to_block(finish);
+        }
         let live = self.an.live_in[bi];
         for i in 0..self.an.regs.len() {
             let r = self.an.regs[i];
@@ -543,7 +1178,7 @@ impl<'a> Gang<'a> {
             }
         }
         for k in 0..GANG as u8 {
-            let mut mask = self.b.ins().iconst(types::I64, 0);
+            let mut preds = self.b.ins().iconst(types::I64, 0);
             for i in 0..self.an.preds.len() {
                 let p = self.an.preds[i];
                 if !live.contains(pred_id(p)) {
@@ -552,12 +1187,19 @@ impl<'a> Gang<'a> {
                 let v = self.pred_lane(p, k);
                 let v = self.b.ins().uextend(types::I64, v);
                 let v = self.b.ins().ishl_imm_s(v, p as i64);
-                mask = self.b.ins().bor(mask, v);
+                preds = self.b.ins().bor(preds, v);
             }
             let at = 8 * (GANG as usize * NUM_REGS + k as usize);
             self.b
                 .ins()
-                .store(MemFlagsData::trusted(), mask, self.regs_mem, at as i32);
+                .store(MemFlagsData::trusted(), preds, self.regs_mem, at as i32);
+            let at = 8 * (GANG as usize * (NUM_REGS + 1) + k as usize);
+            self.b.ins().store(
+                MemFlagsData::trusted(),
+                lane_steps[k as usize],
+                self.regs_mem,
+                at as i32,
+            );
         }
         let pc = self
             .b
@@ -565,7 +1207,6 @@ impl<'a> Gang<'a> {
             .iconst(types::I32, self.an.blocks[bi].start as i64);
         let lane0 = self.lane0();
         let block = self.b.use_var(self.block);
-        let mask = self.b.use_var(self.mask);
         let mask = self.b.ins().uextend(types::I64, mask);
         let call = self.call_helper(
             Helper::FinishGang,
@@ -597,6 +1238,11 @@ impl<'a> Gang<'a> {
                 }
             }
         }
+        // In a partial block, waiting lanes keep their values too.
+        self.write_mask = match (self.write_mask, self.block_mask) {
+            (Some(g), Some(b)) => Some(self.b.ins().band(g, b)),
+            (w, b) => w.or(b),
+        };
         let run_bits = match run_bits {
             Some(b) => b,
             None => self.b.use_var(self.mask),
@@ -882,6 +1528,17 @@ impl<'a> Gang<'a> {
         self.b.switch_to_block(ok);
     }
 
+    /// Emits a slow path with `emit`: every block it makes is laid out
+    /// after the hot code.
+    fn cold_path(&mut self, emit: impl FnOnce(&mut Self)) {
+        let first = self.b.func.dfg.num_blocks();
+        emit(self);
+        for i in first..self.b.func.dfg.num_blocks() {
+            self.b
+                .set_cold_block(cranelift_codegen::ir::Block::from_u32(i as u32));
+        }
+    }
+
     /// `%laneid` of the lowest lane in `bits` (`I32`, not empty).
     fn lowest_lane(&mut self, bits: Value) -> Value {
         let k = self.b.ins().ctz(bits);
@@ -1055,5 +1712,8 @@ impl<'f> LaneCode<'f> for Gang<'f> {
                 .ins()
                 .iconst(types::I64, self.kernel.shared_bytes as i64),
         }
+    }
+    fn address_facts(&self, r: Reg) -> (Range, u32) {
+        (self.facts.range(Src::Reg(r)), self.facts.low_zeros(r))
     }
 }

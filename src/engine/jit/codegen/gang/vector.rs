@@ -232,7 +232,7 @@ pub(super) fn narrow64(b: &mut FunctionBuilder<'_>, lo: Value, hi: Value) -> Val
     cast(b, types::I32X4, v)
 }
 
-/// A varying register of kind `kind` read as `ty` (its low bits, ISA.md
+/// A varying register of kind `kind` read as `ty` (its low bits, docs/LANGUAGE.md
 /// section 2).
 pub(super) fn held_vec_as(
     b: &mut FunctionBuilder<'_>,
@@ -281,7 +281,7 @@ pub(super) fn held_vec_as(
 }
 
 /// A vector of type `ty` in the form a varying register of kind `kind`
-/// holds it (extended as ISA.md section 2 says).
+/// holds it (extended as docs/LANGUAGE.md section 3 says).
 pub(super) fn vec_to_held(
     b: &mut FunctionBuilder<'_>,
     kind: Kind,
