@@ -296,19 +296,18 @@ fn jit_corner_programs() {
     }
 }
 
-/// The bug behind the ignored tests below, found by the `jit` target in its
-/// first minutes: on the gang tier, an affine value of a type narrower than
-/// the register that holds it (u8, i8, u16, i16; u32 and i32 in a register
-/// also written at 64 bits) is spread over the gang's lanes as
-/// `base + k * stride` without wrapping it to its type and extending it
-/// again, so the lanes past the point where the value wraps get wrong
-/// values: `sub.u8 r13, %laneid, 1` leaves 0x100 in lane 1, not 0.
-const NARROW_AFFINE: &str = "bug: gang tier does not wrap narrow affine values per lane";
+/// Found by the `jit` target in its first minutes (fixed): on the gang
+/// tier, an affine value of a type narrower than the register that holds it
+/// (u8, i8, u16, i16; u32 and i32 in a register also written at 64 bits)
+/// was spread over the gang's lanes as `base + k * stride` without wrapping
+/// it to its type and extending it again, so the lanes past the point where
+/// the value wraps got wrong values: `sub.u8 r13, %laneid, 1` left 0x100 in
+/// lane 1, not 0.
+const NARROW_AFFINE: &str = "gang tier: narrow affine values wrap per lane";
 
 #[test]
-#[ignore = "bug: gang tier does not wrap narrow affine values per lane (NARROW_AFFINE)"]
 fn jit_narrow_affine_u8_wraps_per_lane() {
-    // Lane 1: reference 0, gang tier 0x100.
+    // Lane 1: reference 0 (the bug gave 0x100).
     let case = jit_case(
         " sub.u8 r13, %laneid, 1\n st.global.u64 [out + r31], r13\n",
         Dim3::x(1),
@@ -319,9 +318,8 @@ fn jit_narrow_affine_u8_wraps_per_lane() {
 }
 
 #[test]
-#[ignore = "bug: gang tier does not wrap narrow affine values per lane (NARROW_AFFINE)"]
 fn jit_narrow_affine_i8_sign_extends_per_lane() {
-    // Lane 2: reference -128 (0xFFFF_FFFF_FFFF_FF80), gang tier 0x80.
+    // Lane 2: reference -128 (0xFFFF_FFFF_FFFF_FF80; the bug gave 0x80).
     let case = jit_case(
         " add.i8 r13, %laneid, 126\n st.global.u64 [out + r31], r13\n",
         Dim3::x(1),
@@ -332,10 +330,9 @@ fn jit_narrow_affine_i8_sign_extends_per_lane() {
 }
 
 #[test]
-#[ignore = "bug: gang tier does not wrap narrow affine values per lane (NARROW_AFFINE)"]
 fn jit_narrow_affine_u32_in_a_64_bit_register_wraps_per_lane() {
-    // Lane 2: reference 0, gang tier 0x1_0000_0000 (r12 is also written
-    // at 64 bits).
+    // Lane 2: reference 0 (the bug gave 0x1_0000_0000: r12 is also
+    // written at 64 bits).
     let case = jit_case(
         " mov.u64 r12, %gid\n sub.u32 r12, %laneid, 2\n st.global.u64 [out + r31], r12\n",
         Dim3::x(1),
@@ -346,9 +343,8 @@ fn jit_narrow_affine_u32_in_a_64_bit_register_wraps_per_lane() {
 }
 
 #[test]
-#[ignore = "bug: gang tier does not wrap narrow affine values per lane (NARROW_AFFINE)"]
 fn jit_narrow_affine_address_wraps_per_lane() {
-    // Lane 14's address is (14 * 8 + 152) mod 256 = 8: the gang tier loads
+    // Lane 14's address is (14 * 8 + 152) mod 256 = 8: the bug loaded
     // from 264 instead (a wrong word; with a 256-byte `inp`, a fault the
     // reference engine does not have).
     for inp_len in [1024, 256] {

@@ -99,17 +99,15 @@ pub fn check_hostile(case: &Hostile) {
             return;
         }
     };
-    // A second compilation for the JIT's one-lane tier: the tier is chosen
-    // when a kernel is first compiled, and kept with the kernel.
-    let lane_program = lanes::compile("fuzz.lasm", &case.source).expect("compiles again");
     let rt = runtime(2);
-    for (kernel, lane_kernel) in program.kernels.iter().zip(&lane_program.kernels) {
-        let lane_run = (Engine::Jit, true, lane_kernel);
-        let runs = Engine::ALL
-            .into_iter()
-            .map(|e| (e, false, kernel))
-            .chain([lane_run]);
-        for (engine, one_lane, kernel) in runs {
+    for kernel in &program.kernels {
+        // Every engine as a launch picks it, then the JIT on each tier
+        // (each tier is a variant of its own in the kernel's JIT cache).
+        let runs = Engine::ALL.into_iter().map(|e| (e, None)).chain([
+            (Engine::Jit, Some(Tier::Lane)),
+            (Engine::Jit, Some(Tier::Gang)),
+        ]);
+        for (engine, tier) in runs {
             // A buffer that is never bound: it must come back unchanged.
             let canary: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
             let canary_id = rt.alloc_from(&canary).expect("alloc canary");
@@ -159,7 +157,7 @@ pub fn check_hostile(case: &Hostile) {
                 rt.free(canary_id).expect("free canary");
                 continue;
             }
-            let result = with_tier(one_lane, || {
+            let result = with_tier(tier, || {
                 rt.launch(kernel, case.grid, case.block, &args, options)
             });
             match result {
@@ -450,35 +448,37 @@ pub fn compare(c: &dyn Case, name: &str, got: &Outcome, want: &Outcome) {
 /// Serializes the changes of `LANES_JIT_TIER` made here.
 static TIER_ENV: Mutex<()> = Mutex::new(());
 
-/// Runs `f` with `LANES_JIT_TIER=lane` when `one_lane` (the JIT reads it
-/// when it compiles a kernel variant, and caches the variant with the
-/// kernel: so force the tier on the first launch of a kernel of its own).
-pub fn with_tier<T>(one_lane: bool, f: impl FnOnce() -> T) -> T {
+/// Runs `f` with `LANES_JIT_TIER` asking for `tier` (when `Some`): the one
+/// way to pick the tier of a launch through a [`Runtime`]. Direct launches
+/// name their tier instead ([`run_jit`]).
+pub fn with_tier<T>(tier: Option<Tier>, f: impl FnOnce() -> T) -> T {
     let _guard = TIER_ENV.lock().unwrap_or_else(|p| p.into_inner());
-    if !one_lane {
-        return f();
-    }
+    let Some(tier) = tier else { return f() };
+    let name = match tier {
+        Tier::Lane => "lane",
+        Tier::Gang => "gang",
+    };
     // SAFETY: std's environment functions take a process-wide lock, and
     // nothing in these checks reads the environment outside them (no C
     // code calls `getenv` here); the lock above keeps these checks from
     // racing each other.
-    unsafe { std::env::set_var("LANES_JIT_TIER", "lane") };
+    unsafe { std::env::set_var("LANES_JIT_TIER", name) };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     // SAFETY: as above.
     unsafe { std::env::remove_var("LANES_JIT_TIER") };
     result.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Runs the case's `kernel` on the JIT on this thread, compiled for the
-/// one-lane tier when `one_lane` (the kernel must not have been launched
-/// on the JIT before with this shape), and says on which tier it ran. A
-/// generated kernel the JIT cannot compile is a finding.
-pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, one_lane: bool) -> (Outcome, Tier) {
-    let tier = std::cell::Cell::new(None);
+/// Runs the case's `kernel` on the JIT on this thread, on tier `tier`
+/// where the kernel allows it (`None`: the tier the JIT picks), and says
+/// on which tier it ran. A generated kernel the JIT cannot compile is a
+/// finding.
+pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, tier: Option<Tier>) -> (Outcome, Tier) {
+    let ran = std::cell::Cell::new(None);
     let outcome = run_direct(c, kernel, &|spec| {
-        let launch = with_tier(one_lane, || JitLaunch::new(spec))
+        let launch = JitLaunch::with_tier(spec, tier)
             .unwrap_or_else(|e| panic!("the JIT cannot compile a generated kernel: {e}\n{c:?}"));
-        tier.set(Some(launch.tier()));
+        ran.set(Some(launch.tier()));
         match JitState::new().run_blocks(&launch, 0..spec.block_count()) {
             Ok(()) => Ok(()),
             Err(LaunchError::Fault(f)) => {
@@ -488,34 +488,45 @@ pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, one_lane: bool) -> (Ou
             Err(e) => panic!("the JIT failed: {e}\n{c:?}"),
         }
     });
-    let tier = tier.get().expect("the JIT ran");
-    if one_lane {
-        assert_eq!(tier, Tier::Lane, "LANES_JIT_TIER=lane was not obeyed");
+    let ran = ran.get().expect("the JIT ran");
+    if tier == Some(Tier::Lane) {
+        assert_eq!(ran, Tier::Lane, "the one-lane tier was not obeyed");
     }
-    (outcome, tier)
+    (outcome, ran)
 }
 
-/// Compares the JIT with the reference outcome `want` of `kernel`: on the
-/// calling thread on the tier the JIT picks and, when that is the gang
-/// tier, on the one-lane tier (a second compilation of the kernel); then
-/// through runtimes with 2 workers (the picked tier) and 3 (the one-lane
-/// tier). Returns the tier the JIT picked.
+/// Compares the JIT with the reference outcome `want` of `kernel`, on the
+/// calling thread: on the tier the JIT picks, then on the other tier where
+/// the kernel allows it (the gang tier also runs kernels with barriers and
+/// divergent loops, which the JIT gives the one-lane tier by default);
+/// then through runtimes with 2 workers (the picked tier) and 3 (the other
+/// tier, when there is one). Returns the tier the JIT picked.
 pub fn check_jit_on(c: &dyn Case, kernel: &Arc<lanes::Kernel>, want: &Outcome) -> Tier {
-    let (got, tier) = run_jit(c, kernel, false);
-    compare(c, &format!("JIT ({tier:?} tier)"), &got, want);
-    let lane_kernel = if tier == Tier::Lane {
-        kernel.clone()
-    } else {
-        let lane_kernel = compile_case(c);
-        let (got, _) = run_jit(c, &lane_kernel, true);
-        compare(c, "JIT (Lane tier, forced)", &got, want);
-        lane_kernel
+    let (got, picked) = run_jit(c, kernel, None);
+    compare(c, &format!("JIT ({picked:?} tier)"), &got, want);
+    let other = match picked {
+        Tier::Gang => Some(Tier::Lane),
+        Tier::Lane => {
+            let (got, ran) = run_jit(c, kernel, Some(Tier::Gang));
+            if ran == Tier::Gang {
+                compare(c, "JIT (Gang tier, forced)", &got, want);
+            }
+            (ran == Tier::Gang).then_some(Tier::Gang)
+        }
     };
+    if other == Some(Tier::Lane) {
+        let (got, _) = run_jit(c, kernel, Some(Tier::Lane));
+        compare(c, "JIT (Lane tier, forced)", &got, want);
+    }
     let got = run_runtime(c, kernel, runtime(2), Engine::Jit);
-    compare(c, &format!("JIT ({tier:?} tier), 2 threads"), &got, want);
-    let got = run_runtime(c, &lane_kernel, runtime(3), Engine::Jit);
-    compare(c, "JIT (Lane tier), 3 threads", &got, want);
-    tier
+    compare(c, &format!("JIT ({picked:?} tier), 2 threads"), &got, want);
+    if let Some(other) = other {
+        let got = with_tier(Some(other), || {
+            run_runtime(c, kernel, runtime(3), Engine::Jit)
+        });
+        compare(c, &format!("JIT ({other:?} tier), 3 threads"), &got, want);
+    }
+    picked
 }
 
 /// Runs a case on the reference engine and the JIT (see [`check_jit_on`]);

@@ -386,10 +386,7 @@ impl JitGen<'_, '_> {
     /// Index arithmetic into r12..r15: affine in the lane, mostly.
     fn affine(&mut self) -> Result<()> {
         let d = format!("r{}", self.u.int_in_range(12..=15)?);
-        let wide = avoid_narrow_affine();
-        let ty = if wide {
-            self.pick(&["u64", "i64"])?
-        } else if self.ratio(1, 2)? {
+        let ty = if self.ratio(1, 2)? {
             self.pick(&["u32", "u64"])?
         } else {
             self.pick(&INTS)?
@@ -428,19 +425,11 @@ impl JitGen<'_, '_> {
                 self.usrc(ty)?
             ),
             7 => {
-                let ty = if wide {
-                    "i64"
-                } else {
-                    self.pick(&["i8", "i16", "i32", "i64"])?
-                };
+                let ty = self.pick(&["i8", "i16", "i32", "i64"])?;
                 format!("neg.{ty} {d}, {}", self.asrc()?)
             }
             8 => {
-                let (to, from) = if wide {
-                    (ty, self.pick(&["u64", "i64"])?)
-                } else {
-                    (self.pick(&INTS)?, self.pick(&INTS)?)
-                };
+                let (to, from) = (self.pick(&INTS)?, self.pick(&INTS)?);
                 format!("cvt.{to}.{from} {d}, {}", self.asrc()?)
             }
             _ => {
@@ -537,7 +526,7 @@ impl JitGen<'_, '_> {
                 let a = self.address("inp + ", "r23", off, "r24")?;
                 format!("ld.global.{ty} r{d}, {a}")
             }
-            4 if !avoid_narrow_affine() => {
+            4 => {
                 // Narrow index arithmetic that wraps below 256.
                 let index = self.pick(&INDICES)?;
                 let op = self.pick(&["mul", "shl"])?;
@@ -746,7 +735,7 @@ impl JitGen<'_, '_> {
                         self.scaled("r23", index, stride)?;
                         format!("ld.global.{ty} r{d}, [inp + r23 + {off}]")
                     }
-                    4 if !avoid_narrow_affine() => {
+                    4 => {
                         // Signed narrow index arithmetic: negative offsets.
                         let index = self.pick(&INDICES)?;
                         self.emit(&format!("mul.i8 r23, {index}, {}", size * 3));
@@ -922,16 +911,6 @@ impl JitGen<'_, '_> {
         self.label(&end);
         Ok(())
     }
-}
-
-/// `JIT_FUZZ_AVOID=narrow-affine`: no index arithmetic that wraps in a
-/// type narrower than 64 bits, to look for other bugs while the one behind
-/// `tests/fuzz_regressions.rs`'s `jit_narrow_affine_*` tests is open.
-fn avoid_narrow_affine() -> bool {
-    static AVOID: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVOID.get_or_init(|| {
-        std::env::var("JIT_FUZZ_AVOID").is_ok_and(|v| v.split(',').any(|x| x == "narrow-affine"))
-    })
 }
 
 /// A block shape: 1-D, 2-D or 3-D, x a multiple of 4 or not.
