@@ -358,3 +358,35 @@ fn jit_narrow_affine_address_wraps_per_lane() {
         assert_eq!(check_jit(&case), Tier::Gang, "{NARROW_AFFINE}");
     }
 }
+
+/// Found by the `jit` target built without `-C target-cpu=native` (cargo
+/// fuzz sets `RUSTFLAGS`, which replaces the repository's
+/// `.cargo/config.toml`): `floor` and `ceil` of a signalling NaN. Rust's
+/// `f32::ceil` returns the NaN unchanged when it calls libm (baseline
+/// x86-64) and quiets it (`roundss`) when SSE 4.1 is on; the JIT emits
+/// `roundss` whenever the CPU has it. So in a build for baseline x86-64 the
+/// reference engine gives 0xFFAA_1234 and the JIT 0xFFEA_1234. Built as the
+/// repository builds (for this CPU) the two agree, which this test checks
+/// on every tier, uniform and per-lane operands alike; built with
+/// `RUSTFLAGS="-C target-cpu=x86-64"` it fails.
+#[test]
+fn jit_floor_ceil_of_signalling_nan() {
+    // Low half: an f32 signalling NaN; the whole word: an f64 one.
+    let snan = 0xFFF4_0000_FFAA_1234;
+    let case = JitCase {
+        pattern: vec![snan],
+        ..jit_case(
+            " ld.global.u64 r1, [inp]\n shl.u64 r2, %gid, 3\n ld.global.u64 r2, [inp + r2]\n\
+             ceil.f32 r3, r1\n floor.f32 r4, r1\n ceil.f64 r5, r1\n floor.f64 r6, r1\n\
+             ceil.f32 r7, r2\n floor.f32 r8, r2\n ceil.f64 r9, r2\n floor.f64 r10, r2\n\
+             st.global.u64 [out + r31], r3\n st.global.u64 [out + r31 + 8], r4\n\
+             st.global.u64 [out + r31 + 16], r5\n st.global.u64 [out + r31 + 24], r6\n\
+             st.global.u64 [out + r31 + 32], r7\n st.global.u64 [out + r31 + 40], r8\n\
+             st.global.u64 [out + r31 + 48], r9\n st.global.u64 [out + r31 + 56], r10\n",
+            Dim3::x(2),
+            Dim3::x(8),
+            1024,
+        )
+    };
+    assert_eq!(check_jit(&case), Tier::Gang);
+}
