@@ -7,16 +7,24 @@
 //! instruction counts that do not drift on a shared machine:
 //! `valgrind --tool=callgrind target/release/examples/profile_vector_add count`.
 
-use lanes::engine::{LaunchSpec, block, reference};
+use lanes::engine::{LaunchSpec, block, jit, reference};
 use lanes::launch::{BoundArgs, Dim3};
 use lanes::memory::Buffer;
 use std::sync::Arc;
 use std::time::Instant;
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let src = std::fs::read_to_string("tests/data/vector_add.lasm").unwrap();
+    // KERNEL=saxpy profiles the saxpy op (alpha = 2, one fused
+    // multiply-add) instead; the native loop stays vector_add's.
+    let saxpy = std::env::var("KERNEL").is_ok_and(|k| k == "saxpy");
+    let (path, name) = if saxpy {
+        ("src/ops/saxpy.lasm", "saxpy")
+    } else {
+        ("tests/data/vector_add.lasm", "vector_add")
+    };
+    let src = std::fs::read_to_string(path).unwrap();
     let prog = lanes::compile("va", &src).unwrap();
-    let k = prog.kernel("vector_add").unwrap();
+    let k = prog.kernel(name).unwrap();
     let n: usize = std::env::var("N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -28,7 +36,11 @@ fn main() {
             Arc::new(Buffer::from_bytes(&a).unwrap()),
             Arc::new(Buffer::zeroed(n * 4).unwrap()),
         ],
-        scalars: vec![n as u64],
+        scalars: if saxpy {
+            vec![2f32.to_bits() as u64, n as u64]
+        } else {
+            vec![n as u64]
+        },
     };
     let spec = LaunchSpec {
         kernel: k,
@@ -38,6 +50,47 @@ fn main() {
         max_steps: 1 << 32,
         stop: &lanes::engine::StopFlag::new(),
     };
+    if mode.starts_with("jit") {
+        // The JIT on the calling thread: `jit` times it against a native
+        // loop (alternating rounds, minimum of each), `jit-count` runs 1000
+        // launches for instruction counts.
+        let launch = jit::JitLaunch::new(&spec).unwrap();
+        let mut st = jit::JitState::new();
+        let blocks = 0..spec.block_count();
+        if mode == "jit-count" {
+            for _ in 0..1000 {
+                st.run_blocks(&launch, blocks.clone()).unwrap();
+            }
+            return;
+        }
+        let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let y = x.clone();
+        let mut z = vec![0f32; n];
+        let (mut best_jit, mut best_native) = (f64::MAX, f64::MAX);
+        for _ in 0..300 {
+            let t = Instant::now();
+            for _ in 0..10 {
+                st.run_blocks(&launch, blocks.clone()).unwrap();
+            }
+            best_jit = best_jit.min(t.elapsed().as_secs_f64() / 10.0);
+            let t = Instant::now();
+            for _ in 0..10 {
+                for ((z, x), y) in z.iter_mut().zip(&x).zip(&y) {
+                    *z = x + y;
+                }
+                std::hint::black_box(&mut z);
+            }
+            best_native = best_native.min(t.elapsed().as_secs_f64() / 10.0);
+        }
+        println!(
+            "min of 300 rounds: jit ({:?} tier) {:.2} us, native {:.2} us, jit/native {:.2}x",
+            launch.tier(),
+            best_jit * 1e6,
+            best_native * 1e6,
+            best_jit / best_native
+        );
+        return;
+    }
     let launch = block::BlockLaunch::new(&spec);
     let mut st = block::BlockState::new();
     if mode == "states" {

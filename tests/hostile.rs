@@ -1201,3 +1201,38 @@ fn a_stop_flag_cancels_a_spin_that_stores_nothing_on_every_engine_and_tier() {
         }
     }
 }
+
+#[test]
+fn a_fault_is_not_starved_by_lanes_that_spin_beside_it() {
+    // Block 0's lane faults after a few steps; the other 63 blocks' lanes
+    // spin. The pool engine runs such blocks as one lockstep unit, and its
+    // lowest-pc-first order would run the spinners (at a lower pc) to their
+    // step limit before the faulting lane: it must take turns instead. The
+    // timeout only turns a regression into a failure rather than a hang.
+    let src = ".kernel s\n.param x buf\n mov.u32 r0, %ctaid.x\n setp.eq.u32 p0, r0, 0\n\
+               @p0 bra fault\nloop:\n bra loop\nfault:\n ld.global.u32 r1, [x + 4096]\n";
+    let kernel = compile(src);
+    for threads in [1, 2] {
+        let rt = Runtime::builder().threads(threads).build().unwrap();
+        for engine in Engine::ALL {
+            let x = rt.alloc(16).unwrap();
+            let options = LaunchOptions {
+                engine,
+                max_steps: 1 << 40,
+                timeout: Some(std::time::Duration::from_secs(60)),
+            };
+            let err = rt
+                .launch(&kernel, Dim3::x(64), Dim3::x(1), &[Arg::Buffer(x)], options)
+                .unwrap_err();
+            let LaunchError::Fault(f) = &err else {
+                panic!("{engine:?}, {threads} threads: expected the fault, got {err}");
+            };
+            assert!(
+                matches!(f.kind, FaultKind::OutOfBounds { .. }),
+                "{engine:?}: {f}"
+            );
+            assert_eq!(f.block, Dim3::new(0, 0, 0), "{engine:?}");
+            rt.free(x).unwrap();
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Engines: what runs a launch.
 //!
-//! [`reference`] is the oracle: one lane at a time, exactly as docs/LANGUAGE.md says.
+//! [`reference`](mod@reference) is the oracle: one lane at a time, exactly as docs/LANGUAGE.md says.
 //! Faster engines are checked against it bit for bit.
 
 pub mod block;

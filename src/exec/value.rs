@@ -225,29 +225,33 @@ macro_rules! impl_float {
             fn abs(self) -> Self { $t::abs(self) }
         }
 
+        // The functions pin their NaN too: libm's results for a signalling
+        // NaN (kept or quieted) and for invalid arguments (which NaN) vary
+        // with the library and the build's target CPU (`floor` is a libm
+        // call on baseline x86-64 and `roundss` with SSE4.1).
         impl FloatValue for $t {
             #[inline(always)]
             fn sqrt(self) -> Self { nan2($t::sqrt(self), self, self) }
             #[inline(always)]
             fn rsqrt(self) -> Self { 1.0 / $t::sqrt(self) }
             #[inline(always)]
-            fn exp(self) -> Self { $t::exp(self) }
+            fn exp(self) -> Self { nan2($t::exp(self), self, self) }
             #[inline(always)]
-            fn exp2(self) -> Self { $t::exp2(self) }
+            fn exp2(self) -> Self { nan2($t::exp2(self), self, self) }
             #[inline(always)]
-            fn log(self) -> Self { $t::ln(self) }
+            fn log(self) -> Self { nan2($t::ln(self), self, self) }
             #[inline(always)]
-            fn log2(self) -> Self { $t::log2(self) }
+            fn log2(self) -> Self { nan2($t::log2(self), self, self) }
             #[inline(always)]
-            fn sin(self) -> Self { $t::sin(self) }
+            fn sin(self) -> Self { nan2($t::sin(self), self, self) }
             #[inline(always)]
-            fn cos(self) -> Self { $t::cos(self) }
+            fn cos(self) -> Self { nan2($t::cos(self), self, self) }
             #[inline(always)]
-            fn tanh(self) -> Self { $t::tanh(self) }
+            fn tanh(self) -> Self { nan2($t::tanh(self), self, self) }
             #[inline(always)]
-            fn floor(self) -> Self { $t::floor(self) }
+            fn floor(self) -> Self { nan2($t::floor(self), self, self) }
             #[inline(always)]
-            fn ceil(self) -> Self { $t::ceil(self) }
+            fn ceil(self) -> Self { nan2($t::ceil(self), self, self) }
         }
     )*};
 }
@@ -278,6 +282,12 @@ mod tests {
         assert_eq!(0.0f32.mul(inf).to_bits(), 0xFFC0_0000);
         assert_eq!(FloatValue::sqrt(-1.0f32).to_bits(), 0xFFC0_0000);
         assert_eq!(0.0f32.fma(inf, 1.0).to_bits(), 0xFFC0_0000);
+        // The functions too, whatever libm and the target CPU do.
+        assert_eq!(FloatValue::floor(sa).to_bits(), 0x7FC0_0005);
+        assert_eq!(FloatValue::ceil(sa).to_bits(), 0x7FC0_0005);
+        assert_eq!(FloatValue::exp(sa).to_bits(), 0x7FC0_0005);
+        assert_eq!(FloatValue::log(-1.0f32).to_bits(), 0xFFC0_0000);
+        assert_eq!(FloatValue::sin(inf).to_bits(), 0xFFC0_0000);
         assert_eq!(
             f64::INFINITY.sub(f64::INFINITY).to_bits(),
             0xFFF8_0000_0000_0000

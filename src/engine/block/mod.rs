@@ -158,6 +158,11 @@ impl BlockProgram {
     }
 }
 
+/// Steps a looping group runs before the other groups of its unit get a
+/// turn: far beyond the trip counts of divergent loops that converge (which
+/// should stay together), small beside the step limit.
+const YIELD_STEPS: u64 = 1 << 16;
+
 /// How many lanes a fused unit aims at: enough to amortize the per-unit
 /// bookkeeping, few enough that the registers of a unit stay in cache.
 const UNIT_LANES: usize = 8192;
@@ -281,6 +286,11 @@ pub struct BlockState {
     spare: Vec<Vec<u16>>,
     /// `0..n` for the last unit size, when a unit ended converged.
     all_lanes: Vec<u16>,
+    /// The running group's step count when it was picked.
+    slice_start: u64,
+    /// After a group looped for a slice, the next pick takes the group
+    /// after this pc (round robin) instead of the lowest pc.
+    rotate_after: Option<usize>,
 }
 
 /// Splits `blocks` into fused units: `(first block, blocks in the unit)`.
@@ -467,6 +477,8 @@ impl BlockState {
         let mut held = false;
         loop {
             if !(held && self.groups.is_empty()) {
+                // Which lanes ran last (only compared, never read).
+                let was = g.lanes.as_ptr();
                 if held {
                     self.insert(std::mem::take(&mut g));
                 }
@@ -483,10 +495,23 @@ impl BlockState {
                     held = false;
                     continue;
                 }
-                let gi = (0..self.groups.len())
-                    .min_by_key(|&i| self.groups[i].pc)
+                let lowest = |groups: &[Group], above: usize| {
+                    (0..groups.len())
+                        .filter(|&i| groups[i].pc > above)
+                        .min_by_key(|&i| groups[i].pc)
+                };
+                let gi = self
+                    .rotate_after
+                    .take()
+                    .and_then(|pc| lowest(&self.groups, pc))
+                    .or_else(|| (0..self.groups.len()).min_by_key(|&i| self.groups[i].pc))
                     .unwrap_or(0);
                 g = self.groups.swap_remove(gi);
+                // A held group goes through `groups` whenever others wait:
+                // its slice goes on while the same lanes are picked again.
+                if g.lanes.as_ptr() != was {
+                    self.slice_start = g.count;
+                }
             }
             // `g` is consumed below unless it runs on.
             held = false;
@@ -564,6 +589,17 @@ impl BlockState {
                     if target as usize <= g.pc && launch.spec.stop.is_set() {
                         self.recycle(std::mem::take(&mut g.lanes));
                         return Ok(UnitEnd::Stopped);
+                    }
+                    // The lowest pc runs first, so that divergent lanes meet
+                    // again; but a group that has looped for a whole slice
+                    // lets the others run (round robin by pc), or lanes that
+                    // spin would starve the rest of the unit: a lane that
+                    // faults further on would wait for their step limit.
+                    if target as usize <= g.pc
+                        && g.count - self.slice_start >= YIELD_STEPS
+                        && !self.groups.is_empty()
+                    {
+                        self.rotate_after = Some(target as usize);
                     }
                     if partial {
                         let taken = self.split_off(&mut g);

@@ -82,14 +82,31 @@ type Made = Result<Arc<Compiled>, Arc<str>>;
 /// The JIT's derived data of one kernel.
 #[derive(Default)]
 pub(super) struct KernelCache {
-    analysis: OnceLock<Analysis>,
+    /// The kernel the JIT compiles and runs: the user's with its registers
+    /// renamed (`rename`).
+    renamed: OnceLock<(Kernel, Analysis)>,
     variants: Mutex<Vec<(Key, Made)>>,
 }
 
 impl KernelCache {
-    /// The kernel's analysis.
+    /// The renamed kernel of `kernel` and its analysis.
+    fn renamed(&self, kernel: &Kernel) -> &(Kernel, Analysis) {
+        self.renamed.get_or_init(|| {
+            let k = super::rename::rename(kernel, &Analysis::new(kernel));
+            let an = Analysis::new(&k);
+            (k, an)
+        })
+    }
+
+    /// The kernel the JIT runs in place of `kernel`: the same program with
+    /// its registers renamed.
+    pub fn kernel(&self, kernel: &Kernel) -> &Kernel {
+        &self.renamed(kernel).0
+    }
+
+    /// The analysis of [`KernelCache::kernel`].
     pub fn analysis(&self, kernel: &Kernel) -> &Analysis {
-        self.analysis.get_or_init(|| Analysis::new(kernel))
+        &self.renamed(kernel).1
     }
 
     /// The variant for `key`, compiled now if it is new (the launch that
@@ -103,7 +120,7 @@ impl KernelCache {
         if let Some((_, v)) = variants.iter().find(|(k, _)| *k == key) {
             return (v.clone(), false);
         }
-        let made = compile(kernel, self.analysis(kernel), key)
+        let made = compile(self.kernel(kernel), self.analysis(kernel), key)
             .map(Arc::new)
             .map_err(Arc::from);
         variants.push((key, made.clone()));

@@ -6,8 +6,11 @@
 //! from barrier to barrier in machine registers (`codegen`); the Rust side
 //! (`frame`) gives it the launch and takes back its faults.
 //!
-//! Files, as wasmtime splits its Cranelift glue: [`analysis`] (basic
-//! blocks, register forms, liveness, what crosses a barrier), `codegen`
+//! Files, as wasmtime splits its Cranelift glue: `rename` (one register
+//! per web, so a reused register is analysed one value at a time; the JIT
+//! compiles and runs the renamed kernel), `analysis` (basic
+//! blocks, register forms, liveness, what crosses a barrier), `shape`
+//! (uniform, affine or varying across a gang; value ranges), `codegen`
 //! (the function's shape and control flow in `mod.rs`, one file per
 //! instruction family: `alu.rs`, `memory.rs`, operands in `values.rs`),
 //! `cache` (compiled variants, freed with their kernel), `frame` (the
@@ -59,6 +62,7 @@ pub(crate) mod analysis;
 mod cache;
 mod codegen;
 mod frame;
+mod rename;
 mod shape;
 
 use std::ops::Range;
@@ -76,7 +80,8 @@ use crate::memory::SharedMemory;
 
 /// One launch on the JIT, shared by the workers that run its blocks.
 pub struct JitLaunch<'a> {
-    spec: &'a LaunchSpec<'a>,
+    /// The launch with the kernel the JIT runs (registers renamed).
+    spec: LaunchSpec<'a>,
     compiled: Arc<Compiled>,
     buffers: BufferRefs,
     loops: bool,
@@ -161,9 +166,13 @@ impl<'a> JitLaunch<'a> {
             .get_or_init(Slot::Jit as usize, KernelCache::default)
             .expect("the JIT owns its slot");
         let an = cache.analysis(kernel);
+        let renamed = LaunchSpec {
+            kernel: cache.kernel(kernel),
+            ..*spec
+        };
         let key = Key {
             block: spec.block,
-            count_steps: codegen::counts_steps(an, kernel, spec.max_steps),
+            count_steps: codegen::counts_steps(an, renamed.kernel, spec.max_steps),
             gid32: shape::gid_fits_u32(spec.grid, spec.block),
             tier,
         };
@@ -183,7 +192,7 @@ impl<'a> JitLaunch<'a> {
                 .collect(),
         );
         Ok(JitLaunch {
-            spec,
+            spec: renamed,
             compiled,
             buffers,
             loops: an.loops,
@@ -194,7 +203,7 @@ impl<'a> JitLaunch<'a> {
 
     /// The launch's spec.
     pub fn spec(&self) -> &LaunchSpec<'a> {
-        self.spec
+        &self.spec
     }
 
     /// The kernel has no backward branch: blocks cost about the same.
@@ -257,7 +266,7 @@ impl JitState {
         launch: &JitLaunch<'_>,
         blocks: Range<u64>,
     ) -> Result<(), LaunchError> {
-        let spec = launch.spec;
+        let spec = &launch.spec;
         let stop = spec.stop;
         if blocks.is_empty() {
             return Ok(());
@@ -359,18 +368,18 @@ mod tests {
     use crate::launch::{BoundArgs, Dim3, Fault};
     use crate::memory::Buffer;
 
-    /// Runs `src`'s kernel `k` on the reference engine and the JIT with the
-    /// given buffers; returns both outputs.
-    fn both(
+    /// The buffers after `src` on the reference engine, the gang tier and
+    /// the one-lane tier.
+    fn three(
         src: &str,
         grid: Dim3,
         block: Dim3,
         bufs: &[Vec<u8>],
         scalars: &[u64],
-    ) -> [Vec<Vec<u8>>; 2] {
+    ) -> [Vec<Vec<u8>>; 3] {
         let p = crate::compile("t.lasm", src).unwrap();
         let k = &p.kernels[0];
-        [0, 1].map(|e| {
+        [0, 1, 2].map(|e| {
             let buffers: Vec<_> = bufs
                 .iter()
                 .map(|b| Arc::new(Buffer::from_bytes(b).unwrap()))
@@ -390,7 +399,8 @@ mod tests {
             };
             match e {
                 0 => reference::run(&spec).map_err(LaunchError::Fault).unwrap(),
-                _ => run(&spec).unwrap(),
+                1 => run_on_tier(&spec, Some(Tier::Gang)).unwrap(),
+                _ => run_on_tier(&spec, Some(Tier::Lane)).unwrap(),
             }
             buffers.iter().map(|b| b.to_bytes()).collect()
         })
@@ -567,14 +577,15 @@ mod tests {
                      {}\n st.global.{ty} [out + r5], r4\n",
                     op.replace('T', ty)
                 );
-                let [want, got] = both(
+                let [want, gang, lane] = three(
                     &src,
                     Dim3::x((lanes as u32).div_ceil(32)),
                     Dim3::x(32),
                     &[bytes(&a), bytes(&b), bytes(&c), vec![0; lanes * size]],
                     &[lanes as u64],
                 );
-                assert_eq!(want[3], got[3], "{op} on {ty}");
+                assert_eq!(want[3], gang[3], "{op} on {ty}, gang tier");
+                assert_eq!(want[3], lane[3], "{op} on {ty}, one-lane tier");
             }
         }
     }
@@ -621,7 +632,8 @@ mod tests {
     fn loads_and_stores() {
         let src = ".kernel k\n.param a buf\n.param b buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 3\n ld.global.u64 r1, [a + r0]\n add.u64 r1, r1, 1\n st.global.u64 [b + r0], r1\n";
         let a: Vec<u8> = (0..64u8).collect();
-        let [want, got] = both(src, Dim3::x(2), Dim3::x(4), &[a, vec![0; 64]], &[]);
-        assert_eq!(want, got);
+        let [want, gang, lane] = three(src, Dim3::x(2), Dim3::x(4), &[a, vec![0; 64]], &[]);
+        assert_eq!(want, gang);
+        assert_eq!(want, lane);
     }
 }

@@ -86,6 +86,7 @@ impl Shapes {
             block,
             gid32,
             ranges: facts.ranges,
+            base_zeros: gang_base_zeros(kernel, block),
         };
         // `written[r]`: the join of the shapes of `r`'s writes so far
         // (`None`: none yet); `regs` is what readers see (no write yet:
@@ -131,7 +132,13 @@ impl Shapes {
                     let (lo, hi) = type_range(ty);
                     let fits = ctx.ranges[d as usize].is_some_and(|(a, b)| a >= lo && b <= hi);
                     let shape = match shape {
-                        Shape::Affine(_) if ty.bits() < held && !fits => Shape::Varying,
+                        Shape::Affine(st)
+                            if ty.bits() < held
+                                && !fits
+                                && !aligned_in_gang(st, ctx.base_zeros[d as usize], ty.bits()) =>
+                        {
+                            Shape::Varying
+                        }
                         other => other,
                     };
                     let slot = &mut written[d as usize];
@@ -210,6 +217,8 @@ struct Ctx {
     gid32: bool,
     /// Value ranges of the registers (independent of shapes).
     ranges: [Range; NUM_REGS],
+    /// Known low zero bits of each register's value in a gang's first lane.
+    base_zeros: [u32; NUM_REGS],
 }
 
 impl Ctx {
@@ -225,8 +234,21 @@ impl Ctx {
         }
     }
 
+    /// Whether affine source `s` of stride `st` never wraps at `bits` bits
+    /// inside a gang, by the alignment of its gang base.
+    fn aligned(&self, s: Src, st: i64, bits: u32) -> bool {
+        let zeros = match s {
+            Src::Reg(r) => self.base_zeros[r as usize],
+            Src::Special(sp) => gang_base_zeros_of_special(sp, self.block),
+            Src::Imm(v) => v.trailing_zeros(),
+            Src::Param(_) => 0,
+        };
+        aligned_in_gang(st, zeros, bits)
+    }
+
     /// A source operand's shape read as type `ty`: a widening keeps an
-    /// affine value affine only when its range proves no lane wrapped.
+    /// affine value affine only when its range, or the alignment of its
+    /// gang base, proves no lane wrapped.
     fn read(&self, s: Src, ty: ScalarType, regs: &[Shape; NUM_REGS]) -> Shape {
         let (shape, range) = self.src(s, regs);
         if ty.is_float() {
@@ -245,7 +267,7 @@ impl Ctx {
         };
         let (lo, hi) = type_range(ty);
         let fits = range.is_some_and(|(a, b)| a >= lo && b <= hi);
-        if ty.bits() > held_bits && !fits {
+        if ty.bits() > held_bits && !fits && !self.aligned(s, st, held_bits) {
             return Shape::Varying;
         }
         match wrap_stride(st, ty.bits()) {
@@ -273,7 +295,8 @@ impl Ctx {
                             let (lo, hi) = type_range(from);
                             let fits = src_range(a, &self.ranges, self.block, self.gid32)
                                 .is_some_and(|(x, y)| x >= lo && y <= hi);
-                            if to.bits() > from.bits() && !fits {
+                            if to.bits() > from.bits() && !fits && !self.aligned(a, st, from.bits())
+                            {
                                 Shape::Varying
                             } else {
                                 match wrap_stride(st, to.bits()) {
@@ -380,7 +403,7 @@ impl Facts {
     pub fn new(kernel: &Kernel, an: &Analysis, block: Dim3, gid32: bool) -> Facts {
         Facts {
             ranges: value_ranges(kernel, an, block, gid32),
-            zeros: low_zeros(kernel, an, block),
+            zeros: low_zeros(kernel, block, |_| 0),
             block,
             gid32,
         }
@@ -398,8 +421,10 @@ impl Facts {
 }
 
 /// Known low zero bits of every register's values (64 for zero): a
-/// fixpoint from "all zero bits" down.
-fn low_zeros(kernel: &Kernel, an: &Analysis, block: Dim3) -> [u32; NUM_REGS] {
+/// fixpoint from "all zero bits" down. `special` gives a special
+/// register's: of every lane's value, or of a gang's first lane only (see
+/// [`gang_base_zeros`]).
+fn low_zeros(kernel: &Kernel, block: Dim3, special: impl Fn(Special) -> u32) -> [u32; NUM_REGS] {
     let mut z = [64u32; NUM_REGS];
     loop {
         let mut changed = false;
@@ -412,7 +437,8 @@ fn low_zeros(kernel: &Kernel, an: &Analysis, block: Dim3) -> [u32; NUM_REGS] {
                     Src::Reg(r) => z[r as usize],
                     Src::Imm(v) => v.trailing_zeros(),
                     Src::Special(Special::Ntid(a)) => block.get(a).trailing_zeros(),
-                    _ => 0,
+                    Src::Special(sp) => special(sp),
+                    Src::Param(_) => 0,
                 }
             };
             let bits = ty.bits();
@@ -456,7 +482,6 @@ fn low_zeros(kernel: &Kernel, an: &Analysis, block: Dim3) -> [u32; NUM_REGS] {
                 }
             }
             .min(bits);
-            let _ = an;
             if new < z[d as usize] {
                 z[d as usize] = new;
                 changed = true;
@@ -466,6 +491,42 @@ fn low_zeros(kernel: &Kernel, an: &Analysis, block: Dim3) -> [u32; NUM_REGS] {
             return z;
         }
     }
+}
+
+/// Known low zero bits of the value in the *first lane of each gang* of
+/// every register. Gangs are four consecutive linear lanes starting at a
+/// multiple of four, so there `%laneid` and `%tid.x` (when gangs fit the
+/// rows) are multiples of 4 and `%gid` a multiple of `gcd(4, lanes per
+/// block)`; the usual rules carry that through arithmetic. It proves that
+/// an affine value of stride `2^j` whose gang base has `j + 2` low zero
+/// bits never wraps inside a gang (see [`aligned_in_gang`]).
+fn gang_base_zeros(kernel: &Kernel, block: Dim3) -> [u32; NUM_REGS] {
+    low_zeros(kernel, block, |sp| gang_base_zeros_of_special(sp, block))
+}
+
+/// Known low zero bits of special register `sp` in a gang's first lane.
+fn gang_base_zeros_of_special(sp: Special, block: Dim3) -> u32 {
+    let flat = block.y == 1 && block.z == 1;
+    let g = GANG.trailing_zeros();
+    match sp {
+        Special::LaneId => g,
+        Special::Tid(0) if flat || block.x % GANG == 0 => g,
+        Special::Gid => g.min(block.count().trailing_zeros()),
+        Special::Ntid(a) => block.get(a).trailing_zeros(),
+        _ => 0,
+    }
+}
+
+/// Whether the lanes of an affine value of stride `st` whose gang base has
+/// `base_zeros` known low zero bits stay inside one aligned run of `2^bits`
+/// values (so reading them in a wider type, or keeping them in a wider
+/// register, keeps them affine): the stride is a positive power of two
+/// `2^j`, the base a multiple of `4 * 2^j`, and `4 * 2^j` divides `2^bits`.
+/// Then the gang's values `base + k * 2^j` (k < 4) never cross a multiple
+/// of `2^bits`, nor, for signed types, of `2^(bits-1)`.
+fn aligned_in_gang(st: i64, base_zeros: u32, bits: u32) -> bool {
+    let span = st.trailing_zeros() + GANG.trailing_zeros();
+    st > 0 && st.count_ones() == 1 && base_zeros >= span && span < bits
 }
 
 /// The ranges of every register's values (mathematical integers, no wrap),
@@ -765,13 +826,44 @@ mod tests {
             s.partial.iter().all(|p| !p),
             "an exit does not leave lanes waiting"
         );
-        // Without the bound on %gid, `r0` (u32) read as u64 may wrap.
-        let p = crate::compile("t.lasm", include_str!("../../ops/vector_add.lasm")).unwrap();
+        // Without the bound on %gid, `r0` (u32) read as u64 still cannot
+        // wrap inside a gang: its gang base is a multiple of 4.
+        let facts = |src: &str| {
+            let p = crate::compile("t.lasm", src).unwrap();
+            let k = &p.kernels[0];
+            let an = Analysis::new(k);
+            let s = Shapes::new(k, &an, &Facts::new(k, &an, Dim3::x(256), false)).unwrap();
+            (s.regs[0], s.regs[1])
+        };
+        let add = include_str!("../../ops/vector_add.lasm");
+        assert_eq!(facts(add), (Shape::Affine(1), Shape::Affine(4)));
+        // `gid + 1` may: lanes 4m - 1 .. 4m + 2 straddle 2^32.
+        let shifted = ".kernel k\n.param x buf\n mov.u32 r0, %gid\n add.u32 r0, r0, 1\n\
+                       shl.u64 r1, r0, 2\n st.global.u32 [x + r1], r0\n";
+        assert_eq!(facts(shifted), (Shape::Affine(1), Shape::Varying));
+        // So may a stride that is not a power of two.
+        let odd = ".kernel k\n.param x buf\n mov.u32 r2, %gid\n mul.u32 r0, r2, 3\n\
+                   shl.u64 r1, r0, 2\n st.global.u32 [x + r1], r0\n";
+        assert_eq!(facts(odd), (Shape::Affine(3), Shape::Varying));
+    }
+
+    #[test]
+    fn gang_aligned_widening_needs_a_power_of_two_stride_and_an_aligned_base() {
+        // Base multiple of 4 * stride, stride a power of two below the width.
+        assert!(aligned_in_gang(1, 2, 32));
+        assert!(aligned_in_gang(4, 4, 32));
+        assert!(!aligned_in_gang(4, 3, 32));
+        assert!(!aligned_in_gang(3, 8, 32));
+        assert!(!aligned_in_gang(-1, 8, 32));
+        assert!(aligned_in_gang(16, 6, 8) && !aligned_in_gang(64, 8, 8));
+        // 2-D blocks: tid.x bases are multiples of 4 only when gangs fit
+        // the rows; ctaid.x * ntid.x + tid.x then too (16 x 16 blocks).
+        let col = ".kernel k\n.param x buf\n mov.u32 r2, %ctaid.x\n mul.u32 r3, r2, %ntid.x\n\
+                   add.u32 r0, r3, %tid.x\n shl.u64 r1, r0, 2\n st.global.u32 [x + r1], r0\n";
+        let p = crate::compile("t.lasm", col).unwrap();
         let k = &p.kernels[0];
-        let an = Analysis::new(k);
-        let s = Shapes::new(k, &an, &Facts::new(k, &an, Dim3::x(256), false)).unwrap();
-        assert_eq!(s.regs[0], Shape::Affine(1));
-        assert_eq!(s.regs[1], Shape::Varying);
+        assert_eq!(gang_base_zeros(k, Dim3::new(16, 16, 1))[0], 2);
+        assert_eq!(gang_base_zeros(k, Dim3::new(6, 2, 1))[0], 0);
     }
 
     #[test]

@@ -11,12 +11,13 @@
 //! order Cranelift keeps (the first source operand first). So on x86-64
 //! those need no check (the JIT's special-value test runs every pair of
 //! NaN payloads, infinities and zeros through them against the reference).
-//! Everything else that can make a NaN (`fma`, whose hardware rule differs,
-//! and float conversions) is checked: a NaN result is recomputed by the
-//! `eval` helper (the `exec` functions every engine shares).
+//! `fma`, whose hardware rule differs, takes the pinned NaN inline when its
+//! result is NaN; the float conversions are checked: a NaN result is
+//! recomputed by the `eval` helper (the `exec` functions every engine
+//! shares).
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{BlockArg, InstBuilder, Value, types};
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 
 use super::values::{bits_as, clif, constant};
 use super::{FaultCall, Helper, LaneCode};
@@ -269,7 +270,7 @@ fn fma<'f>(g: &mut impl LaneCode<'f>, pc: usize, ty: ScalarType, d: Reg, a: Src,
     } else if g.features().fma {
         let (x, y, z) = (g.read(a, ty), g.read(b, ty), g.read(c, ty));
         let r = g.b().ins().fma(x, y, z);
-        float_result(g, pc, d, ty, r, &[a, b, c]);
+        pinned_nan3(g, d, ty, r, [x, y, z]);
     } else {
         eval(g, pc, d, &[a, b, c]);
     }
@@ -432,6 +433,40 @@ fn float_result<'f>(
     let exact = bits_as(g.b(), bits, ty);
     g.b().ins().jump(join, &[BlockArg::Value(exact)]);
     g.b().switch_to_block(join);
+    g.write(d, ty, v);
+}
+
+/// Writes `d`: `r`, or when it is NaN the pinned NaN of an operation on
+/// `ops` (the first NaN operand, quieted; the default NaN when none is),
+/// computed inline in a cold block: a helper call there made the register
+/// allocator spill the values of loops around it.
+fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, ops: [Value; 3]) {
+    let (int, quiet, default): (_, i64, i64) = if ty == ScalarType::F32 {
+        (types::I32, 1 << 22, 0xFFC0_0000_u32 as i32 as i64)
+    } else {
+        (types::I64, 1 << 51, 0xFFF8_0000_0000_0000_u64 as i64)
+    };
+    let is_nan = g.b().ins().fcmp(FloatCC::Unordered, r, r);
+    let cold = g.b().create_block();
+    let join = g.b().create_block();
+    g.b().set_cold_block(cold);
+    let v = g.b().append_block_param(join, clif(ty));
+    g.b()
+        .ins()
+        .brif(is_nan, cold, &[], join, &[BlockArg::Value(r)]);
+    g.b().switch_to_block(cold);
+    let b = g.b();
+    let mut fix = b.ins().iconst(int, default);
+    // From the last operand to the first, so the first NaN wins.
+    for x in ops.into_iter().rev() {
+        let nan = b.ins().fcmp(FloatCC::Unordered, x, x);
+        let bits = b.ins().bitcast(int, MemFlagsData::new(), x);
+        let quieted = b.ins().bor_imm_u(bits, quiet);
+        fix = b.ins().select(nan, quieted, fix);
+    }
+    let exact = b.ins().bitcast(clif(ty), MemFlagsData::new(), fix);
+    b.ins().jump(join, &[BlockArg::Value(exact)]);
+    b.switch_to_block(join);
     g.write(d, ty, v);
 }
 

@@ -935,11 +935,14 @@ impl<'a> Translator<'a> {
 
     /// A launch-constant word at `base + offset` (the buffer table, the
     /// scalars): loaded where it is used rather than kept in a register
-    /// across the kernel, which only made the register allocator spill.
+    /// across the kernel, which only made the register allocator spill;
+    /// `can_move` lets Cranelift merge the loads and hoist them out of
+    /// loops where registers allow (vector_add 16k on the gang tier, one
+    /// thread: 11.75 -> 10.4 us).
     fn launch_word(&mut self, base: Value, offset: usize) -> Value {
         self.b.ins().load(
             types::I64,
-            MemFlagsData::trusted().with_readonly(),
+            MemFlagsData::trusted().with_readonly().with_can_move(),
             base,
             offset as i32,
         )

@@ -3,7 +3,7 @@
 //! operation, lane by lane (the one-lane translation) otherwise.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{BlockArg, InstBuilder, Value, types};
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 
 use super::vector::{self, GVal, Vector, is_wide, map1, materialize, zip2};
 use super::{GPred, Gang, Mode, Slot};
@@ -50,7 +50,7 @@ impl<'a> Gang<'a> {
             alu::alu(self, pc, op);
             return;
         }
-        if self.vector_op(pc, op) {
+        if self.vector_op(op) {
             return;
         }
         self.per_lane(pc, run_bits, false, |g, pc| {
@@ -98,7 +98,7 @@ impl<'a> Gang<'a> {
 
     /// The instruction on vectors, when the machine has it: `false` leaves
     /// it to the lane-by-lane path.
-    fn vector_op(&mut self, pc: usize, op: Op) -> bool {
+    fn vector_op(&mut self, op: Op) -> bool {
         let small_or_32 = |ty: ScalarType| !ty.is_float() && ty.size() <= 4;
         match op {
             Op::Mov { ty, d, a } => {
@@ -171,9 +171,11 @@ impl<'a> Gang<'a> {
                         }
                         _ => return false,
                     };
-                    // x86's NaN rule for fma is not the pinned one: a NaN in
-                    // any lane redoes the gang lane by lane (the one-lane
-                    // translation fixes NaNs up).
+                    // x86's NaN rule for fma is not the pinned one (its
+                    // operand order differs): a NaN in any lane takes the
+                    // pinned NaN, computed on vectors in a cold block that
+                    // calls nothing (a call there made the register
+                    // allocator spill the hot loop's values).
                     let any_nan = self.any_nan(r);
                     let exact = self.b.create_block();
                     let join = self.b.create_block();
@@ -185,10 +187,8 @@ impl<'a> Gang<'a> {
                     self.b.ins().jump(join, &[]);
                     self.b.switch_to_block(exact);
                     self.cold_path(|g| {
-                        let all = g.b.ins().iconst(types::I32, 0xF);
-                        g.per_lane(pc, all, false, |g, pc| {
-                            alu::alu(g, pc, g.kernel.instrs[pc].op)
-                        });
+                        let fixed = pinned_nan3(&mut g.b, ty, r, [x, y, z]);
+                        g.write_gval(d, ty, GVal::Vec(fixed));
                         g.b.ins().jump(join, &[]);
                     });
                     self.b.switch_to_block(join);
@@ -512,5 +512,53 @@ impl<'a> Gang<'a> {
                 self.set_gpred(p, GPred::Vec(m));
             }
         }
+    }
+}
+
+/// `r` (a float vector of type `ty`) with each NaN lane replaced by the
+/// pinned NaN of a three-operand operation: the first NaN among the lane's
+/// operands, made quiet, or the default NaN when none is (docs/LANGUAGE.md,
+/// "NaN results").
+fn pinned_nan3(
+    b: &mut cranelift_frontend::FunctionBuilder<'_>,
+    ty: ScalarType,
+    r: Vector,
+    ops: [Vector; 3],
+) -> Vector {
+    let (int, quiet, default): (_, i64, i64) = if ty == ScalarType::F32 {
+        (types::I32X4, 1 << 22, 0xFFC0_0000_u32 as i32 as i64)
+    } else {
+        (types::I64X2, 1 << 51, 0xFFF8_0000_0000_0000_u64 as i64)
+    };
+    let lane = int.lane_type();
+    let pieces = |v: Vector| match v {
+        Vector::One(x) => vec![x],
+        Vector::Two(lo, hi) => vec![lo, hi],
+    };
+    let flags = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+    let (rs, [xs, ys, zs]) = (pieces(r), ops.map(pieces));
+    let mut out = Vec::new();
+    for i in 0..rs.len() {
+        let float = b.func.dfg.value_type(rs[i]);
+        let q = b.ins().iconst(lane, quiet);
+        let q = b.ins().splat(int, q);
+        let d = b.ins().iconst(lane, default);
+        let mut fix = b.ins().splat(int, d);
+        // From the last operand to the first, so the first NaN wins.
+        for v in [zs[i], ys[i], xs[i]] {
+            let nan = b.ins().fcmp(FloatCC::Unordered, v, v);
+            let bits = b.ins().bitcast(int, flags, v);
+            let quieted = b.ins().bor(bits, q);
+            fix = b.ins().bitselect(nan, quieted, fix);
+        }
+        let nan = b.ins().fcmp(FloatCC::Unordered, rs[i], rs[i]);
+        let bits = b.ins().bitcast(int, flags, rs[i]);
+        let v = b.ins().bitselect(nan, fix, bits);
+        out.push(b.ins().bitcast(float, flags, v));
+    }
+    match out[..] {
+        [x] => Vector::One(x),
+        [lo, hi] => Vector::Two(lo, hi),
+        _ => unreachable!("a vector has one or two pieces"),
     }
 }

@@ -970,7 +970,7 @@ impl<'a> Gang<'a> {
         let off = self.b.ins().imul_imm_s(gang, self.record.size as i64);
         let spill = self.b.ins().load(
             types::I64,
-            MemFlagsData::trusted().with_readonly(),
+            MemFlagsData::trusted().with_readonly().with_can_move(),
             self.frame,
             offset_of!(Frame, spill) as i32,
         );
@@ -1581,7 +1581,7 @@ impl<'a> Gang<'a> {
     fn launch_word(&mut self, base: Value, offset: usize) -> Value {
         self.b.ins().load(
             types::I64,
-            MemFlagsData::trusted().with_readonly(),
+            MemFlagsData::trusted().with_readonly().with_can_move(),
             base,
             offset as i32,
         )
