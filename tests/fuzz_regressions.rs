@@ -361,14 +361,14 @@ fn jit_narrow_affine_address_wraps_per_lane() {
 
 /// Found by the `jit` target built without `-C target-cpu=native` (cargo
 /// fuzz sets `RUSTFLAGS`, which replaces the repository's
-/// `.cargo/config.toml`): `floor` and `ceil` of a signalling NaN. Rust's
-/// `f32::ceil` returns the NaN unchanged when it calls libm (baseline
-/// x86-64) and quiets it (`roundss`) when SSE 4.1 is on; the JIT emits
-/// `roundss` whenever the CPU has it. So in a build for baseline x86-64 the
-/// reference engine gives 0xFFAA_1234 and the JIT 0xFFEA_1234. Built as the
-/// repository builds (for this CPU) the two agree, which this test checks
-/// on every tier, uniform and per-lane operands alike; built with
-/// `RUSTFLAGS="-C target-cpu=x86-64"` it fails.
+/// `.cargo/config.toml`); fixed: `floor` and `ceil` of a signalling NaN.
+/// Rust's `f32::ceil` returned the NaN unchanged when it called libm
+/// (baseline x86-64) and quieted it (`roundss`) when SSE 4.1 was on; the
+/// JIT emits `roundss` whenever the CPU has it. So in a build for baseline
+/// x86-64 the reference engine gave 0xFFAA_1234 and the JIT 0xFFEA_1234.
+/// The reference engine now pins the NaN results of these functions; this
+/// checks every tier, uniform and per-lane operands alike, in either build
+/// (`RUSTFLAGS="-C target-cpu=x86-64"` for the baseline one).
 #[test]
 fn jit_floor_ceil_of_signalling_nan() {
     // Low half: an f32 signalling NaN; the whole word: an f64 one.
