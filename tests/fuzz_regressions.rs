@@ -4,14 +4,20 @@
 //! Every input that ever found a bug gets a test here, named for what it
 //! found; `cargo fuzz fmt TARGET ARTIFACT` prints a structured input as the
 //! LASM and launch to paste. Inputs that found no bug but cover a corner the
-//! fuzzers reached only slowly are kept too, marked as such.
+//! fuzzers reached only slowly are kept too, marked as such. Inputs of bugs
+//! not fixed yet are `#[ignore]`d tests whose reason names the bug.
 
 #[allow(dead_code, clippy::all)]
 #[path = "../fuzz/src/checks.rs"]
 mod checks;
+#[allow(dead_code, clippy::all)]
+#[path = "../fuzz/src/jit_case.rs"]
+mod jit_case;
 
-use checks::{Hostile, Valid, check_assembler, check_differential, check_hostile};
+use checks::{Hostile, Valid, check_assembler, check_differential, check_hostile, check_jit};
+use jit_case::{Faults, JitCase, vout_regions};
 use lanes::Dim3;
+use lanes::engine::jit::Tier;
 
 fn hostile(source: &str, grid: Dim3, block: Dim3, buffers: &[&[u8]], max_steps: u64) -> Hostile {
     Hostile {
@@ -185,4 +191,202 @@ fn differential_corner_programs() {
     for case in &cases {
         check_differential(case);
     }
+}
+
+// ---------------------------------------------------------------------------
+// jit
+// ---------------------------------------------------------------------------
+
+/// A `jit` target case: the generator's parameters and `out` slot (r31),
+/// then `body`, on `inp` words 0, 1, 2, ... (`inp_len` bytes).
+fn jit_case(body: &str, grid: Dim3, block: Dim3, inp_len: usize) -> JitCase {
+    let total = (grid.count() * block.count()) as u64;
+    JitCase {
+        source: format!(
+            ".kernel gen\n.param inp buf\n.param out buf\n.param vout buf\n.param edge buf\n\
+             .param junk buf\n.param counter buf\n.param k u32\n.param s i64\n.param x f64\n\
+             .shared {}\n mov.u64 r31, %gid\n mul.u64 r31, r31, 256\n{body}",
+            block.count() * 16 + 8
+        ),
+        grid,
+        block,
+        pattern: (0..64).collect(),
+        inp_len,
+        edge_len: total as usize * 8,
+        junk_len: 0,
+        k: 7,
+        s: -3,
+        x: 1.5f64.to_bits(),
+        max_steps: 1 << 20,
+        faults: Faults::None,
+        lane: 0,
+    }
+}
+
+#[test]
+fn jit_corner_programs() {
+    // Not findings: corners of the gang tier the generator reaches, with
+    // the tier each must run on (so a change of tier choice shows here).
+    let (vout, _) = vout_regions(3 * 30);
+    let cases = [
+        // Contiguous loads and stores in blocks whose lanes do not fill the
+        // last gang (30 lanes: 7 gangs and 2 lanes), in reverse lane order
+        // too, with a per-lane exit.
+        (
+            jit_case(
+                &format!(
+                    " shl.u64 r1, %gid, 2\n ld.global.f32 r2, [inp + r1 + 4]\n\
+                     sub.u64 r3, 89, %gid\n shl.u64 r3, r3, 2\n\
+                     setp.eq.u32 p0, r2, 0\n @p0 exit\n\
+                     st.global.f32 [vout + r3 + {}], r2\n st.global.u64 [out + r31], r2\n",
+                    vout[5]
+                ),
+                Dim3::x(3),
+                Dim3::x(30),
+                2048,
+            ),
+            Tier::Gang,
+        ),
+        // %tid.x is not affine when blocks are 2-D and x is not a multiple
+        // of 4: a gang spans two rows.
+        (
+            jit_case(
+                " mul.u32 r1, %tid.x, 3\n add.u32 r1, r1, %tid.y\n st.global.u64 [out + r31], r1\n",
+                Dim3::new(2, 1, 1),
+                Dim3::new(5, 3, 2),
+                1024,
+            ),
+            Tier::Gang,
+        ),
+        // A step budget that runs out in a uniform loop (the lockstep exact
+        // path), each lane at the same step.
+        (
+            JitCase {
+                max_steps: 40,
+                faults: Faults::Steps,
+                ..jit_case(
+                    " and.u32 r20, k, 3\ntop:\n setp.eq.u32 p7, r20, 0\n @p7 bra end\n\
+                     add.u64 r1, r1, %gid\n sub.u32 r20, r20, 1\n bra top\nend:\n bra top\n",
+                    Dim3::x(2),
+                    Dim3::x(9),
+                    1024,
+                )
+            },
+            Tier::Gang,
+        ),
+        // The last lane's contiguous load runs past the end of `edge`: the
+        // vector check must find that lane, and only it faults.
+        (
+            JitCase {
+                edge_len: 8 * 23 + 5,
+                faults: Faults::OneLane,
+                lane: 23,
+                ..jit_case(
+                    " shl.u64 r1, %gid, 3\n ld.global.u64 r2, [edge + r1]\n st.global.u64 [out + r31], r2\n",
+                    Dim3::x(2),
+                    Dim3::new(4, 3, 1),
+                    1024,
+                )
+            },
+            Tier::Gang,
+        ),
+    ];
+    for (case, tier) in &cases {
+        assert_eq!(check_jit(case), *tier, "{case:?}");
+    }
+}
+
+/// Found by the `jit` target in its first minutes (fixed): on the gang
+/// tier, an affine value of a type narrower than the register that holds it
+/// (u8, i8, u16, i16; u32 and i32 in a register also written at 64 bits)
+/// was spread over the gang's lanes as `base + k * stride` without wrapping
+/// it to its type and extending it again, so the lanes past the point where
+/// the value wraps got wrong values: `sub.u8 r13, %laneid, 1` left 0x100 in
+/// lane 1, not 0.
+const NARROW_AFFINE: &str = "gang tier: narrow affine values wrap per lane";
+
+#[test]
+fn jit_narrow_affine_u8_wraps_per_lane() {
+    // Lane 1: reference 0 (the bug gave 0x100).
+    let case = jit_case(
+        " sub.u8 r13, %laneid, 1\n st.global.u64 [out + r31], r13\n",
+        Dim3::x(1),
+        Dim3::x(8),
+        1024,
+    );
+    assert_eq!(check_jit(&case), Tier::Gang, "{NARROW_AFFINE}");
+}
+
+#[test]
+fn jit_narrow_affine_i8_sign_extends_per_lane() {
+    // Lane 2: reference -128 (0xFFFF_FFFF_FFFF_FF80; the bug gave 0x80).
+    let case = jit_case(
+        " add.i8 r13, %laneid, 126\n st.global.u64 [out + r31], r13\n",
+        Dim3::x(1),
+        Dim3::x(8),
+        1024,
+    );
+    assert_eq!(check_jit(&case), Tier::Gang, "{NARROW_AFFINE}");
+}
+
+#[test]
+fn jit_narrow_affine_u32_in_a_64_bit_register_wraps_per_lane() {
+    // Lane 2: reference 0 (the bug gave 0x1_0000_0000: r12 is also
+    // written at 64 bits).
+    let case = jit_case(
+        " mov.u64 r12, %gid\n sub.u32 r12, %laneid, 2\n st.global.u64 [out + r31], r12\n",
+        Dim3::x(1),
+        Dim3::x(8),
+        1024,
+    );
+    assert_eq!(check_jit(&case), Tier::Gang, "{NARROW_AFFINE}");
+}
+
+#[test]
+fn jit_narrow_affine_address_wraps_per_lane() {
+    // Lane 14's address is (14 * 8 + 152) mod 256 = 8: the bug loaded
+    // from 264 instead (a wrong word; with a 256-byte `inp`, a fault the
+    // reference engine does not have).
+    for inp_len in [1024, 256] {
+        let case = jit_case(
+            " shl.u64 r23, %gid, 3\n add.u8 r23, r23, 152\n ld.global.u64 r3, [inp + r23]\n\
+             st.global.u64 [out + r31], r3\n",
+            Dim3::x(1),
+            Dim3::x(32),
+            inp_len,
+        );
+        assert_eq!(check_jit(&case), Tier::Gang, "{NARROW_AFFINE}");
+    }
+}
+
+/// Found by the `jit` target built without `-C target-cpu=native` (cargo
+/// fuzz sets `RUSTFLAGS`, which replaces the repository's
+/// `.cargo/config.toml`); fixed: `floor` and `ceil` of a signalling NaN.
+/// Rust's `f32::ceil` returned the NaN unchanged when it called libm
+/// (baseline x86-64) and quieted it (`roundss`) when SSE 4.1 was on; the
+/// JIT emits `roundss` whenever the CPU has it. So in a build for baseline
+/// x86-64 the reference engine gave 0xFFAA_1234 and the JIT 0xFFEA_1234.
+/// The reference engine now pins the NaN results of these functions; this
+/// checks every tier, uniform and per-lane operands alike, in either build
+/// (`RUSTFLAGS="-C target-cpu=x86-64"` for the baseline one).
+#[test]
+fn jit_floor_ceil_of_signalling_nan() {
+    // Low half: an f32 signalling NaN; the whole word: an f64 one.
+    let snan = 0xFFF4_0000_FFAA_1234;
+    let case = JitCase {
+        pattern: vec![snan],
+        ..jit_case(
+            " ld.global.u64 r1, [inp]\n shl.u64 r2, %gid, 3\n ld.global.u64 r2, [inp + r2]\n\
+             ceil.f32 r3, r1\n floor.f32 r4, r1\n ceil.f64 r5, r1\n floor.f64 r6, r1\n\
+             ceil.f32 r7, r2\n floor.f32 r8, r2\n ceil.f64 r9, r2\n floor.f64 r10, r2\n\
+             st.global.u64 [out + r31], r3\n st.global.u64 [out + r31 + 8], r4\n\
+             st.global.u64 [out + r31 + 16], r5\n st.global.u64 [out + r31 + 24], r6\n\
+             st.global.u64 [out + r31 + 32], r7\n st.global.u64 [out + r31 + 40], r8\n\
+             st.global.u64 [out + r31 + 48], r9\n st.global.u64 [out + r31 + 56], r10\n",
+            Dim3::x(2),
+            Dim3::x(8),
+            1024,
+        )
+    };
+    assert_eq!(check_jit(&case), Tier::Gang);
 }

@@ -619,6 +619,8 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
             };
             let package = match values_of(cargo_args, "-p").first() {
                 Some(&"lanes-scheduler") => repo().join("scheduler"),
+                // `cd fuzz` first: the fuzz crate (outside the workspace).
+                None if cwd.ends_with("fuzz") => cwd.clone(),
                 Some(&"lanes") | None => repo(),
                 Some(other) => return Err(format!("unknown package `{other}`")),
             };
@@ -640,10 +642,21 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
                     .then_some(())
                     .ok_or_else(|| "installs an unknown tool".to_string()),
                 Some("fuzz") => match cargo_args.get(1).map(String::as_str) {
-                    Some("run") => exists(
-                        cwd.join("fuzz_targets")
-                            .join(format!("{}.rs", cargo_args[2])),
-                    ),
+                    // The one target named (flags and their values aside).
+                    Some("run" | "build" | "fmt" | "tmin") => {
+                        let takes_value = ["-s", "--sanitizer", "--target-dir"];
+                        let target = cargo_args[2..]
+                            .iter()
+                            .enumerate()
+                            .find(|&(i, w)| {
+                                !w.starts_with('-')
+                                    && (i == 0
+                                        || !takes_value.contains(&cargo_args[i + 1].as_str()))
+                            })
+                            .map(|(_, w)| w)
+                            .ok_or("names no fuzz target")?;
+                        exists(cwd.join("fuzz_targets").join(format!("{target}.rs")))
+                    }
                     _ => Err("an unknown cargo fuzz command".to_string()),
                 },
                 Some("test" | "miri") => {
@@ -690,6 +703,11 @@ fn check_command(cmd: &ShellCommand, cwd: &mut PathBuf) -> Result<(), String> {
                 }
                 _ => Err("an unknown cargo command".to_string()),
             }
+        }
+        // A fuzz target's binary, run without `cargo fuzz` (from `fuzz/`).
+        binary if binary.contains("/release/") && cwd.ends_with("fuzz") => {
+            let target = binary.rsplit('/').next().unwrap_or_default();
+            exists(cwd.join("fuzz_targets").join(format!("{target}.rs")))
         }
         _ => Err("an unknown program".to_string()),
     }

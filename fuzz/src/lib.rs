@@ -24,19 +24,23 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use lanes::Dim3;
 
 mod checks;
+mod jit_case;
+mod jit_gen;
 
 pub use checks::*;
+pub use jit_case::*;
+pub use jit_gen::JitInput;
 
-const ALL: [&str; 10] = [
+pub(crate) const ALL: [&str; 10] = [
     "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32", "f64",
 ];
-const INTS: [&str; 8] = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"];
-const SIGNED: [&str; 6] = ["i8", "i16", "i32", "i64", "f32", "f64"];
-const FLOATS: [&str; 2] = ["f32", "f64"];
-const ATOM: [&str; 6] = ["u32", "i32", "u64", "i64", "f32", "f64"];
-const CAS: [&str; 4] = ["u32", "i32", "u64", "i64"];
-const CMPS: [&str; 6] = ["eq", "ne", "lt", "le", "gt", "ge"];
-const MATH: [&str; 11] = [
+pub(crate) const INTS: [&str; 8] = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"];
+pub(crate) const SIGNED: [&str; 6] = ["i8", "i16", "i32", "i64", "f32", "f64"];
+pub(crate) const FLOATS: [&str; 2] = ["f32", "f64"];
+pub(crate) const ATOM: [&str; 6] = ["u32", "i32", "u64", "i64", "f32", "f64"];
+pub(crate) const CAS: [&str; 4] = ["u32", "i32", "u64", "i64"];
+pub(crate) const CMPS: [&str; 6] = ["eq", "ne", "lt", "le", "gt", "ge"];
+pub(crate) const MATH: [&str; 11] = [
     "sqrt", "rsqrt", "exp", "exp2", "log", "log2", "sin", "cos", "tanh", "floor", "ceil",
 ];
 const SPECIALS: [&str; 16] = [
@@ -78,7 +82,7 @@ const EDGES: [u64; 16] = [
     u64::MAX,
 ];
 
-fn edge(u: &mut Unstructured<'_>) -> Result<u64> {
+pub(crate) fn edge(u: &mut Unstructured<'_>) -> Result<u64> {
     Ok(match u.int_in_range(0..=3)? {
         0 => u64::from(u.int_in_range(0u8..=32)?),
         1 => *u.choose(&EDGES)?,
@@ -623,11 +627,18 @@ impl ValidGen<'_, '_> {
             _ => {
                 // Order-independent updates of counters shared by every lane;
                 // the old value goes to a scratch register nobody reads.
-                let a = self.src("u32")?;
+                // (Literals of the instruction's own type: a u32 literal
+                // may not fit i32.)
                 match self.u.int_in_range(0..=2)? {
-                    0 => format!("atom.global.add.u64 r29, [counter + 8], {a}"),
-                    1 => format!("atom.global.max.u32 r29, [counter], {a}"),
-                    _ => format!("atom.global.min.i32 r29, [counter + 4], {a}"),
+                    0 => format!(
+                        "atom.global.add.u64 r29, [counter + 8], {}",
+                        self.src("u64")?
+                    ),
+                    1 => format!("atom.global.max.u32 r29, [counter], {}", self.src("u32")?),
+                    _ => format!(
+                        "atom.global.min.i32 r29, [counter + 4], {}",
+                        self.src("i32")?
+                    ),
                 }
             }
         })
