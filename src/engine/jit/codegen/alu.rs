@@ -419,26 +419,17 @@ fn float_result<'f>(
     r: Value,
     srcs: &[Src],
 ) {
-    let is_nan = g.b().ins().fcmp(FloatCC::Unordered, r, r);
-    let cold = g.b().create_block();
-    let join = g.b().create_block();
-    g.b().set_cold_block(cold);
-    let v = g.b().append_block_param(join, clif(ty));
-    g.b()
-        .ins()
-        .brif(is_nan, cold, &[], join, &[BlockArg::Value(r)]);
-    g.b().switch_to_block(cold);
     // `d` is not written yet: the operands are still the instruction's.
-    let bits = eval_call(g, pc, srcs);
-    let exact = bits_as(g.b(), bits, ty);
-    g.b().ins().jump(join, &[BlockArg::Value(exact)]);
-    g.b().switch_to_block(join);
+    let v = when_nan(g, ty, r, |g| {
+        let bits = eval_call(g, pc, srcs);
+        bits_as(g.b(), bits, ty)
+    });
     g.write(d, ty, v);
 }
 
 /// Writes `d`: `r`, or when it is NaN the pinned NaN of an operation on
 /// `ops` (the first NaN operand, quieted; the default NaN when none is),
-/// computed inline in a cold block: a helper call there made the register
+/// computed inline: a helper call in the cold block made the register
 /// allocator spill the values of loops around it.
 fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, ops: [Value; 3]) {
     let (int, quiet, default): (_, i64, i64) = if ty == ScalarType::F32 {
@@ -446,6 +437,28 @@ fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, 
     } else {
         (types::I64, 1 << 51, 0xFFF8_0000_0000_0000_u64 as i64)
     };
+    let v = when_nan(g, ty, r, |g| {
+        let b = g.b();
+        let mut fix = b.ins().iconst(int, default);
+        // From the last operand to the first, so the first NaN wins.
+        for x in ops.into_iter().rev() {
+            let nan = b.ins().fcmp(FloatCC::Unordered, x, x);
+            let bits = b.ins().bitcast(int, MemFlagsData::new(), x);
+            let quieted = b.ins().bor_imm_u(bits, quiet);
+            fix = b.ins().select(nan, quieted, fix);
+        }
+        b.ins().bitcast(clif(ty), MemFlagsData::new(), fix)
+    });
+    g.write(d, ty, v);
+}
+
+/// `r`, or what `exact` computes in a cold block when `r` is NaN.
+fn when_nan<'f, G: LaneCode<'f>>(
+    g: &mut G,
+    ty: ScalarType,
+    r: Value,
+    exact: impl FnOnce(&mut G) -> Value,
+) -> Value {
     let is_nan = g.b().ins().fcmp(FloatCC::Unordered, r, r);
     let cold = g.b().create_block();
     let join = g.b().create_block();
@@ -455,19 +468,10 @@ fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, 
         .ins()
         .brif(is_nan, cold, &[], join, &[BlockArg::Value(r)]);
     g.b().switch_to_block(cold);
-    let b = g.b();
-    let mut fix = b.ins().iconst(int, default);
-    // From the last operand to the first, so the first NaN wins.
-    for x in ops.into_iter().rev() {
-        let nan = b.ins().fcmp(FloatCC::Unordered, x, x);
-        let bits = b.ins().bitcast(int, MemFlagsData::new(), x);
-        let quieted = b.ins().bor_imm_u(bits, quiet);
-        fix = b.ins().select(nan, quieted, fix);
-    }
-    let exact = b.ins().bitcast(clif(ty), MemFlagsData::new(), fix);
-    b.ins().jump(join, &[BlockArg::Value(exact)]);
-    b.switch_to_block(join);
-    g.write(d, ty, v);
+    let e = exact(g);
+    g.b().ins().jump(join, &[BlockArg::Value(e)]);
+    g.b().switch_to_block(join);
+    v
 }
 
 /// Computes instruction `pc` with the `eval` helper and writes `d`.
