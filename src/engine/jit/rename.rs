@@ -25,18 +25,29 @@ const MAX_DEFS: usize = 63;
 /// `kernel` with its registers renamed, one per web where registers are
 /// free (`an` is the original kernel's analysis).
 pub(super) fn rename(kernel: &Kernel, an: &Analysis) -> Kernel {
-    let mut instrs = kernel.instrs.clone();
+    // Each instruction's register operands, once: `(register, written)`.
+    let operands: Vec<Vec<(u8, bool)>> = kernel
+        .instrs
+        .iter()
+        .map(|i| {
+            let mut op = i.op;
+            let mut v = Vec::new();
+            for_each_reg(&mut op, &mut |r, w| v.push((*r, w)));
+            v
+        })
+        .collect();
     let mut used = [false; NUM_REGS];
-    for i in &kernel.instrs {
-        let mut op = i.op;
-        for_each_reg(&mut op, &mut |r, _| used[*r as usize] = true);
+    for &r in &an.regs {
+        used[r as usize] = true;
     }
     let mut free = (0..NUM_REGS)
         .rev()
         .filter(|&r| !used[r])
         .collect::<Vec<_>>();
+    // Per register: its webs and each web's name.
+    let mut plan: Vec<Option<(Webs, Vec<u8>)>> = (0..NUM_REGS).map(|_| None).collect();
     for &r in &an.regs {
-        let Some(webs) = webs(&kernel.instrs, an, r) else {
+        let Some(webs) = webs(&kernel.instrs, &operands, an, r) else {
             continue;
         };
         // Web 0 holds the initial value: it keeps the register.
@@ -47,17 +58,22 @@ pub(super) fn rename(kernel: &Kernel, an: &Analysis) -> Kernel {
                 None => break,
             }
         }
-        for (pc, i) in instrs.iter_mut().enumerate() {
-            let (read, wrote) = (webs.read[pc], webs.wrote[pc]);
-            for_each_reg(&mut i.op, &mut |x, written| {
-                if *x == r {
-                    let web = if written { wrote } else { read };
-                    if let Some(w) = web {
-                        *x = name[w];
-                    }
+        plan[r as usize] = Some((webs, name));
+    }
+    let mut instrs = kernel.instrs.clone();
+    for (pc, i) in instrs.iter_mut().enumerate() {
+        for_each_reg(&mut i.op, &mut |x, written| {
+            if let Some((webs, name)) = &plan[*x as usize] {
+                let web = if written {
+                    webs.wrote[pc]
+                } else {
+                    webs.read[pc]
+                };
+                if let Some(w) = web {
+                    *x = name[w];
                 }
-            });
-        }
+            }
+        });
     }
     Kernel {
         name: kernel.name.clone(),
@@ -82,16 +98,18 @@ struct Webs {
 
 /// The webs of register `r`, `None` when it has one web or too many writes
 /// to rename.
-fn webs(instrs: &[Instr], an: &Analysis, r: u8) -> Option<Webs> {
+fn webs(instrs: &[Instr], operands: &[Vec<(u8, bool)>], an: &Analysis, r: u8) -> Option<Webs> {
     // Definitions: 0 is the initial value, then each write in order.
     let mut def_at = vec![None; instrs.len()];
     let mut defs = 1;
-    for (pc, i) in instrs.iter().enumerate() {
-        if writes(i, r) {
+    let writes = |pc: usize| operands[pc].iter().any(|&(x, w)| w && x == r);
+    let reads = |pc: usize| operands[pc].iter().any(|&(x, w)| !w && x == r);
+    for (pc, d) in def_at.iter_mut().enumerate() {
+        if writes(pc) {
             if defs > MAX_DEFS {
                 return None;
             }
-            def_at[pc] = Some(defs);
+            *d = Some(defs);
             defs += 1;
         }
     }
@@ -145,7 +163,7 @@ fn webs(instrs: &[Instr], an: &Analysis, r: u8) -> Option<Webs> {
     for (bb, &start) in an.blocks.iter().zip(&entry) {
         let mut set = start;
         for pc in bb.start..bb.end {
-            if reads(&instrs[pc], r) {
+            if reads(pc) {
                 reaching[pc] = set;
                 let first = set.trailing_zeros() as usize;
                 let mut rest = set;
@@ -191,22 +209,6 @@ fn webs(instrs: &[Instr], an: &Analysis, r: u8) -> Option<Webs> {
         .collect();
     let wrote = def_at.iter().map(|d| d.map(|d| web_of[d])).collect();
     Some(Webs { count, read, wrote })
-}
-
-/// Whether `i` writes register `r`.
-fn writes(i: &Instr, r: u8) -> bool {
-    let mut op = i.op;
-    let mut w = false;
-    for_each_reg(&mut op, &mut |x, written| w |= written && *x == r);
-    w
-}
-
-/// Whether `i` reads register `r`.
-fn reads(i: &Instr, r: u8) -> bool {
-    let mut op = i.op;
-    let mut hit = false;
-    for_each_reg(&mut op, &mut |x, written| hit |= !written && *x == r);
-    hit
 }
 
 #[cfg(test)]
