@@ -1451,6 +1451,109 @@ proptest! {
     }
 }
 
+/// A short element-wise kernel behind bounds guards, the shape of most
+/// real kernels (`i = gid; if i >= n exit; out[i] = f(inp[i])`): an index
+/// built from the special registers in one integer type, one or two
+/// order or equality comparisons with a threshold at an interesting place
+/// (inside a gang, at block edges, past the last lane, type limits), an
+/// exit on each (negated or not), then contiguous and strided accesses at
+/// the index. Short enough that the gang tier's full-gang version and its
+/// threshold exits are what runs (`engine::jit`), where the long generated
+/// programs above mostly exceed its size limit.
+fn guarded(sh: &Shape, seed: u64) -> String {
+    let mut rng = Rng(seed);
+    let mut body = String::new();
+    let ty = rng.pick(&WIDE_INTS);
+    let index = match rng.below(6) {
+        0 | 1 => format!("mov.{ty} r0, %gid"),
+        2 => format!(
+            "mov.{ty} r0, %ctaid.x\n    mul.{ty} r0, r0, %ntid.x\n    add.{ty} r0, r0, %tid.x"
+        ),
+        3 => format!("mov.{ty} r0, %laneid"),
+        4 => format!(
+            "mov.{ty} r0, %gid\n    add.{ty} r0, r0, {}",
+            lit(
+                ty,
+                rng.pick(&[1, 2, 3, 5, 0x7FFF_FFFE, 0xFFFF_FFFD, u64::MAX - 2])
+            )
+        ),
+        _ => format!("mov.{ty} r0, %gid\n    shl.{ty} r0, r0, {}", rng.below(3)),
+    };
+    writeln!(body, "    {index}").unwrap();
+    let guards = 1 + rng.below(2);
+    for g in 0..guards {
+        let cmp = if rng.chance(85) {
+            rng.pick(&["lt", "le", "gt", "ge"])
+        } else {
+            rng.pick(&["eq", "ne"])
+        };
+        let t = match rng.below(4) {
+            0 => "n".to_string(),
+            1 if ty.starts_with('i') => "kn".to_string(),
+            _ => lit(ty, threshold(&mut rng, sh)),
+        };
+        let cmp_ty = if t == "n" && ty.ends_with("64") {
+            // `n` is a u32 parameter: compare in 32 bits.
+            if ty.starts_with('i') { "i32" } else { "u32" }
+        } else if t == "kn" {
+            "i32"
+        } else {
+            ty
+        };
+        if rng.chance(25) {
+            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, {t}, r0").unwrap();
+        } else {
+            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, r0, {t}").unwrap();
+        }
+        let neg = if rng.chance(30) { "!" } else { "" };
+        writeln!(body, "    @{neg}p{g} exit").unwrap();
+    }
+    // Byte offsets: the index (as u64) times 4, or times 8.
+    let wide = if ty.starts_with('i') { "i64" } else { "u64" };
+    writeln!(body, "    cvt.{wide}.{ty} r20, r0").unwrap();
+    writeln!(body, "    shl.u64 r21, r20, 2").unwrap();
+    writeln!(body, "    shl.u64 r22, r20, 3").unwrap();
+    writeln!(body, "    ld.global.u32 r2, [inp + r21]").unwrap();
+    writeln!(body, "    add.u32 r2, r2, r0").unwrap();
+    match rng.below(4) {
+        0 => writeln!(body, "    st.global.u32 [out2 + r21], r2").unwrap(),
+        1 => writeln!(body, "    st.global.u64 [out + r22], r20").unwrap(),
+        2 => {
+            writeln!(body, "    ld.global.f32 r3, [inp + r21 + 4]").unwrap();
+            writeln!(body, "    mul.f32 r3, r3, 0.5").unwrap();
+            writeln!(body, "    st.global.f32 [out2 + r21], r3").unwrap();
+        }
+        _ => {
+            writeln!(body, "    @p0 st.global.u32 [out2 + r21], r2").unwrap();
+            writeln!(body, "    st.global.u32 [out + r22], r0").unwrap();
+        }
+    }
+    body
+}
+
+fn guarded_case() -> impl Strategy<Value = Case> {
+    (dim(64), dim(64), any::<u64>(), any::<u64>()).prop_map(|(grid, block, seed, pseed)| {
+        let sh = Shape { grid, block };
+        let body = guarded(&sh, seed);
+        let mut c = fixed_case_with(&body, grid, block, false, false);
+        let mut prng = Rng(pseed);
+        c.params.n = threshold(&mut prng, &sh) as u32;
+        c.params.kn = prng.pick(&[-1i32, 0, 1, 3, 5, sh.total() as i32, i32::MIN]);
+        c.inp_seed = pseed;
+        c
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), .. ProptestConfig::default() })]
+
+    /// Element-wise kernels behind bounds guards (see [`guarded`]).
+    #[test]
+    fn guarded_elementwise_programs_match_reference(c in guarded_case()) {
+        check_engines(&c)?;
+    }
+}
+
 /// The generator's mix, measured on the reference engine alone: fault cases
 /// must fault often (and often in exactly one lane), safe cases must mostly
 /// run to the end in many lanes. Guards against the generator degenerating.

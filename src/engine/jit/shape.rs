@@ -207,6 +207,26 @@ impl Shapes {
     pub fn read(&self, s: Src, ty: ScalarType) -> Shape {
         self.ctx.read(s, ty, &self.regs)
     }
+
+    /// Whether source `s` read as integer type `ty` is affine and its four
+    /// lanes' values never wrap in `ty` (as signed or unsigned, per `ty`):
+    /// then they are strictly monotone across a gang of real lanes, and so
+    /// is any order comparison of them with a uniform value.
+    pub fn monotone(&self, s: Src, ty: ScalarType) -> bool {
+        if ty.is_float() {
+            return false;
+        }
+        let Shape::Affine(st) = self.read(s, ty) else {
+            return false;
+        };
+        let (shape, range) = self.ctx.src(s, &self.regs);
+        let Shape::Affine(held_st) = shape else {
+            return false;
+        };
+        let (lo, hi) = type_range(ty);
+        range.is_some_and(|(a, b)| a >= lo && b <= hi)
+            || (st == held_st && self.ctx.aligned(s, st, ty.bits()))
+    }
 }
 
 /// What the shape rules read.

@@ -10,7 +10,7 @@ use super::{GPred, Gang, Mode, Slot};
 use crate::engine::jit::codegen::alu::{self, float_cc, int_cc};
 use crate::engine::jit::shape::Shape;
 use crate::kernel::flow::{for_each_src, written_reg};
-use crate::kernel::{ArithOp, BitOp, DivOp, Instr, MathOp, Op, PredOp, SignOp, Src};
+use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, Instr, MathOp, Op, PredOp, SignOp, Src};
 use crate::types::ScalarType;
 
 /// The type an instruction reads its source operands as.
@@ -314,6 +314,7 @@ impl<'a> Gang<'a> {
                 };
                 let m = self.lane_mask(m);
                 self.set_gpred(p, GPred::Vec(m));
+                self.note_threshold(cmp, ty, a, b, m);
             }
             Op::Selp { ty, d, a, b, p } => {
                 let (x, y) = self.vec2(a, b, ty);
@@ -342,6 +343,35 @@ impl<'a> Gang<'a> {
             _ => return false,
         }
         true
+    }
+
+    /// Remembers lanes 0 and 3 of `setp` mask `m` (`a cmp b` as `ty`) when
+    /// the comparison is monotone across the gang: one side affine without
+    /// wrap ([`Shapes::monotone`]), the other uniform, an order comparison.
+    /// A guard on it then tests two scalars, not the vector
+    /// (`Gang::exit`). Only with every lane live: the facts behind
+    /// "monotone" cover real lanes only.
+    ///
+    /// [`Shapes::monotone`]: crate::engine::jit::shape::Shapes::monotone
+    fn note_threshold(&mut self, cmp: CmpOp, ty: ScalarType, a: Src, b: Src, m: Value) {
+        if !self.run_all || self.write_mask.is_some() || matches!(cmp, CmpOp::Eq | CmpOp::Ne) {
+            return;
+        }
+        let uniform = |g: &Self, s: Src| g.sh.read(s, ty) == Shape::Uniform;
+        let ok = (self.sh.monotone(a, ty) && uniform(self, b))
+            || (uniform(self, a) && self.sh.monotone(b, ty));
+        if !ok {
+            return;
+        }
+        let cc = int_cc(cmp, ty.is_signed_int());
+        let (x, y) = (self.gval(a, ty), self.gval(b, ty));
+        let mut ends = [m; 2];
+        for (e, k) in ends.iter_mut().zip([0u8, 3]) {
+            let xk = vector::lane_of(&mut self.b, ty, x, k);
+            let yk = vector::lane_of(&mut self.b, ty, y, k);
+            *e = self.b.ins().icmp(cc, xk, yk);
+        }
+        self.thresholds.push((m, ends[0], ends[1]));
     }
 
     /// A comparison result (vector masks of the operands' lane width) as
@@ -452,6 +482,8 @@ impl<'a> Gang<'a> {
         branchy: bool,
         emit: fn(&mut Gang<'a>, usize),
     ) {
+        // Every lane runs it: no per-lane tests, nothing to keep.
+        let branchy = branchy && !self.run_all;
         let mut outs: [Option<(ScalarType, Value)>; 4] = [None; 4];
         let mut pouts: [Option<Value>; 4] = [None; 4];
         for k in 0..4u8 {

@@ -44,6 +44,11 @@ impl<'a> Gang<'a> {
             None => Shape::Uniform,
             Some(r) => self.sh.read(Src::Reg(r), ScalarType::U64),
         };
+        if shape == Shape::Uniform && matches!(op, Op::Load { .. }) && self.run_all {
+            self.mode = Mode::Uniform;
+            memory::memory(self, pc, op);
+            return;
+        }
         if shape == Shape::Uniform && matches!(op, Op::Load { .. }) {
             // One access for the gang, if any lane runs it.
             let run = self.b.create_block();
@@ -72,10 +77,12 @@ impl<'a> Gang<'a> {
         let slow = self.b.create_block();
         let join = self.b.create_block();
         self.b.set_cold_block(slow);
-        let all = self.b.ins().icmp_imm_s(IntCC::Equal, run_bits, 0xF);
-        let fast = self.b.create_block();
-        self.b.ins().brif(all, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
+        if !self.run_all {
+            let all = self.b.ins().icmp_imm_s(IntCC::Equal, run_bits, 0xF);
+            let fast = self.b.create_block();
+            self.b.ins().brif(all, fast, &[], slow, &[]);
+            self.b.switch_to_block(fast);
+        }
         let Some(at) = self.run_address(space, addr, ty, shape, slow) else {
             // Unreachable in practice (contiguous shapes have a register).
             self.b.ins().jump(slow, &[]);

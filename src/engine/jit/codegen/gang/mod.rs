@@ -147,6 +147,23 @@ pub(super) struct Gang<'a> {
     regs_mem: Value,
     sigs: [Option<SigRef>; 5],
     bbs: Vec<Block>,
+    /// The full-gang version of each basic block (see [`Gang::full`]);
+    /// empty when the kernel has none.
+    bbs_full: Vec<Block>,
+    /// Emitting the full-gang version: every lane of the gang is live
+    /// (`mask` is `0xF`), so instructions without a varying guard skip
+    /// their "do all lanes run?" tests. Only kernels without divergence
+    /// have it (there only exits change the mask); a gang whose mask
+    /// becomes partial goes on in the general version.
+    full: bool,
+    /// The current instruction runs in every lane (full version, no
+    /// varying guard).
+    run_all: bool,
+    /// Comparisons of an affine value with a uniform one whose lanes
+    /// cannot wrap (`gid >= n`): the predicate is monotone across the
+    /// gang, so lanes 0 and 3 decide whether all lanes agree. Per mask
+    /// value set by such a `setp`: lane 0's and lane 3's results (`I8`).
+    thresholds: Vec<(Value, Value, Value)>,
     gang_next: Block,
     stopped: Block,
     /// Params: code (i32), pc (i32), value (i64), lane (i64).
@@ -344,6 +361,14 @@ pub(in crate::engine::jit) fn translate(
         gid_base: b.declare_var(types::I64),
         mask: b.declare_var(types::I32),
         bbs: an.blocks.iter().map(|_| b.create_block()).collect(),
+        bbs_full: if has_full_version(kernel, divergent) {
+            an.blocks.iter().map(|_| b.create_block()).collect()
+        } else {
+            Vec::new()
+        },
+        full: false,
+        run_all: false,
+        thresholds: Vec::new(),
         gang_next: b.create_block(),
         stopped: b.create_block(),
         fault: b.create_block(),
@@ -477,10 +502,36 @@ impl<'a> Gang<'a> {
         self.b.def_var(self.mask, alive);
         self.define_fresh();
         let entry = self.target(0);
-        self.b.ins().jump(entry, &[]);
+        if self.bbs_full.is_empty() {
+            self.b.ins().jump(entry, &[]);
+        } else if tail == 0 {
+            self.b.ins().jump(self.bbs_full[0], &[]);
+        } else {
+            let whole = self.b.ins().icmp_imm_s(IntCC::Equal, alive, 0xF);
+            self.b.ins().brif(whole, self.bbs_full[0], &[], entry, &[]);
+        }
 
+        // With a full version, the general one runs only for a block's
+        // partial last gang and after some lanes exit: laid out cold.
+        let cold = !self.bbs_full.is_empty();
+        let general = self.b.func.dfg.num_blocks();
         for bi in 0..self.an.blocks.len() {
             self.basic_block(bi);
+        }
+        if cold {
+            for i in general..self.b.func.dfg.num_blocks() {
+                self.b.set_cold_block(Block::from_u32(i as u32));
+            }
+            for &bb in &self.bbs {
+                self.b.set_cold_block(bb);
+            }
+        }
+        if !self.bbs_full.is_empty() {
+            self.full = true;
+            for bi in 0..self.an.blocks.len() {
+                self.basic_block(bi);
+            }
+            self.full = false;
         }
         for (check, target) in std::mem::take(&mut self.back_edges) {
             self.b.switch_to_block(check);
@@ -617,8 +668,26 @@ impl<'a> Gang<'a> {
 
     fn target(&self, pc: usize) -> Block {
         match self.an.block_starting(pc) {
-            Some(b) => self.bbs[b],
+            Some(b) => self.bb(b),
             None => self.gang_next,
+        }
+    }
+
+    /// Basic block `b` in the version being emitted.
+    fn bb(&self, b: usize) -> Block {
+        if self.full {
+            self.bbs_full[b]
+        } else {
+            self.bbs[b]
+        }
+    }
+
+    /// The lanes that run an instruction without a guard (`I32`).
+    fn live_bits(&mut self) -> Value {
+        if self.full {
+            self.b.ins().iconst(types::I32, 0xF)
+        } else {
+            self.b.use_var(self.mask)
         }
     }
 
@@ -646,7 +715,9 @@ impl<'a> Gang<'a> {
 
     fn basic_block(&mut self, bi: usize) {
         let bb = self.an.blocks[bi].clone();
-        self.b.switch_to_block(self.bbs[bi]);
+        self.thresholds.clear();
+        let start = self.bb(bi);
+        self.b.switch_to_block(start);
         if self.divergent {
             self.join_waiting(bi);
         }
@@ -779,7 +850,8 @@ impl<'a> Gang<'a> {
     fn go(&mut self, to: Option<usize>) {
         match to {
             Some(t) => {
-                self.b.ins().jump(self.bbs[t], &[]);
+                let t = self.bb(t);
+                self.b.ins().jump(t, &[]);
             }
             None => self.leave_all(),
         }
@@ -804,7 +876,8 @@ impl<'a> Gang<'a> {
             return;
         }
         if !self.divergent || to == from + 1 {
-            self.b.ins().jump(self.bbs[to], &[]);
+            let t = self.bb(to);
+            self.b.ins().jump(t, &[]);
             return;
         }
         let between = ((1i64 << to) - 1) & !((1i64 << (from + 1)) - 1);
@@ -882,6 +955,33 @@ impl<'a> Gang<'a> {
             self.leave_all();
             return;
         };
+        // Only in the full version: lanes past the block's end (in its last
+        // gang) have no facts to prove their values monotone.
+        if let (true, GPred::Vec(raw)) = (self.full, self.pred_gval(g.pred)) {
+            if let Some(&(_, l0, l3)) = self.thresholds.iter().find(|t| t.0 == raw) {
+                // A monotone guard: lanes 0 and 3 agreeing decide for all.
+                let negated = g.negated;
+                let agree = self.b.ins().icmp(IntCC::Equal, l0, l3);
+                let (same, mixed) = (self.b.create_block(), self.b.create_block());
+                self.b.set_cold_block(mixed);
+                self.b.ins().brif(agree, same, &[], mixed, &[]);
+                self.b.switch_to_block(same);
+                let leave = if g.negated {
+                    self.b.ins().bxor_imm_s(l0, 1)
+                } else {
+                    l0
+                };
+                let (out, on) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(leave, out, &[], on, &[]);
+                self.b.switch_to_block(out);
+                self.leave_all();
+                self.b.switch_to_block(on);
+                self.go(next);
+                self.b.switch_to_block(mixed);
+                self.cold_path(|g| g.exit_some(raw, negated, next));
+                return;
+            }
+        }
         match self.guard_value(g.pred, g.negated) {
             GPred::Uni(p) => {
                 let (out, on) = (self.b.create_block(), self.b.create_block());
@@ -892,16 +992,41 @@ impl<'a> Gang<'a> {
                 self.go(next);
             }
             GPred::Vec(m) => {
-                // The lanes whose guard holds leave the gang.
                 let leaving = vector::mask_to_bits(&mut self.b, m);
-                let mask = self.b.use_var(self.mask);
-                let stay = self.b.ins().band_not(mask, leaving);
-                self.b.def_var(self.mask, stay);
-                let on = self.b.create_block();
-                self.b.ins().brif(stay, on, &[], self.dispatch, &[]);
-                self.b.switch_to_block(on);
-                self.go(next);
+                self.exit_lanes(leaving, next);
             }
+        }
+    }
+
+    /// The lanes of predicate mask `raw` (negated when `negated`) exit.
+    fn exit_some(&mut self, raw: Value, negated: bool, next: Option<usize>) {
+        let m = if negated { self.b.ins().bnot(raw) } else { raw };
+        let leaving = vector::mask_to_bits(&mut self.b, m);
+        self.exit_lanes(leaving, next);
+    }
+
+    /// The lanes `leaving` (`I32`) leave the gang; the rest go on at
+    /// `next`. In the full version, a gang that keeps all its lanes stays
+    /// in it and one that keeps some goes on in the general version.
+    fn exit_lanes(&mut self, leaving: Value, next: Option<usize>) {
+        let mask = self.live_bits();
+        let stay = self.b.ins().band_not(mask, leaving);
+        self.b.def_var(self.mask, stay);
+        let on = self.b.create_block();
+        self.b.ins().brif(stay, on, &[], self.dispatch, &[]);
+        self.b.switch_to_block(on);
+        if self.full {
+            let all = self.b.ins().icmp_imm_s(IntCC::Equal, stay, 0xF);
+            let (whole, part) = (self.b.create_block(), self.b.create_block());
+            self.b.ins().brif(all, whole, &[], part, &[]);
+            self.b.switch_to_block(whole);
+            self.go(next);
+            self.b.switch_to_block(part);
+            self.full = false;
+            self.go(next);
+            self.full = true;
+        } else {
+            self.go(next);
         }
     }
 
@@ -1221,6 +1346,7 @@ impl<'a> Gang<'a> {
         let instr = self.kernel.instrs[pc];
         let mut cont = None;
         let mut run_bits = None;
+        self.run_all = self.full;
         if let Some(g) = instr.guard {
             match self.guard_value(g.pred, g.negated) {
                 GPred::Uni(p) => {
@@ -1232,8 +1358,9 @@ impl<'a> Gang<'a> {
                 }
                 GPred::Vec(m) => {
                     self.write_mask = Some(m);
+                    self.run_all = false;
                     let bits = vector::mask_to_bits(&mut self.b, m);
-                    let mask = self.b.use_var(self.mask);
+                    let mask = self.live_bits();
                     run_bits = Some(self.b.ins().band(bits, mask));
                 }
             }
@@ -1245,7 +1372,7 @@ impl<'a> Gang<'a> {
         };
         let run_bits = match run_bits {
             Some(b) => b,
-            None => self.b.use_var(self.mask),
+            None => self.live_bits(),
         };
         match instr.op {
             Op::Load { .. } | Op::Store { .. } | Op::Atom { .. } | Op::Cas { .. } => {
@@ -1254,6 +1381,7 @@ impl<'a> Gang<'a> {
             _ => self.alu(pc, instr, run_bits),
         }
         self.write_mask = None;
+        self.run_all = false;
         if let Some(c) = cont {
             self.b.ins().jump(c, &[]);
             self.b.switch_to_block(c);
@@ -1615,6 +1743,16 @@ impl<'a> Gang<'a> {
         self.b.ins().call_indirect(sig, callee, args)
     }
 }
+
+/// Whether the gang tier emits a full-gang version of `kernel` (see
+/// [`Gang::full`]): no divergence, and small enough that twice its code
+/// stays cheap to compile.
+fn has_full_version(kernel: &Kernel, divergent: bool) -> bool {
+    !divergent && kernel.instrs.len() <= FULL_VERSION_MAX_INSTRS
+}
+
+/// The largest kernel (in instructions) given a full-gang version.
+const FULL_VERSION_MAX_INSTRS: usize = 64;
 
 /// The scalar type a register of kind `kind` holds its value in.
 fn kind_scalar(kind: Kind) -> ScalarType {
