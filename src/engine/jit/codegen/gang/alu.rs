@@ -345,10 +345,11 @@ impl<'a> Gang<'a> {
         true
     }
 
-    /// Remembers lanes 0 and 3 of `setp` mask `m` (`a cmp b` as `ty`) when
-    /// the comparison is monotone across the gang: one side affine without
-    /// wrap ([`Shapes::monotone`]), the other uniform, an order comparison.
-    /// A guard on it then tests two scalars, not the vector
+    /// Remembers, for `setp` mask `m` (`a cmp b` as `ty`), whether all
+    /// lanes and whether any lane hold it, when the comparison is monotone
+    /// across the gang: one side affine without wrap
+    /// ([`Shapes::monotone`]), the other uniform, an order comparison. A
+    /// guard on it then tests one scalar comparison, not the vector
     /// (`Gang::exit`). Only with every lane live: the facts behind
     /// "monotone" cover real lanes only.
     ///
@@ -358,20 +359,33 @@ impl<'a> Gang<'a> {
             return;
         }
         let uniform = |g: &Self, s: Src| g.sh.read(s, ty) == Shape::Uniform;
-        let ok = (self.sh.monotone(a, ty) && uniform(self, b))
-            || (uniform(self, a) && self.sh.monotone(b, ty));
-        if !ok {
+        let affine_left = if self.sh.monotone(a, ty) && uniform(self, b) {
+            true
+        } else if uniform(self, a) && self.sh.monotone(b, ty) {
+            false
+        } else {
             return;
-        }
-        let cc = int_cc(cmp, ty.is_signed_int());
+        };
         let (x, y) = (self.gval(a, ty), self.gval(b, ty));
-        let mut ends = [m; 2];
-        for (e, k) in ends.iter_mut().zip([0u8, 3]) {
-            let xk = vector::lane_of(&mut self.b, ty, x, k);
-            let yk = vector::lane_of(&mut self.b, ty, y, k);
-            *e = self.b.ins().icmp(cc, xk, yk);
-        }
-        self.thresholds.push((m, ends[0], ends[1]));
+        let st = match if affine_left { x } else { y } {
+            GVal::Aff(_, st) => st,
+            _ => return,
+        };
+        // Whether the predicate holds for larger affine values, then for
+        // later lanes (no wrap: the stride's sign is the direction).
+        let larger = matches!(cmp, CmpOp::Gt | CmpOp::Ge) == affine_left;
+        let up = larger == (st > 0);
+        let cc = int_cc(cmp, ty.is_signed_int());
+        let at = |g: &mut Self, k: u8| {
+            let xk = vector::lane_of(&mut g.b, ty, x, k);
+            let yk = vector::lane_of(&mut g.b, ty, y, k);
+            g.b.ins().icmp(cc, xk, yk)
+        };
+        // All lanes hold it iff the first lane to turn it on does; some
+        // lane does iff the last one does.
+        let (first, last) = (at(self, 0), at(self, 3));
+        let (all, any) = if up { (first, last) } else { (last, first) };
+        self.thresholds.push((m, all, any));
     }
 
     /// A comparison result (vector masks of the operands' lane width) as

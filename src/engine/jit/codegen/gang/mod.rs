@@ -161,8 +161,9 @@ pub(super) struct Gang<'a> {
     run_all: bool,
     /// Comparisons of an affine value with a uniform one whose lanes
     /// cannot wrap (`gid >= n`): the predicate is monotone across the
-    /// gang, so lanes 0 and 3 decide whether all lanes agree. Per mask
-    /// value set by such a `setp`: lane 0's and lane 3's results (`I8`).
+    /// gang, so one lane decides whether all lanes hold it and one
+    /// whether any does. Per mask value set by such a `setp`: those two
+    /// (`I8`).
     thresholds: Vec<(Value, Value, Value)>,
     gang_next: Block,
     stopped: Block,
@@ -958,27 +959,32 @@ impl<'a> Gang<'a> {
         // Only in the full version: lanes past the block's end (in its last
         // gang) have no facts to prove their values monotone.
         if let (true, GPred::Vec(raw)) = (self.full, self.pred_gval(g.pred)) {
-            if let Some(&(_, l0, l3)) = self.thresholds.iter().find(|t| t.0 == raw) {
-                // A monotone guard: lanes 0 and 3 agreeing decide for all.
+            if let Some(&(_, all, any)) = self.thresholds.iter().find(|t| t.0 == raw) {
+                // A monotone guard: one scalar comparison decides the hot
+                // path, "no lane leaves".
                 let negated = g.negated;
-                let agree = self.b.ins().icmp(IntCC::Equal, l0, l3);
-                let (same, mixed) = (self.b.create_block(), self.b.create_block());
-                self.b.set_cold_block(mixed);
-                self.b.ins().brif(agree, same, &[], mixed, &[]);
-                self.b.switch_to_block(same);
-                let leave = if g.negated {
-                    self.b.ins().bxor_imm_s(l0, 1)
+                let (some, on) = (self.b.create_block(), self.b.create_block());
+                self.b.set_cold_block(some);
+                if negated {
+                    self.b.ins().brif(all, on, &[], some, &[]);
                 } else {
-                    l0
-                };
-                let (out, on) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(leave, out, &[], on, &[]);
-                self.b.switch_to_block(out);
-                self.leave_all();
+                    self.b.ins().brif(any, some, &[], on, &[]);
+                }
                 self.b.switch_to_block(on);
                 self.go(next);
-                self.b.switch_to_block(mixed);
-                self.cold_path(|g| g.exit_some(raw, negated, next));
+                self.b.switch_to_block(some);
+                self.cold_path(|g| {
+                    let (out, mixed) = (g.b.create_block(), g.b.create_block());
+                    if negated {
+                        g.b.ins().brif(any, mixed, &[], out, &[]);
+                    } else {
+                        g.b.ins().brif(all, out, &[], mixed, &[]);
+                    }
+                    g.b.switch_to_block(out);
+                    g.leave_all();
+                    g.b.switch_to_block(mixed);
+                    g.exit_some(raw, negated, next);
+                });
                 return;
             }
         }
