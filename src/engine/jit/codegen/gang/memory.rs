@@ -74,7 +74,15 @@ impl<'a> Gang<'a> {
         }
         // The vector path when all four lanes run and the run checks out,
         // lane by lane otherwise.
-        let slow = self.b.create_block();
+        let shared = if self.run_all {
+            self.shared_slow[pc]
+        } else {
+            None
+        };
+        // The general version's path for every live lane, when the full
+        // version will share it.
+        let share = !self.full && self.write_mask.is_none() && !self.bbs_full.is_empty();
+        let slow = shared.unwrap_or_else(|| self.b.create_block());
         let join = self.b.create_block();
         self.b.set_cold_block(slow);
         if !self.run_all {
@@ -86,6 +94,10 @@ impl<'a> Gang<'a> {
         let Some(at) = self.run_address(space, addr, ty, shape, slow) else {
             // Unreachable in practice (contiguous shapes have a register).
             self.b.ins().jump(slow, &[]);
+            if shared.is_some() {
+                self.b.switch_to_block(join);
+                return;
+            }
             self.b.switch_to_block(slow);
             self.per_lane(pc, run_bits, true, lane_by_lane);
             self.b.ins().jump(join, &[]);
@@ -121,8 +133,21 @@ impl<'a> Gang<'a> {
             _ => unreachable!("loads and stores only"),
         }
         self.b.ins().jump(join, &[]);
+        if shared.is_some() {
+            // Emitted with the general version.
+            self.b.switch_to_block(join);
+            return;
+        }
         self.b.switch_to_block(slow);
         self.cold_path(|g| {
+            let run_bits = if share {
+                // Entered from the full version too: the live lanes from
+                // the variable, not this version's value.
+                g.shared_slow[pc] = Some(slow);
+                g.b.use_var(g.mask)
+            } else {
+                run_bits
+            };
             g.per_lane(pc, run_bits, true, lane_by_lane);
             g.b.ins().jump(join, &[]);
         });

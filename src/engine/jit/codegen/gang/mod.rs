@@ -165,6 +165,11 @@ pub(super) struct Gang<'a> {
     /// whether any does. Per mask value set by such a `setp`: those two
     /// (`I8`).
     thresholds: Vec<(Value, Value, Value)>,
+    /// Per instruction: the general version's lane-by-lane path of a
+    /// vector access that every live lane runs (no varying guard). The
+    /// full version sends a run that fails its vector check there (and
+    /// goes on in the general version) instead of carrying a copy.
+    shared_slow: Vec<Option<Block>>,
     gang_next: Block,
     stopped: Block,
     /// Params: code (i32), pc (i32), value (i64), lane (i64).
@@ -370,6 +375,7 @@ pub(in crate::engine::jit) fn translate(
         full: false,
         run_all: false,
         thresholds: Vec::new(),
+        shared_slow: vec![None; kernel.instrs.len()],
         gang_next: b.create_block(),
         stopped: b.create_block(),
         fault: b.create_block(),
