@@ -16,6 +16,20 @@
 //! division, the float functions, 64-bit minimum...), lane by lane through
 //! the same one-lane translations, its four results put back in a vector.
 //!
+//! Kernels without divergence (no branch on a varying predicate but exits,
+//! no barrier) of at most 64 instructions get each basic block twice: the
+//! general version, and a *full-gang* version that runs while all four
+//! lanes are live, where an instruction without a varying guard runs its
+//! vector path without first testing which lanes run it. A gang starts in
+//! the full version (unless it is a block's partial last gang) and moves
+//! to the general one, at the next basic block, when an exit takes some of
+//! its lanes; a vector access whose check fails goes on in the general
+//! version's lane-by-lane path (shared, not copied: compile time). A
+//! `setp` of an affine value against a uniform one whose lanes cannot
+//! wrap (`%gid >= n`) is monotone across the gang, so one scalar
+//! comparison of the right end lane decides an exit on it for all four
+//! lanes (the vector mask is computed only when they disagree).
+//!
 //! This tier takes kernels without barriers whose branches are uniform
 //! across a gang (a branch on a varying predicate may only leave the
 //! kernel); lanes leave the gang's `mask` when they exit. Every live lane
