@@ -1,6 +1,6 @@
 //! `lanes run --distribute` (under `mpirun`, cargo feature `mpi`) and
 //! `lanes run --dry-run-ranks N[,N...]` (any build): a launch split across
-//! ranks with `--access NAME=all|blocks:K[:halo=H]|reduce:OP|one:B`.
+//! ranks with `--access NAME=all|blocks:K[:halo=H]|tiles:WxH:ROW[:halo=H]|reduce:OP|one:B`.
 
 use std::sync::Arc;
 
@@ -19,7 +19,10 @@ pub(crate) struct AccessArg {
 }
 
 pub(crate) fn parse_access(s: &str) -> Result<AccessArg, String> {
-    let (name, spec) = split_name(s, "NAME=all|blocks:K[:halo=H]|reduce:OP|one:BLOCK")?;
+    let (name, spec) = split_name(
+        s,
+        "NAME=all|blocks:K[:halo=H]|tiles:WxH:ROW[:halo=H]|reduce:OP|one:BLOCK",
+    )?;
     Ok(AccessArg {
         name: name.to_string(),
         spec: spec.parse()?,
@@ -85,7 +88,7 @@ pub(crate) fn declarations(
         .map(|a| (a.name.clone(), a.spec))
         .collect();
     let decls = by_slot(kernel, &named, |slot| elem(slot_param(slot))).map_err(CliError::Usage)?;
-    resolve(kernel, &decls, args.grid.count() as u64).map_err(|e| CliError::Usage(e.to_string()))
+    resolve(kernel, &decls, args.grid).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// `--dry-run-ranks`: prints the partition and the bytes moved.
@@ -192,7 +195,7 @@ mod with_mpi {
         let config = ClusterConfig {
             timeout: args.timeout.unwrap_or(ClusterConfig::default().timeout),
             movement: args.movement,
-            verify: args.verify,
+            verify: args.verify.unwrap_or_default(),
         };
         let mut cluster = Cluster::new(rt, config)?;
         let bound = bind(cluster.runtime(), kernel, values)?;

@@ -46,19 +46,26 @@
 //!   (`ClusterConfig::timeout`); past it the rank prints what it waited
 //!   for and aborts the job (`MPI_Abort`), so nothing hangs.
 
+// Byte sets are lists of ranges here: `vec![0..len]` is a list of one.
+#![allow(clippy::single_range_in_vec_init)]
+
 mod access;
 mod dry_run;
 mod plan;
+mod ranges;
 mod reduce;
+mod verify;
 #[cfg(feature = "mpi")]
 mod world;
 
 pub use access::{Access, AccessError, AccessSpec, ReduceOp, Resolved, by_slot, resolve};
 pub use dry_run::{DryBuffer, DryRun, DryRunResult, PhaseVolume, summary_line};
 pub use plan::{
-    LaunchPlan, Movement, PlannedBuffer, Planner, Transfer, block_bytes, owner_of, partition,
-    reduce_tree, volume,
+    LaunchPlan, Movement, PlannedBuffer, Planner, Transfer, owner_of, partition, reduce_tree,
+    volume,
 };
+pub use ranges::{block_bytes, complement, first_outside, intersect, merge};
+pub use verify::{Finding, Footprint, Verify, judge};
 #[cfg(feature = "mpi")]
 pub use world::{Cluster, ClusterConfig, ClusterStats, DistributedLaunch};
 
@@ -121,6 +128,25 @@ pub enum ClusterError {
         /// The first and last byte concerned (as a range).
         bytes: Range<u64>,
         /// The rank whose range the bytes are in, if any.
+        owner: Option<u32>,
+    },
+    /// Two ranks wrote the same bytes in one launch ([`Verify::Words`]).
+    #[error(
+        "kernel `{kernel}`, buffer `{buffer}`: ranks {first} and {second} both wrote bytes {}..{} in the same launch{}",
+        bytes.start, bytes.end, owner.map(|o| format!(" (declared as rank {o}'s)")).unwrap_or_default()
+    )]
+    Overlap {
+        /// The kernel.
+        kernel: String,
+        /// The buffer parameter.
+        buffer: String,
+        /// The lower rank.
+        first: u32,
+        /// The other rank.
+        second: u32,
+        /// The first run of bytes both wrote.
+        bytes: Range<u64>,
+        /// The rank whose declared range holds them, if any.
         owner: Option<u32>,
     },
     /// A buffer operation failed.

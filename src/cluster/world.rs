@@ -22,8 +22,10 @@ use ::mpi::traits::*;
 
 use super::ClusterError;
 use super::access::{Access, AccessError, Resolved, resolve};
-use super::plan::{Movement, PlannedBuffer, Planner, Transfer, block_bytes, owner_of};
+use super::plan::{Movement, PlannedBuffer, Planner, Transfer, owner_of};
+use super::ranges::{block_bytes, complement, intersect};
 use super::reduce::{combine, identity};
+use super::verify::{self, Finding, Footprint, Verify};
 use crate::engine::StopFlag;
 use crate::kernel::{Kernel, ParamKind};
 use crate::launch::{Arg, Dim3, LaunchError, check_shape};
@@ -53,10 +55,9 @@ pub struct ClusterConfig {
     pub timeout: Duration,
     /// When written data moves.
     pub movement: Movement,
-    /// Check every launch for writes outside the declared ranges and reads
-    /// of other ranks' writes (compares each written buffer before and
-    /// after; costs a copy of those buffers per launch).
-    pub verify: bool,
+    /// How much every launch checks that the kernel keeps to its
+    /// declarations (see [`Verify`]).
+    pub verify: Verify,
 }
 
 impl Default for ClusterConfig {
@@ -64,7 +65,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             timeout: Duration::from_secs(300),
             movement: Movement::Lazy,
-            verify: false,
+            verify: Verify::Off,
         }
     }
 }
@@ -330,18 +331,29 @@ impl Cluster {
         let snapshots: Vec<Option<Vec<u8>>> = distinct
             .iter()
             .map(|d| {
-                let checked = d.resolved.written
-                    && matches!(
-                        d.resolved.access,
-                        Access::Blocks { .. } | Access::One { .. }
-                    );
-                (self.config.verify && checked).then(|| d.buffer.to_bytes())
+                (self.config.verify == Verify::Changes && checked(&d.resolved))
+                    .then(|| d.buffer.to_bytes())
             })
             .collect();
 
         let run_start = Instant::now();
+        let mut footprints: Vec<Footprint> = vec![Footprint::default(); distinct.len()];
         let local = if mine.is_empty() {
             Ok(None)
+        } else if self.config.verify == Verify::Words {
+            self.traced_run(kernel, grid, block, args, options, &distinct, mine.clone())
+                .map(|prints| {
+                    footprints = prints;
+                    Some(LaunchStats {
+                        blocks: mine.end - mine.start,
+                        lanes: (mine.end - mine.start) as u128 * block.count(),
+                        tasks: 0,
+                        elapsed: run_start.elapsed(),
+                        batch: None,
+                        engine: crate::runtime::Engine::Reference,
+                        compile_time: None,
+                    })
+                })
         } else {
             let mut options = options;
             options.timeout = Some(
@@ -384,6 +396,9 @@ impl Cluster {
                     message: message.clone(),
                 });
             }
+        }
+        if self.config.verify == Verify::Words {
+            self.judge_footprints(kernel, &distinct, &plan.blocks, &footprints, &mut stats)?;
         }
         for (rank, s) in statuses.iter().enumerate() {
             if let Some(v) = &s.violation {
@@ -506,7 +521,7 @@ impl Cluster {
                 }
             }
         }
-        let resolved = resolve(kernel, &decls, grid.count() as u64)?;
+        let resolved = resolve(kernel, &decls, grid)?;
         let table = self.rt.buffers.read();
         let bound =
             crate::launch::bind_args(kernel, args, |id| table.get(id).cloned()).map_err(fail)?;
@@ -681,26 +696,13 @@ impl Cluster {
             let Some(before) = snap else { continue };
             let after = d.buffer.to_bytes();
             let len = after.len() as u64;
-            let (own, owners): (Range<u64>, Vec<Range<u64>>) = match d.resolved.access {
-                a @ Access::Blocks { .. } => (
-                    block_bytes(&a, &ranges[me], len, false),
-                    ranges
-                        .iter()
-                        .map(|r| block_bytes(&a, r, len, false))
-                        .collect(),
-                ),
-                Access::One { block } => {
-                    let owner = owner_of(ranges, block) as usize;
-                    let whole = |r: usize| if r == owner { 0..len } else { 0..0 };
-                    (whole(me), (0..ranges.len()).map(whole).collect())
-                }
-                _ => continue,
-            };
-            for region in [0..own.start, own.end..len] {
+            let owners = owned_bytes(&d.resolved.access, ranges, len);
+            let own = &owners[me];
+            for region in complement(own, len) {
                 if let Some(bytes) = first_change(before, &after, region) {
                     let other = owners
                         .iter()
-                        .position(|o| o.contains(&bytes.start))
+                        .position(|o| o.iter().any(|r| r.contains(&bytes.start)))
                         .map_or(u32::MAX, |o| o as u32);
                     return Some(Violation {
                         buffer: i,
@@ -711,18 +713,14 @@ impl Cluster {
                 }
             }
             // Bytes this rank wrote that another rank read as its halo.
-            if let a @ Access::Blocks { halo, .. } = d.resolved.access
-                && halo > 0
-                && d.resolved.loaded
-            {
+            let a = d.resolved.access;
+            if a.halo() > 0 && d.resolved.loaded {
                 for (r, blocks) in ranges.iter().enumerate() {
                     if r == me {
                         continue;
                     }
                     let read = block_bytes(&a, blocks, len, true);
-                    let theirs = &owners[r];
-                    for side in [read.start..theirs.start, theirs.end..read.end] {
-                        let seen = side.start.max(own.start)..side.end.min(own.end);
+                    for seen in intersect(&read, own) {
                         if let Some(bytes) = first_change(before, &after, seen) {
                             return Some(Violation {
                                 buffer: i,
@@ -736,6 +734,181 @@ impl Cluster {
             }
         }
         None
+    }
+
+    /// This rank's blocks on the reference interpreter, recording the
+    /// bytes they write and read of each checked buffer
+    /// ([`Verify::Words`]).
+    #[allow(clippy::too_many_arguments)]
+    fn traced_run(
+        &self,
+        kernel: &Kernel,
+        grid: Dim3,
+        block: Dim3,
+        args: &[Arg],
+        options: LaunchOptions,
+        distinct: &[Distinct],
+        mine: Range<u64>,
+    ) -> Result<Vec<Footprint>, LaunchError> {
+        let bound = {
+            let table = self.rt.buffers.read();
+            crate::launch::bind_args(kernel, args, |id| table.get(id).cloned())?
+        };
+        let mut slot_to = vec![None; kernel.buffer_slots];
+        for (p, a) in kernel.params.iter().zip(args) {
+            if let (ParamKind::Buffer { slot }, Arg::Buffer(id)) = (p.kind, a)
+                && let Some(i) = distinct.iter().position(|d| d.id == *id)
+                && checked(&distinct[i].resolved)
+            {
+                slot_to[slot as usize] = Some(i);
+            }
+        }
+        let lens: Vec<u64> = distinct
+            .iter()
+            .map(|d| {
+                if checked(&d.resolved) {
+                    d.buffer.len() as u64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let timeout = options
+            .timeout
+            .map_or(self.config.timeout, |t| t.min(self.config.timeout));
+        verify::trace_blocks(
+            kernel,
+            grid,
+            block,
+            &bound,
+            slot_to,
+            &lens,
+            mine,
+            options.max_steps,
+            timeout,
+        )
+    }
+
+    /// Exchanges every rank's footprints and judges them
+    /// ([`Verify::Words`]): every rank finds the same violation.
+    fn judge_footprints(
+        &mut self,
+        kernel: &Kernel,
+        distinct: &[Distinct],
+        ranges: &[Range<u64>],
+        footprints: &[Footprint],
+        stats: &mut ClusterStats,
+    ) -> Result<(), ClusterError> {
+        let mine = verify::encode(footprints);
+        let size = self.size as usize;
+        let mut counts = vec![0u64; size];
+        let what = format!(
+            "the byte records of launch {} (kernel `{}`)",
+            self.seq, kernel.name
+        );
+        let deadline = Instant::now() + self.config.timeout;
+        let t = Instant::now();
+        let n = [mine.len() as u64];
+        ::mpi::request::scope(|scope: &LocalScope<'_>| {
+            let r = self
+                .world
+                .immediate_all_gather_into(scope, &n[..], &mut counts[..]);
+            wait_all(&self.world, self.rank, vec![r], deadline, &what);
+        });
+        if counts.iter().sum::<u64>() > i32::MAX as u64 {
+            let e = ClusterError::Mpi(format!(
+                "the byte records of launch {} are too large to exchange ({} words); \
+                 check a smaller launch",
+                self.seq,
+                counts.iter().sum::<u64>()
+            ));
+            self.stopped = Some(e.to_string());
+            return Err(e);
+        }
+        let counts: Vec<i32> = counts.iter().map(|&c| c as i32).collect();
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0i32, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let mut all = vec![0u64; counts.iter().map(|&c| c as usize).sum()];
+        let mut parts = ::mpi::datatype::PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        ::mpi::request::scope(|scope: &LocalScope<'_>| {
+            let r = self
+                .world
+                .immediate_all_gather_varcount_into(scope, &mine[..], &mut parts);
+            wait_all(&self.world, self.rank, vec![r], deadline, &what);
+        });
+        stats.mpi_time += t.elapsed();
+        let mut prints = Vec::with_capacity(size);
+        for (c, d) in counts.iter().zip(&displs) {
+            let words = &all[*d as usize..(*d + *c) as usize];
+            prints.push(
+                verify::decode(words, distinct.len())
+                    .ok_or_else(|| internal("a rank's byte record is malformed"))?,
+            );
+        }
+        let owned: Vec<Vec<Vec<Range<u64>>>> = distinct
+            .iter()
+            .map(|d| owned_bytes(&d.resolved.access, ranges, d.buffer.len() as u64))
+            .collect();
+        let lens: Vec<u64> = distinct.iter().map(|d| d.buffer.len() as u64).collect();
+        let name = |b: usize| {
+            distinct
+                .get(b)
+                .map_or_else(|| format!("#{b}"), |d| d.name.clone())
+        };
+        let owner_of_bytes = |b: usize, at: u64| {
+            owned
+                .get(b)
+                .and_then(|o| o.iter().position(|x| x.iter().any(|r| r.contains(&at))))
+                .map(|o| o as u32)
+        };
+        Err(match verify::judge(&owned, &lens, &prints) {
+            None => return Ok(()),
+            Some(Finding::Overlap {
+                buffer,
+                first,
+                second,
+                bytes,
+            }) => ClusterError::Overlap {
+                kernel: kernel.name.clone(),
+                buffer: name(buffer),
+                first,
+                second,
+                owner: owner_of_bytes(buffer, bytes.start),
+                bytes,
+            },
+            Some(Finding::Outside {
+                buffer,
+                rank,
+                bytes,
+                owner,
+            }) => ClusterError::Violation {
+                kernel: kernel.name.clone(),
+                buffer: name(buffer),
+                rank,
+                what: "wrote outside its declared range:",
+                bytes,
+                owner,
+            },
+            Some(Finding::ForeignRead {
+                buffer,
+                reader,
+                writer,
+                bytes,
+            }) => ClusterError::Violation {
+                kernel: kernel.name.clone(),
+                buffer: name(buffer),
+                rank: reader,
+                what: "read what another rank wrote in the same launch:",
+                bytes,
+                owner: Some(writer),
+            },
+        })
     }
 
     /// The status exchange after each rank ran its part.
@@ -812,6 +985,34 @@ impl Drop for Cluster {
         {
             eprintln!("lanes: rank {}: {e}", self.rank);
         }
+    }
+}
+
+/// Whether the per-byte check records a buffer: one the launch writes
+/// with a declaration that gives its bytes to ranks.
+fn checked(r: &Resolved) -> bool {
+    r.written
+        && matches!(
+            r.access,
+            Access::Blocks { .. } | Access::Tiles { .. } | Access::One { .. }
+        )
+}
+
+/// Each rank's declared bytes of a buffer of `len` bytes (for `one:B`, all
+/// of it for the rank running `B`; for the others, none).
+fn owned_bytes(access: &Access, ranges: &[Range<u64>], len: u64) -> Vec<Vec<Range<u64>>> {
+    match *access {
+        a @ (Access::Blocks { .. } | Access::Tiles { .. }) => ranges
+            .iter()
+            .map(|r| block_bytes(&a, r, len, false))
+            .collect(),
+        Access::One { block } => {
+            let owner = owner_of(ranges, block) as usize;
+            (0..ranges.len())
+                .map(|r| if r == owner { vec![0..len] } else { Vec::new() })
+                .collect()
+        }
+        _ => vec![Vec::new(); ranges.len()],
     }
 }
 
