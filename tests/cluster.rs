@@ -308,6 +308,7 @@ fn child() {
         },
         movement,
         verify,
+        affine_check: true,
     };
     let mut c = Cluster::new(rt, config).unwrap();
     let rank = c.rank();
@@ -662,10 +663,11 @@ fn errors(c: &mut Cluster, words: bool) {
 
     // Writes one block (1024 bytes) past each block's declared range: the
     // lowest rank that did so is named, with the rank whose bytes it wrote.
+    // The address is affine in the block index: found before running.
     let blocks = 8u32;
     let buf_c = c.alloc((blocks as usize + 1) * 1024).unwrap();
-    let e = c
-        .launch(
+    let launch_shifted = |c: &mut Cluster| {
+        c.launch(
             &shifted,
             Dim3::x(blocks),
             Dim3::x(256),
@@ -673,8 +675,30 @@ fn errors(c: &mut Cluster, words: bool) {
             &[("c", Access::blocks(256, 4))],
             opts,
         )
-        .unwrap_err();
+        .unwrap_err()
+    };
+    let e = launch_shifted(c);
     let first_boundary = partition(blocks as u64, c.size())[0].end * 1024;
+    match &e {
+        ClusterError::Reach {
+            kernel,
+            buffer,
+            rank: 0,
+            line: 116,
+            write: true,
+            bytes,
+            owner: Some(1),
+        } if kernel == "shifted"
+            && buffer == "c"
+            && *bytes == (first_boundary..first_boundary + 1024) => {}
+        other => {
+            panic!("rank {rank}: expected rank 0's store to reach rank 1's bytes, got {other}")
+        }
+    }
+    // Without that check, the launch runs and the check after it finds it.
+    c.set_affine_check(false);
+    let e = launch_shifted(c);
+    c.set_affine_check(true);
     match &e {
         ClusterError::Violation {
             kernel,
@@ -737,9 +761,11 @@ fn errors(c: &mut Cluster, words: bool) {
 
     if words {
         // Lane 0 of every block stores 0 over the 0 already in element 0:
-        // no contents change, but ranks 0 and 1 both wrote it.
+        // no contents change, but ranks 0 and 1 both wrote it. (The check
+        // before the launch sees it too: the address is constant.)
         let zero = kernel(c.runtime(), "store_zero");
         let z = c.alloc(8 * 256 * 4).unwrap();
+        c.set_affine_check(false);
         let e = c
             .launch(
                 &zero,
@@ -750,6 +776,7 @@ fn errors(c: &mut Cluster, words: bool) {
                 opts,
             )
             .unwrap_err();
+        c.set_affine_check(true);
         match &e {
             ClusterError::Overlap {
                 first: 0,

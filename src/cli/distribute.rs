@@ -196,6 +196,7 @@ mod with_mpi {
             timeout: args.timeout.unwrap_or(ClusterConfig::default().timeout),
             movement: args.movement,
             verify: args.verify.unwrap_or_default(),
+            affine_check: !args.no_affine_check,
         };
         let mut cluster = Cluster::new(rt, config)?;
         let bound = bind(cluster.runtime(), kernel, values)?;

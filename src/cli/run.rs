@@ -111,6 +111,12 @@ pub struct RunArgs {
         value_parser = parse_verify
     )]
     pub(crate) verify: Option<crate::cluster::Verify>,
+    /// With --distribute: skip the check, made before every launch, that
+    /// accesses whose addresses are affine in the block index stay inside
+    /// each rank's declaration (for a kernel whose guards keep lanes away
+    /// from bytes their address formula reaches).
+    #[arg(long)]
+    pub(crate) no_affine_check: bool,
 }
 
 /// `--dry-run-ranks`: the rank counts.
@@ -184,7 +190,7 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
         emit(&super::distribute::run(args, &kernel, &values, options)?);
         return Ok(());
     }
-    if !args.access.is_empty() || args.verify.is_some() {
+    if !args.access.is_empty() || args.verify.is_some() || args.no_affine_check {
         return Err(CliError::Usage(
             "--access and --verify are for distributed runs: add --distribute (under mpirun) or --dry-run-ranks N"
                 .to_string(),

@@ -50,6 +50,7 @@
 #![allow(clippy::single_range_in_vec_init)]
 
 mod access;
+mod affine;
 mod dry_run;
 mod plan;
 mod ranges;
@@ -59,6 +60,7 @@ mod verify;
 mod world;
 
 pub use access::{Access, AccessError, AccessSpec, ReduceOp, Resolved, by_slot, resolve};
+pub use affine::{Affine, AffineAccess, Escape, analyze, check as check_affine, reach};
 pub use dry_run::{DryBuffer, DryRun, DryRunResult, PhaseVolume, summary_line};
 pub use plan::{
     LaunchPlan, Movement, PlannedBuffer, Planner, Transfer, owner_of, partition, reduce_tree,
@@ -128,6 +130,29 @@ pub enum ClusterError {
         /// The first and last byte concerned (as a range).
         bytes: Range<u64>,
         /// The rank whose range the bytes are in, if any.
+        owner: Option<u32>,
+    },
+    /// Before the launch: an access whose address is affine in the block
+    /// index can reach bytes outside its rank's declaration.
+    #[error(
+        "kernel `{kernel}`, buffer `{buffer}`: the {} at line {line} can reach bytes {}..{} on rank {rank} (its address is affine in the block index), outside what the rank declared{}; declare what the kernel uses (a halo for its neighbours' elements), or turn this check off if guards keep those lanes away (ClusterConfig::affine_check, --no-affine-check)",
+        if *write { "store" } else { "load" }, bytes.start, bytes.end,
+        owner.map(|o| format!(" (in rank {o}'s range)")).unwrap_or_default()
+    )]
+    Reach {
+        /// The kernel.
+        kernel: String,
+        /// The buffer parameter.
+        buffer: String,
+        /// The rank whose blocks make the access.
+        rank: u32,
+        /// The access's source line.
+        line: u32,
+        /// A store or atomic (else a load).
+        write: bool,
+        /// The first run of bytes it can reach outside the declaration.
+        bytes: Range<u64>,
+        /// The rank whose range holds them, if any.
         owner: Option<u32>,
     },
     /// Two ranks wrote the same bytes in one launch ([`Verify::Words`]).

@@ -22,6 +22,7 @@ use ::mpi::traits::*;
 
 use super::ClusterError;
 use super::access::{Access, AccessError, Resolved, resolve};
+use super::affine::{AffineAccess, analyze, check as check_affine};
 use super::plan::{Movement, PlannedBuffer, Planner, Transfer, owner_of};
 use super::ranges::{block_bytes, complement, intersect};
 use super::reduce::{combine, identity};
@@ -58,6 +59,10 @@ pub struct ClusterConfig {
     /// How much every launch checks that the kernel keeps to its
     /// declarations (see [`Verify`]).
     pub verify: Verify,
+    /// Before every launch, check that the accesses whose addresses are
+    /// affine in the block index stay inside each rank's declaration
+    /// (see [`super::analyze`]; cached per kernel, shape and arguments).
+    pub affine_check: bool,
 }
 
 impl Default for ClusterConfig {
@@ -66,6 +71,7 @@ impl Default for ClusterConfig {
             timeout: Duration::from_secs(300),
             movement: Movement::Lazy,
             verify: Verify::Off,
+            affine_check: true,
         }
     }
 }
@@ -110,6 +116,8 @@ pub struct Cluster {
     stats: ClusterStats,
     /// Set by an error that leaves the ranks out of step.
     stopped: Option<String>,
+    /// The last launch's affine accesses, by kernel, shape and scalars.
+    affine: Option<(AffineKey, Arc<Vec<AffineAccess>>)>,
     finished: bool,
     /// Last: MPI is finalized when it drops.
     _universe: Universe,
@@ -186,6 +194,7 @@ impl Cluster {
             seq: 0,
             stats: ClusterStats::default(),
             stopped: None,
+            affine: None,
             finished: false,
             _universe: universe,
         })
@@ -204,6 +213,12 @@ impl Cluster {
     /// This rank's runtime (compile kernels with it).
     pub fn runtime(&self) -> &Runtime {
         &self.rt
+    }
+
+    /// Turns the check of affine accesses made before every launch on or
+    /// off ([`ClusterConfig::affine_check`]); call it on every rank alike.
+    pub fn set_affine_check(&mut self, on: bool) {
+        self.config.affine_check = on;
     }
 
     /// What this rank moved and waited for so far.
@@ -291,7 +306,9 @@ impl Cluster {
             launches: 1,
             ..ClusterStats::default()
         };
-        let prepared = self.prepare(kernel, grid, block, args, access);
+        let prepared = self
+            .prepare(kernel, grid, block, args, access)
+            .and_then(|d| self.check_reach(kernel, grid, block, args, &d).map(|_| d));
         let hash = launch_hash(kernel, grid, block, args, access, options, &prepared);
         let ok = prepared.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let t = Instant::now();
@@ -736,6 +753,76 @@ impl Cluster {
         None
     }
 
+    /// The always-on check of accesses whose addresses are affine in the
+    /// block index ([`ClusterConfig::affine_check`]); every rank finds the
+    /// same.
+    fn check_reach(
+        &mut self,
+        kernel: &Arc<Kernel>,
+        grid: Dim3,
+        block: Dim3,
+        args: &[Arg],
+        distinct: &[Distinct],
+    ) -> Result<(), ClusterError> {
+        if !self.config.affine_check {
+            return Ok(());
+        }
+        let scalars: Vec<u64> = kernel
+            .params
+            .iter()
+            .zip(args)
+            .filter_map(|(p, a)| match (p.kind, a) {
+                (ParamKind::Scalar { ty, .. }, Arg::Scalar(s)) => Some(ty.extend(s.bits)),
+                _ => None,
+            })
+            .collect();
+        let key = AffineKey {
+            kernel: kernel.clone(),
+            grid,
+            block,
+            scalars,
+        };
+        let accesses = match &self.affine {
+            Some((k, a)) if *k == key => a.clone(),
+            _ => {
+                let a = Arc::new(analyze(kernel, grid, block, &key.scalars));
+                self.affine = Some((key, a.clone()));
+                a
+            }
+        };
+        if accesses.is_empty() {
+            return Ok(());
+        }
+        let mut resolved = vec![None; kernel.buffer_slots];
+        let mut lens = vec![0u64; kernel.buffer_slots];
+        for (p, a) in kernel.params.iter().zip(args) {
+            if let (ParamKind::Buffer { slot }, Arg::Buffer(id)) = (p.kind, a)
+                && let Some(d) = distinct.iter().find(|d| d.id == *id)
+            {
+                resolved[slot as usize] = Some(d.resolved);
+                lens[slot as usize] = d.buffer.len() as u64;
+            }
+        }
+        let Some(resolved) = resolved.into_iter().collect::<Option<Vec<Resolved>>>() else {
+            return Ok(());
+        };
+        let ranges = super::plan::partition(grid.count() as u64, self.size);
+        match check_affine(&accesses, &resolved, &lens, &ranges, grid, block) {
+            None => Ok(()),
+            Some(e) => Err(ClusterError::Reach {
+                kernel: kernel.name.clone(),
+                buffer: kernel
+                    .buffer_param(e.slot)
+                    .map_or_else(|| format!("#{}", e.slot), |p| p.name.clone()),
+                rank: e.rank,
+                line: e.line,
+                write: e.write,
+                bytes: e.bytes,
+                owner: e.owner,
+            }),
+        }
+    }
+
     /// This rank's blocks on the reference interpreter, recording the
     /// bytes they write and read of each checked buffer
     /// ([`Verify::Words`]).
@@ -985,6 +1072,23 @@ impl Drop for Cluster {
         {
             eprintln!("lanes: rank {}: {e}", self.rank);
         }
+    }
+}
+
+/// What the affine accesses of a launch depend on.
+struct AffineKey {
+    kernel: Arc<Kernel>,
+    grid: Dim3,
+    block: Dim3,
+    scalars: Vec<u64>,
+}
+
+impl PartialEq for AffineKey {
+    fn eq(&self, o: &AffineKey) -> bool {
+        Arc::ptr_eq(&self.kernel, &o.kernel)
+            && self.grid == o.grid
+            && self.block == o.block
+            && self.scalars == o.scalars
     }
 }
 
