@@ -139,6 +139,12 @@ fn the_per_byte_check_matches_one_process_and_finds_every_error() {
 }
 
 #[test]
+fn ranks_whose_host_inputs_differ_fail_together() {
+    let job = mpirun(2, "host_inputs", Duration::from_secs(60));
+    assert_every_rank_ok(2, &job);
+}
+
+#[test]
 fn a_rank_that_stops_answering_ends_the_job_with_a_message() {
     // Rank 1 sleeps past the cluster's 2-second timeout before its launch:
     // rank 0 reports what it waited for and aborts the job.
@@ -320,6 +326,7 @@ fn child() {
             "histogram" => histogram(&mut c),
             "pipeline" => pipeline(&mut c),
             "errors" => errors(&mut c, verify == Verify::Words),
+            "host_inputs" => host_inputs(&mut c),
             "late" => {
                 if rank == 1 {
                     std::thread::sleep(Duration::from_secs(20));
@@ -647,6 +654,29 @@ fn pipeline(c: &mut Cluster) {
         stats.bytes_received,
         stats.mpi_time
     );
+}
+
+fn host_inputs(c: &mut Cluster) {
+    let rank = c.rank();
+    // Equal inputs pass (and are hashed: elementwise allocates from bytes).
+    elementwise(c);
+    assert!(c.stats().host_bytes_hashed >= 3 * 10_007 * 4);
+    // Rank 1 reads one bit differently: the next collective operation
+    // fails on every rank, naming rank 1 and the buffer.
+    let mut bytes = u32s(&data(1000, 9));
+    if rank == 1 {
+        bytes[17] ^= 1;
+    }
+    let x = c.alloc_from(&bytes).unwrap();
+    let e = c.read(x).unwrap_err();
+    match &e {
+        ClusterError::HostInputs {
+            rank: 1, buffers, ..
+        } if buffers == &[x.0] => {}
+        other => panic!("rank {rank}: expected different host inputs, got {other}"),
+    }
+    assert!(e.to_string().contains("rank 1 wrote other bytes"), "{e}");
+    assert!(matches!(c.read(x), Err(ClusterError::Stopped(_))));
 }
 
 fn errors(c: &mut Cluster, words: bool) {

@@ -200,6 +200,16 @@ mod with_mpi {
         };
         let mut cluster = Cluster::new(rt, config)?;
         let bound = bind(cluster.runtime(), kernel, values)?;
+        // Every rank read its own files (or ran the generators): the first
+        // launch checks that all of them hold the same inputs. Zeroed
+        // buffers are the same everywhere.
+        for (b, value) in bound.iter().zip(values) {
+            if let Some((id, _, _)) = b.buffer
+                && !value.starts_with("zeros:")
+            {
+                cluster.host_wrote(id)?;
+            }
+        }
         for save in &args.saves {
             saved_type(&bound, kernel, save)?;
         }
@@ -282,13 +292,15 @@ mod with_mpi {
             // lines are merged by the launcher), before MPI ends.
             let line = format!(
                 "rank {rank}: per launch sent {} B, received {} B, {} in MPI, {} running blocks; \
-                 saves moved {} B\n",
+                 saves moved {} B; hashed {} B of inputs in {}\n",
                 launched.bytes_sent / launches,
                 launched.bytes_received / launches,
                 format_ns(launched.mpi_time.as_nanos() as f64 / launches as f64),
                 format_ns(launched.run_time.as_nanos() as f64 / launches as f64),
                 (stats.bytes_sent + stats.bytes_received)
-                    - (launched.bytes_sent + launched.bytes_received)
+                    - (launched.bytes_sent + launched.bytes_received),
+                stats.host_bytes_hashed,
+                format_ns(stats.host_hash_time.as_nanos() as f64),
             );
             eprint!("{line}");
         }

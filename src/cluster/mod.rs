@@ -174,6 +174,22 @@ pub enum ClusterError {
         /// The rank whose declared range holds them, if any.
         owner: Option<u32>,
     },
+    /// The ranks' hosts wrote different bytes into buffers (the same
+    /// program read different input files, or computed its inputs
+    /// differently): they would compute different things.
+    #[error(
+        "before operation {seq}, the host of rank {rank} wrote other bytes than rank 0's into buffer{} {} (alloc_from, write or host_wrote since the previous operation): every rank must give every buffer the same contents",
+        if buffers.len() == 1 { "" } else { "s" },
+        buffers.iter().map(|b| format!("#{b}")).collect::<Vec<_>>().join(", ")
+    )]
+    HostInputs {
+        /// The operation that found it.
+        seq: u64,
+        /// The first rank whose writes differ from rank 0's.
+        rank: u32,
+        /// The buffers this rank's host wrote since the previous operation.
+        buffers: Vec<u64>,
+    },
     /// A buffer operation failed.
     #[error(transparent)]
     Memory(#[from] MemoryError),

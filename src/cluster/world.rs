@@ -37,8 +37,11 @@ use crate::runtime::{LaunchOptions, LaunchStats, Runtime};
 const DATA_TAG: i32 = 17;
 /// The most bytes in one message (MPI counts are 32-bit).
 const MAX_MESSAGE: u64 = 1 << 30;
-/// Words in a header.
-const HEADER_WORDS: usize = 8;
+/// Words in a header: magic, operation, kind, hash, ok, 3 of label, the
+/// digest of the host's writes since the previous operation.
+const HEADER_WORDS: usize = 9;
+/// The header word of the host writes' digest.
+const HOST_WORD: usize = 8;
 /// Marks a header, so a stray message is not taken for one.
 const MAGIC: u64 = 0x6c61_6e65_735f_6d70; // "lanes_mp"
 /// Bytes of an error message carried in a status record.
@@ -90,6 +93,11 @@ pub struct ClusterStats {
     pub mpi_time: Duration,
     /// Wall time running this rank's blocks.
     pub run_time: Duration,
+    /// Bytes written by the host and hashed for the check that every rank
+    /// wrote the same.
+    pub host_bytes_hashed: u64,
+    /// Wall time hashing them.
+    pub host_hash_time: Duration,
 }
 
 /// One launch as this rank saw it.
@@ -116,6 +124,9 @@ pub struct Cluster {
     stats: ClusterStats,
     /// Set by an error that leaves the ranks out of step.
     stopped: Option<String>,
+    /// What the host wrote into buffers since the last collective
+    /// operation (compared across ranks by the next one).
+    host: Option<HostWrites>,
     /// The last launch's affine accesses, by kernel, shape and scalars.
     affine: Option<(AffineKey, Arc<Vec<AffineAccess>>)>,
     finished: bool,
@@ -194,6 +205,7 @@ impl Cluster {
             seq: 0,
             stats: ClusterStats::default(),
             stopped: None,
+            host: None,
             affine: None,
             finished: false,
             _universe: universe,
@@ -231,20 +243,57 @@ impl Cluster {
         Ok(self.rt.alloc(len)?)
     }
 
-    /// A buffer holding `bytes` (every rank must give the same bytes).
+    /// A buffer holding `bytes` (every rank must give the same bytes: the
+    /// next collective operation checks that they did).
     pub fn alloc_from(&mut self, bytes: &[u8]) -> Result<BufferId, ClusterError> {
-        Ok(self.rt.alloc_from(bytes)?)
+        let id = self.rt.alloc_from(bytes)?;
+        self.note_host_write(id, 0, bytes);
+        Ok(id)
     }
 
     /// Writes `bytes` at `offset` of `id` on this rank; every rank must
-    /// write the same bytes (the host program is the same everywhere).
+    /// write the same bytes (the host program is the same everywhere; the
+    /// next collective operation checks that they did).
     pub fn write(&mut self, id: BufferId, offset: usize, bytes: &[u8]) -> Result<(), ClusterError> {
         self.rt.write(id, offset, bytes)?;
+        self.note_host_write(id, offset as u64, bytes);
         let len = self.rt.len_of(id)? as u64;
         let at = offset as u64;
         self.planner
             .host_wrote(id, len, at..at + bytes.len() as u64);
         Ok(())
+    }
+
+    /// Declares that this rank's host wrote all of `id` directly (through
+    /// [`Cluster::runtime`], a file reader, ...): its contents are hashed
+    /// and the next collective operation checks that every rank's are the
+    /// same. Writes through [`Cluster::write`] and [`Cluster::alloc_from`]
+    /// are checked without this.
+    pub fn host_wrote(&mut self, id: BufferId) -> Result<(), ClusterError> {
+        let bytes = self.rt.read(id)?;
+        self.note_host_write(id, 0, &bytes);
+        let len = bytes.len() as u64;
+        self.planner.host_wrote(id, len, 0..len);
+        Ok(())
+    }
+
+    /// Folds a host write into the digest the next header carries.
+    fn note_host_write(&mut self, id: BufferId, offset: u64, bytes: &[u8]) {
+        let t = Instant::now();
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        let host = self.host.get_or_insert_with(|| HostWrites {
+            digest: Fnv::new().0,
+            buffers: Vec::new(),
+        });
+        let mut h = Fnv(host.digest);
+        h.u64(id.0).u64(offset).u64(bytes.len() as u64).u64(hash);
+        // Never 0: a header's 0 means "no host writes".
+        host.digest = h.0.max(1);
+        if !host.buffers.contains(&id.0) {
+            host.buffers.push(id.0);
+        }
+        self.stats.host_bytes_hashed += bytes.len() as u64;
+        self.stats.host_hash_time += t.elapsed();
     }
 
     /// Frees `id` (on every rank).
@@ -592,10 +641,12 @@ impl Cluster {
         mine[2] = kind as u64;
         mine[3] = hash;
         mine[4] = ok.is_ok() as u64;
+        let host = self.host.take();
+        mine[HOST_WORD] = host.as_ref().map_or(0, |h| h.digest);
         let mut label = [0u8; 24];
         let n = name.len().min(24);
         label[..n].copy_from_slice(&name.as_bytes()[..n]);
-        for (w, c) in mine[5..].iter_mut().zip(label.chunks(8)) {
+        for (w, c) in mine[5..HOST_WORD].iter_mut().zip(label.chunks(8)) {
             *w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
         }
         let mut all = vec![0u64; HEADER_WORDS * self.size as usize];
@@ -612,7 +663,7 @@ impl Cluster {
         let theirs: Vec<&[u64]> = all.chunks(HEADER_WORDS).collect();
         let reference = theirs[0];
         for (rank, h) in theirs.iter().enumerate() {
-            if h[..4] != reference[..4] || h[5..] != reference[5..] {
+            if h[..4] != reference[..4] || h[5..HOST_WORD] != reference[5..HOST_WORD] {
                 let e = ClusterError::Diverged {
                     seq: self.seq,
                     ours: describe(reference),
@@ -622,6 +673,18 @@ impl Cluster {
                 self.stopped = Some(e.to_string());
                 return Err(e);
             }
+        }
+        if let Some(rank) = theirs
+            .iter()
+            .position(|h| h[HOST_WORD] != reference[HOST_WORD])
+        {
+            let e = ClusterError::HostInputs {
+                seq: self.seq,
+                rank: rank as u32,
+                buffers: host.map(|h| h.buffers).unwrap_or_default(),
+            };
+            self.stopped = Some(e.to_string());
+            return Err(e);
         }
         // A rank whose operation could not start returns its own error;
         // the others name it.
@@ -1075,6 +1138,16 @@ impl Drop for Cluster {
     }
 }
 
+/// The host's writes since the last collective operation.
+#[derive(Debug)]
+struct HostWrites {
+    /// A hash of every write's buffer, offset, length and contents, in
+    /// order.
+    digest: u64,
+    /// The buffers written, for the error message.
+    buffers: Vec<u64>,
+}
+
 /// What the affine accesses of a launch depend on.
 struct AffineKey {
     kernel: Arc<Kernel>,
@@ -1163,7 +1236,10 @@ fn first_change(before: &[u8], after: &[u8], region: Range<u64>) -> Option<Range
 
 /// What a header says the rank did.
 fn describe(h: &[u64]) -> String {
-    let label: Vec<u8> = h[5..].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let label: Vec<u8> = h[5..HOST_WORD]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
     let name = String::from_utf8_lossy(&label)
         .trim_end_matches('\0')
         .to_string();
