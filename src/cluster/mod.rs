@@ -11,6 +11,7 @@
 //! |---|---|---|---|
 //! | `all` | read anything, write nothing | every rank fetches what it lacks | nothing |
 //! | `blocks:K[:halo=H]` | write elements `b*K..(b+1)*K`, read `H` more each side | each rank fetches its range and halo | each rank holds what it wrote |
+//! | `tiles:WxH:ROW[:halo=H]` | block `(x, y)` writes the `W` x `H` tile at `(x*W, y*H)` of a row-major array of `ROW` elements per row, reads `H` more rows and columns around it | each rank fetches its tiles and halo | each rank holds what it wrote |
 //! | `reduce:add\|min\|max` | only `atom.OP` whose result is unused | rank 0 fetches the buffer | partials combined along a fixed tree; rank 0 holds the result |
 //! | `one:B` | block `B` writes (and reads) it | every rank fetches it | the rank running `B` holds it |
 //!
@@ -31,17 +32,26 @@
 //!   declarations ([`resolve`]): a buffer the kernel writes must be
 //!   declared writable; a reduced buffer may only be updated by the
 //!   declared atomic, with its returned value unused.
+//! - Before every launch, the accesses whose addresses are affine in the
+//!   block and lane indices are checked against each rank's declaration
+//!   ([`analyze`], [`check_affine`]; [`ClusterError::Reach`]).
 //! - Every launch starts with an exchange of a hash of its kernel, shape,
-//!   scalar arguments, buffer lengths and declarations: ranks whose host
-//!   programs diverged all fail with [`ClusterError::Diverged`].
+//!   scalar arguments, buffer lengths and declarations, and of what the
+//!   host wrote into buffers since the previous operation: ranks whose
+//!   host programs diverged all fail with [`ClusterError::Diverged`], ranks
+//!   whose inputs differ with [`ClusterError::HostInputs`].
 //! - A fault on one rank fails the launch on every rank
 //!   ([`ClusterError::Remote`] names the rank and its error).
-//! - With `ClusterConfig::verify`, each rank compares each written
-//!   buffer before and after the launch: a change outside the rank's
-//!   declared range (which includes writes overlapping another rank's
-//!   range) and a change inside the halo another rank read are errors
+//! - With [`Verify::Changes`], each rank compares each written buffer
+//!   before and after the launch: a change outside the rank's declared
+//!   range (which includes writes overlapping another rank's range) and a
+//!   change inside the halo another rank read are errors
 //!   ([`ClusterError::Violation`]) naming the kernel, buffer and bytes. A
 //!   write that stores the value already there is not seen.
+//! - With [`Verify::Words`], each rank runs its blocks on the reference
+//!   interpreter recording every byte written and read; overlapping
+//!   writes ([`ClusterError::Overlap`]), writes outside the range and
+//!   reads of another rank's writes are errors, whatever the values.
 //! - Every wait for another rank has a deadline
 //!   (`ClusterConfig::timeout`); past it the rank prints what it waited
 //!   for and aborts the job (`MPI_Abort`), so nothing hangs.

@@ -270,10 +270,23 @@ impl Cluster {
     /// same. Writes through [`Cluster::write`] and [`Cluster::alloc_from`]
     /// are checked without this.
     pub fn host_wrote(&mut self, id: BufferId) -> Result<(), ClusterError> {
-        let bytes = self.rt.read(id)?;
-        self.note_host_write(id, 0, &bytes);
-        let len = bytes.len() as u64;
-        self.planner.host_wrote(id, len, 0..len);
+        let t = Instant::now();
+        let buffer = self.rt.buffers.read().get(id)?.clone();
+        let len = buffer.len();
+        // In pieces that stay in the cache, without a copy of the buffer.
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut piece = vec![0u8; len.min(1 << 18)];
+        let mut at = 0;
+        while at < len {
+            let n = piece.len().min(len - at);
+            buffer
+                .read_into(at, &mut piece[..n])
+                .map_err(|_| internal("a buffer shrank while it was hashed"))?;
+            hasher.update(&piece[..n]);
+            at += n;
+        }
+        self.note_hash(id, 0, len as u64, hasher.digest(), t);
+        self.planner.host_wrote(id, len as u64, 0..len as u64);
         Ok(())
     }
 
@@ -281,19 +294,25 @@ impl Cluster {
     fn note_host_write(&mut self, id: BufferId, offset: u64, bytes: &[u8]) {
         let t = Instant::now();
         let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        self.note_hash(id, offset, bytes.len() as u64, hash, t);
+    }
+
+    /// Folds the hash of `len` bytes written at `offset` of `id` (hashing
+    /// began at `start`) into the digest.
+    fn note_hash(&mut self, id: BufferId, offset: u64, len: u64, hash: u64, start: Instant) {
         let host = self.host.get_or_insert_with(|| HostWrites {
             digest: Fnv::new().0,
             buffers: Vec::new(),
         });
         let mut h = Fnv(host.digest);
-        h.u64(id.0).u64(offset).u64(bytes.len() as u64).u64(hash);
+        h.u64(id.0).u64(offset).u64(len).u64(hash);
         // Never 0: a header's 0 means "no host writes".
         host.digest = h.0.max(1);
         if !host.buffers.contains(&id.0) {
             host.buffers.push(id.0);
         }
-        self.stats.host_bytes_hashed += bytes.len() as u64;
-        self.stats.host_hash_time += t.elapsed();
+        self.stats.host_bytes_hashed += len;
+        self.stats.host_hash_time += start.elapsed();
     }
 
     /// Frees `id` (on every rank).
