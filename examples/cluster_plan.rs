@@ -5,7 +5,8 @@
 //!
 //! The stencil is `smooth` of `tests/cluster.rs` ping-ponging between two
 //! buffers of `N` f32 (blocks of 256, a halo of 1): each launch reads the
-//! previous one's output. The pipeline is the one `tests/cluster.rs` runs under `mpirun` (with
+//! previous one's output; the 2-D stencil is `blur2d` on a square array of
+//! about `N` f32 in tiles of 32 x 8 (`tiles:32x8:SIDE:halo=1`). The pipeline is the one `tests/cluster.rs` runs under `mpirun` (with
 //! `N` elements instead of 5000): `scale` (y = 3x + 1, partitioned), `hist`
 //! (a histogram of y with `reduce:add`, a float sum and a `reduce:min`),
 //! `norm` (z from y and the whole histogram), `total` (block 0 sums the
@@ -50,6 +51,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1 << 24);
     stencil(n);
+    stencil_2d(n);
     let bins = 11u64;
     let part = Access::blocks(100, 4);
     let blocks = n.div_ceil(100);
@@ -124,6 +126,43 @@ fn main() {
             moved[0], moved[1], moved[2], moved[3]
         );
     }
+}
+
+/// The 2-D stencil `blur2d` of `tests/cluster.rs` ping-ponging on a
+/// square array of about `n` f32 (4096 x 4096 for 16M), tiles of 32 x 8,
+/// a halo of one row and column: a rank's part is whole tile rows plus a
+/// part of one tile row at each end, so it exchanges the rows at its top
+/// and bottom (and, where it ends inside a tile row, a few columns).
+fn stencil_2d(n: u64) {
+    let side = (n as f64).sqrt() as u64;
+    let (w, h) = (32u64, 8u64);
+    let read = Access::tiles(w, h, side, 4).with_halo(1);
+    let write = Access::tiles(w, h, side, 4);
+    let blocks = side.div_ceil(w) * side.div_ceil(h);
+    println!(
+        "2-D stencil over {side} x {side} f32 ({blocks} tiles of {w} x {h}), halo 1, lazy movement"
+    );
+    println!("ranks  launch 1  each later launch  max/rank per launch");
+    for ranks in [2u32, 4, 8, 16, 64, 256, 1024] {
+        let mut p: Planner<u8> = Planner::new(ranks, Movement::Lazy);
+        let mut moved = Vec::new();
+        let mut max = 0;
+        for step in 0..4u8 {
+            let (from, to) = (step % 2, 1 - step % 2);
+            let plan = p.launch(
+                blocks,
+                &[
+                    buffer(from, side * side * 4, read, false, true),
+                    buffer(to, side * side * 4, write, true, false),
+                ],
+            );
+            let v = volume(ranks, plan.transfers());
+            moved.push(v.iter().map(|x| x.0).sum::<u64>());
+            max = v.iter().map(|x| x.0.max(x.1)).max().unwrap_or(0);
+        }
+        println!("{ranks:>5} {:>9} {:>18} {max:>20}", moved[0], moved[3]);
+    }
+    println!();
 }
 
 /// Ping-pong smoothing: launch k reads buffer k % 2 with a halo of one

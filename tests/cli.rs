@@ -1190,6 +1190,59 @@ fn dry_run_over_many_rank_counts_prints_a_line_each() {
 }
 
 #[test]
+fn dry_run_cuts_a_2d_array_into_tiles() {
+    // 100 x 37 f32 in tiles of 16 x 8: a grid of 7 x 5 blocks. On 2
+    // ranks, rank 0 runs tile rows 0 and 1 (rows 0..16, one range) and
+    // the first 3 tiles of tile row 2 (48 elements of each of rows 16..24);
+    // with a halo of 1 it reads rows 0..17 and 49 elements of rows 17..25.
+    let base = [
+        "run",
+        CLUSTER,
+        "--kernel",
+        "blur2d",
+        "--block",
+        "16,8",
+        "--arg",
+        "x=zeros:f32:3700",
+        "--arg",
+        "y=zeros:f32:3700",
+        "--arg",
+        "width=100",
+        "--arg",
+        "height=37",
+        "--access",
+        "x=tiles:16x8:100:halo=1",
+        "--access",
+        "y=tiles:16x8:100",
+        "--dry-run-ranks",
+        "2",
+    ];
+    let with = |grid: &str| {
+        let args: Vec<&str> = base.iter().copied().chain(["--grid", grid]).collect();
+        lanes(&args)
+    };
+    let out = with("7,5");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s = &out.stdout;
+    assert!(
+        s.contains(
+            "rank 0: blocks 0..17 (17); `x` bytes 0..6592, 6800..6992, 7200..7392, 7600..7792, \
+             ... (8 ranges, 7936 bytes) (reads 0..6996, 7200..7396, 7600..7796, 8000..8196, \
+             ... (8 ranges, 8368 bytes))"
+        ),
+        "{s}"
+    );
+    // The grid must have one block per tile of a row.
+    let out = with("8,5");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("the grid's x must be 7, not 8"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn access_declarations_are_checked_before_anything_runs() {
     let base = [
         "run",

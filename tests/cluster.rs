@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanes::cluster::{Access, Cluster, ClusterConfig, ClusterError, Movement, ReduceOp};
+use lanes::cluster::{
+    Access, Cluster, ClusterConfig, ClusterError, Movement, ReduceOp, Verify, partition,
+};
 use lanes::{Arg, BufferId, Dim3, Kernel, LaunchOptions, Runtime};
 
 const CHILD: &str = "LANES_CLUSTER_CHILD";
@@ -99,7 +101,7 @@ fn assert_every_rank_ok(np: u32, job: &Job) {
     }
 }
 
-const CASES: &str = "elementwise,stencil,histogram,pipeline,errors";
+const CASES: &str = "elementwise,stencil,tiles,histogram,pipeline,errors";
 
 #[test]
 fn two_ranks_match_one_process() {
@@ -118,9 +120,27 @@ fn eager_movement_matches_one_process() {
     // Every written buffer is copied to every rank after each launch.
     let job = mpirun(
         2,
-        "eager:elementwise,stencil,histogram,pipeline",
+        "eager:elementwise,stencil,tiles,histogram,pipeline",
         Duration::from_secs(120),
     );
+    assert_every_rank_ok(2, &job);
+}
+
+#[test]
+fn the_per_byte_check_matches_one_process_and_finds_every_error() {
+    // Every launch on the reference interpreter, recording each byte
+    // written and read.
+    let job = mpirun(
+        2,
+        "words:elementwise,stencil,tiles,histogram,pipeline,errors",
+        Duration::from_secs(180),
+    );
+    assert_every_rank_ok(2, &job);
+}
+
+#[test]
+fn ranks_whose_host_inputs_differ_fail_together() {
+    let job = mpirun(2, "host_inputs", Duration::from_secs(60));
     assert_every_rank_ok(2, &job);
 }
 
@@ -281,6 +301,10 @@ fn child() {
         Some(rest) => (Movement::Eager, rest.to_string()),
         None => (Movement::Lazy, cases),
     };
+    let (verify, cases) = match cases.strip_prefix("words:") {
+        Some(rest) => (Verify::Words, rest.to_string()),
+        None => (Verify::Changes, cases),
+    };
     let rt = Runtime::builder().threads(2).build().unwrap();
     let config = ClusterConfig {
         timeout: if cases == "late" {
@@ -289,7 +313,8 @@ fn child() {
             Duration::from_secs(60)
         },
         movement,
-        verify: true,
+        verify,
+        affine_check: true,
     };
     let mut c = Cluster::new(rt, config).unwrap();
     let rank = c.rank();
@@ -297,9 +322,11 @@ fn child() {
         match case {
             "elementwise" => elementwise(&mut c),
             "stencil" => stencil(&mut c),
+            "tiles" => tiles(&mut c),
             "histogram" => histogram(&mut c),
             "pipeline" => pipeline(&mut c),
-            "errors" => errors(&mut c),
+            "errors" => errors(&mut c, verify == Verify::Words),
+            "host_inputs" => host_inputs(&mut c),
             "late" => {
                 if rank == 1 {
                     std::thread::sleep(Duration::from_secs(20));
@@ -375,11 +402,12 @@ fn both(
     c: &mut Cluster,
     single: &Runtime,
     k: &Arc<Kernel>,
-    grid: u32,
-    block: u32,
+    grid: impl Into<Shape>,
+    block: impl Into<Shape>,
     args: &[(Option<&Twin>, Arg)],
     access: &[(&str, Access)],
 ) {
+    let (grid, block) = (grid.into().0, block.into().0);
     let cl: Vec<Arg> = args
         .iter()
         .map(|(t, a)| t.map_or(*a, |t| Arg::Buffer(t.cluster)))
@@ -388,24 +416,26 @@ fn both(
         .iter()
         .map(|(t, a)| t.map_or(*a, |t| Arg::Buffer(t.local)))
         .collect();
-    c.launch(
-        k,
-        Dim3::x(grid),
-        Dim3::x(block),
-        &cl,
-        access,
-        LaunchOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("rank {}: {e}", c.rank()));
+    c.launch(k, grid, block, &cl, access, LaunchOptions::default())
+        .unwrap_or_else(|e| panic!("rank {}: {e}", c.rank()));
     single
-        .launch(
-            k,
-            Dim3::x(grid),
-            Dim3::x(block),
-            &lo,
-            LaunchOptions::default(),
-        )
+        .launch(k, grid, block, &lo, LaunchOptions::default())
         .unwrap();
+}
+
+/// A launch dimension: a number (x only) or a `Dim3`.
+struct Shape(Dim3);
+
+impl From<u32> for Shape {
+    fn from(x: u32) -> Shape {
+        Shape(Dim3::x(x))
+    }
+}
+
+impl From<Dim3> for Shape {
+    fn from(d: Dim3) -> Shape {
+        Shape(d)
+    }
 }
 
 fn buf(t: &Twin) -> (Option<&Twin>, Arg) {
@@ -469,6 +499,39 @@ fn stencil(c: &mut Cluster) {
     }
     same(c, &single, &x, "smoothed x");
     same(c, &single, &y, "smoothed y");
+}
+
+fn tiles(c: &mut Cluster) {
+    // A 2-D five-point stencil ping-ponging between two 100 x 37 arrays in
+    // tiles of 16 x 8 (the last tile column and row are cut), read with a
+    // halo of one row and column: halo rows and columns move between
+    // launches.
+    let single = Runtime::builder().threads(1).build().unwrap();
+    let k = kernel(c.runtime(), "blur2d");
+    let (w, h) = (100u32, 37u32);
+    let x: Vec<f32> = data((w * h) as usize, 8)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let x = twin(c, &single, &f32s(&x));
+    let y = twin(c, &single, &vec![0; (w * h) as usize * 4]);
+    let grid = Dim3::new(w.div_ceil(16), h.div_ceil(8), 1);
+    let read = Access::tiles(16, 8, w as u64, 4).with_halo(1);
+    let write = Access::tiles(16, 8, w as u64, 4);
+    for step in 0..5 {
+        let (from, to) = if step % 2 == 0 { (&x, &y) } else { (&y, &x) };
+        both(
+            c,
+            &single,
+            &k,
+            grid,
+            Dim3::new(16, 8, 1),
+            &[buf(from), buf(to), val(w), val(h)],
+            &[("x", read), ("y", write)],
+        );
+    }
+    same(c, &single, &x, "blurred x");
+    same(c, &single, &y, "blurred y");
 }
 
 fn histogram(c: &mut Cluster) {
@@ -593,7 +656,30 @@ fn pipeline(c: &mut Cluster) {
     );
 }
 
-fn errors(c: &mut Cluster) {
+fn host_inputs(c: &mut Cluster) {
+    let rank = c.rank();
+    // Equal inputs pass (and are hashed: elementwise allocates from bytes).
+    elementwise(c);
+    assert!(c.stats().host_bytes_hashed >= 3 * 10_007 * 4);
+    // Rank 1 reads one bit differently: the next collective operation
+    // fails on every rank, naming rank 1 and the buffer.
+    let mut bytes = u32s(&data(1000, 9));
+    if rank == 1 {
+        bytes[17] ^= 1;
+    }
+    let x = c.alloc_from(&bytes).unwrap();
+    let e = c.read(x).unwrap_err();
+    match &e {
+        ClusterError::HostInputs {
+            rank: 1, buffers, ..
+        } if buffers == &[x.0] => {}
+        other => panic!("rank {rank}: expected different host inputs, got {other}"),
+    }
+    assert!(e.to_string().contains("rank 1 wrote other bytes"), "{e}");
+    assert!(matches!(c.read(x), Err(ClusterError::Stopped(_))));
+}
+
+fn errors(c: &mut Cluster, words: bool) {
     let rank = c.rank();
     let last = c.size() - 1;
     let rt = c.runtime();
@@ -607,10 +693,11 @@ fn errors(c: &mut Cluster) {
 
     // Writes one block (1024 bytes) past each block's declared range: the
     // lowest rank that did so is named, with the rank whose bytes it wrote.
+    // The address is affine in the block index: found before running.
     let blocks = 8u32;
     let buf_c = c.alloc((blocks as usize + 1) * 1024).unwrap();
-    let e = c
-        .launch(
+    let launch_shifted = |c: &mut Cluster| {
+        c.launch(
             &shifted,
             Dim3::x(blocks),
             Dim3::x(256),
@@ -618,8 +705,30 @@ fn errors(c: &mut Cluster) {
             &[("c", Access::blocks(256, 4))],
             opts,
         )
-        .unwrap_err();
-    let first_boundary = lanes::cluster::partition(blocks as u64, c.size())[0].end * 1024;
+        .unwrap_err()
+    };
+    let e = launch_shifted(c);
+    let first_boundary = partition(blocks as u64, c.size())[0].end * 1024;
+    match &e {
+        ClusterError::Reach {
+            kernel,
+            buffer,
+            rank: 0,
+            line: 116,
+            write: true,
+            bytes,
+            owner: Some(1),
+        } if kernel == "shifted"
+            && buffer == "c"
+            && *bytes == (first_boundary..first_boundary + 1024) => {}
+        other => {
+            panic!("rank {rank}: expected rank 0's store to reach rank 1's bytes, got {other}")
+        }
+    }
+    // Without that check, the launch runs and the check after it finds it.
+    c.set_affine_check(false);
+    let e = launch_shifted(c);
+    c.set_affine_check(true);
     match &e {
         ClusterError::Violation {
             kernel,
@@ -651,16 +760,64 @@ fn errors(c: &mut Cluster) {
             opts,
         )
         .unwrap_err();
-    match &e {
-        // Rank 0 wrote its last element, which rank 1 declared it reads.
-        ClusterError::Violation {
-            rank: 1,
-            owner: Some(0),
-            ..
-        } => {}
-        other => panic!("rank {rank}: expected a halo violation, got {other}"),
+    if words {
+        // The last lane of rank 0 read the first element of rank 1, which
+        // rank 1 wrote.
+        match &e {
+            ClusterError::Violation {
+                rank: 0,
+                owner: Some(1),
+                bytes,
+                ..
+            } if bytes.start == partition((n / 64) as u64, c.size())[1].start * 256 => {}
+            other => panic!("rank {rank}: expected a read of rank 1's writes, got {other}"),
+        }
+        assert!(
+            e.to_string().contains("read what another rank wrote"),
+            "{e}"
+        );
+    } else {
+        match &e {
+            // Rank 0 wrote its last element, which rank 1 declared it reads.
+            ClusterError::Violation {
+                rank: 1,
+                owner: Some(0),
+                ..
+            } => {}
+            other => panic!("rank {rank}: expected a halo violation, got {other}"),
+        }
+        assert!(e.to_string().contains("halo"), "{e}");
     }
-    assert!(e.to_string().contains("halo"), "{e}");
+
+    if words {
+        // Lane 0 of every block stores 0 over the 0 already in element 0:
+        // no contents change, but ranks 0 and 1 both wrote it. (The check
+        // before the launch sees it too: the address is constant.)
+        let zero = kernel(c.runtime(), "store_zero");
+        let z = c.alloc(8 * 256 * 4).unwrap();
+        c.set_affine_check(false);
+        let e = c
+            .launch(
+                &zero,
+                Dim3::x(8),
+                Dim3::x(256),
+                &[Arg::Buffer(z)],
+                &[("c", Access::blocks(256, 4))],
+                opts,
+            )
+            .unwrap_err();
+        c.set_affine_check(true);
+        match &e {
+            ClusterError::Overlap {
+                first: 0,
+                second: 1,
+                bytes,
+                owner: Some(0),
+                ..
+            } if *bytes == (0..4) => {}
+            other => panic!("rank {rank}: expected overlapping writes, got {other}"),
+        }
+    }
 
     // Written by one block only: block 0 writes `t`, declared as block 3's
     // (which the last rank runs).
@@ -685,6 +842,32 @@ fn errors(c: &mut Cluster) {
             ..
         } if *o == last && buffer == "t" => {}
         other => panic!("rank {rank}: expected rank 0 writing rank {last}'s `t`, got {other}"),
+    }
+
+    // A 2-D kernel that writes one column right of its tile: on 2 and 4
+    // ranks, rank 0's last tile writes into the first tile of rank 1.
+    let shifted2d = kernel(c.runtime(), "shifted2d");
+    let (w, h) = (48u32, 24u32);
+    let y = c.alloc((w * h) as usize * 4).unwrap();
+    let e = c
+        .launch(
+            &shifted2d,
+            Dim3::new(w / 16, h / 8, 1),
+            Dim3::new(16, 8, 1),
+            &[Arg::Buffer(y), Arg::from(w), Arg::from(h)],
+            &[("y", Access::tiles(16, 8, w as u64, 4))],
+            opts,
+        )
+        .unwrap_err();
+    match &e {
+        ClusterError::Violation {
+            kernel,
+            buffer,
+            rank: 0,
+            owner: Some(1),
+            ..
+        } if kernel == "shifted2d" && buffer == "y" => {}
+        other => panic!("rank {rank}: expected a tile violation, got {other}"),
     }
 
     // An atomic's returned value used on a reduced buffer: refused before

@@ -1,6 +1,6 @@
 //! `lanes run --distribute` (under `mpirun`, cargo feature `mpi`) and
 //! `lanes run --dry-run-ranks N[,N...]` (any build): a launch split across
-//! ranks with `--access NAME=all|blocks:K[:halo=H]|reduce:OP|one:B`.
+//! ranks with `--access NAME=all|blocks:K[:halo=H]|tiles:WxH:ROW[:halo=H]|reduce:OP|one:B`.
 
 use std::sync::Arc;
 
@@ -19,7 +19,10 @@ pub(crate) struct AccessArg {
 }
 
 pub(crate) fn parse_access(s: &str) -> Result<AccessArg, String> {
-    let (name, spec) = split_name(s, "NAME=all|blocks:K[:halo=H]|reduce:OP|one:BLOCK")?;
+    let (name, spec) = split_name(
+        s,
+        "NAME=all|blocks:K[:halo=H]|tiles:WxH:ROW[:halo=H]|reduce:OP|one:BLOCK",
+    )?;
     Ok(AccessArg {
         name: name.to_string(),
         spec: spec.parse()?,
@@ -85,7 +88,7 @@ pub(crate) fn declarations(
         .map(|a| (a.name.clone(), a.spec))
         .collect();
     let decls = by_slot(kernel, &named, |slot| elem(slot_param(slot))).map_err(CliError::Usage)?;
-    resolve(kernel, &decls, args.grid.count() as u64).map_err(|e| CliError::Usage(e.to_string()))
+    resolve(kernel, &decls, args.grid).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// `--dry-run-ranks`: prints the partition and the bytes moved.
@@ -192,10 +195,21 @@ mod with_mpi {
         let config = ClusterConfig {
             timeout: args.timeout.unwrap_or(ClusterConfig::default().timeout),
             movement: args.movement,
-            verify: args.verify,
+            verify: args.verify.unwrap_or_default(),
+            affine_check: !args.no_affine_check,
         };
         let mut cluster = Cluster::new(rt, config)?;
         let bound = bind(cluster.runtime(), kernel, values)?;
+        // Every rank read its own files (or ran the generators): the first
+        // launch checks that all of them hold the same inputs. Zeroed
+        // buffers are the same everywhere.
+        for (b, value) in bound.iter().zip(values) {
+            if let Some((id, _, _)) = b.buffer
+                && !value.starts_with("zeros:")
+            {
+                cluster.host_wrote(id)?;
+            }
+        }
         for save in &args.saves {
             saved_type(&bound, kernel, save)?;
         }
@@ -278,13 +292,15 @@ mod with_mpi {
             // lines are merged by the launcher), before MPI ends.
             let line = format!(
                 "rank {rank}: per launch sent {} B, received {} B, {} in MPI, {} running blocks; \
-                 saves moved {} B\n",
+                 saves moved {} B; hashed {} B of inputs in {}\n",
                 launched.bytes_sent / launches,
                 launched.bytes_received / launches,
                 format_ns(launched.mpi_time.as_nanos() as f64 / launches as f64),
                 format_ns(launched.run_time.as_nanos() as f64 / launches as f64),
                 (stats.bytes_sent + stats.bytes_received)
-                    - (launched.bytes_sent + launched.bytes_received)
+                    - (launched.bytes_sent + launched.bytes_received),
+                stats.host_bytes_hashed,
+                format_ns(stats.host_hash_time.as_nanos() as f64),
             );
             eprint!("{line}");
         }

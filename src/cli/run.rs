@@ -79,6 +79,8 @@ pub struct RunArgs {
     /// What the blocks do with a buffer, for --distribute and
     /// --dry-run-ranks: `all` (only read), `blocks:K[:halo=H]` (block b
     /// writes elements b*K..(b+1)*K, reads H more each side),
+    /// `tiles:WxH:ROW[:halo=H]` (block (x, y) writes the WxH tile at
+    /// (x*W, y*H) of a row-major array of ROW elements per row),
     /// `reduce:add|min|max` (only atomics whose result is unused) or
     /// `one:BLOCK` (only that block writes it). A buffer the kernel only
     /// reads may be left out (`all`).
@@ -94,10 +96,27 @@ pub struct RunArgs {
     #[arg(long, value_name = "lazy|eager", default_value = "lazy", value_parser = parse_movement)]
     pub(crate) movement: Movement,
     /// With --distribute: check every launch for writes outside the
-    /// declared ranges and for reads of another rank's writes (costs a copy
-    /// of each written buffer per launch).
+    /// declared ranges, overlapping writes and reads of another rank's
+    /// writes. `--verify` (`=changes`) compares each written buffer before
+    /// and after the launch (a copy per launch; a store of the value
+    /// already there is not seen); `--verify=words` records every byte
+    /// each rank writes and reads (runs on the reference interpreter: for
+    /// debugging).
+    #[arg(
+        long,
+        value_name = "changes|words",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "changes",
+        value_parser = parse_verify
+    )]
+    pub(crate) verify: Option<crate::cluster::Verify>,
+    /// With --distribute: skip the check, made before every launch, that
+    /// accesses whose addresses are affine in the block index stay inside
+    /// each rank's declaration (for a kernel whose guards keep lanes away
+    /// from bytes their address formula reaches).
     #[arg(long)]
-    pub(crate) verify: bool,
+    pub(crate) no_affine_check: bool,
 }
 
 /// `--dry-run-ranks`: the rank counts.
@@ -106,6 +125,10 @@ pub(crate) struct RankList(pub(crate) Vec<u32>);
 
 fn parse_rank_list(s: &str) -> Result<RankList, String> {
     super::distribute::parse_ranks(s).map(RankList)
+}
+
+fn parse_verify(s: &str) -> Result<crate::cluster::Verify, String> {
+    s.parse()
 }
 
 fn parse_movement(s: &str) -> Result<Movement, String> {
@@ -167,7 +190,7 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
         emit(&super::distribute::run(args, &kernel, &values, options)?);
         return Ok(());
     }
-    if !args.access.is_empty() || args.verify {
+    if !args.access.is_empty() || args.verify.is_some() || args.no_affine_check {
         return Err(CliError::Usage(
             "--access and --verify are for distributed runs: add --distribute (under mpirun) or --dry-run-ranks N"
                 .to_string(),

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::kernel::{AtomOp, Kernel, Op, ParamKind, Space, flow};
+use crate::launch::Dim3;
 use crate::types::{AtomType, ScalarType};
 
 /// How a reduced buffer's partial results are combined.
@@ -54,6 +55,25 @@ pub enum Access {
         /// Elements read beyond each end of a rank's range.
         halo: u64,
     },
+    /// Partitioned in two dimensions: the buffer is a row-major 2-D array
+    /// of `row_elems` elements per row, cut into tiles of `width` x
+    /// `height` elements; linear block `b` is tile `(b % tiles_per_row, b /
+    /// tiles_per_row)` (`tiles_per_row = ceil(row_elems / width)`, which
+    /// must be the grid's x) and writes only its tile (the right-most
+    /// tiles are cut at the end of the row), reading `halo` more elements
+    /// on each of its four sides.
+    Tiles {
+        /// Tile width in elements.
+        width: u64,
+        /// Tile height in rows.
+        height: u64,
+        /// Elements per row of the array.
+        row_elems: u64,
+        /// Bytes per element.
+        elem_bytes: u64,
+        /// Elements (and rows) read beyond each side of a tile.
+        halo: u64,
+    },
     /// Updated only by `atom.OP` whose returned value is unused: each rank
     /// starts from the identity of `OP`, and the partial results are
     /// combined in a fixed order of ranks (so floats are reproducible for a
@@ -78,8 +98,19 @@ impl Access {
         }
     }
 
-    /// This access with a halo of `halo` elements (for [`Access::Blocks`];
-    /// others are returned unchanged).
+    /// `tiles:WxH:ROW` with elements of `elem_bytes` bytes and no halo.
+    pub fn tiles(width: u64, height: u64, row_elems: u64, elem_bytes: u64) -> Access {
+        Access::Tiles {
+            width,
+            height,
+            row_elems,
+            elem_bytes,
+            halo: 0,
+        }
+    }
+
+    /// This access with a halo of `halo` elements (for [`Access::Blocks`]
+    /// and [`Access::Tiles`]; others are returned unchanged).
     pub fn with_halo(self, halo: u64) -> Access {
         match self {
             Access::Blocks {
@@ -91,13 +122,41 @@ impl Access {
                 elem_bytes,
                 halo,
             },
+            Access::Tiles {
+                width,
+                height,
+                row_elems,
+                elem_bytes,
+                ..
+            } => Access::Tiles {
+                width,
+                height,
+                row_elems,
+                elem_bytes,
+                halo,
+            },
             other => other,
         }
     }
 
+    /// Whether the buffer is cut between the ranks by block ranges
+    /// ([`Access::Blocks`] or [`Access::Tiles`]).
+    pub fn is_partitioned(&self) -> bool {
+        matches!(self, Access::Blocks { .. } | Access::Tiles { .. })
+    }
+
+    /// The halo of a partitioned access (0 for the others).
+    pub fn halo(&self) -> u64 {
+        match *self {
+            Access::Blocks { halo, .. } | Access::Tiles { halo, .. } => halo,
+            _ => 0,
+        }
+    }
+
     /// Parses the command-line form `all`, `blocks:K[:halo=H]`,
-    /// `reduce:add|min|max` or `one:BLOCK`; `elem_bytes` is the size of the
-    /// buffer's elements (for `blocks`).
+    /// `tiles:WxH:ROW[:halo=H]`, `reduce:add|min|max` or `one:BLOCK`;
+    /// `elem_bytes` is the size of the buffer's elements (for `blocks` and
+    /// `tiles`).
     pub fn parse(text: &str, elem_bytes: u64) -> Result<Access, String> {
         let spec: AccessSpec = text.parse()?;
         Ok(spec.with_elem_bytes(elem_bytes))
@@ -112,6 +171,19 @@ impl fmt::Display for Access {
                 elements, halo: 0, ..
             } => write!(f, "blocks:{elements}"),
             Access::Blocks { elements, halo, .. } => write!(f, "blocks:{elements}:halo={halo}"),
+            Access::Tiles {
+                width,
+                height,
+                row_elems,
+                halo,
+                ..
+            } => {
+                write!(f, "tiles:{width}x{height}:{row_elems}")?;
+                if halo > 0 {
+                    write!(f, ":halo={halo}")?;
+                }
+                Ok(())
+            }
             Access::Reduce(op) => write!(f, "reduce:{}", op.name()),
             Access::One { block } => write!(f, "one:{block}"),
         }
@@ -132,6 +204,19 @@ impl AccessSpec {
                 elem_bytes,
                 halo,
             },
+            Access::Tiles {
+                width,
+                height,
+                row_elems,
+                halo,
+                ..
+            } => Access::Tiles {
+                width,
+                height,
+                row_elems,
+                elem_bytes,
+                halo,
+            },
             other => other,
         }
     }
@@ -140,12 +225,19 @@ impl AccessSpec {
 impl FromStr for AccessSpec {
     type Err = String;
     fn from_str(text: &str) -> Result<AccessSpec, String> {
-        let expected = "expected all, blocks:K[:halo=H], reduce:add|min|max or one:BLOCK";
+        let expected = "expected all, blocks:K[:halo=H], tiles:WxH:ROW[:halo=H], reduce:add|min|max or one:BLOCK";
         let number = |what: &str, s: &str| {
             s.parse::<u64>()
                 .map_err(|_| format!("{what} `{s}` is not a whole number ({expected})"))
         };
         let parts: Vec<&str> = text.split(':').collect();
+        let halo_at = |i: usize| match parts.get(i) {
+            None => Ok(0),
+            Some(h) => match h.strip_prefix("halo=") {
+                Some(n) => number("halo", n),
+                None => Err(format!("`{h}` is not halo=H ({expected})")),
+            },
+        };
         let access = match parts.as_slice() {
             ["all"] => Access::All,
             ["blocks", k] | ["blocks", k, _] => {
@@ -153,17 +245,29 @@ impl FromStr for AccessSpec {
                 if elements == 0 {
                     return Err("blocks:0 gives no block any elements".to_string());
                 }
-                let halo = match parts.get(2) {
-                    None => 0,
-                    Some(h) => match h.strip_prefix("halo=") {
-                        Some(n) => number("halo", n)?,
-                        None => return Err(format!("`{h}` is not halo=H ({expected})")),
-                    },
-                };
                 Access::Blocks {
                     elements,
                     elem_bytes: 1,
-                    halo,
+                    halo: halo_at(2)?,
+                }
+            }
+            ["tiles", size, row] | ["tiles", size, row, _] => {
+                let Some((w, h)) = size.split_once('x') else {
+                    return Err(format!("tile size `{size}` is not WxH ({expected})"));
+                };
+                let (width, height) = (number("tile width", w)?, number("tile height", h)?);
+                let row_elems = number("elements per row", row)?;
+                if width == 0 || height == 0 || row_elems == 0 {
+                    return Err(format!(
+                        "`{text}`: tile width, tile height and row length must be at least 1"
+                    ));
+                }
+                Access::Tiles {
+                    width,
+                    height,
+                    row_elems,
+                    elem_bytes: 1,
+                    halo: halo_at(3)?,
                 }
             }
             ["reduce", op] => Access::Reduce(match *op {
@@ -327,8 +431,9 @@ fn result_used(kernel: &Kernel, pc: usize) -> bool {
 pub fn resolve(
     kernel: &Kernel,
     decls: &[Option<Access>],
-    grid_blocks: u64,
+    grid: Dim3,
 ) -> Result<Vec<Resolved>, AccessError> {
+    let grid_blocks = grid.count() as u64;
     let uses = slot_uses(kernel);
     let mut out = Vec::with_capacity(uses.len());
     for (slot, u) in uses.iter().enumerate() {
@@ -348,7 +453,7 @@ pub fn resolve(
                 return Err(err(
                     "undeclared".to_string(),
                     "the kernel writes it, so its access must be declared \
-                     (blocks:K[:halo=H], reduce:OP or one:BLOCK)"
+                     (blocks:K[:halo=H], tiles:WxH:ROW[:halo=H], reduce:OP or one:BLOCK)"
                         .to_string(),
                 ));
             }
@@ -383,6 +488,31 @@ pub fn resolve(
                     return Err(err(
                         shown,
                         "a block must own at least one element of at least one byte".to_string(),
+                    ));
+                }
+            }
+            Access::Tiles {
+                width,
+                height,
+                row_elems,
+                elem_bytes,
+                ..
+            } => {
+                if width == 0 || height == 0 || row_elems == 0 || elem_bytes == 0 {
+                    return Err(err(
+                        shown,
+                        "a tile must have at least one element of at least one byte".to_string(),
+                    ));
+                }
+                let per_row = row_elems.div_ceil(width);
+                if grid.x as u64 != per_row {
+                    return Err(err(
+                        shown,
+                        format!(
+                            "a row of {row_elems} elements holds {per_row} tiles of width \
+                             {width}, so the grid's x must be {per_row}, not {}",
+                            grid.x
+                        ),
                     ));
                 }
             }
@@ -529,10 +659,10 @@ mod tests {
     #[test]
     fn reduced_buffers_take_only_atomics_whose_result_is_unused() {
         let k = kernel(HIST);
-        let ok = resolve(&k, &[None, Some(Access::Reduce(ReduceOp::Add))], 4).unwrap();
+        let ok = resolve(&k, &[None, Some(Access::Reduce(ReduceOp::Add))], Dim3::x(4)).unwrap();
         assert_eq!(ok[1].reduce_type, Some(AtomType::U32));
         assert!(ok[0].loaded);
-        let e = resolve(&k, &[None, Some(Access::Reduce(ReduceOp::Max))], 4).unwrap_err();
+        let e = resolve(&k, &[None, Some(Access::Reduce(ReduceOp::Max))], Dim3::x(4)).unwrap_err();
         assert!(e.reason.contains("another atomic operation"), "{e}");
         // The returned value feeds a store: refused.
         let used = format!("{HIST} st.global.u32 [x + r1], r4\n");
@@ -543,7 +673,7 @@ mod tests {
                 Some(Access::blocks(1, 4)),
                 Some(Access::Reduce(ReduceOp::Add)),
             ],
-            4,
+            Dim3::x(4),
         )
         .unwrap_err();
         assert!(e.reason.contains("returned by the atomic"), "{e}");
@@ -556,7 +686,7 @@ mod tests {
                 Some(Access::blocks(1, 4)),
                 Some(Access::Reduce(ReduceOp::Add)),
             ],
-            4,
+            Dim3::x(4),
         )
         .unwrap();
     }
@@ -564,12 +694,12 @@ mod tests {
     #[test]
     fn written_buffers_need_a_declaration_that_allows_writes() {
         let k = kernel(HIST);
-        let e = resolve(&k, &[None, None], 4).unwrap_err();
+        let e = resolve(&k, &[None, None], Dim3::x(4)).unwrap_err();
         assert_eq!(e.access, "undeclared");
-        let e = resolve(&k, &[None, Some(Access::All)], 4).unwrap_err();
+        let e = resolve(&k, &[None, Some(Access::All)], Dim3::x(4)).unwrap_err();
         assert!(e.reason.contains("atomically"), "{e}");
-        let e = resolve(&k, &[None, Some(Access::One { block: 4 })], 4).unwrap_err();
+        let e = resolve(&k, &[None, Some(Access::One { block: 4 })], Dim3::x(4)).unwrap_err();
         assert!(e.reason.contains("only 4 blocks"), "{e}");
-        resolve(&k, &[None, Some(Access::One { block: 3 })], 4).unwrap();
+        resolve(&k, &[None, Some(Access::One { block: 3 })], Dim3::x(4)).unwrap();
     }
 }

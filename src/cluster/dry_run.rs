@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::access::{Access, Resolved};
-use super::plan::{LaunchPlan, Movement, PlannedBuffer, Planner, Transfer, block_bytes, volume};
+use super::access::Resolved;
+use super::plan::{LaunchPlan, Movement, PlannedBuffer, Planner, Transfer, volume};
+use super::ranges::{block_bytes, show};
 
 /// A buffer argument of the launch under study.
 #[derive(Clone, Debug)]
@@ -151,12 +152,13 @@ impl DryRun {
                 blocks.end - blocks.start
             );
             for b in &self.buffers {
-                if let a @ Access::Blocks { .. } = b.resolved.access {
+                let a = b.resolved.access;
+                if a.is_partitioned() {
                     let own = block_bytes(&a, blocks, b.len, false);
                     let read = block_bytes(&a, blocks, b.len, true);
-                    let _ = write!(out, "; `{}` bytes {}..{}", b.name, own.start, own.end);
+                    let _ = write!(out, "; `{}` bytes {}", b.name, show(&own, 4));
                     if read != own {
-                        let _ = write!(out, " (reads {}..{})", read.start, read.end);
+                        let _ = write!(out, " (reads {})", show(&read, 4));
                     }
                 }
             }
@@ -195,7 +197,7 @@ pub fn summary_line(r: &DryRunResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ReduceOp;
+    use crate::cluster::{Access, ReduceOp};
     use crate::types::AtomType;
 
     fn buffer(name: &str, len: u64, access: Access, written: bool) -> DryBuffer {

@@ -16,6 +16,7 @@ use std::hash::Hash;
 use std::ops::Range;
 
 use super::access::{Access, Resolved};
+use super::ranges::block_bytes;
 
 /// When written data moves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -207,28 +208,9 @@ impl LaunchPlan {
     }
 }
 
-/// The byte range rank blocks `blocks` own of a partitioned buffer
-/// (`halo` elements beyond each end for reads), within `0..len`.
-pub fn block_bytes(access: &Access, blocks: &Range<u64>, len: u64, halo: bool) -> Range<u64> {
-    let Access::Blocks {
-        elements,
-        elem_bytes,
-        halo: h,
-    } = *access
-    else {
-        return 0..len;
-    };
-    if blocks.is_empty() {
-        return 0..0;
-    }
-    let h = if halo { h as u128 } else { 0 };
-    let el = elements as u128;
-    let eb = elem_bytes as u128;
-    let start = (blocks.start as u128 * el).saturating_sub(h) * eb;
-    let end = (blocks.end as u128 * el + h) * eb;
-    let clamp = |v: u128| v.min(len as u128) as u64;
-    clamp(start)..clamp(end)
-}
+/// What a rank needs of a buffer: (launch position, key, length, rank,
+/// byte ranges).
+type Need<K> = (usize, K, u64, u32, Vec<Range<u64>>);
 
 /// The plan's state: who holds what, for every buffer seen so far.
 #[derive(Debug)]
@@ -283,10 +265,10 @@ impl<K: Copy + Eq + Hash> Planner<K> {
     /// `(launch position, key, len, rank, range)`. Sources are the holders
     /// before any of these transfers (they all happen at once, so a rank
     /// cannot pass on what it is receiving).
-    fn fetch_all(&mut self, needs: &[(usize, K, u64, u32, Range<u64>)]) -> Vec<Transfer> {
+    fn fetch_all(&mut self, needs: &[Need<K>]) -> Vec<Transfer> {
         let mut before: HashMap<K, Validity> = HashMap::new();
         let mut out = Vec::new();
-        for (index, key, len, to, range) in needs {
+        for (index, key, len, to, ranges) in needs {
             let snapshot = match before.get(key) {
                 Some(v) => v,
                 None => {
@@ -294,7 +276,10 @@ impl<K: Copy + Eq + Hash> Planner<K> {
                     before.entry(*key).or_insert(v)
                 }
             };
-            let missing = snapshot.missing(*to, range.clone());
+            let missing: Vec<(Range<u64>, u32)> = ranges
+                .iter()
+                .flat_map(|r| snapshot.missing(*to, r.clone()))
+                .collect();
             let live = self.validity(*key, *len);
             for (bytes, from) in missing {
                 live.add(bytes.clone(), *to);
@@ -318,7 +303,7 @@ impl<K: Copy + Eq + Hash> Planner<K> {
         };
         let needs: Vec<_> = ranks
             .into_iter()
-            .map(|r| (0, key, len, r, 0..len))
+            .map(|r| (0, key, len, r, vec![0..len]))
             .collect();
         let out = self.fetch_all(&needs);
         if to.is_none() {
@@ -341,11 +326,13 @@ impl<K: Copy + Eq + Hash> Planner<K> {
             for (r, blocks) in ranges.iter().enumerate() {
                 let r = r as u32;
                 let need = match b.resolved.access {
-                    Access::Reduce(_) if r == 0 => 0..b.len,
-                    Access::Reduce(_) => 0..0,
-                    _ if blocks.is_empty() => 0..0,
-                    ref a @ Access::Blocks { .. } => block_bytes(a, blocks, b.len, true),
-                    Access::All | Access::One { .. } => 0..b.len,
+                    Access::Reduce(_) if r == 0 => vec![0..b.len],
+                    Access::Reduce(_) => Vec::new(),
+                    _ if blocks.is_empty() => Vec::new(),
+                    ref a @ (Access::Blocks { .. } | Access::Tiles { .. }) => {
+                        block_bytes(a, blocks, b.len, true)
+                    }
+                    Access::All | Access::One { .. } => vec![0..b.len],
                 };
                 needs.push((i, b.key, b.len, r, need));
             }
@@ -355,12 +342,13 @@ impl<K: Copy + Eq + Hash> Planner<K> {
         for (i, b) in buffers.iter().enumerate() {
             match b.resolved.access {
                 Access::All => {}
-                Access::Blocks { .. } if !b.resolved.written => {}
-                ref a @ Access::Blocks { .. } => {
+                Access::Blocks { .. } | Access::Tiles { .. } if !b.resolved.written => {}
+                ref a @ (Access::Blocks { .. } | Access::Tiles { .. }) => {
                     for (r, blocks) in ranges.iter().enumerate() {
-                        let own = block_bytes(a, blocks, b.len, false);
-                        self.validity(b.key, b.len)
-                            .set(own, Holders::Ranks(vec![r as u32]));
+                        for own in block_bytes(a, blocks, b.len, false) {
+                            self.validity(b.key, b.len)
+                                .set(own, Holders::Ranks(vec![r as u32]));
+                        }
                     }
                 }
                 Access::Reduce(_) => {
@@ -393,7 +381,9 @@ impl<K: Copy + Eq + Hash> Planner<K> {
             let needs: Vec<_> = buffers
                 .iter()
                 .enumerate()
-                .flat_map(|(i, b)| (0..self.ranks).map(move |r| (i, b.key, b.len, r, 0..b.len)))
+                .flat_map(|(i, b)| {
+                    (0..self.ranks).map(move |r| (i, b.key, b.len, r, vec![0..b.len]))
+                })
                 .collect();
             plan.after = self.fetch_all(&needs);
             for b in buffers {

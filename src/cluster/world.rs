@@ -22,8 +22,11 @@ use ::mpi::traits::*;
 
 use super::ClusterError;
 use super::access::{Access, AccessError, Resolved, resolve};
-use super::plan::{Movement, PlannedBuffer, Planner, Transfer, block_bytes, owner_of};
+use super::affine::{AffineAccess, analyze, check as check_affine};
+use super::plan::{Movement, PlannedBuffer, Planner, Transfer, owner_of};
+use super::ranges::{block_bytes, complement, intersect};
 use super::reduce::{combine, identity};
+use super::verify::{self, Finding, Footprint, Verify};
 use crate::engine::StopFlag;
 use crate::kernel::{Kernel, ParamKind};
 use crate::launch::{Arg, Dim3, LaunchError, check_shape};
@@ -34,8 +37,11 @@ use crate::runtime::{LaunchOptions, LaunchStats, Runtime};
 const DATA_TAG: i32 = 17;
 /// The most bytes in one message (MPI counts are 32-bit).
 const MAX_MESSAGE: u64 = 1 << 30;
-/// Words in a header.
-const HEADER_WORDS: usize = 8;
+/// Words in a header: magic, operation, kind, hash, ok, 3 of label, the
+/// digest of the host's writes since the previous operation.
+const HEADER_WORDS: usize = 9;
+/// The header word of the host writes' digest.
+const HOST_WORD: usize = 8;
 /// Marks a header, so a stray message is not taken for one.
 const MAGIC: u64 = 0x6c61_6e65_735f_6d70; // "lanes_mp"
 /// Bytes of an error message carried in a status record.
@@ -53,10 +59,13 @@ pub struct ClusterConfig {
     pub timeout: Duration,
     /// When written data moves.
     pub movement: Movement,
-    /// Check every launch for writes outside the declared ranges and reads
-    /// of other ranks' writes (compares each written buffer before and
-    /// after; costs a copy of those buffers per launch).
-    pub verify: bool,
+    /// How much every launch checks that the kernel keeps to its
+    /// declarations (see [`Verify`]).
+    pub verify: Verify,
+    /// Before every launch, check that the accesses whose addresses are
+    /// affine in the block index stay inside each rank's declaration
+    /// (see [`super::analyze`]; cached per kernel, shape and arguments).
+    pub affine_check: bool,
 }
 
 impl Default for ClusterConfig {
@@ -64,7 +73,8 @@ impl Default for ClusterConfig {
         ClusterConfig {
             timeout: Duration::from_secs(300),
             movement: Movement::Lazy,
-            verify: false,
+            verify: Verify::Off,
+            affine_check: true,
         }
     }
 }
@@ -83,6 +93,11 @@ pub struct ClusterStats {
     pub mpi_time: Duration,
     /// Wall time running this rank's blocks.
     pub run_time: Duration,
+    /// Bytes written by the host and hashed for the check that every rank
+    /// wrote the same.
+    pub host_bytes_hashed: u64,
+    /// Wall time hashing them.
+    pub host_hash_time: Duration,
 }
 
 /// One launch as this rank saw it.
@@ -109,6 +124,11 @@ pub struct Cluster {
     stats: ClusterStats,
     /// Set by an error that leaves the ranks out of step.
     stopped: Option<String>,
+    /// What the host wrote into buffers since the last collective
+    /// operation (compared across ranks by the next one).
+    host: Option<HostWrites>,
+    /// The last launch's affine accesses, by kernel, shape and scalars.
+    affine: Option<(AffineKey, Arc<Vec<AffineAccess>>)>,
     finished: bool,
     /// Last: MPI is finalized when it drops.
     _universe: Universe,
@@ -185,6 +205,8 @@ impl Cluster {
             seq: 0,
             stats: ClusterStats::default(),
             stopped: None,
+            host: None,
+            affine: None,
             finished: false,
             _universe: universe,
         })
@@ -205,6 +227,12 @@ impl Cluster {
         &self.rt
     }
 
+    /// Turns the check of affine accesses made before every launch on or
+    /// off ([`ClusterConfig::affine_check`]); call it on every rank alike.
+    pub fn set_affine_check(&mut self, on: bool) {
+        self.config.affine_check = on;
+    }
+
     /// What this rank moved and waited for so far.
     pub fn stats(&self) -> &ClusterStats {
         &self.stats
@@ -215,20 +243,76 @@ impl Cluster {
         Ok(self.rt.alloc(len)?)
     }
 
-    /// A buffer holding `bytes` (every rank must give the same bytes).
+    /// A buffer holding `bytes` (every rank must give the same bytes: the
+    /// next collective operation checks that they did).
     pub fn alloc_from(&mut self, bytes: &[u8]) -> Result<BufferId, ClusterError> {
-        Ok(self.rt.alloc_from(bytes)?)
+        let id = self.rt.alloc_from(bytes)?;
+        self.note_host_write(id, 0, bytes);
+        Ok(id)
     }
 
     /// Writes `bytes` at `offset` of `id` on this rank; every rank must
-    /// write the same bytes (the host program is the same everywhere).
+    /// write the same bytes (the host program is the same everywhere; the
+    /// next collective operation checks that they did).
     pub fn write(&mut self, id: BufferId, offset: usize, bytes: &[u8]) -> Result<(), ClusterError> {
         self.rt.write(id, offset, bytes)?;
+        self.note_host_write(id, offset as u64, bytes);
         let len = self.rt.len_of(id)? as u64;
         let at = offset as u64;
         self.planner
             .host_wrote(id, len, at..at + bytes.len() as u64);
         Ok(())
+    }
+
+    /// Declares that this rank's host wrote all of `id` directly (through
+    /// [`Cluster::runtime`], a file reader, ...): its contents are hashed
+    /// and the next collective operation checks that every rank's are the
+    /// same. Writes through [`Cluster::write`] and [`Cluster::alloc_from`]
+    /// are checked without this.
+    pub fn host_wrote(&mut self, id: BufferId) -> Result<(), ClusterError> {
+        let t = Instant::now();
+        let buffer = self.rt.buffers.read().get(id)?.clone();
+        let len = buffer.len();
+        // In pieces that stay in the cache, without a copy of the buffer.
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut piece = vec![0u8; len.min(1 << 18)];
+        let mut at = 0;
+        while at < len {
+            let n = piece.len().min(len - at);
+            buffer
+                .read_into(at, &mut piece[..n])
+                .map_err(|_| internal("a buffer shrank while it was hashed"))?;
+            hasher.update(&piece[..n]);
+            at += n;
+        }
+        self.note_hash(id, 0, len as u64, hasher.digest(), t);
+        self.planner.host_wrote(id, len as u64, 0..len as u64);
+        Ok(())
+    }
+
+    /// Folds a host write into the digest the next header carries.
+    fn note_host_write(&mut self, id: BufferId, offset: u64, bytes: &[u8]) {
+        let t = Instant::now();
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        self.note_hash(id, offset, bytes.len() as u64, hash, t);
+    }
+
+    /// Folds the hash of `len` bytes written at `offset` of `id` (hashing
+    /// began at `start`) into the digest.
+    fn note_hash(&mut self, id: BufferId, offset: u64, len: u64, hash: u64, start: Instant) {
+        let host = self.host.get_or_insert_with(|| HostWrites {
+            digest: Fnv::new().0,
+            buffers: Vec::new(),
+        });
+        let mut h = Fnv(host.digest);
+        h.u64(id.0).u64(offset).u64(len).u64(hash);
+        // Never 0: a header's 0 means "no host writes".
+        host.digest = h.0.max(1);
+        if !host.buffers.contains(&id.0) {
+            host.buffers.push(id.0);
+        }
+        self.stats.host_bytes_hashed += len;
+        self.stats.host_hash_time += start.elapsed();
     }
 
     /// Frees `id` (on every rank).
@@ -290,7 +374,9 @@ impl Cluster {
             launches: 1,
             ..ClusterStats::default()
         };
-        let prepared = self.prepare(kernel, grid, block, args, access);
+        let prepared = self
+            .prepare(kernel, grid, block, args, access)
+            .and_then(|d| self.check_reach(kernel, grid, block, args, &d).map(|_| d));
         let hash = launch_hash(kernel, grid, block, args, access, options, &prepared);
         let ok = prepared.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let t = Instant::now();
@@ -330,18 +416,29 @@ impl Cluster {
         let snapshots: Vec<Option<Vec<u8>>> = distinct
             .iter()
             .map(|d| {
-                let checked = d.resolved.written
-                    && matches!(
-                        d.resolved.access,
-                        Access::Blocks { .. } | Access::One { .. }
-                    );
-                (self.config.verify && checked).then(|| d.buffer.to_bytes())
+                (self.config.verify == Verify::Changes && checked(&d.resolved))
+                    .then(|| d.buffer.to_bytes())
             })
             .collect();
 
         let run_start = Instant::now();
+        let mut footprints: Vec<Footprint> = vec![Footprint::default(); distinct.len()];
         let local = if mine.is_empty() {
             Ok(None)
+        } else if self.config.verify == Verify::Words {
+            self.traced_run(kernel, grid, block, args, options, &distinct, mine.clone())
+                .map(|prints| {
+                    footprints = prints;
+                    Some(LaunchStats {
+                        blocks: mine.end - mine.start,
+                        lanes: (mine.end - mine.start) as u128 * block.count(),
+                        tasks: 0,
+                        elapsed: run_start.elapsed(),
+                        batch: None,
+                        engine: crate::runtime::Engine::Reference,
+                        compile_time: None,
+                    })
+                })
         } else {
             let mut options = options;
             options.timeout = Some(
@@ -384,6 +481,9 @@ impl Cluster {
                     message: message.clone(),
                 });
             }
+        }
+        if self.config.verify == Verify::Words {
+            self.judge_footprints(kernel, &distinct, &plan.blocks, &footprints, &mut stats)?;
         }
         for (rank, s) in statuses.iter().enumerate() {
             if let Some(v) = &s.violation {
@@ -506,7 +606,7 @@ impl Cluster {
                 }
             }
         }
-        let resolved = resolve(kernel, &decls, grid.count() as u64)?;
+        let resolved = resolve(kernel, &decls, grid)?;
         let table = self.rt.buffers.read();
         let bound =
             crate::launch::bind_args(kernel, args, |id| table.get(id).cloned()).map_err(fail)?;
@@ -560,10 +660,12 @@ impl Cluster {
         mine[2] = kind as u64;
         mine[3] = hash;
         mine[4] = ok.is_ok() as u64;
+        let host = self.host.take();
+        mine[HOST_WORD] = host.as_ref().map_or(0, |h| h.digest);
         let mut label = [0u8; 24];
         let n = name.len().min(24);
         label[..n].copy_from_slice(&name.as_bytes()[..n]);
-        for (w, c) in mine[5..].iter_mut().zip(label.chunks(8)) {
+        for (w, c) in mine[5..HOST_WORD].iter_mut().zip(label.chunks(8)) {
             *w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
         }
         let mut all = vec![0u64; HEADER_WORDS * self.size as usize];
@@ -580,7 +682,7 @@ impl Cluster {
         let theirs: Vec<&[u64]> = all.chunks(HEADER_WORDS).collect();
         let reference = theirs[0];
         for (rank, h) in theirs.iter().enumerate() {
-            if h[..4] != reference[..4] || h[5..] != reference[5..] {
+            if h[..4] != reference[..4] || h[5..HOST_WORD] != reference[5..HOST_WORD] {
                 let e = ClusterError::Diverged {
                     seq: self.seq,
                     ours: describe(reference),
@@ -590,6 +692,18 @@ impl Cluster {
                 self.stopped = Some(e.to_string());
                 return Err(e);
             }
+        }
+        if let Some(rank) = theirs
+            .iter()
+            .position(|h| h[HOST_WORD] != reference[HOST_WORD])
+        {
+            let e = ClusterError::HostInputs {
+                seq: self.seq,
+                rank: rank as u32,
+                buffers: host.map(|h| h.buffers).unwrap_or_default(),
+            };
+            self.stopped = Some(e.to_string());
+            return Err(e);
         }
         // A rank whose operation could not start returns its own error;
         // the others name it.
@@ -681,26 +795,13 @@ impl Cluster {
             let Some(before) = snap else { continue };
             let after = d.buffer.to_bytes();
             let len = after.len() as u64;
-            let (own, owners): (Range<u64>, Vec<Range<u64>>) = match d.resolved.access {
-                a @ Access::Blocks { .. } => (
-                    block_bytes(&a, &ranges[me], len, false),
-                    ranges
-                        .iter()
-                        .map(|r| block_bytes(&a, r, len, false))
-                        .collect(),
-                ),
-                Access::One { block } => {
-                    let owner = owner_of(ranges, block) as usize;
-                    let whole = |r: usize| if r == owner { 0..len } else { 0..0 };
-                    (whole(me), (0..ranges.len()).map(whole).collect())
-                }
-                _ => continue,
-            };
-            for region in [0..own.start, own.end..len] {
+            let owners = owned_bytes(&d.resolved.access, ranges, len);
+            let own = &owners[me];
+            for region in complement(own, len) {
                 if let Some(bytes) = first_change(before, &after, region) {
                     let other = owners
                         .iter()
-                        .position(|o| o.contains(&bytes.start))
+                        .position(|o| o.iter().any(|r| r.contains(&bytes.start)))
                         .map_or(u32::MAX, |o| o as u32);
                     return Some(Violation {
                         buffer: i,
@@ -711,18 +812,14 @@ impl Cluster {
                 }
             }
             // Bytes this rank wrote that another rank read as its halo.
-            if let a @ Access::Blocks { halo, .. } = d.resolved.access
-                && halo > 0
-                && d.resolved.loaded
-            {
+            let a = d.resolved.access;
+            if a.halo() > 0 && d.resolved.loaded {
                 for (r, blocks) in ranges.iter().enumerate() {
                     if r == me {
                         continue;
                     }
                     let read = block_bytes(&a, blocks, len, true);
-                    let theirs = &owners[r];
-                    for side in [read.start..theirs.start, theirs.end..read.end] {
-                        let seen = side.start.max(own.start)..side.end.min(own.end);
+                    for seen in intersect(&read, own) {
                         if let Some(bytes) = first_change(before, &after, seen) {
                             return Some(Violation {
                                 buffer: i,
@@ -736,6 +833,251 @@ impl Cluster {
             }
         }
         None
+    }
+
+    /// The always-on check of accesses whose addresses are affine in the
+    /// block index ([`ClusterConfig::affine_check`]); every rank finds the
+    /// same.
+    fn check_reach(
+        &mut self,
+        kernel: &Arc<Kernel>,
+        grid: Dim3,
+        block: Dim3,
+        args: &[Arg],
+        distinct: &[Distinct],
+    ) -> Result<(), ClusterError> {
+        if !self.config.affine_check {
+            return Ok(());
+        }
+        let scalars: Vec<u64> = kernel
+            .params
+            .iter()
+            .zip(args)
+            .filter_map(|(p, a)| match (p.kind, a) {
+                (ParamKind::Scalar { ty, .. }, Arg::Scalar(s)) => Some(ty.extend(s.bits)),
+                _ => None,
+            })
+            .collect();
+        let key = AffineKey {
+            kernel: kernel.clone(),
+            grid,
+            block,
+            scalars,
+        };
+        let accesses = match &self.affine {
+            Some((k, a)) if *k == key => a.clone(),
+            _ => {
+                let a = Arc::new(analyze(kernel, grid, block, &key.scalars));
+                self.affine = Some((key, a.clone()));
+                a
+            }
+        };
+        if accesses.is_empty() {
+            return Ok(());
+        }
+        let mut resolved = vec![None; kernel.buffer_slots];
+        let mut lens = vec![0u64; kernel.buffer_slots];
+        for (p, a) in kernel.params.iter().zip(args) {
+            if let (ParamKind::Buffer { slot }, Arg::Buffer(id)) = (p.kind, a)
+                && let Some(d) = distinct.iter().find(|d| d.id == *id)
+            {
+                resolved[slot as usize] = Some(d.resolved);
+                lens[slot as usize] = d.buffer.len() as u64;
+            }
+        }
+        let Some(resolved) = resolved.into_iter().collect::<Option<Vec<Resolved>>>() else {
+            return Ok(());
+        };
+        let ranges = super::plan::partition(grid.count() as u64, self.size);
+        match check_affine(&accesses, &resolved, &lens, &ranges, grid, block) {
+            None => Ok(()),
+            Some(e) => Err(ClusterError::Reach {
+                kernel: kernel.name.clone(),
+                buffer: kernel
+                    .buffer_param(e.slot)
+                    .map_or_else(|| format!("#{}", e.slot), |p| p.name.clone()),
+                rank: e.rank,
+                line: e.line,
+                write: e.write,
+                bytes: e.bytes,
+                owner: e.owner,
+            }),
+        }
+    }
+
+    /// This rank's blocks on the reference interpreter, recording the
+    /// bytes they write and read of each checked buffer
+    /// ([`Verify::Words`]).
+    #[allow(clippy::too_many_arguments)]
+    fn traced_run(
+        &self,
+        kernel: &Kernel,
+        grid: Dim3,
+        block: Dim3,
+        args: &[Arg],
+        options: LaunchOptions,
+        distinct: &[Distinct],
+        mine: Range<u64>,
+    ) -> Result<Vec<Footprint>, LaunchError> {
+        let bound = {
+            let table = self.rt.buffers.read();
+            crate::launch::bind_args(kernel, args, |id| table.get(id).cloned())?
+        };
+        let mut slot_to = vec![None; kernel.buffer_slots];
+        for (p, a) in kernel.params.iter().zip(args) {
+            if let (ParamKind::Buffer { slot }, Arg::Buffer(id)) = (p.kind, a)
+                && let Some(i) = distinct.iter().position(|d| d.id == *id)
+                && checked(&distinct[i].resolved)
+            {
+                slot_to[slot as usize] = Some(i);
+            }
+        }
+        let lens: Vec<u64> = distinct
+            .iter()
+            .map(|d| {
+                if checked(&d.resolved) {
+                    d.buffer.len() as u64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let timeout = options
+            .timeout
+            .map_or(self.config.timeout, |t| t.min(self.config.timeout));
+        verify::trace_blocks(
+            kernel,
+            grid,
+            block,
+            &bound,
+            slot_to,
+            &lens,
+            mine,
+            options.max_steps,
+            timeout,
+        )
+    }
+
+    /// Exchanges every rank's footprints and judges them
+    /// ([`Verify::Words`]): every rank finds the same violation.
+    fn judge_footprints(
+        &mut self,
+        kernel: &Kernel,
+        distinct: &[Distinct],
+        ranges: &[Range<u64>],
+        footprints: &[Footprint],
+        stats: &mut ClusterStats,
+    ) -> Result<(), ClusterError> {
+        let mine = verify::encode(footprints);
+        let size = self.size as usize;
+        let mut counts = vec![0u64; size];
+        let what = format!(
+            "the byte records of launch {} (kernel `{}`)",
+            self.seq, kernel.name
+        );
+        let deadline = Instant::now() + self.config.timeout;
+        let t = Instant::now();
+        let n = [mine.len() as u64];
+        ::mpi::request::scope(|scope: &LocalScope<'_>| {
+            let r = self
+                .world
+                .immediate_all_gather_into(scope, &n[..], &mut counts[..]);
+            wait_all(&self.world, self.rank, vec![r], deadline, &what);
+        });
+        if counts.iter().sum::<u64>() > i32::MAX as u64 {
+            let e = ClusterError::Mpi(format!(
+                "the byte records of launch {} are too large to exchange ({} words); \
+                 check a smaller launch",
+                self.seq,
+                counts.iter().sum::<u64>()
+            ));
+            self.stopped = Some(e.to_string());
+            return Err(e);
+        }
+        let counts: Vec<i32> = counts.iter().map(|&c| c as i32).collect();
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0i32, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let mut all = vec![0u64; counts.iter().map(|&c| c as usize).sum()];
+        let mut parts = ::mpi::datatype::PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        ::mpi::request::scope(|scope: &LocalScope<'_>| {
+            let r = self
+                .world
+                .immediate_all_gather_varcount_into(scope, &mine[..], &mut parts);
+            wait_all(&self.world, self.rank, vec![r], deadline, &what);
+        });
+        stats.mpi_time += t.elapsed();
+        let mut prints = Vec::with_capacity(size);
+        for (c, d) in counts.iter().zip(&displs) {
+            let words = &all[*d as usize..(*d + *c) as usize];
+            prints.push(
+                verify::decode(words, distinct.len())
+                    .ok_or_else(|| internal("a rank's byte record is malformed"))?,
+            );
+        }
+        let owned: Vec<Vec<Vec<Range<u64>>>> = distinct
+            .iter()
+            .map(|d| owned_bytes(&d.resolved.access, ranges, d.buffer.len() as u64))
+            .collect();
+        let lens: Vec<u64> = distinct.iter().map(|d| d.buffer.len() as u64).collect();
+        let name = |b: usize| {
+            distinct
+                .get(b)
+                .map_or_else(|| format!("#{b}"), |d| d.name.clone())
+        };
+        let owner_of_bytes = |b: usize, at: u64| {
+            owned
+                .get(b)
+                .and_then(|o| o.iter().position(|x| x.iter().any(|r| r.contains(&at))))
+                .map(|o| o as u32)
+        };
+        Err(match verify::judge(&owned, &lens, &prints) {
+            None => return Ok(()),
+            Some(Finding::Overlap {
+                buffer,
+                first,
+                second,
+                bytes,
+            }) => ClusterError::Overlap {
+                kernel: kernel.name.clone(),
+                buffer: name(buffer),
+                first,
+                second,
+                owner: owner_of_bytes(buffer, bytes.start),
+                bytes,
+            },
+            Some(Finding::Outside {
+                buffer,
+                rank,
+                bytes,
+                owner,
+            }) => ClusterError::Violation {
+                kernel: kernel.name.clone(),
+                buffer: name(buffer),
+                rank,
+                what: "wrote outside its declared range:",
+                bytes,
+                owner,
+            },
+            Some(Finding::ForeignRead {
+                buffer,
+                reader,
+                writer,
+                bytes,
+            }) => ClusterError::Violation {
+                kernel: kernel.name.clone(),
+                buffer: name(buffer),
+                rank: reader,
+                what: "read what another rank wrote in the same launch:",
+                bytes,
+                owner: Some(writer),
+            },
+        })
     }
 
     /// The status exchange after each rank ran its part.
@@ -815,6 +1157,61 @@ impl Drop for Cluster {
     }
 }
 
+/// The host's writes since the last collective operation.
+#[derive(Debug)]
+struct HostWrites {
+    /// A hash of every write's buffer, offset, length and contents, in
+    /// order.
+    digest: u64,
+    /// The buffers written, for the error message.
+    buffers: Vec<u64>,
+}
+
+/// What the affine accesses of a launch depend on.
+struct AffineKey {
+    kernel: Arc<Kernel>,
+    grid: Dim3,
+    block: Dim3,
+    scalars: Vec<u64>,
+}
+
+impl PartialEq for AffineKey {
+    fn eq(&self, o: &AffineKey) -> bool {
+        Arc::ptr_eq(&self.kernel, &o.kernel)
+            && self.grid == o.grid
+            && self.block == o.block
+            && self.scalars == o.scalars
+    }
+}
+
+/// Whether the per-byte check records a buffer: one the launch writes
+/// with a declaration that gives its bytes to ranks.
+fn checked(r: &Resolved) -> bool {
+    r.written
+        && matches!(
+            r.access,
+            Access::Blocks { .. } | Access::Tiles { .. } | Access::One { .. }
+        )
+}
+
+/// Each rank's declared bytes of a buffer of `len` bytes (for `one:B`, all
+/// of it for the rank running `B`; for the others, none).
+fn owned_bytes(access: &Access, ranges: &[Range<u64>], len: u64) -> Vec<Vec<Range<u64>>> {
+    match *access {
+        a @ (Access::Blocks { .. } | Access::Tiles { .. }) => ranges
+            .iter()
+            .map(|r| block_bytes(&a, r, len, false))
+            .collect(),
+        Access::One { block } => {
+            let owner = owner_of(ranges, block) as usize;
+            (0..ranges.len())
+                .map(|r| if r == owner { vec![0..len] } else { Vec::new() })
+                .collect()
+        }
+        _ => vec![Vec::new(); ranges.len()],
+    }
+}
+
 /// A rank's report after its part of a launch.
 struct Status {
     error: Option<String>,
@@ -858,7 +1255,10 @@ fn first_change(before: &[u8], after: &[u8], region: Range<u64>) -> Option<Range
 
 /// What a header says the rank did.
 fn describe(h: &[u64]) -> String {
-    let label: Vec<u8> = h[5..].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let label: Vec<u8> = h[5..HOST_WORD]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
     let name = String::from_utf8_lossy(&label)
         .trim_end_matches('\0')
         .to_string();

@@ -76,6 +76,43 @@ pub(crate) struct BlockCtx<'a> {
     pub(crate) shared: &'a dyn ByteMemory,
 }
 
+/// What kind of global memory access a [`Trace`] is told of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    /// `ld.global`.
+    Load,
+    /// `st.global`.
+    Store,
+    /// `atom.global` or `atom.global.cas` (reads and writes).
+    Update,
+}
+
+/// Told of every global memory access a traced run makes, after its
+/// bounds check passed ([`run_blocks_traced`]; the distributed runtime's
+/// per-byte check). The ordinary run uses a trace that does nothing,
+/// which the compiler removes: tracing costs nothing when it is off.
+pub trait Trace {
+    /// Lane `laneid` of linear block `block` accessed `size` bytes at
+    /// `offset` of the buffer bound to slot `slot`.
+    fn global(
+        &mut self,
+        block: u64,
+        laneid: u32,
+        slot: u16,
+        offset: usize,
+        size: usize,
+        kind: AccessKind,
+    );
+}
+
+/// The trace of an ordinary run: nothing.
+struct NoTrace;
+
+impl Trace for NoTrace {
+    #[inline(always)]
+    fn global(&mut self, _: u64, _: u32, _: u16, _: usize, _: usize, _: AccessKind) {}
+}
+
 /// Runs a whole launch on the calling thread.
 pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
     run_blocks(spec, 0..spec.block_count())
@@ -83,6 +120,15 @@ pub fn run(spec: &LaunchSpec<'_>) -> Result<(), Box<Fault>> {
 
 /// Runs the linear blocks `range` of a launch on the calling thread.
 pub fn run_blocks(spec: &LaunchSpec<'_>, range: std::ops::Range<u64>) -> Result<(), Box<Fault>> {
+    run_blocks_traced(spec, range, &mut NoTrace)
+}
+
+/// [`run_blocks`], telling `trace` of every global memory access.
+pub fn run_blocks_traced<T: Trace>(
+    spec: &LaunchSpec<'_>,
+    range: std::ops::Range<u64>,
+    trace: &mut T,
+) -> Result<(), Box<Fault>> {
     // Registers the buffers it writes; reads stay atomic (no freeze).
     let _access = super::BufferAccess::acquire(spec, false);
     let lanes_per_block = spec.lanes_per_block();
@@ -116,7 +162,7 @@ pub fn run_blocks(spec: &LaunchSpec<'_>, range: std::ops::Range<u64>) -> Result<
             l.steps = 0;
             l.status = Status::Running;
         }
-        match run_block(&ctx, &mut lanes) {
+        match run_block(&ctx, &mut lanes, trace) {
             Ok(true) => {}
             Ok(false) => {
                 spec.stop.record_unfinished(b..blocks);
@@ -132,13 +178,17 @@ pub fn run_blocks(spec: &LaunchSpec<'_>, range: std::ops::Range<u64>) -> Result<
 }
 
 /// Runs one block; `Ok(false)` when the stop flag cut it short.
-fn run_block(ctx: &BlockCtx<'_>, lanes: &mut [Lane]) -> Result<bool, Box<Fault>> {
+fn run_block<T: Trace>(
+    ctx: &BlockCtx<'_>,
+    lanes: &mut [Lane],
+    trace: &mut T,
+) -> Result<bool, Box<Fault>> {
     loop {
         for (id, lane) in lanes.iter_mut().enumerate() {
             if lane.status != Status::Running {
                 continue;
             }
-            match run_lane(ctx, lane, id as u32) {
+            match run_lane(ctx, lane, id as u32, trace) {
                 Ok(Stop::Barrier) => lane.status = Status::AtBarrier,
                 Ok(Stop::Exit) => lane.status = Status::Exited,
                 Ok(Stop::Halted) => return Ok(false),
@@ -182,7 +232,8 @@ pub(crate) fn resume_lane(
     lane: &mut Lane,
     laneid: u32,
 ) -> Result<Stop, Box<Fault>> {
-    run_lane(ctx, lane, laneid).map_err(|kind| Box::new(fault(ctx, laneid, lane.pc, kind)))
+    run_lane(ctx, lane, laneid, &mut NoTrace)
+        .map_err(|kind| Box::new(fault(ctx, laneid, lane.pc, kind)))
 }
 
 /// [`step_lane`] with the fault's full context.
@@ -194,9 +245,14 @@ pub(crate) fn step_lane_or_fault(
     step_lane(ctx, lane, laneid).map_err(|kind| Box::new(fault(ctx, laneid, lane.pc, kind)))
 }
 
-fn run_lane(ctx: &BlockCtx<'_>, lane: &mut Lane, laneid: u32) -> Result<Stop, FaultKind> {
+fn run_lane<T: Trace>(
+    ctx: &BlockCtx<'_>,
+    lane: &mut Lane,
+    laneid: u32,
+    trace: &mut T,
+) -> Result<Stop, FaultKind> {
     loop {
-        if let Some(stop) = step_lane(ctx, lane, laneid)? {
+        if let Some(stop) = step_lane_traced(ctx, lane, laneid, trace)? {
             return Ok(stop);
         }
     }
@@ -210,7 +266,23 @@ pub(crate) fn step_lane(
     lane: &mut Lane,
     laneid: u32,
 ) -> Result<Option<Stop>, FaultKind> {
+    step_lane_traced(ctx, lane, laneid, &mut NoTrace)
+}
+
+/// [`step_lane`], telling `trace` of a global memory access.
+#[inline(always)]
+fn step_lane_traced<T: Trace>(
+    ctx: &BlockCtx<'_>,
+    lane: &mut Lane,
+    laneid: u32,
+    trace: &mut T,
+) -> Result<Option<Stop>, FaultKind> {
     let spec = ctx.spec;
+    let mut traced = |space: Space, slot: u16, at: usize, size: usize, kind: AccessKind| {
+        if space == Space::Global {
+            trace.global(ctx.linear_block, laneid, slot, at, size, kind);
+        }
+    };
     let instrs: &[Instr] = &spec.kernel.instrs;
     {
         let Some(instr) = instrs.get(lane.pc) else {
@@ -248,6 +320,7 @@ pub(crate) fn step_lane(
             Op::Mov { ty, d, a } => lane.regs[d as usize] = arith::mov(ty, read(lane, a)),
             Op::Load { space, ty, d, addr } => {
                 let raw = with_memory(ctx, space, addr, lane, ty.size(), |m, at| {
+                    traced(space, addr.buffer, at, ty.size(), AccessKind::Load);
                     m.load_at(at, ty.size())
                 })?;
                 lane.regs[d as usize] = ty.extend(raw);
@@ -255,6 +328,7 @@ pub(crate) fn step_lane(
             Op::Store { space, ty, addr, a } => {
                 let v = read(lane, a);
                 with_memory(ctx, space, addr, lane, ty.size(), |m, at| {
+                    traced(space, addr.buffer, at, ty.size(), AccessKind::Store);
                     m.store_at(at, ty.size(), v)
                 })?;
             }
@@ -309,6 +383,7 @@ pub(crate) fn step_lane(
                 let v = read(lane, a);
                 let size = ty.scalar().size();
                 let old = with_memory(ctx, space, addr, lane, size, |m, at| {
+                    traced(space, addr.buffer, at, size, AccessKind::Update);
                     m.update_at(at, size, &mut |old| atomic::combine(op, ty, old, v))
                 })?;
                 lane.regs[d as usize] = ty.scalar().extend(old);
@@ -324,6 +399,7 @@ pub(crate) fn step_lane(
                 let (x, y) = (read(lane, a), read(lane, b));
                 let size = ty.scalar().size();
                 let old = with_memory(ctx, space, addr, lane, size, |m, at| {
+                    traced(space, addr.buffer, at, size, AccessKind::Update);
                     m.update_at(at, size, &mut |old| atomic::cas(ty, old, x, y))
                 })?;
                 lane.regs[d as usize] = ty.scalar().extend(old);
