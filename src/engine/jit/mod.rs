@@ -450,8 +450,9 @@ mod tests {
         // the reference's exactly (same lane, instruction and step); the
         // gang tier runs lanes in lockstep, so when lanes of a gang reach
         // the limit in different places it may name another of them (as
-        // the block engine may), and is compared whole only when all
-        // lanes run alike.
+        // the block engine may; docs/LANGUAGE.md section 7: with several
+        // faulting lanes, one of them is reported), and is compared whole
+        // only when all lanes run alike.
         // (The last case has no divergent branch at all: the gang tier's
         // lanes never wait, and its exact path is the plain one.)
         for (rounds, alike, branch) in [
@@ -476,7 +477,9 @@ mod tests {
                 for tier in [None, Some(Tier::Lane), Some(Tier::Gang)] {
                     let got = outcome(k, block, max, Some(tier));
                     match (&want, &got) {
-                        (Err(w), Err(g)) if tier == Some(Tier::Gang) && !alike => {
+                        // The JIT's own choice for this kernel is the gang
+                        // tier (its loop diverges).
+                        (Err(w), Err(g)) if tier != Some(Tier::Lane) && !alike => {
                             assert_eq!(w.kind, g.kind, "budget {max}, tier {tier:?}")
                         }
                         _ => assert_eq!(want, got, "budget {max}, tier {tier:?}, {rounds}"),
@@ -622,8 +625,9 @@ mod tests {
         assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(256)), Tier::Gang);
         // A tree reduction: barriers (one lane at a time, for now).
         assert_eq!(tier_of(&ops("block_sum.lasm"), Dim3::x(256)), Tier::Lane);
-        // Escape-time loops of different lengths: one lane at a time.
-        assert_eq!(tier_of(&ops("mandelbrot.lasm"), Dim3::x(256)), Tier::Lane);
+        // Escape-time loops of different lengths: lanes that finish wait
+        // masked off while the others iterate.
+        assert_eq!(tier_of(&ops("mandelbrot.lasm"), Dim3::x(256)), Tier::Gang);
         // Blocks smaller than a gang.
         assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(2)), Tier::Lane);
     }
