@@ -55,7 +55,7 @@ use super::{FaultCall, Features, Helper, LaneCode, Target, Variant};
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::engine::jit::frame::{BufferRef, Frame, status};
 use crate::engine::jit::shape::{Facts, GANG, Range, Shape, Shapes};
-use crate::kernel::flow::{for_each_src, pred_id};
+use crate::kernel::flow::for_each_src;
 use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
 use crate::types::ScalarType;
@@ -176,6 +176,9 @@ pub(super) struct Gang<'a> {
     stopped: Block,
     /// Params: code (i32), pc (i32), value (i64), lane (i64).
     fault: Block,
+    /// The exact path near the step limit, shared by every basic block
+    /// (see [`Gang::finish_exactly`]). Params: pc (i32), steps (i64).
+    finish: Block,
     back_edges: Vec<(Block, Block)>,
     mode: Mode,
     /// What the current instruction wrote, lane by lane (`Mode::Lane`).
@@ -381,6 +384,12 @@ pub(in crate::engine::jit) fn translate(
         gang_next: b.create_block(),
         stopped: b.create_block(),
         fault: b.create_block(),
+        finish: {
+            let f = b.create_block();
+            b.append_block_param(f, types::I32);
+            b.append_block_param(f, types::I64);
+            f
+        },
         back_edges: Vec::new(),
         b,
         kernel,
@@ -593,6 +602,9 @@ impl<'a> Gang<'a> {
         self.b.ins().return_(&[s]);
 
         self.emit_fault_block();
+        if self.count_steps {
+            self.emit_finish();
+        }
         self.b.seal_all_blocks();
         self.b.finalize(frontend);
     }
@@ -1267,23 +1279,14 @@ impl<'a> Gang<'a> {
     /// The cold path of a basic block the gang may not finish within its
     /// budget (the gang's count, `steps`, is the most any lane took). When
     /// some running lane would exceed it (always, unless lanes waited
-    /// earlier and so took fewer steps), every running lane's registers and
-    /// steps go to `Frame::regs` and the reference interpreter runs the
-    /// lanes in lockstep to the fault; otherwise the block runs on (`body`).
+    /// earlier and so took fewer steps), the gang goes to the shared exact
+    /// path ([`Gang::emit_finish`]); otherwise the block runs on (`body`).
     fn finish_exactly(&mut self, bi: usize, steps: Value, body: Block) {
         let len = self.an.blocks[bi].len() as i64;
-        let mask = self.b.use_var(self.mask);
-        // Per lane: steps taken (the gang's count less what it missed).
-        let mut lane_steps = [steps; 4];
         if self.divergent {
-            let halves = [
-                self.b.use_var(self.missed[0]),
-                self.b.use_var(self.missed[1]),
-            ];
-            for (k, s) in lane_steps.iter_mut().enumerate() {
-                let missed = self.b.ins().extractlane(halves[k / 2], (k % 2) as u8);
-                *s = self.b.ins().isub(steps, missed);
-            }
+            // Per lane: steps taken (the gang's count less what it missed).
+            let mask = self.b.use_var(self.mask);
+            let lane_steps = self.lane_steps(steps);
             let mut over = self.b.ins().iconst(types::I32, 0);
             for (k, &s) in lane_steps.iter().enumerate() {
                 let after = self.b.ins().iadd_imm_s(s, len);
@@ -1301,12 +1304,49 @@ impl<'a> Gang<'a> {
             self.b.ins().brif(over, finish, &[], body, &[]);
             self.b.switch_to_block(finish);
         }
-        let live = self.an.live_in[bi];
+        let pc = self
+            .b
+            .ins()
+            .iconst(types::I32, self.an.blocks[bi].start as i64);
+        self.b
+            .ins()
+            .jump(self.finish, &[BlockArg::Value(pc), BlockArg::Value(steps)]);
+    }
+
+    /// Per lane: the steps it took, the gang's count `steps` less what it
+    /// missed while waiting (divergent kernels).
+    fn lane_steps(&mut self, steps: Value) -> [Value; 4] {
+        let mut lane_steps = [steps; 4];
+        if self.divergent {
+            let halves = [
+                self.b.use_var(self.missed[0]),
+                self.b.use_var(self.missed[1]),
+            ];
+            for (k, s) in lane_steps.iter_mut().enumerate() {
+                let missed = self.b.ins().extractlane(halves[k / 2], (k % 2) as u8);
+                *s = self.b.ins().isub(steps, missed);
+            }
+        }
+        lane_steps
+    }
+
+    /// The exact path near the step limit, one for all basic blocks: every
+    /// running lane's registers and steps go to `Frame::regs` and the
+    /// reference interpreter runs the lanes in lockstep from the block's
+    /// start to the fault. It stores every register and predicate, not only
+    /// the block's live ones: a register dead at the block is written
+    /// before it is read, so what the interpreter gets for it never shows.
+    /// (One copy instead of one per block: compile time.)
+    fn emit_finish(&mut self) {
+        let f = self.finish;
+        self.b.set_cold_block(f);
+        self.b.switch_to_block(f);
+        let pc = self.b.block_params(f)[0];
+        let steps = self.b.block_params(f)[1];
+        let mask = self.b.use_var(self.mask);
+        let lane_steps = self.lane_steps(steps);
         for i in 0..self.an.regs.len() {
             let r = self.an.regs[i];
-            if !live.contains(r as u16) {
-                continue;
-            }
             let v = self.gval(Src::Reg(r), ScalarType::U64);
             for k in 0..GANG as u8 {
                 let bits = vector::lane_of(&mut self.b, ScalarType::U64, v, k);
@@ -1320,9 +1360,6 @@ impl<'a> Gang<'a> {
             let mut preds = self.b.ins().iconst(types::I64, 0);
             for i in 0..self.an.preds.len() {
                 let p = self.an.preds[i];
-                if !live.contains(pred_id(p)) {
-                    continue;
-                }
                 let v = self.pred_lane(p, k);
                 let v = self.b.ins().uextend(types::I64, v);
                 let v = self.b.ins().ishl_imm_s(v, p as i64);
@@ -1340,10 +1377,6 @@ impl<'a> Gang<'a> {
                 at as i32,
             );
         }
-        let pc = self
-            .b
-            .ins()
-            .iconst(types::I32, self.an.blocks[bi].start as i64);
         let lane0 = self.lane0();
         let block = self.b.use_var(self.block);
         let mask = self.b.ins().uextend(types::I64, mask);
