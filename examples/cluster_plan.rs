@@ -142,27 +142,7 @@ fn stencil_2d(n: u64) {
     println!(
         "2-D stencil over {side} x {side} f32 ({blocks} tiles of {w} x {h}), halo 1, lazy movement"
     );
-    println!("ranks  launch 1  each later launch  max/rank per launch");
-    for ranks in [2u32, 4, 8, 16, 64, 256, 1024] {
-        let mut p: Planner<u8> = Planner::new(ranks, Movement::Lazy);
-        let mut moved = Vec::new();
-        let mut max = 0;
-        for step in 0..4u8 {
-            let (from, to) = (step % 2, 1 - step % 2);
-            let plan = p.launch(
-                blocks,
-                &[
-                    buffer(from, side * side * 4, read, false, true),
-                    buffer(to, side * side * 4, write, true, false),
-                ],
-            );
-            let v = volume(ranks, plan.transfers());
-            moved.push(v.iter().map(|x| x.0).sum::<u64>());
-            max = v.iter().map(|x| x.0.max(x.1)).max().unwrap_or(0);
-        }
-        println!("{ranks:>5} {:>9} {:>18} {max:>20}", moved[0], moved[3]);
-    }
-    println!();
+    ping_pong(blocks, side * side * 4, read, write);
 }
 
 /// Ping-pong smoothing: launch k reads buffer k % 2 with a halo of one
@@ -174,6 +154,14 @@ fn stencil(n: u64) {
         "stencil over {n} f32 ({} blocks of 256), halo 1, lazy movement",
         n.div_ceil(256)
     );
+    ping_pong(n.div_ceil(256), n * 4, read, write);
+}
+
+/// Four launches of `blocks` blocks, each reading one of two buffers of
+/// `bytes` bytes (`read`) and writing the other (`write`), planned for 2
+/// to 1024 ranks: bytes moved by the first and by a later launch, and the
+/// most one rank sends or receives per launch.
+fn ping_pong(blocks: u64, bytes: u64, read: Access, write: Access) {
     println!("ranks  launch 1  each later launch  max/rank per launch");
     for ranks in [2u32, 4, 8, 16, 64, 256, 1024] {
         let mut p: Planner<u8> = Planner::new(ranks, Movement::Lazy);
@@ -182,10 +170,10 @@ fn stencil(n: u64) {
         for step in 0..4u8 {
             let (from, to) = (step % 2, 1 - step % 2);
             let plan = p.launch(
-                n.div_ceil(256),
+                blocks,
                 &[
-                    buffer(from, n * 4, read, false, true),
-                    buffer(to, n * 4, write, true, false),
+                    buffer(from, bytes, read, false, true),
+                    buffer(to, bytes, write, true, false),
                 ],
             );
             let v = volume(ranks, plan.transfers());
