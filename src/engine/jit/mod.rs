@@ -441,6 +441,36 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_uniform_divisor_faults_in_the_lowest_lane_that_divides() {
+        // The gang tier checks a uniform divisor once per gang: the fault
+        // must still name the lowest lane that runs the division (not the
+        // gang's lowest live lane), as lane-by-lane execution would.
+        for guard in [
+            "setp.ge.u32 p0, r0, 2",
+            "and.u32 r2, r0, 1\n setp.eq.u32 p0, r2, 1",
+            "setp.ge.u32 p0, r0, 5",
+            "setp.lt.u32 p0, r0, 8",
+        ] {
+            for op in ["rem.u32", "div.u32", "div.i32", "rem.i64"] {
+                let src = format!(
+                    ".kernel k\n.param x buf\n\
+                     mov.u32 r0, %laneid\n mov.u32 r5, 0\n {guard}\n\
+                     mov.u32 r1, 7\n @p0 {op} r1, r0, r5\n\
+                     mov.u64 r3, %gid\n shl.u64 r3, r3, 3\n st.global.u32 [x + r3], r1\n"
+                );
+                let p = crate::compile("t.lasm", &src).unwrap();
+                let k = &p.kernels[0];
+                let want = outcome(k, Dim3::x(8), 1 << 20, None);
+                assert!(want.is_err(), "{guard} / {op}: the reference did not fault");
+                for tier in [None, Some(Tier::Lane), Some(Tier::Gang)] {
+                    let got = outcome(k, Dim3::x(8), 1 << 20, Some(tier));
+                    assert_eq!(want, got, "{guard} / {op}, tier {tier:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_step_budget_around_the_limit_matches_the_reference() {
         // A loop whose trip count differs by lane (lane k runs k + 1
         // rounds), a divergent `if`, and a straight tail; then the same

@@ -8,6 +8,7 @@ use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 use super::vector::{self, GVal, Vector, is_wide, map1, materialize, zip2};
 use super::{GPred, Gang, Mode, Slot};
 use crate::engine::jit::codegen::alu::{self, float_cc, int_cc};
+use crate::engine::jit::codegen::{FaultCall, LaneCode};
 use crate::engine::jit::shape::Shape;
 use crate::kernel::flow::{for_each_src, written_reg};
 use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, Instr, MathOp, Op, PredOp, SignOp, Src};
@@ -27,7 +28,38 @@ impl<'a> Gang<'a> {
     pub(super) fn alu(&mut self, pc: usize, instr: Instr, run_bits: Value) {
         let op = instr.op;
         // Integer division may fault: only the lanes that run it divide.
-        if let Op::Div { ty, .. } = op {
+        if let Op::Div { ty, b, .. } = op {
+            if !ty.is_float()
+                && (self.write_mask.is_some() || !self.all_uniform(&op))
+                && self.sh.read(b, ty) == Shape::Uniform
+            {
+                // A uniform divisor (`%gid rem width`): when some lane
+                // runs the division, one zero check for the gang, which
+                // faults in the lowest lane that runs it, the one that
+                // would meet it first; then every lane divides with no
+                // branch (a lane that does not run divides by the same
+                // non-zero divisor, its result discarded). When no lane
+                // runs it, nothing divides: the divisor may be zero.
+                let GVal::Uni(y) = self.gval(b, ty) else {
+                    unreachable!("a uniform source reads as a scalar")
+                };
+                let (run, join) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(run_bits, run, &[], join, &[]);
+                self.b.switch_to_block(run);
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+                self.mode = Mode::Uniform;
+                self.fault_bits = Some(run_bits);
+                LaneCode::fault_if(self, zero, FaultCall::division(pc));
+                self.fault_bits = None;
+                self.divisor_checked = true;
+                self.per_lane(pc, run_bits, false, |g, pc| {
+                    alu::alu(g, pc, g.kernel.instrs[pc].op)
+                });
+                self.divisor_checked = false;
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+                return;
+            }
             if !ty.is_float() && (self.write_mask.is_some() || !self.all_uniform(&op)) {
                 self.per_lane(pc, run_bits, true, |g, pc| {
                     alu::alu(g, pc, g.kernel.instrs[pc].op)

@@ -172,6 +172,9 @@ pub(super) struct Gang<'a> {
     /// full version sends a run that fails its vector check there (and
     /// goes on in the general version) instead of carrying a copy.
     shared_slow: Vec<Option<Block>>,
+    /// The current division's uniform divisor was checked for zero once
+    /// for the gang: the lanes' own checks are left out.
+    divisor_checked: bool,
     gang_next: Block,
     stopped: Block,
     /// Params: code (i32), pc (i32), value (i64), lane (i64).
@@ -381,6 +384,7 @@ pub(in crate::engine::jit) fn translate(
         run_all: false,
         thresholds: Vec::new(),
         shared_slow: vec![None; kernel.instrs.len()],
+        divisor_checked: false,
         gang_next: b.create_block(),
         stopped: b.create_block(),
         fault: b.create_block(),
@@ -1859,6 +1863,9 @@ impl<'f> LaneCode<'f> for Gang<'f> {
         }
     }
     fn fault_if(&mut self, cond: Value, f: FaultCall) {
+        if self.divisor_checked && f.code == crate::engine::jit::frame::fault_code::DIVISION {
+            return;
+        }
         let lane = match self.mode {
             Mode::Uniform => {
                 let bits = match self.fault_bits {
