@@ -30,12 +30,17 @@
 //! comparison of the right end lane decides an exit on it for all four
 //! lanes (the vector mask is computed only when they disagree).
 //!
-//! This tier takes kernels without barriers whose branches are uniform
-//! across a gang (a branch on a varying predicate may only leave the
-//! kernel); lanes leave the gang's `mask` when they exit. Every live lane
-//! then runs every instruction the gang runs, so one step counter serves
-//! the gang; near the limit the lanes go to the reference interpreter in
-//! lockstep (`frame::finish_gang`).
+//! By default this tier takes every kernel without barriers (kernels with
+//! barriers only when asked: `eligible`). Lanes leave the gang's `mask`
+//! when they exit. After a branch on a varying predicate the lanes that
+//! go elsewhere wait at their target block (`pend`) while the others run,
+//! and the lowest block with waiting lanes runs next, so lanes meet again
+//! (a loop whose trip count differs between lanes keeps iterating with the
+//! lanes still in it); a block that may run while lanes wait elsewhere is
+//! *partial*, and its writes merge into the waiting lanes' values. The gang
+//! counts its steps once and each lane the steps it missed while waiting;
+//! near the limit the lanes go to the reference interpreter in lockstep
+//! (`frame::finish_gang`).
 
 mod alu;
 mod memory;
