@@ -195,7 +195,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let mut fctx = FunctionBuilderContext::new();
     let facts = Facts::new(kernel, an, key.block, key.gid32);
     let shapes = Shapes::new(kernel, an, &facts)
-        .and_then(|sh| gang::eligible(an, &sh, key.tier == Some(Tier::Gang)).map(|()| sh));
+        .and_then(|sh| gang::eligible(an, key.tier == Some(Tier::Gang)).map(|()| sh));
     let one_lane = key.tier == Some(Tier::Lane);
     let variant = Variant {
         kernel,

@@ -29,41 +29,14 @@ impl<'a> Gang<'a> {
         let op = instr.op;
         // Integer division may fault: only the lanes that run it divide.
         if let Op::Div { ty, b, .. } = op {
-            if !ty.is_float()
-                && (self.write_mask.is_some() || !self.all_uniform(&op))
-                && self.sh.read(b, ty) == Shape::Uniform
-            {
-                // A uniform divisor (`%gid rem width`): when some lane
-                // runs the division, one zero check for the gang, which
-                // faults in the lowest lane that runs it, the one that
-                // would meet it first; then every lane divides with no
-                // branch (a lane that does not run divides by the same
-                // non-zero divisor, its result discarded). When no lane
-                // runs it, nothing divides: the divisor may be zero.
-                let GVal::Uni(y) = self.gval(b, ty) else {
-                    unreachable!("a uniform source reads as a scalar")
-                };
-                let (run, join) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(run_bits, run, &[], join, &[]);
-                self.b.switch_to_block(run);
-                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
-                self.mode = Mode::Uniform;
-                self.fault_bits = Some(run_bits);
-                LaneCode::fault_if(self, zero, FaultCall::division(pc));
-                self.fault_bits = None;
-                self.divisor_checked = true;
-                self.per_lane(pc, run_bits, false, |g, pc| {
-                    alu::alu(g, pc, g.kernel.instrs[pc].op)
-                });
-                self.divisor_checked = false;
-                self.b.ins().jump(join, &[]);
-                self.b.switch_to_block(join);
-                return;
-            }
             if !ty.is_float() && (self.write_mask.is_some() || !self.all_uniform(&op)) {
-                self.per_lane(pc, run_bits, true, |g, pc| {
-                    alu::alu(g, pc, g.kernel.instrs[pc].op)
-                });
+                if self.sh.read(b, ty) == Shape::Uniform {
+                    self.divide_by_uniform(pc, b, ty, run_bits);
+                } else {
+                    self.per_lane(pc, run_bits, true, |g, pc| {
+                        alu::alu(g, pc, g.kernel.instrs[pc].op)
+                    });
+                }
                 return;
             }
         }
@@ -88,6 +61,34 @@ impl<'a> Gang<'a> {
         self.per_lane(pc, run_bits, false, |g, pc| {
             alu::alu(g, pc, g.kernel.instrs[pc].op)
         });
+    }
+
+    /// An integer division (the instruction at `pc`) by uniform divisor
+    /// `b` (`%gid rem width`), `run_bits` the lanes that run it: when some
+    /// lane does, one zero check for the gang, which faults in the lowest
+    /// lane that runs it, the one that would meet it first; then every
+    /// lane divides with no branch (a lane that does not run divides by
+    /// the same non-zero divisor, its result discarded). When no lane runs
+    /// it, nothing divides: the divisor may be zero.
+    fn divide_by_uniform(&mut self, pc: usize, b: Src, ty: ScalarType, run_bits: Value) {
+        let GVal::Uni(y) = self.gval(b, ty) else {
+            unreachable!("a uniform source reads as a scalar")
+        };
+        let (run, join) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(run_bits, run, &[], join, &[]);
+        self.b.switch_to_block(run);
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+        self.mode = Mode::Uniform;
+        self.fault_bits = Some(run_bits);
+        LaneCode::fault_if(self, zero, FaultCall::division(pc));
+        self.fault_bits = None;
+        self.divisor_checked = true;
+        self.per_lane(pc, run_bits, false, |g, pc| {
+            alu::alu(g, pc, g.kernel.instrs[pc].op)
+        });
+        self.divisor_checked = false;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
     }
 
     /// Whether every source operand (and predicate) of `op` is uniform.

@@ -44,23 +44,24 @@ impl<'a> Gang<'a> {
             None => Shape::Uniform,
             Some(r) => self.sh.read(Src::Reg(r), ScalarType::U64),
         };
-        if shape == Shape::Uniform && matches!(op, Op::Load { .. }) && self.run_all {
-            self.mode = Mode::Uniform;
-            memory::memory(self, pc, op);
-            return;
-        }
         if shape == Shape::Uniform && matches!(op, Op::Load { .. }) {
-            // One access for the gang, if any lane runs it.
-            let run = self.b.create_block();
-            let join = self.b.create_block();
-            self.b.ins().brif(run_bits, run, &[], join, &[]);
-            self.b.switch_to_block(run);
+            // One access for the gang, if any lane runs it (in the full
+            // version, every lane does).
+            let join = (!self.run_all).then(|| {
+                let run = self.b.create_block();
+                let join = self.b.create_block();
+                self.b.ins().brif(run_bits, run, &[], join, &[]);
+                self.b.switch_to_block(run);
+                join
+            });
             self.mode = Mode::Uniform;
             self.fault_bits = Some(run_bits);
             memory::memory(self, pc, op);
             self.fault_bits = None;
-            self.b.ins().jump(join, &[]);
-            self.b.switch_to_block(join);
+            if let Some(join) = join {
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+            }
             return;
         }
         let contiguous = match shape {

@@ -71,11 +71,7 @@ use vector::{GVal, Vector};
 /// trip counts differ between lanes run here, lanes that finished early
 /// waiting masked off: measured on Mandelbrot 64k (`LANES_JIT_TIER`, one
 /// `lanes bench` run), 6.2 ms here against 8.7 ms one lane at a time.
-pub(in crate::engine::jit) fn eligible(
-    an: &Analysis,
-    _sh: &Shapes,
-    forced: bool,
-) -> Result<(), &'static str> {
+pub(in crate::engine::jit) fn eligible(an: &Analysis, forced: bool) -> Result<(), &'static str> {
     // Measured on block_sum: every pass over a block's gangs saves and
     // restores each gang, and a tree reduction leaves most gangs idle in
     // most passes; one lane at a time was about twice as fast.
@@ -538,22 +534,19 @@ impl<'a> Gang<'a> {
             self.b.ins().brif(whole, self.bbs_full[0], &[], entry, &[]);
         }
 
-        // With a full version, the general one runs only for a block's
-        // partial last gang and after some lanes exit: laid out cold.
-        let cold = !self.bbs_full.is_empty();
         let general = self.b.func.dfg.num_blocks();
         for bi in 0..self.an.blocks.len() {
             self.basic_block(bi);
         }
-        if cold {
+        if !self.bbs_full.is_empty() {
+            // With a full version, the general one runs only for a block's
+            // partial last gang and after some lanes exit: laid out cold.
             for i in general..self.b.func.dfg.num_blocks() {
                 self.b.set_cold_block(Block::from_u32(i as u32));
             }
             for &bb in &self.bbs {
                 self.b.set_cold_block(bb);
             }
-        }
-        if !self.bbs_full.is_empty() {
             self.full = true;
             for bi in 0..self.an.blocks.len() {
                 self.basic_block(bi);
