@@ -33,7 +33,7 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use lanes::Dim3;
 
 use crate::jit_case::{Faults, JitCase, OUT_SLOT, SHARED_SLOT, vout_regions};
-use crate::{ALL, ATOM, CAS, CMPS, FLOATS, INTS, MATH, SIGNED, Valid, edge};
+use crate::{ALL, ATOM, CAS, CMPS, FLOATS, INTS, MATH, SIGNED, Valid, edge, int_lit};
 
 /// The `jit` target's input: a [`JitCase`], or now and then a case of the
 /// `differential` target (barriers in every arrangement, divergent loops).
@@ -173,15 +173,7 @@ impl JitGen<'_, '_> {
                 5 => "1e-40".into(),
                 _ => format!("{:e}", (bits % 2001) as f64 / 8.0 - 125.0),
             },
-            _ => {
-                let t = lanes::types::ScalarType::from_name(ty).expect("a type");
-                let v = t.extend(bits);
-                if t.is_signed_int() {
-                    format!("{}", v as i64)
-                } else {
-                    format!("{v}")
-                }
-            }
+            _ => int_lit(ty, bits),
         })
     }
 
@@ -393,7 +385,7 @@ impl JitGen<'_, '_> {
         };
         let c = |g: &mut Self| -> Result<String> {
             let f = g.pick(&FACTORS)?;
-            Ok(g.lit_of(ty, f))
+            Ok(int_lit(ty, f))
         };
         let line = match self.u.int_in_range(0..=9)? {
             0 => format!("mov.{ty} {d}, {}", self.asrc()?),
@@ -451,17 +443,6 @@ impl JitGen<'_, '_> {
         };
         self.emit_guarded(&guard, &line);
         Ok(())
-    }
-
-    /// `v` as a literal of integer type `ty` (wrapped to it).
-    fn lit_of(&self, ty: &str, v: u64) -> String {
-        let t = lanes::types::ScalarType::from_name(ty).expect("a type");
-        let v = t.extend(v);
-        if t.is_signed_int() {
-            format!("{}", v as i64)
-        } else {
-            format!("{v}")
-        }
     }
 
     /// Computes `index * stride` into `reg`, in one of several ways that

@@ -82,6 +82,17 @@ const EDGES: [u64; 16] = [
     u64::MAX,
 ];
 
+/// `v` as a literal of integer type `ty` (wrapped to it).
+pub(crate) fn int_lit(ty: &str, v: u64) -> String {
+    let t = lanes::types::ScalarType::from_name(ty).expect("a type");
+    let v = t.extend(v);
+    if t.is_signed_int() {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
 pub(crate) fn edge(u: &mut Unstructured<'_>) -> Result<u64> {
     Ok(match u.int_in_range(0..=3)? {
         0 => u64::from(u.int_in_range(0u8..=32)?),
@@ -486,15 +497,7 @@ impl ValidGen<'_, '_> {
                 3 => "-0.0".into(),
                 _ => format!("{:e}", (bits % 2001) as f64 / 8.0 - 125.0),
             },
-            _ => {
-                let t = lanes::types::ScalarType::from_name(ty).expect("a type");
-                let v = t.extend(bits);
-                if t.is_signed_int() {
-                    format!("{}", v as i64)
-                } else {
-                    format!("{v}")
-                }
-            }
+            _ => int_lit(ty, bits),
         })
     }
 
