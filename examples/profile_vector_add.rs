@@ -68,19 +68,12 @@ fn main() {
         let mut z = vec![0f32; n];
         let (mut best_jit, mut best_native) = (f64::MAX, f64::MAX);
         for _ in 0..300 {
-            let t = Instant::now();
-            for _ in 0..10 {
+            best_jit = best_jit.min(secs_per(10, || {
                 st.run_blocks(&launch, blocks.clone()).unwrap();
-            }
-            best_jit = best_jit.min(t.elapsed().as_secs_f64() / 10.0);
-            let t = Instant::now();
-            for _ in 0..10 {
-                for ((z, x), y) in z.iter_mut().zip(&x).zip(&y) {
-                    *z = x + y;
-                }
-                std::hint::black_box(&mut z);
-            }
-            best_native = best_native.min(t.elapsed().as_secs_f64() / 10.0);
+            }));
+            best_native = best_native.min(secs_per(10, || {
+                native_add(&mut z, &x, &y);
+            }));
         }
         println!(
             "min of 300 rounds: jit ({:?} tier) {:.2} us, native {:.2} us, jit/native {:.2}x",
@@ -103,11 +96,9 @@ fn main() {
             st.run_blocks(&launch, 0..spec.block_count()).unwrap();
             let mut best = f64::MAX;
             for _ in 0..100 {
-                let t = Instant::now();
-                for _ in 0..10 {
+                best = best.min(secs_per(10, || {
                     st.run_blocks(&launch, 0..spec.block_count()).unwrap();
-                }
-                best = best.min(t.elapsed().as_secs_f64() / 10.0);
+                }));
             }
             println!("state {i}: {:.2} us", best * 1e6);
             keep.push(vec![0u8; 0]);
@@ -123,22 +114,14 @@ fn main() {
         let mut z = vec![0f32; n];
         let (mut blk, mut nat, mut chk) = (f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..300 {
-            let t = Instant::now();
-            for _ in 0..10 {
+            blk = blk.min(secs_per(10, || {
                 st.run_blocks(&launch, 0..spec.block_count()).unwrap();
-            }
-            blk = blk.min(t.elapsed().as_secs_f64() / 10.0);
-            let t = Instant::now();
-            for _ in 0..100 {
-                for ((z, x), y) in z.iter_mut().zip(&x).zip(&y) {
-                    *z = x + y;
-                }
-                std::hint::black_box(&mut z);
-            }
-            nat = nat.min(t.elapsed().as_secs_f64() / 100.0);
-            let t = Instant::now();
+            }));
+            nat = nat.min(secs_per(100, || {
+                native_add(&mut z, &x, &y);
+            }));
             let (mut la, mut lb, mut lc) = (vec![0f32; 1024], vec![0f32; 1024], vec![0f32; 1024]);
-            for _ in 0..100 {
+            chk = chk.min(secs_per(100, || {
                 for c in 0..n / 1024 {
                     let r = c * 1024..(c + 1) * 1024;
                     la.copy_from_slice(&x[r.clone()]);
@@ -149,8 +132,7 @@ fn main() {
                     z[r].copy_from_slice(&lc);
                 }
                 std::hint::black_box(&mut z);
-            }
-            chk = chk.min(t.elapsed().as_secs_f64() / 100.0);
+            }));
         }
         println!("native chunked with copies {:.2} us", chk * 1e6);
         println!(
@@ -169,31 +151,22 @@ fn main() {
     for _ in 0..10 {
         st.run_blocks(&launch, 0..spec.block_count()).unwrap();
     }
-    let t = Instant::now();
-    for _ in 0..reps {
+    let blk = secs_per(reps, || {
         st.run_blocks(&launch, 0..spec.block_count()).unwrap();
-    }
-    let blk = t.elapsed().as_secs_f64() / reps as f64;
+    });
     if mode == "block" || mode == "count" {
         println!("block {:.1} us", blk * 1e6);
         return;
     }
-    let t = Instant::now();
-    for _ in 0..5 {
+    let rf = secs_per(5, || {
         reference::run(&spec).unwrap();
-    }
-    let rf = t.elapsed().as_secs_f64() / 5.0;
+    });
     let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
     let y = x.clone();
     let mut z = vec![0f32; n];
-    let t = Instant::now();
-    for _ in 0..10000 {
-        for ((z, x), y) in z.iter_mut().zip(&x).zip(&y) {
-            *z = x + y;
-        }
-        std::hint::black_box(&mut z);
-    }
-    let nat = t.elapsed().as_secs_f64() / 10000.0;
+    let nat = secs_per(10000, || {
+        native_add(&mut z, &x, &y);
+    });
     println!(
         "block {:.1} us, reference {:.1} us, native {:.2} us; block/native {:.1}x, ref/block {:.1}x",
         blk * 1e6,
@@ -202,4 +175,21 @@ fn main() {
         blk / nat,
         rf / blk
     );
+}
+
+/// Seconds per call of `f`, over `reps` calls in a row.
+fn secs_per(reps: u32, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    t.elapsed().as_secs_f64() / reps as f64
+}
+
+/// The native baseline: `z = x + y`, kept from being optimized away.
+fn native_add(z: &mut [f32], x: &[f32], y: &[f32]) {
+    for ((z, x), y) in z.iter_mut().zip(x).zip(y) {
+        *z = x + y;
+    }
+    std::hint::black_box(z);
 }
