@@ -95,6 +95,9 @@ pub(super) struct Analysis {
     pub spilled_preds: Vec<u8>,
     /// Some branch goes backwards (the kernel may loop).
     pub loops: bool,
+    /// The most steps a lane can take, when every loop provably ends
+    /// (`loops`).
+    pub step_bound: Option<u64>,
     /// Per block: the blocks a lane may go to next (none past the end).
     pub succs: Vec<[Option<usize>; 2]>,
 }
@@ -183,7 +186,9 @@ impl Analysis {
             .copied()
             .filter(|&p| after_barrier.contains(pred_id(p)))
             .collect();
+        let step_bound = super::loops::step_bound(instrs, &blocks, &succs);
         Analysis {
+            step_bound,
             blocks,
             block_at,
             kinds,

@@ -194,8 +194,10 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     ctx.func.signature = sig;
     let mut fctx = FunctionBuilderContext::new();
     let facts = Facts::new(kernel, an, key.block, key.gid32);
-    let shapes = Shapes::new(kernel, an, &facts)
-        .and_then(|sh| gang::eligible(an, key.tier == Some(Tier::Gang)).map(|()| sh));
+    let shapes = Shapes::new(kernel, an, &facts).and_then(|sh| {
+        let forced = key.tier == Some(Tier::Gang);
+        gang::eligible(kernel, an, &sh, key.count_steps, forced).map(|()| sh)
+    });
     let one_lane = key.tier == Some(Tier::Lane);
     let variant = Variant {
         kernel,

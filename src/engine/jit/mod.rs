@@ -62,6 +62,7 @@ pub(crate) mod analysis;
 mod cache;
 mod codegen;
 mod frame;
+mod loops;
 mod rename;
 mod shape;
 
@@ -172,7 +173,7 @@ impl<'a> JitLaunch<'a> {
         };
         let key = Key {
             block: spec.block,
-            count_steps: codegen::counts_steps(an, renamed.kernel, spec.max_steps),
+            count_steps: codegen::counts_steps(an, spec.max_steps),
             gid32: shape::gid_fits_u32(spec.grid, spec.block),
             tier,
         };
@@ -625,6 +626,10 @@ mod tests {
 
     /// The tier the JIT picks for a kernel of `ops` in blocks of `block`.
     fn tier_of(src: &str, block: Dim3) -> Tier {
+        tier_with_budget(src, block, 1 << 20)
+    }
+
+    fn tier_with_budget(src: &str, block: Dim3, max_steps: u64) -> Tier {
         let p = crate::compile("t.lasm", src).unwrap();
         let k = &p.kernels[0];
         let buffers = (0..k.buffer_slots)
@@ -640,7 +645,7 @@ mod tests {
             grid: Dim3::x(1),
             block,
             args: &args,
-            max_steps: 1 << 20,
+            max_steps,
             stop: &stop,
         };
         JitLaunch::new(&spec).unwrap().tier()
@@ -653,8 +658,21 @@ mod tests {
         };
         // Element-wise: lanes stay together.
         assert_eq!(tier_of(&ops("vector_add.lasm"), Dim3::x(256)), Tier::Gang);
-        // A tree reduction: barriers (one lane at a time, for now).
-        assert_eq!(tier_of(&ops("block_sum.lasm"), Dim3::x(256)), Tier::Lane);
+        // A tree reduction: barriers met in lockstep, a loop that provably
+        // ends within the budget.
+        let block_sum = ops("block_sum.lasm");
+        assert_eq!(tier_of(&block_sum, Dim3::x(256)), Tier::Gang);
+        // With a budget it may exceed, steps are counted: one lane at a time.
+        assert_eq!(tier_with_budget(&block_sum, Dim3::x(256), 100), Tier::Lane);
+        // Lanes that may wait at different barriers: one lane at a time.
+        let apart = ".kernel k\n setp.lt.u32 p0, %tid.x, 2\n @p0 bra a\n bar.sync\n exit\n\
+                     a:\n bar.sync\n";
+        assert_eq!(tier_of(apart, Dim3::x(8)), Tier::Lane);
+        // A branch on a value that differs between gangs (%tid.y): one
+        // lane at a time.
+        let rows = ".kernel k\n setp.eq.u32 p0, %tid.y, 0\n @p0 bra a\n bar.sync\n\
+                    a:\n bar.sync\n";
+        assert_eq!(tier_of(rows, Dim3::new(4, 2, 1)), Tier::Lane);
         // Escape-time loops of different lengths: lanes that finish wait
         // masked off while the others iterate.
         assert_eq!(tier_of(&ops("mandelbrot.lasm"), Dim3::x(256)), Tier::Gang);

@@ -229,6 +229,105 @@ impl Shapes {
     }
 }
 
+/// Registers and predicates that hold the same value in every lane of a
+/// block at the same point of its run (*block-invariant*): written only
+/// from parameters, immediates, `%ntid`, `%nctaid`, `%ctaid` and other
+/// invariant values, never from memory, by writes every live lane runs
+/// (outside partial blocks, unguarded or under an invariant guard).
+/// Gang-uniform values need not be: `%tid.y` differs between gangs of a
+/// block, and so may a load from one address (other gangs store between).
+#[derive(Debug)]
+pub(super) struct Invariant {
+    /// Per register.
+    pub regs: [bool; NUM_REGS],
+    /// Per predicate.
+    pub preds: [bool; NUM_PREDS],
+}
+
+impl Invariant {
+    /// The block-invariant registers and predicates of `kernel`, whose
+    /// partial blocks `sh` gives (optimistic, lowered until stable).
+    pub fn new(kernel: &Kernel, an: &Analysis, sh: &Shapes) -> Invariant {
+        let mut inv = Invariant {
+            regs: [true; NUM_REGS],
+            preds: [true; NUM_PREDS],
+        };
+        loop {
+            let mut changed = false;
+            for (bi, bb) in an.blocks.iter().enumerate() {
+                for i in &kernel.instrs[bb.start..bb.end] {
+                    let mut ok = !sh.partial[bi]
+                        && i.guard.is_none_or(|g| inv.preds[g.pred as usize])
+                        && !matches!(i.op, Op::Load { .. } | Op::Atom { .. } | Op::Cas { .. });
+                    for_each_src(&i.op, |s| ok &= inv.src(s));
+                    ok &= match i.op {
+                        Op::Selp { p, .. } => inv.preds[p as usize],
+                        Op::PredLogic { a, b, .. } => {
+                            inv.preds[a as usize] && inv.preds[b as usize]
+                        }
+                        Op::PredNot { a, .. } => inv.preds[a as usize],
+                        _ => true,
+                    };
+                    if ok {
+                        continue;
+                    }
+                    let slot = match i.op {
+                        Op::Setp { p, .. }
+                        | Op::PredLogic { d: p, .. }
+                        | Op::PredNot { d: p, .. } => &mut inv.preds[p as usize],
+                        _ => match written_reg(&i.op) {
+                            Some((d, _)) => &mut inv.regs[d as usize],
+                            None => continue,
+                        },
+                    };
+                    changed |= std::mem::replace(slot, false);
+                }
+            }
+            if !changed {
+                return inv;
+            }
+        }
+    }
+
+    /// Whether source operand `s` is block-invariant.
+    pub fn src(&self, s: Src) -> bool {
+        match s {
+            Src::Reg(r) => self.regs[r as usize],
+            Src::Imm(_) | Src::Param(_) => true,
+            Src::Special(sp) => matches!(
+                sp,
+                Special::Ntid(_) | Special::Nctaid(_) | Special::Ctaid(_)
+            ),
+        }
+    }
+}
+
+/// Whether every lane of a block meets every barrier in *lockstep*: no
+/// `bar.sync` in a partial block (the gang's live lanes reach it together)
+/// and every branch outside partial blocks on a gang-uniform predicate is
+/// on a block-invariant one (every gang takes the same way), so all the
+/// block's live lanes wait at the same barrier whenever they wait. The gang
+/// tier then runs each stretch between barriers as one pass over the
+/// block's gangs that all resume at the same place, and keeps invariant
+/// registers in machine registers across barriers (PoCL's regions).
+pub(super) fn lockstep(kernel: &Kernel, an: &Analysis, sh: &Shapes, inv: &Invariant) -> bool {
+    !an.barriers.is_empty()
+        && an.blocks.iter().enumerate().all(|(bi, bb)| {
+            let last = &kernel.instrs[bb.end - 1];
+            match (last.op, last.guard) {
+                (Op::Bar, guard) => {
+                    !sh.partial[bi] && guard.is_none_or(|g| inv.preds[g.pred as usize])
+                }
+                (Op::Bra { .. }, Some(g))
+                    if !sh.partial[bi] && sh.uniform_preds[g.pred as usize] =>
+                {
+                    inv.preds[g.pred as usize]
+                }
+                _ => true,
+            }
+        })
+}
+
 /// What the shape rules read.
 #[derive(Debug)]
 struct Ctx {

@@ -281,10 +281,11 @@ pub(super) fn kernel_signature(call_conv: CallConv) -> Signature {
     s
 }
 
-/// Whether the step limit can be reached: always with a backward branch,
-/// else only with a budget below the program length.
-pub(super) fn counts_steps(an: &Analysis, kernel: &Kernel, max_steps: u64) -> bool {
-    an.loops || max_steps < kernel.instrs.len() as u64
+/// Whether the step limit can be reached: with a budget below the most
+/// steps a lane can take, or always when a loop may not end (`loops`).
+/// Without loops, a lane takes at most the program's length.
+pub(super) fn counts_steps(an: &Analysis, max_steps: u64) -> bool {
+    an.step_bound.is_none_or(|bound| max_steps < bound)
 }
 
 /// The state of one translation.

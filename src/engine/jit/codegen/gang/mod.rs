@@ -43,6 +43,7 @@
 //! (`frame::finish_gang`).
 
 mod alu;
+mod lockstep;
 mod memory;
 mod vector;
 
@@ -59,7 +60,7 @@ use super::values::{bits_as, held_as, to_held, zero_of};
 use super::{FaultCall, Features, Helper, LaneCode, Target, Variant};
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::engine::jit::frame::{BufferRef, Frame, status};
-use crate::engine::jit::shape::{Facts, GANG, Range, Shape, Shapes};
+use crate::engine::jit::shape::{self, Facts, GANG, Invariant, Range, Shape, Shapes};
 use crate::kernel::flow::for_each_src;
 use crate::kernel::{Kernel, NUM_PREDS, NUM_REGS, Op, Reg, Space, Special, Src};
 use crate::launch::Dim3;
@@ -67,18 +68,44 @@ use crate::types::ScalarType;
 use vector::{GVal, Vector};
 
 /// Whether `kernel` runs on this tier: why not, if it does not. Unless
-/// `forced`, a kernel with barriers runs one lane at a time. Loops whose
+/// `forced`, a kernel with barriers runs here only when its lanes meet
+/// them in lockstep without counting steps (`lockstep.rs`). Loops whose
 /// trip counts differ between lanes run here, lanes that finished early
 /// waiting masked off: measured on Mandelbrot 64k (`LANES_JIT_TIER`, one
 /// `lanes bench` run), 6.2 ms here against 8.7 ms one lane at a time.
-pub(in crate::engine::jit) fn eligible(an: &Analysis, forced: bool) -> Result<(), &'static str> {
-    // Measured on block_sum: every pass over a block's gangs saves and
-    // restores each gang, and a tree reduction leaves most gangs idle in
-    // most passes; one lane at a time was about twice as fast.
-    if !an.barriers.is_empty() && !forced {
-        return Err("bar.sync (one lane at a time is faster for now)");
+pub(in crate::engine::jit) fn eligible(
+    kernel: &Kernel,
+    an: &Analysis,
+    sh: &Shapes,
+    count_steps: bool,
+    forced: bool,
+) -> Result<(), &'static str> {
+    // Measured on block_sum: in the general scheme every pass over a
+    // block's gangs saves and restores each gang's waiting lanes and step
+    // counts, and a tree reduction leaves most gangs idle in most passes;
+    // one lane at a time was as fast.
+    if !an.barriers.is_empty()
+        && !forced
+        && lockstep_invariants(kernel, an, sh, count_steps).is_none()
+    {
+        return Err("bar.sync not met in lockstep (one lane at a time is as fast)");
     }
     Ok(())
+}
+
+/// The block-invariant values, when the kernel's barriers run in lockstep
+/// on this tier (no step counting: see `lockstep.rs`).
+fn lockstep_invariants(
+    kernel: &Kernel,
+    an: &Analysis,
+    sh: &Shapes,
+    count_steps: bool,
+) -> Option<Invariant> {
+    if count_steps || an.barriers.is_empty() {
+        return None;
+    }
+    let inv = Invariant::new(kernel, an, sh);
+    shape::lockstep(kernel, an, sh, &inv).then_some(inv)
 }
 
 /// Where a register lives.
@@ -223,6 +250,8 @@ pub(super) struct Gang<'a> {
     gang_end: Block,
     /// Where each gang keeps what crosses a barrier (see [`Record`]).
     record: Record,
+    /// When barriers are met in lockstep: that scheme's state.
+    lock: Option<lockstep::Lockstep>,
 }
 
 /// The per-gang record in the spill area of what crosses a barrier: the
@@ -244,8 +273,10 @@ pub(in crate::engine::jit) struct Record {
 }
 
 impl Record {
-    /// The layout for a kernel's spilled registers and predicates.
-    fn new(an: &Analysis, sh: &Shapes, count_steps: bool) -> Record {
+    /// The layout for a kernel's spilled registers and predicates; in
+    /// lockstep (`inv`), without the invariant registers, and with one
+    /// word of live lanes instead of the waiting lanes of each barrier.
+    fn new(an: &Analysis, sh: &Shapes, count_steps: bool, inv: Option<&Invariant>) -> Record {
         let mut at = 0i32;
         let mut take = |bytes: i32| {
             let o = at;
@@ -255,6 +286,7 @@ impl Record {
         let regs = an
             .spilled
             .iter()
+            .filter(|&&r| inv.is_none_or(|inv| !inv.regs[r as usize]))
             .map(|&r| {
                 let bytes = match (sh.regs[r as usize], an.kinds[r as usize]) {
                     (Shape::Uniform | Shape::Affine(_), _) => 8,
@@ -269,7 +301,8 @@ impl Record {
             .iter()
             .map(|&p| (p, take(if sh.uniform_preds[p as usize] { 8 } else { 16 })))
             .collect();
-        let waits = take(4 * an.barriers.len() as i32);
+        let words = if inv.is_some() { 1 } else { an.barriers.len() };
+        let waits = take(4 * words as i32);
         let steps = take(if count_steps { 8 + 64 } else { 0 });
         Record {
             regs,
@@ -342,7 +375,25 @@ pub(in crate::engine::jit) fn translate(
     }
     // Barriers make lanes wait too: the same machinery.
     let divergent = sh.partial.iter().any(|&p| p) || !an.barriers.is_empty();
-    let record = Record::new(an, sh, count_steps);
+    let inv = lockstep_invariants(kernel, an, sh, count_steps);
+    let record = Record::new(an, sh, count_steps, inv.as_ref());
+    let lock = inv.as_ref().map(|inv| lockstep::Lockstep {
+        snaps: an
+            .spilled
+            .iter()
+            .filter(|&&r| inv.regs[r as usize])
+            .map(|&r| {
+                let t = super::values::kind_type(an.kinds[r as usize]);
+                (r, b.declare_var(t), b.declare_var(t))
+            })
+            .collect(),
+        at: b.declare_var(types::I32),
+        next: b.declare_var(types::I32),
+        pure: lockstep::shortened_trips(kernel, an, inv, shape).0,
+        skips: lockstep::shortened_trips(kernel, an, inv, shape).1,
+        pure_run: b.declare_var(types::I8),
+        pass_end: b.create_block(),
+    });
     let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
     let g = Gang {
         wait: an
@@ -354,6 +405,7 @@ pub(in crate::engine::jit) fn translate(
         any_wait: b.declare_var(types::I8),
         gang_end: b.create_block(),
         record,
+        lock,
         divergent,
         pend: an
             .blocks
@@ -475,8 +527,14 @@ impl<'a> Gang<'a> {
         }
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.phase, zero);
+        if self.lock.is_some() {
+            self.lockstep_block_start();
+        }
         let phase_head = self.b.create_block();
-        let phase_end = self.b.create_block();
+        let phase_end = match &self.lock {
+            Some(l) => l.pass_end,
+            None => self.b.create_block(),
+        };
         self.b.ins().jump(phase_head, &[]);
 
         // for phase in 0..: every gang runs until its lanes exit or wait
@@ -504,8 +562,17 @@ impl<'a> Gang<'a> {
             let (fresh, resume) = (self.b.create_block(), self.b.create_block());
             self.b.ins().brif(phase, resume, &[], fresh, &[]);
             self.b.switch_to_block(resume);
-            self.resume_gang();
+            if self.lock.is_some() {
+                self.lockstep_resume();
+            } else {
+                self.resume_gang();
+            }
             self.b.switch_to_block(fresh);
+            if let Some(l) = &self.lock {
+                let v = l.pure_run;
+                let no = self.b.ins().iconst(types::I8, 0);
+                self.b.def_var(v, no);
+            }
         }
         // The live lanes: all four, fewer in a block's last gang (the block
         // shape is known: so is that gang and its lanes).
@@ -569,6 +636,9 @@ impl<'a> Gang<'a> {
             let again = self.b.create_block();
             self.b.ins().brif(any, again, &[], block_next, &[]);
             self.b.switch_to_block(again);
+            if self.lock.is_some() {
+                self.lockstep_next_pass();
+            }
             let phase = self.b.use_var(self.phase);
             let phase = self.b.ins().iadd_imm_s(phase, 1);
             self.b.def_var(self.phase, phase);
@@ -743,6 +813,9 @@ impl<'a> Gang<'a> {
         self.b.switch_to_block(start);
         if self.divergent {
             self.join_waiting(bi);
+        }
+        if self.lock.is_some() {
+            self.lockstep_block_entry(bi);
         }
         if self.count_steps {
             let s = self.b.use_var(self.steps);
@@ -952,6 +1025,9 @@ impl<'a> Gang<'a> {
                 let (all, mixed) = (self.b.create_block(), self.b.create_block());
                 self.b.ins().brif(stay, mixed, &[], all, &[]);
                 self.b.switch_to_block(all);
+                if self.lock.is_some() {
+                    self.lockstep_all_take(bi);
+                }
                 self.jump(bi, to);
                 self.b.switch_to_block(mixed);
                 if self.an.blocks[to].start > self.an.blocks[bi].end - 1 {
@@ -1092,6 +1168,10 @@ impl<'a> Gang<'a> {
     /// The running lanes reach `bar.sync` number `k`: they wait there
     /// until the next pass over the block's gangs.
     fn barrier(&mut self, k: usize) {
+        if self.lock.is_some() {
+            self.lockstep_arrive(k);
+            return;
+        }
         let mask = self.b.use_var(self.mask);
         let w = self.b.use_var(self.wait[k]);
         let w = self.b.ins().bor(w, mask);
@@ -1138,6 +1218,10 @@ impl<'a> Gang<'a> {
             self.b.ins().jump(self.gang_next, &[]);
             return;
         }
+        if self.lock.is_some() {
+            self.lockstep_gang_end();
+            return;
+        }
         let at = self.record_addr();
         let flags = MemFlagsData::new().with_notrap();
         let mut any = self.b.ins().iconst(types::I32, 0);
@@ -1151,6 +1235,27 @@ impl<'a> Gang<'a> {
         let (keep, on) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(any, keep, &[], on, &[]);
         self.b.switch_to_block(keep);
+        self.store_record(at);
+        if self.count_steps {
+            let off = self.record.steps;
+            let g = self.b.use_var(self.steps);
+            self.b.ins().store(flags, g, at, off);
+            for (i, v) in self.left.into_iter().chain(self.missed).enumerate() {
+                let x = self.b.use_var(v);
+                self.b.ins().store(flags, x, at, off + 8 + 16 * i as i32);
+            }
+        }
+        let yes = self.b.ins().iconst(types::I8, 1);
+        self.b.def_var(self.any_wait, yes);
+        self.b.ins().jump(self.gang_next, &[]);
+        self.b.switch_to_block(on);
+        self.b.ins().jump(self.gang_next, &[]);
+    }
+
+    /// Stores the registers and predicates that cross a barrier in the
+    /// gang's record at `at`.
+    fn store_record(&mut self, at: Value) {
+        let flags = MemFlagsData::new().with_notrap();
         for (r, off) in self.record.regs.clone() {
             match self.slot(r) {
                 Slot::Scalar(v) | Slot::One(v) => {
@@ -1170,41 +1275,11 @@ impl<'a> Gang<'a> {
             };
             self.b.ins().store(flags, v, at, off);
         }
-        if self.count_steps {
-            let off = self.record.steps;
-            let g = self.b.use_var(self.steps);
-            self.b.ins().store(flags, g, at, off);
-            for (i, v) in self.left.into_iter().chain(self.missed).enumerate() {
-                let x = self.b.use_var(v);
-                self.b.ins().store(flags, x, at, off + 8 + 16 * i as i32);
-            }
-        }
-        let yes = self.b.ins().iconst(types::I8, 1);
-        self.b.def_var(self.any_wait, yes);
-        self.b.ins().jump(self.gang_next, &[]);
-        self.b.switch_to_block(on);
-        self.b.ins().jump(self.gang_next, &[]);
     }
 
-    /// A gang resumes after the barriers released: its lanes that wait at
-    /// barrier `k` go on after it (a gang with none is done).
-    fn resume_gang(&mut self) {
-        let at = self.record_addr();
+    /// Loads what [`Gang::store_record`] stored.
+    fn restore_record(&mut self, at: Value) {
         let flags = MemFlagsData::new().with_notrap();
-        let mut waits = Vec::new();
-        let mut any = self.b.ins().iconst(types::I32, 0);
-        for k in 0..self.wait.len() {
-            let w = self
-                .b
-                .ins()
-                .load(types::I32, flags, at, self.record.waits + 4 * k as i32);
-            any = self.b.ins().bor(any, w);
-            waits.push(w);
-        }
-        let go = self.b.create_block();
-        self.b.ins().brif(any, go, &[], self.gang_next, &[]);
-        self.b.switch_to_block(go);
-        self.define_fresh();
         for (r, off) in self.record.regs.clone() {
             let kind = self.an.kinds[r as usize];
             match self.slot(r) {
@@ -1238,6 +1313,28 @@ impl<'a> Gang<'a> {
                 }
             }
         }
+    }
+
+    /// A gang resumes after the barriers released: its lanes that wait at
+    /// barrier `k` go on after it (a gang with none is done).
+    fn resume_gang(&mut self) {
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let mut waits = Vec::new();
+        let mut any = self.b.ins().iconst(types::I32, 0);
+        for k in 0..self.wait.len() {
+            let w = self
+                .b
+                .ins()
+                .load(types::I32, flags, at, self.record.waits + 4 * k as i32);
+            any = self.b.ins().bor(any, w);
+            waits.push(w);
+        }
+        let go = self.b.create_block();
+        self.b.ins().brif(any, go, &[], self.gang_next, &[]);
+        self.b.switch_to_block(go);
+        self.define_fresh();
+        self.restore_record(at);
         if self.count_steps {
             let off = self.record.steps;
             let g = self.b.ins().load(types::I64, flags, at, off);

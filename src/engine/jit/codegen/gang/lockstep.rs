@@ -1,0 +1,340 @@
+//! Barriers met in lockstep (`shape::lockstep`): every live lane of the
+//! block waits at the same `bar.sync` whenever it waits, so a pass over
+//! the block's gangs runs one stretch between barriers (PoCL's regions):
+//!
+//! ```text
+//! for phase in 0..:
+//!     for gang in gangs with live lanes:
+//!         restore what crosses the barrier, resume after barrier `at`
+//!         (the start in phase 0), run until the gang's live lanes reach
+//!         barrier `next` (all of them: keep the gang's live lanes and
+//!         what crosses it) or exit (the gang is done)
+//!     no gang waits: next block; else at = next
+//! ```
+//!
+//! A gang's record keeps its live lanes (one word, not one per barrier)
+//! and its registers that cross a barrier, except block-invariant ones:
+//! those are the same for every gang, so they stay in machine registers,
+//! copied (`next`) when a gang reaches the barrier and given back to each
+//! gang at the start of the next pass (`snap`): a gang may redefine them
+//! before the next one runs, or exit before it defines them. Lockstep
+//! needs no step counting (the kernel's loops provably end within the
+//! budget): a lane's steps would be its gang's, but lanes that wait inside
+//! a stretch would need the per-lane bookkeeping of the general scheme.
+
+use cranelift_codegen::ir::{BlockCall, InstBuilder, JumpTableData, MemFlagsData, types};
+use cranelift_frontend::Variable;
+
+use super::{Gang, Slot};
+use crate::engine::jit::analysis::Analysis;
+use crate::engine::jit::shape::Invariant;
+use crate::kernel::flow::{pred_id, written_reg};
+use crate::kernel::{CmpOp, Kernel, Op, Reg, Special, Src};
+use crate::launch::Dim3;
+
+/// The lockstep state of a translation.
+pub(super) struct Lockstep {
+    /// Per block-invariant register that crosses a barrier: the register,
+    /// its value for the current pass (`snap`), and the value the gangs
+    /// that reached the barrier left (`next`).
+    pub snaps: Vec<(Reg, Variable, Variable)>,
+    /// The barrier the current pass resumes after (`I32`).
+    pub at: Variable,
+    /// The barrier the gangs of the current pass reached (`I32`).
+    pub next: Variable,
+    /// Per basic block: pure (see the module docs).
+    pub pure: Vec<bool>,
+    /// Per basic block ending in a branch that may shorten the pass: its
+    /// target and the barrier that target is.
+    pub skips: Vec<Option<(usize, usize)>>,
+    /// The gang has run only pure blocks since it resumed (`I8`).
+    pub pure_run: Variable,
+    /// After the pass over the block's gangs.
+    pub pass_end: cranelift_codegen::ir::Block,
+}
+
+/// Which blocks are pure, and which end in a branch that may shorten a
+/// pass (see the module docs).
+pub(super) fn shortened_trips(
+    kernel: &Kernel,
+    an: &Analysis,
+    inv: &Invariant,
+    block: Dim3,
+) -> (Vec<bool>, Vec<Option<(usize, usize)>>) {
+    let spilled = |id: u16| {
+        an.spilled.iter().any(|&r| r as u16 == id)
+            || an.spilled_preds.iter().any(|&p| pred_id(p) == id)
+    };
+    let harmless = |i: &crate::kernel::Instr| {
+        if matches!(
+            i.op,
+            Op::Load { .. }
+                | Op::Store { .. }
+                | Op::Atom { .. }
+                | Op::Cas { .. }
+                | Op::Div { .. }
+                | Op::Bar
+                | Op::Exit
+                | Op::Bra { .. }
+        ) {
+            return false;
+        }
+        let written = match i.op {
+            Op::Setp { p, .. } | Op::PredLogic { d: p, .. } | Op::PredNot { d: p, .. } => {
+                Some((pred_id(p), inv.preds[p as usize]))
+            }
+            _ => written_reg(&i.op).map(|(d, _)| (d as u16, inv.regs[d as usize])),
+        };
+        written.is_none_or(|(id, invariant)| invariant || !spilled(id))
+    };
+    let pure: Vec<bool> = an
+        .blocks
+        .iter()
+        .map(|bb| {
+            let last = &kernel.instrs[bb.end - 1];
+            kernel.instrs[bb.start..bb.end - 1].iter().all(harmless)
+                && match last.op {
+                    Op::Bra { .. } => last.guard.is_none_or(|g| inv.preds[g.pred as usize]),
+                    _ => harmless(last),
+                }
+        })
+        .collect();
+    let lane_index = |s: Src| match s {
+        Src::Special(Special::LaneId) => true,
+        Src::Special(Special::Tid(0)) => block.y == 1 && block.z == 1,
+        Src::Reg(r) => lane_index_reg(kernel, an, r, block),
+        _ => false,
+    };
+    let skips = an
+        .blocks
+        .iter()
+        .map(|bb| {
+            let last = &kernel.instrs[bb.end - 1];
+            let (Op::Bra { target }, Some(g)) = (last.op, last.guard) else {
+                return None;
+            };
+            let body = &kernel.instrs[bb.start..bb.end - 1];
+            if !body.iter().all(harmless) {
+                return None;
+            }
+            let s = an.block_starting(target as usize)?;
+            let bar = &kernel.instrs[an.blocks[s].start];
+            if !matches!(bar.op, Op::Bar) || bar.guard.is_some() {
+                return None;
+            }
+            let j = an.barriers.iter().position(|&b| b == an.blocks[s].start)?;
+            let set = body.iter().rposition(|i| match i.op {
+                Op::Setp { p, .. } | Op::PredLogic { d: p, .. } | Op::PredNot { d: p, .. } => {
+                    p == g.pred
+                }
+                _ => false,
+            })?;
+            let Op::Setp { cmp, ty, a, b, .. } = body[set].op else {
+                return None;
+            };
+            if body[set].guard.is_some() || !ty.is_int() || ty.bits() < 32 {
+                return None;
+            }
+            // Whether the lanes where p holds are those from some index on.
+            let p_upward = match (lane_index(a) && inv.src(b), lane_index(b) && inv.src(a)) {
+                (true, _) => matches!(cmp, CmpOp::Gt | CmpOp::Ge),
+                (_, true) => matches!(cmp, CmpOp::Lt | CmpOp::Le),
+                _ => return None,
+            };
+            let p_downward =
+                matches!(cmp, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) && !p_upward;
+            // Taken where the guard holds: p, or not p.
+            let taken_upward = if g.negated { p_downward } else { p_upward };
+            taken_upward.then_some((s, j))
+        })
+        .collect();
+    (pure, skips)
+}
+
+/// Whether register `r` holds the lane's index in the block wherever it is
+/// read: written once, unguarded, in the entry block, from `%laneid` (or
+/// `%tid.x` in a flat block), as a type of at least 32 bits.
+fn lane_index_reg(kernel: &Kernel, an: &Analysis, r: Reg, block: Dim3) -> bool {
+    let mut writes = kernel
+        .instrs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| written_reg(&i.op).is_some_and(|(d, _)| d == r));
+    let (Some((pc, i)), None) = (writes.next(), writes.next()) else {
+        return false;
+    };
+    let entry = an.blocks.first().is_some_and(|b| pc < b.end);
+    let from_lane = match i.op {
+        Op::Mov {
+            ty,
+            a: Src::Special(sp),
+            ..
+        } => {
+            ty.is_int()
+                && ty.bits() >= 32
+                && (sp == Special::LaneId
+                    || (sp == Special::Tid(0) && block.y == 1 && block.z == 1))
+        }
+        _ => false,
+    };
+    entry && i.guard.is_none() && from_lane
+}
+
+impl Gang<'_> {
+    fn lock(&self) -> &Lockstep {
+        self.lock
+            .as_ref()
+            .expect("lockstep code is emitted only in lockstep")
+    }
+
+    /// Before a block's first pass: every variable of the scheme defined.
+    pub(super) fn lockstep_block_start(&mut self) {
+        let lock = self.lock();
+        let (snaps, at, next) = (lock.snaps.clone(), lock.at, lock.next);
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(at, z);
+        self.b.def_var(next, z);
+        for (r, snap, next) in snaps {
+            let kind = self.an.kinds[r as usize];
+            let zero = super::zero_of(&mut self.b, kind);
+            self.b.def_var(snap, zero);
+            self.b.def_var(next, zero);
+        }
+    }
+
+    /// Between passes: the values the gangs left become the next pass's.
+    pub(super) fn lockstep_next_pass(&mut self) {
+        let lock = self.lock();
+        let (snaps, at, next) = (lock.snaps.clone(), lock.at, lock.next);
+        let k = self.b.use_var(next);
+        self.b.def_var(at, k);
+        for (_, snap, next) in snaps {
+            let v = self.b.use_var(next);
+            self.b.def_var(snap, v);
+        }
+    }
+
+    /// A gang resumes in a later pass: with no live lane it is done;
+    /// otherwise its live lanes go on after barrier `at`.
+    pub(super) fn lockstep_resume(&mut self) {
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let live = self.b.ins().load(types::I32, flags, at, self.record.waits);
+        let go = self.b.create_block();
+        self.b.ins().brif(live, go, &[], self.gang_next, &[]);
+        self.b.switch_to_block(go);
+        self.define_fresh();
+        self.restore_record(at);
+        for (r, snap, _) in self.lock().snaps.clone() {
+            let Slot::Scalar(v) = self.slot(r) else {
+                unreachable!("invariant registers are uniform")
+            };
+            let x = self.b.use_var(snap);
+            self.b.def_var(v, x);
+        }
+        self.b.def_var(self.mask, live);
+        let yes = self.b.ins().iconst(types::I8, 1);
+        let pure_run = self.lock().pure_run;
+        self.b.def_var(pure_run, yes);
+        // Where each barrier's waiting lanes go on (past the end: they exit).
+        let targets: Vec<_> = (0..self.an.barriers.len())
+            .map(|k| {
+                let t = self.b.create_block();
+                (k, t)
+            })
+            .collect();
+        if let [(_, only)] = targets[..] {
+            self.b.ins().jump(only, &[]);
+        } else {
+            let k = self.b.use_var(self.lock().at);
+            let pool = &mut self.b.func.dfg.value_lists;
+            let table: Vec<BlockCall> = targets
+                .iter()
+                .map(|&(_, t)| BlockCall::new(t, [], pool))
+                .collect();
+            let default = BlockCall::new(targets[0].1, [], pool);
+            let jt = self
+                .b
+                .create_jump_table(JumpTableData::new(default, &table));
+            self.b.ins().br_table(k, jt);
+        }
+        for (k, t) in targets {
+            self.b.switch_to_block(t);
+            match self.an.block_starting(self.an.barriers[k] + 1) {
+                Some(rb) => {
+                    let bb = self.bbs[rb];
+                    self.b.ins().jump(bb, &[]);
+                }
+                None => self.leave_all(),
+            }
+        }
+    }
+
+    /// The gang's live lanes (all running: the barrier's block is not
+    /// partial) reach barrier `k`.
+    pub(super) fn lockstep_arrive(&mut self, k: usize) {
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let mask = self.b.use_var(self.mask);
+        self.b.ins().store(flags, mask, at, self.record.waits);
+        self.store_record(at);
+        for (r, _, next) in self.lock().snaps.clone() {
+            let Slot::Scalar(v) = self.slot(r) else {
+                unreachable!("invariant registers are uniform")
+            };
+            let x = self.b.use_var(v);
+            self.b.def_var(next, x);
+        }
+        let k = self.b.ins().iconst(types::I32, k as i64);
+        self.b.def_var(self.lock().next, k);
+        let yes = self.b.ins().iconst(types::I8, 1);
+        self.b.def_var(self.any_wait, yes);
+        self.b.ins().jump(self.gang_next, &[]);
+    }
+
+    /// At the start of basic block `bi`: a block that is not pure ends the
+    /// gang's pure run.
+    pub(super) fn lockstep_block_entry(&mut self, bi: usize) {
+        let lock = self.lock();
+        if !lock.pure[bi] {
+            let v = lock.pure_run;
+            let no = self.b.ins().iconst(types::I8, 0);
+            self.b.def_var(v, no);
+        }
+    }
+
+    /// All live lanes of the gang take the branch ending block `bi`: when
+    /// it may shorten the pass and the gang's run was pure, the pass ends.
+    pub(super) fn lockstep_all_take(&mut self, bi: usize) {
+        let Some((_, j)) = self.lock().skips[bi] else {
+            return;
+        };
+        let pure_run = self.b.use_var(self.lock().pure_run);
+        let (rest, on) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(pure_run, rest, &[], on, &[]);
+        self.b.switch_to_block(rest);
+        for (r, _, next) in self.lock().snaps.clone() {
+            let Slot::Scalar(v) = self.slot(r) else {
+                unreachable!("invariant registers are uniform")
+            };
+            let x = self.b.use_var(v);
+            self.b.def_var(next, x);
+        }
+        let k = self.b.ins().iconst(types::I32, j as i64);
+        self.b.def_var(self.lock().next, k);
+        let yes = self.b.ins().iconst(types::I8, 1);
+        self.b.def_var(self.any_wait, yes);
+        let end = self.lock().pass_end;
+        self.b.ins().jump(end, &[]);
+        self.b.switch_to_block(on);
+    }
+
+    /// The gang's lanes all exited: it is done for the rest of the block.
+    pub(super) fn lockstep_gang_end(&mut self) {
+        let at = self.record_addr();
+        let flags = MemFlagsData::new().with_notrap();
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.ins().store(flags, z, at, self.record.waits);
+        self.b.ins().jump(self.gang_next, &[]);
+    }
+}
