@@ -232,16 +232,22 @@ impl Shapes {
 /// Registers and predicates that hold the same value in every lane of a
 /// block at the same point of its run (*block-invariant*): written only
 /// from parameters, immediates, `%ntid`, `%nctaid`, `%ctaid` and other
-/// invariant values, never from memory, by writes every live lane runs
-/// (outside partial blocks, unguarded or under an invariant guard).
-/// Gang-uniform values need not be: `%tid.y` differs between gangs of a
-/// block, and so may a load from one address (other gangs store between).
+/// invariant values, never from memory, by writes every live lane of the
+/// block runs (unguarded or under an invariant guard, outside
+/// block-partial blocks). Gang-uniform values need not be: `%tid.y`
+/// differs between gangs of a block, and so may a load from one address
+/// (other gangs store between).
 #[derive(Debug)]
 pub(super) struct Invariant {
     /// Per register.
     pub regs: [bool; NUM_REGS],
     /// Per predicate.
     pub preds: [bool; NUM_PREDS],
+    /// Per basic block: may run while other live lanes *of the block* are
+    /// elsewhere: partial blocks, and the blocks a branch on a
+    /// gang-uniform but not invariant predicate may send some gangs
+    /// through and not others (the same regions as for varying branches).
+    pub partial: Vec<bool>,
 }
 
 impl Invariant {
@@ -251,12 +257,25 @@ impl Invariant {
         let mut inv = Invariant {
             regs: [true; NUM_REGS],
             preds: [true; NUM_PREDS],
+            partial: sh.partial.clone(),
         };
         loop {
             let mut changed = false;
             for (bi, bb) in an.blocks.iter().enumerate() {
+                let last = &kernel.instrs[bb.end - 1];
+                if let (Op::Bra { target }, Some(g)) = (last.op, last.guard) {
+                    let p = g.pred as usize;
+                    if sh.uniform_preds[p]
+                        && !inv.preds[p]
+                        && (target as usize) < kernel.instrs.len()
+                    {
+                        for b in divergent_region(an, bi, target as usize) {
+                            changed |= !std::mem::replace(&mut inv.partial[b], true);
+                        }
+                    }
+                }
                 for i in &kernel.instrs[bb.start..bb.end] {
-                    let mut ok = !sh.partial[bi]
+                    let mut ok = !inv.partial[bi]
                         && i.guard.is_none_or(|g| inv.preds[g.pred as usize])
                         && !matches!(i.op, Op::Load { .. } | Op::Atom { .. } | Op::Cas { .. });
                     for_each_src(&i.op, |s| ok &= inv.src(s));
@@ -303,28 +322,20 @@ impl Invariant {
 }
 
 /// Whether every lane of a block meets every barrier in *lockstep*: no
-/// `bar.sync` in a partial block (the gang's live lanes reach it together)
-/// and every branch outside partial blocks on a gang-uniform predicate is
-/// on a block-invariant one (every gang takes the same way), so all the
-/// block's live lanes wait at the same barrier whenever they wait. The gang
-/// tier then runs each stretch between barriers as one pass over the
-/// block's gangs that all resume at the same place, and keeps invariant
-/// registers in machine registers across barriers (PoCL's regions).
-pub(super) fn lockstep(kernel: &Kernel, an: &Analysis, sh: &Shapes, inv: &Invariant) -> bool {
+/// `bar.sync` in a block-partial block ([`Invariant::partial`]), and none
+/// under a guard that is not invariant, so the block's live lanes all
+/// wait at the same barrier whenever they wait (lanes that branch apart
+/// meet again before any barrier; the only branches on values that may
+/// differ between gangs are such). The gang tier then runs each stretch
+/// between barriers as one pass over the block's gangs that all resume at
+/// the same place, and keeps invariant registers in machine registers
+/// across barriers (PoCL's regions).
+pub(super) fn lockstep(kernel: &Kernel, an: &Analysis, inv: &Invariant) -> bool {
     !an.barriers.is_empty()
         && an.blocks.iter().enumerate().all(|(bi, bb)| {
             let last = &kernel.instrs[bb.end - 1];
-            match (last.op, last.guard) {
-                (Op::Bar, guard) => {
-                    !sh.partial[bi] && guard.is_none_or(|g| inv.preds[g.pred as usize])
-                }
-                (Op::Bra { .. }, Some(g))
-                    if !sh.partial[bi] && sh.uniform_preds[g.pred as usize] =>
-                {
-                    inv.preds[g.pred as usize]
-                }
-                _ => true,
-            }
+            !matches!(last.op, Op::Bar)
+                || (!inv.partial[bi] && last.guard.is_none_or(|g| inv.preds[g.pred as usize]))
         })
 }
 

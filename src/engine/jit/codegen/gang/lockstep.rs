@@ -293,10 +293,12 @@ impl Gang<'_> {
     }
 
     /// At the start of basic block `bi`: a block that is not pure ends the
-    /// gang's pure run.
+    /// gang's pure run (a block ending in a branch that may shorten the
+    /// pass is pure up to that branch; when its lanes part there, the run
+    /// ends: [`Gang::lockstep_lanes_part`]).
     pub(super) fn lockstep_block_entry(&mut self, bi: usize) {
         let lock = self.lock();
-        if !lock.pure[bi] {
+        if !lock.pure[bi] && lock.skips[bi].is_none() {
             let v = lock.pure_run;
             let no = self.b.ins().iconst(types::I8, 0);
             self.b.def_var(v, no);
@@ -327,6 +329,14 @@ impl Gang<'_> {
         let end = self.lock().pass_end;
         self.b.ins().jump(end, &[]);
         self.b.switch_to_block(on);
+    }
+
+    /// The gang's lanes part at a varying branch: lanes wait elsewhere,
+    /// so the run is no longer one that may shorten the pass.
+    pub(super) fn lockstep_lanes_part(&mut self) {
+        let v = self.lock().pure_run;
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.b.def_var(v, no);
     }
 
     /// The gang's lanes all exited: it is done for the rest of the block.

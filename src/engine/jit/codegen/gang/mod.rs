@@ -93,6 +93,13 @@ pub(in crate::engine::jit) fn eligible(
     Ok(())
 }
 
+/// Whether register `r` crosses barriers in machine registers in lockstep
+/// (block-invariant, and so uniform: a scalar; any other stays in the
+/// gang's record).
+fn kept_in_registers(inv: &Invariant, sh: &Shapes, r: Reg) -> bool {
+    inv.regs[r as usize] && sh.regs[r as usize] == Shape::Uniform
+}
+
 /// The block-invariant values, when the kernel's barriers run in lockstep
 /// on this tier (no step counting: see `lockstep.rs`).
 fn lockstep_invariants(
@@ -105,7 +112,7 @@ fn lockstep_invariants(
         return None;
     }
     let inv = Invariant::new(kernel, an, sh);
-    shape::lockstep(kernel, an, sh, &inv).then_some(inv)
+    shape::lockstep(kernel, an, &inv).then_some(inv)
 }
 
 /// Where a register lives.
@@ -286,7 +293,7 @@ impl Record {
         let regs = an
             .spilled
             .iter()
-            .filter(|&&r| inv.is_none_or(|inv| !inv.regs[r as usize]))
+            .filter(|&&r| inv.is_none_or(|inv| !kept_in_registers(inv, sh, r)))
             .map(|&r| {
                 let bytes = match (sh.regs[r as usize], an.kinds[r as usize]) {
                     (Shape::Uniform | Shape::Affine(_), _) => 8,
@@ -381,7 +388,7 @@ pub(in crate::engine::jit) fn translate(
         snaps: an
             .spilled
             .iter()
-            .filter(|&&r| inv.regs[r as usize])
+            .filter(|&&r| kept_in_registers(inv, sh, r))
             .map(|&r| {
                 let t = super::values::kind_type(an.kinds[r as usize]);
                 (r, b.declare_var(t), b.declare_var(t))
@@ -1030,6 +1037,9 @@ impl<'a> Gang<'a> {
                 }
                 self.jump(bi, to);
                 self.b.switch_to_block(mixed);
+                if self.lock.is_some() {
+                    self.lockstep_lanes_part();
+                }
                 if self.an.blocks[to].start > self.an.blocks[bi].end - 1 {
                     // Forward: the lanes that branch wait at `to`.
                     self.wait_at(to, take);

@@ -1,0 +1,466 @@
+//! Differential tests for kernels whose barriers every lane meets in
+//! lockstep: the JIT's gang tier runs them as passes over a block's gangs
+//! (see `src/engine/jit/codegen/gang/lockstep.rs`), keeps block-invariant
+//! registers in machine registers across barriers, and ends a pass early
+//! at a tree reduction's shortened trip. Every engine must give the
+//! reference interpreter's buffers bit for bit.
+//!
+//! The generator writes tree reductions over shared memory (halving loops
+//! that provably end, so no step counting: the gang tier takes them), with
+//! the shortened trip's comparison in every orientation (`%tid.x < s`,
+//! `s > %laneid`, `@p` / `@!p`, some that take a prefix of the lanes rather
+//! than a suffix, some on data rather than the lane index), neighbour
+//! exchanges between barriers, invariant registers redefined between
+//! barriers (from `k`, `%ntid.x`, `%ctaid.x`) and read after them,
+//! divergent `if`s and exits of some lanes before later barriers, in flat
+//! and two-dimensional blocks whose lane counts need not be multiples of a
+//! gang.
+
+#[path = "common/differential.rs"]
+mod differential_common;
+
+use std::fmt::Write;
+
+use differential_common::{DiffCase, Init, check_engines, compile_case, render_if};
+use lanes::Arg;
+use lanes::engine::LaunchSpec;
+use lanes::engine::jit::{JitLaunch, Tier};
+use lanes::launch::{BoundArgs, Dim3};
+use lanes::memory::Buffer;
+use proptest::prelude::*;
+use std::sync::Arc;
+
+/// Data registers `r0..r6`, seeded from the input.
+const DATA_REGS: u8 = 6;
+/// Bytes of output per lane: 12 register slots.
+const SLOT_BYTES: u64 = 96;
+const INPUT_BYTES: usize = 256;
+/// Registers dumped per lane: the data, the accumulators, the invariants.
+const DUMPED: [u8; 12] = [0, 1, 2, 3, 4, 5, 18, 21, 23, 25, 26, 27];
+
+#[derive(Clone, Debug)]
+enum Stmt {
+    /// A data instruction, maybe guarded.
+    Line(String),
+    /// An invariant update (`r21`, `r23` from `k`, `%ntid.x`, `%ctaid.x`).
+    Invariant(String),
+    /// A divergent `if` over data lines.
+    If {
+        pred: u8,
+        negated: bool,
+        body: Vec<String>,
+    },
+    /// Lanes whose data register compares so exit.
+    Exit {
+        reg: u8,
+        cmp: &'static str,
+        bound: u32,
+    },
+    /// Store to the own shared slot, barrier, read a neighbour's, barrier.
+    Exchange { from: u8, to: u8, offset: u32 },
+    /// A halving loop with a barrier per trip, accumulating other lanes'
+    /// values into a register (no shared store in the loop: race-free
+    /// whichever lanes a trip runs).
+    Reduce(Reduce),
+    /// `block_sum`'s tree: lanes below `s` add the slot `s` above theirs
+    /// into their own, in one of four spellings of that test; `pre`: data
+    /// lines before the test in each trip (a run that is not pure: no
+    /// shortened trip may skip them).
+    Tree {
+        reg: u8,
+        shift: u8,
+        form: u8,
+        lane: &'static str,
+        pre: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Reduce {
+    reg: u8,
+    /// Where the halving count starts: `%ntid.x`, the block's lanes, or the
+    /// invariant `r21` (maybe huge).
+    start: &'static str,
+    /// Shift per trip (1..=3).
+    shift: u8,
+    /// The trip's test: lane index source, comparison, operand order and
+    /// guard sense (a data register instead of the lane for some).
+    lane: &'static str,
+    cmp: &'static str,
+    swapped: bool,
+    negated: bool,
+    /// Extra data lines in the trip's body.
+    body: Vec<String>,
+}
+
+fn data_reg() -> impl Strategy<Value = u8> {
+    0..DATA_REGS
+}
+
+fn data_line() -> impl Strategy<Value = String> {
+    let op = prop_oneof![
+        Just("add.u32"),
+        Just("sub.u32"),
+        Just("mul.u32"),
+        Just("xor.u32"),
+        Just("min.u32"),
+        Just("max.i32"),
+        Just("add.u64"),
+        Just("shr.u32"),
+        Just("shl.u64"),
+    ];
+    let operand = prop_oneof![
+        data_reg().prop_map(|r| format!("r{r}")),
+        (0u32..40).prop_map(|v| v.to_string()),
+        Just("r21".to_string()),
+        Just("%laneid".to_string()),
+        Just("%tid.x".to_string()),
+    ];
+    let arith = (op, data_reg(), data_reg(), operand)
+        .prop_map(|(op, d, a, b)| format!("{op} r{d}, r{a}, {b}"));
+    let float = (data_reg(), data_reg(), data_reg()).prop_map(|(d, a, b)| {
+        format!("cvt.f32.u32 r{d}, r{a}\n    add.f32 r{d}, r{d}, 0.5\n    cvt.u32.f32 r{b}, r{d}")
+    });
+    let setp = (
+        0u8..4,
+        pick(&["lt", "le", "gt", "ge", "eq", "ne"]),
+        data_reg(),
+        0u32..64,
+    )
+        .prop_map(|(p, c, a, b)| format!("setp.{c}.u32 p{p}, r{a}, {b}"));
+    let selp = (data_reg(), data_reg(), data_reg(), 0u8..4)
+        .prop_map(|(d, a, b, p)| format!("selp.u32 r{d}, r{a}, r{b}, p{p}"));
+    let line = prop_oneof![4 => arith, 1 => float, 2 => setp, 1 => selp];
+    (line, prop::option::weighted(0.2, (0u8..4, any::<bool>()))).prop_map(|(l, g)| match g {
+        Some((p, neg)) if !l.contains('\n') => {
+            format!("@{}p{p} {l}", if neg { "!" } else { "" })
+        }
+        _ => l,
+    })
+}
+
+fn pick(set: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    prop::sample::select(set)
+}
+
+fn invariant_line() -> impl Strategy<Value = String> {
+    pick(&[
+        "add.u32 r21, r21, 7",
+        "mul.u32 r21, r21, 3",
+        "shr.u32 r21, r21, 1",
+        "xor.u32 r21, r21, r22",
+        "mov.u32 r23, %ctaid.x",
+        "add.u32 r21, r21, r23",
+        "mov.u32 r23, %ntid.x",
+        "sub.u32 r23, r23, r21",
+        "add.u32 r0, r0, r21",
+    ])
+    .prop_map(str::to_string)
+}
+
+fn reduce() -> impl Strategy<Value = Reduce> {
+    (
+        data_reg(),
+        pick(&["%ntid.x", "LANES", "r21"]),
+        1u8..=3,
+        pick(&["r20", "%laneid", "r19", "%tid.x", "r0"]),
+        pick(&["lt", "le", "gt", "ge"]),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(data_line(), 0..3),
+    )
+        .prop_map(
+            |(reg, start, shift, lane, cmp, swapped, negated, body)| Reduce {
+                reg,
+                start,
+                shift,
+                lane,
+                cmp,
+                swapped,
+                negated,
+                body,
+            },
+        )
+}
+
+fn stmt() -> impl Strategy<Value = Stmt> {
+    prop_oneof![
+        4 => data_line().prop_map(Stmt::Line),
+        2 => invariant_line().prop_map(Stmt::Invariant),
+        1 => (0u8..4, any::<bool>(), prop::collection::vec(data_line(), 1..4))
+            .prop_map(|(pred, negated, body)| Stmt::If { pred, negated, body }),
+        1 => (data_reg(), pick(&["lt", "gt", "eq"]), 0u32..64)
+            .prop_map(|(reg, cmp, bound)| Stmt::Exit { reg, cmp, bound }),
+        2 => (data_reg(), data_reg(), 1u32..5)
+            .prop_map(|(from, to, offset)| Stmt::Exchange { from, to, offset }),
+        2 => reduce().prop_map(Stmt::Reduce),
+        2 => (
+            data_reg(),
+            1u8..=2,
+            0u8..4,
+            pick(&["r20", "%laneid", "r19", "%tid.x"]),
+            prop::collection::vec(data_line(), 0..3),
+        )
+            .prop_map(|(reg, shift, form, lane, pre)| Stmt::Tree { reg, shift, form, lane, pre }),
+    ]
+}
+
+fn render(stmts: &[Stmt], block: Dim3) -> String {
+    let lanes = block.count() as u32;
+    let flat = block.y == 1 && block.z == 1;
+    let mut out = String::new();
+    let _ = writeln!(out, ".kernel gen");
+    let _ = writeln!(out, ".param inp buf");
+    let _ = writeln!(out, ".param out buf");
+    let _ = writeln!(out, ".param k u32");
+    let _ = writeln!(out, ".shared {}", lanes * 8);
+    // r31: this lane's output slot; r20: its index in the block; r19:
+    // %tid.x; r28: its shared slot; r21, r22: invariants.
+    let _ = writeln!(out, "    mov.u64 r31, %gid");
+    let _ = writeln!(out, "    mul.u64 r31, r31, {SLOT_BYTES}");
+    let _ = writeln!(out, "    mov.u32 r20, %laneid");
+    let _ = writeln!(out, "    mov.u32 r19, %tid.x");
+    let _ = writeln!(out, "    shl.u32 r28, r20, 3");
+    let _ = writeln!(out, "    mov.u32 r21, k");
+    let _ = writeln!(out, "    mov.u32 r22, %ntid.x");
+    for r in 0..DATA_REGS {
+        let _ = writeln!(out, "    add.u64 r{r}, %gid, {}", r as u64 * 8);
+        let _ = writeln!(out, "    and.u64 r{r}, r{r}, 0x1F");
+        let _ = writeln!(out, "    shl.u64 r{r}, r{r}, 3");
+        let _ = writeln!(out, "    ld.global.u32 r{r}, [inp + r{r}]");
+    }
+    let mut labels = 0u32;
+    for s in stmts {
+        match s {
+            Stmt::Line(l) | Stmt::Invariant(l) => {
+                let _ = writeln!(out, "    {l}");
+            }
+            Stmt::If {
+                pred,
+                negated,
+                body,
+            } => render_if(&mut out, &mut labels, pred, *negated, |out, _| {
+                for l in body {
+                    let _ = writeln!(out, "    {l}");
+                }
+            }),
+            Stmt::Exit { reg, cmp, bound } => {
+                let _ = writeln!(out, "    setp.{cmp}.u32 p4, r{reg}, {bound}");
+                let _ = writeln!(out, "    @p4 exit");
+            }
+            Stmt::Exchange { from, to, offset } => {
+                let _ = writeln!(out, "    st.shared.u64 [r28], r{from}");
+                let _ = writeln!(out, "    bar.sync");
+                let _ = writeln!(out, "    add.u32 r24, r20, {offset}");
+                let _ = writeln!(out, "    rem.u32 r24, r24, {lanes}");
+                let _ = writeln!(out, "    shl.u32 r24, r24, 3");
+                let _ = writeln!(out, "    ld.shared.u64 r{to}, [r24]");
+                let _ = writeln!(out, "    bar.sync");
+            }
+            Stmt::Reduce(r) => {
+                labels += 1;
+                let n = labels;
+                let start = if r.start == "LANES" {
+                    lanes.to_string()
+                } else {
+                    r.start.to_string()
+                };
+                let (a, b) = if r.swapped {
+                    ("r25", r.lane)
+                } else {
+                    (r.lane, "r25")
+                };
+                let _ = writeln!(out, "    st.shared.u64 [r28], r{}", r.reg);
+                let _ = writeln!(out, "    bar.sync");
+                let _ = writeln!(out, "    mov.u32 r25, {start}");
+                let _ = writeln!(out, "    shr.u32 r25, r25, 1");
+                let _ = writeln!(out, "top{n}:");
+                let _ = writeln!(out, "    setp.eq.u32 p6, r25, 0");
+                let _ = writeln!(out, "    @p6 bra end{n}");
+                let _ = writeln!(out, "    setp.{}.u32 p5, {a}, {b}", r.cmp);
+                let _ = writeln!(
+                    out,
+                    "    @{}p5 bra trip{n}",
+                    if r.negated { "!" } else { "" }
+                );
+                let _ = writeln!(out, "    add.u32 r26, r20, r25");
+                let _ = writeln!(out, "    rem.u32 r26, r26, {lanes}");
+                let _ = writeln!(out, "    shl.u32 r26, r26, 3");
+                let _ = writeln!(out, "    ld.shared.u64 r27, [r26]");
+                let _ = writeln!(out, "    add.u64 r18, r18, r27");
+                let _ = writeln!(out, "    xor.u64 r18, r18, r25");
+                for l in &r.body {
+                    let _ = writeln!(out, "    {l}");
+                }
+                let _ = writeln!(out, "trip{n}:");
+                let _ = writeln!(out, "    bar.sync");
+                let _ = writeln!(out, "    shr.u32 r25, r25, {}", r.shift);
+                let _ = writeln!(out, "    bra top{n}");
+                let _ = writeln!(out, "end{n}:");
+                let _ = writeln!(out, "    add.u64 r{}, r{}, r18", r.reg, r.reg);
+                let _ = writeln!(out, "    bar.sync");
+            }
+            Stmt::Tree {
+                reg,
+                shift,
+                form,
+                lane,
+                pre,
+            } => {
+                labels += 1;
+                let n = labels;
+                // The lane index: %tid.x is one only in flat blocks.
+                let lane = if flat || *lane == "r20" || *lane == "%laneid" {
+                    lane
+                } else {
+                    "r20"
+                };
+                // Lanes below s run the trip, whichever spelling.
+                let test = match form {
+                    0 => format!("setp.lt.u32 p5, {lane}, r25\n    @!p5 bra trip{n}"),
+                    1 => format!("setp.gt.u32 p5, r25, {lane}\n    @!p5 bra trip{n}"),
+                    2 => format!("setp.ge.u32 p5, {lane}, r25\n    @p5 bra trip{n}"),
+                    _ => format!("setp.le.u32 p5, r25, {lane}\n    @p5 bra trip{n}"),
+                };
+                let _ = writeln!(out, "    st.shared.u64 [r28], r{reg}");
+                let _ = writeln!(out, "    bar.sync");
+                let _ = writeln!(out, "    mov.u32 r25, {lanes}");
+                let _ = writeln!(out, "    shr.u32 r25, r25, 1");
+                let _ = writeln!(out, "top{n}:");
+                let _ = writeln!(out, "    setp.eq.u32 p6, r25, 0");
+                let _ = writeln!(out, "    @p6 bra end{n}");
+                if !pre.is_empty() {
+                    for l in pre {
+                        let _ = writeln!(out, "    {l}");
+                    }
+                    // The test in a block of its own, after these.
+                    let _ = writeln!(out, "    bra test{n}");
+                    let _ = writeln!(out, "test{n}:");
+                }
+                let _ = writeln!(out, "    {test}");
+                let _ = writeln!(out, "    add.u32 r26, r20, r25");
+                let _ = writeln!(out, "    shl.u32 r26, r26, 3");
+                let _ = writeln!(out, "    ld.shared.u64 r27, [r26]");
+                let _ = writeln!(out, "    ld.shared.u64 r18, [r28]");
+                let _ = writeln!(out, "    add.u64 r18, r18, r27");
+                let _ = writeln!(out, "    st.shared.u64 [r28], r18");
+                let _ = writeln!(out, "trip{n}:");
+                let _ = writeln!(out, "    bar.sync");
+                let _ = writeln!(out, "    shr.u32 r25, r25, {shift}");
+                let _ = writeln!(out, "    bra top{n}");
+                let _ = writeln!(out, "end{n}:");
+                let _ = writeln!(out, "    ld.shared.u64 r{reg}, [0]");
+                let _ = writeln!(out, "    bar.sync");
+            }
+        }
+    }
+    for (i, r) in DUMPED.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "    atom.global.exch.u64 r29, [out + r31 + {}], r{r}",
+            i * 8
+        );
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    source: String,
+    grid: Dim3,
+    block: Dim3,
+    input: Vec<u8>,
+    k: u32,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (1u32..=3, 1u32..=2),
+        (1u32..=40, 1u32..=2),
+        prop::collection::vec(any::<u8>(), INPUT_BYTES),
+        prop_oneof![0u32..300, any::<u32>()],
+        prop::collection::vec(stmt(), 1..7),
+    )
+        .prop_map(|(g, b, input, k, stmts)| {
+            let block = Dim3::new(b.0, b.1, 1);
+            Case {
+                source: render(&stmts, block),
+                grid: Dim3::new(g.0, g.1, 1),
+                block,
+                input,
+                k,
+            }
+        })
+}
+
+impl DiffCase for Case {
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn grid(&self) -> Dim3 {
+        self.grid
+    }
+    fn block(&self) -> Dim3 {
+        self.block
+    }
+    fn max_steps(&self) -> u64 {
+        1 << 20
+    }
+    fn buffers(&self) -> Vec<Init> {
+        let total = self.grid.count() * self.block.count();
+        vec![
+            Init::Bytes(self.input.clone()),
+            Init::Zeroed(total as usize * SLOT_BYTES as usize),
+        ]
+    }
+    fn scalars(&self) -> Vec<(u64, Arg)> {
+        vec![(self.k as u64, Arg::from(self.k))]
+    }
+    fn describe(&self) -> String {
+        format!(
+            "grid {} block {} k {}\n{}",
+            self.grid, self.block, self.k, self.source
+        )
+    }
+}
+
+/// The tier the JIT picks for the case (on its own, as `Engine::Jit` does).
+fn default_tier(c: &Case) -> Tier {
+    let kernel = compile_case(c);
+    let total = c.grid.count() * c.block.count();
+    let args = BoundArgs {
+        buffers: vec![
+            Arc::new(Buffer::from_bytes(&c.input).unwrap()),
+            Arc::new(Buffer::zeroed(total as usize * SLOT_BYTES as usize).unwrap()),
+        ],
+        scalars: vec![c.k as u64],
+    };
+    let stop = lanes::engine::StopFlag::new();
+    let spec = LaunchSpec {
+        kernel: &kernel,
+        grid: c.grid,
+        block: c.block,
+        args: &args,
+        max_steps: c.max_steps(),
+        stop: &stop,
+    };
+    JitLaunch::with_tier(&spec, None).unwrap().tier()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: differential_common::cases_from_env("LANES_LOCKSTEP_CASES", 64),
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn lockstep_barrier_programs_match_reference(c in case()) {
+        // Every generated kernel meets its barriers in lockstep and its
+        // loops provably end: blocks of at least a gang run on the gang
+        // tier's lockstep scheme, which this property is about.
+        if c.block.count() >= 4 {
+            prop_assert_eq!(default_tier(&c), Tier::Gang, "{}", c.describe());
+        }
+        check_engines(&c)?;
+    }
+}
