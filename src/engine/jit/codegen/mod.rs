@@ -26,9 +26,10 @@
 //! instructions with `s` steps taken is safe when `s + L <= max`; otherwise
 //! the lane faults inside the block, and a cold path hands its registers to
 //! the reference interpreter (`frame::finish`), which finds the exact step
-//! (or an earlier fault). Kernels without a backward branch and a budget of
-//! at least their length cannot reach the limit and count nothing. Every
-//! backward branch checks the launch's stop flag.
+//! (or an earlier fault). Kernels whose every loop provably ends
+//! (`loops.rs`: none, or halving loops) and a budget of at least the most
+//! steps a lane can then take cannot reach the limit and count nothing.
+//! Every backward branch checks the launch's stop flag.
 
 mod alu;
 pub(super) mod gang;

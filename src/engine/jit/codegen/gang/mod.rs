@@ -30,8 +30,11 @@
 //! comparison of the right end lane decides an exit on it for all four
 //! lanes (the vector mask is computed only when they disagree).
 //!
-//! By default this tier takes every kernel without barriers (kernels with
-//! barriers only when asked: `eligible`). Lanes leave the gang's `mask`
+//! By default this tier takes every kernel without barriers, and kernels
+//! whose barriers every lane of a block meets in lockstep when no steps
+//! need counting (`lockstep.rs`: passes over the block's gangs, PoCL's
+//! regions); other kernels with barriers only when asked (`eligible`).
+//! Lanes leave the gang's `mask`
 //! when they exit. After a branch on a varying predicate the lanes that
 //! go elsewhere wait at their target block (`pend`) while the others run,
 //! and the lowest block with waiting lanes runs next, so lanes meet again
