@@ -596,11 +596,12 @@ impl JitGen<'_, '_> {
                 let at = self.m * SHARED_SLOT + off;
                 self.emit(&format!("@p9 st.shared.{ty} [{at}], {v}"));
                 let off = self.lane * OUT_SLOT + self.offset(size, OUT_SLOT)?;
-                return Ok(if off == 0 {
-                    self.emit(&format!("@p8 st.global.{ty} [out], {v}"))
+                if off == 0 {
+                    self.emit(&format!("@p8 st.global.{ty} [out], {v}"));
                 } else {
-                    self.emit(&format!("@p8 st.global.{ty} [out + {off}], {v}"))
-                });
+                    self.emit(&format!("@p8 st.global.{ty} [out + {off}], {v}"));
+                }
+                return Ok(());
             }
             6 => {
                 self.emit("shl.u64 r23, %gid, 3");
