@@ -1074,6 +1074,7 @@ impl<'a> Arbitrary<'a> for JitCase {
             max_steps,
             faults,
             lane,
+            lockstep: None,
         })
     }
 }
