@@ -220,6 +220,7 @@ fn jit_case(body: &str, grid: Dim3, block: Dim3, inp_len: usize) -> JitCase {
         max_steps: 1 << 20,
         faults: Faults::None,
         lane: 0,
+        lockstep: None,
     }
 }
 
@@ -288,6 +289,70 @@ fn jit_corner_programs() {
                     1024,
                 )
             },
+            Tier::Gang,
+        ),
+    ];
+    for (case, tier) in &cases {
+        assert_eq!(check_jit(case), *tier, "{case:?}");
+    }
+}
+
+/// A tree reduction whose barriers every lane meets in lockstep (the
+/// generator's lockstep programs, `fuzz/src/jit_gen.rs`) on `inp` words 0,
+/// 2, 4, ...: `s` halving from half the block's lanes, a barrier per trip.
+/// The lanes below `s` fold slot `lane + s` into their own, after work, in
+/// a basic block of its own, that a shortened trip must not skip in later
+/// gangs (each lane adds its word to r2 in every trip: r2 is not
+/// block-invariant, so that work is not pure). With `up`, the lanes from
+/// `lanes - s` on fold slot `lane - s`, with no work before the test: the
+/// lanes that skip a trip's work are a prefix, so no trip may be shortened.
+/// `max_steps` against the JIT's step bound: 12 instructions outside the
+/// loop, 15 (14 with `up`) in it, each counted 66 times.
+fn lockstep_tree(up: bool, block: Dim3, max_steps: u64) -> JitCase {
+    let lanes = block.count();
+    let (test, result, in_loop) = if up {
+        let test = format!(
+            " sub.u32 r39, {lanes}, r36\n setp.lt.u32 p11, r35, r39\n @p11 bra trip\n\
+             sub.u32 r37, r35, r36\n"
+        );
+        (test, (lanes - 1) * 16 + 8, 14)
+    } else {
+        let test = " add.u32 r2, r2, r1\n bra test\ntest:\n setp.lt.u32 p11, r35, r36\n\
+                    @!p11 bra trip\n add.u32 r37, r35, r36\n";
+        (test.to_string(), 8, 15)
+    };
+    JitCase {
+        max_steps,
+        lockstep: Some(12 + 66 * in_loop),
+        ..jit_case(
+            &format!(
+                " mov.u32 r35, %laneid\n shl.u32 r27, r35, 4\n ld.global.u64 r1, [inp + r27]\n\
+                 st.shared.u64 [r27 + 8], r1\n bar.sync\n mov.u32 r36, {lanes}\n shr.u32 r36, r36, 1\n\
+                 top:\n setp.eq.u32 p10, r36, 0\n @p10 bra end\n{test} shl.u32 r37, r37, 4\n\
+                 ld.shared.u64 r38, [r37 + 8]\n ld.shared.u64 r47, [r27 + 8]\n add.u64 r47, r47, r38\n\
+                 st.shared.u64 [r27 + 8], r47\n\
+                 trip:\n bar.sync\n shr.u32 r36, r36, 1\n bra top\n\
+                 end:\n ld.shared.u64 r3, [{result}]\n st.global.u64 [out + r31], r2\n\
+                 st.global.u64 [out + r31 + 8], r3\n"
+            ),
+            Dim3::x(2),
+            block,
+            1024,
+        )
+    }
+}
+
+#[test]
+fn jit_lockstep_tree_reductions() {
+    // Not findings: the lockstep scheme's tree reductions, with the tier
+    // each must run on. With a budget short of the JIT's step bound by
+    // one, it counts steps: one lane at a time.
+    let bound = 12 + 66 * 15;
+    let cases = [
+        (lockstep_tree(false, Dim3::x(30), bound), Tier::Gang),
+        (lockstep_tree(false, Dim3::x(30), bound - 1), Tier::Lane),
+        (
+            lockstep_tree(true, Dim3::new(6, 5, 1), u64::MAX),
             Tier::Gang,
         ),
     ];

@@ -322,6 +322,11 @@ pub trait Case: fmt::Debug {
     /// Checks the generator's own claims on the reference engine's outcome
     /// (panics when the generator is wrong, which is a bug of the fuzzer).
     fn check_oracle(&self, _want: &Outcome) {}
+    /// The tier the JIT must pick on its own, given the reference engine's
+    /// outcome `want`, where the generator knows it (`None`: either).
+    fn jit_tier(&self, _want: &Outcome) -> Option<Tier> {
+        None
+    }
 }
 
 /// Compiles the case's kernel `gen`. Every call compiles anew, so each
@@ -500,7 +505,8 @@ pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, tier: Option<Tier>) ->
 /// the kernel allows it (the gang tier also runs kernels with barriers and
 /// divergent loops, which the JIT gives the one-lane tier by default);
 /// then through runtimes with 2 workers (the picked tier) and 3 (the other
-/// tier, when there is one). Returns the tier the JIT picked.
+/// tier, when there is one). Returns the tier the JIT picked, which must
+/// be the case's [`Case::jit_tier`] when it names one.
 pub fn check_jit_on(c: &dyn Case, kernel: &Arc<lanes::Kernel>, want: &Outcome) -> Tier {
     let (got, picked) = run_jit(c, kernel, None);
     compare(c, &format!("JIT ({picked:?} tier)"), &got, want);
@@ -525,6 +531,14 @@ pub fn check_jit_on(c: &dyn Case, kernel: &Arc<lanes::Kernel>, want: &Outcome) -
             run_runtime(c, kernel, runtime(3), Engine::Jit)
         });
         compare(c, &format!("JIT ({other:?} tier), 3 threads"), &got, want);
+    }
+    // After the comparisons, so that a wrong result is reported as such
+    // (and this message is no finding for the minimizer).
+    if let Some(tier) = c.jit_tier(want) {
+        assert_eq!(
+            picked, tier,
+            "a case for the {tier:?} tier ran on the {picked:?} tier\n{c:?}"
+        );
     }
     picked
 }

@@ -5,13 +5,15 @@
 
 use std::fmt;
 
+use lanes::engine::jit::Tier;
 use lanes::types::ScalarType;
 use lanes::{Dim3, FaultKind, Scalar};
 
 use crate::checks::{Case, Outcome};
 
 /// Bytes of `out` per lane: 32 u64 slots (registers r0..r19, a copy of the
-/// lane's shared slot, its predicates, the shared counter, free slots).
+/// lane's shared slot, its predicates, a lockstep program's invariant
+/// registers, the shared counter, a free slot).
 pub const OUT_SLOT: u64 = 256;
 /// Bytes of shared memory per lane; the shared counters follow the slots.
 pub const SHARED_SLOT: u64 = 16;
@@ -71,6 +73,12 @@ pub struct JitCase {
     pub faults: Faults,
     /// With [`Faults::OneLane`], the lane (`%gid`) that may fault.
     pub lane: u64,
+    /// For a lockstep program (barriers met by every lane of a block
+    /// together, halving loops only: `fuzz/src/jit_gen.rs`), the JIT's
+    /// bound on the steps a lane takes (`src/engine/jit/loops.rs`): with a
+    /// budget of at least that and blocks of a gang (4 lanes) or more, the
+    /// JIT must pick its gang tier ([`Case::jit_tier`]).
+    pub lockstep: Option<u64>,
 }
 
 impl JitCase {
@@ -124,6 +132,9 @@ impl fmt::Debug for JitCase {
             self.k, self.s, self.x, self.inp_len, self.edge_len, self.junk_len
         )?;
         writeln!(f, "// pattern {:#x?}", self.pattern)?;
+        if let Some(bound) = self.lockstep {
+            writeln!(f, "// lockstep_bound {bound}")?;
+        }
         f.write_str(&self.source)
     }
 }
@@ -191,6 +202,19 @@ impl Case for JitCase {
     }
     fn single_lane_fault(&self) -> bool {
         self.faults == Faults::OneLane
+    }
+    fn jit_tier(&self, want: &Outcome) -> Option<Tier> {
+        let bound = self.lockstep?;
+        if self.block.count() < 4 {
+            return Some(Tier::Lane);
+        }
+        if self.max_steps >= bound {
+            return Some(Tier::Gang);
+        }
+        // A lane ran out of steps: any sound bound is above the budget, so
+        // the JIT counts steps, which its lockstep scheme does not do.
+        let out_of_steps = matches!(want, Err(f) if matches!(f.kind, FaultKind::StepLimit { .. }));
+        out_of_steps.then_some(Tier::Lane)
     }
     fn check_oracle(&self, want: &Outcome) {
         let Err(f) = want else { return };
@@ -274,6 +298,10 @@ impl std::str::FromStr for JitCase {
                 u64::from_str_radix(w, 16).map_err(|e| format!("pattern: {e}"))
             })
             .collect::<Result<_, _>>()?;
+        let lockstep = match text.find("// lockstep_bound ") {
+            Some(_) => Some(num("lockstep_bound")?),
+            None => None,
+        };
         let source_at = text.find(".kernel").ok_or("no `.kernel`")?;
         Ok(JitCase {
             source: text[source_at..].to_string(),
@@ -289,6 +317,7 @@ impl std::str::FromStr for JitCase {
             max_steps: num("max_steps")?,
             faults,
             lane: num("lane")?,
+            lockstep,
         })
     }
 }

@@ -29,7 +29,7 @@ mod jit_gen;
 
 pub use checks::*;
 pub use jit_case::*;
-pub use jit_gen::JitInput;
+pub use jit_gen::{JitInput, lockstep_case};
 
 pub(crate) const ALL: [&str; 10] = [
     "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32", "f64",
