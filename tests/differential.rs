@@ -15,7 +15,7 @@ mod differential_common;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use differential_common::{DiffCase, Init, check_engines, render_if, render_loop};
+use differential_common::{DiffCase, Init, check_engines, render_if, render_loop, render_seeds};
 use lanes::Arg;
 use lanes::engine::{LaunchSpec, block};
 use lanes::launch::{BoundArgs, Dim3};
@@ -380,13 +380,7 @@ fn program(stmts: &[Stmt], lanes_per_block: u32) -> String {
     let _ = writeln!(out, "    rem.u32 r27, r27, %ntid.x");
     let _ = writeln!(out, "    shl.u32 r28, r28, 3");
     let _ = writeln!(out, "    shl.u32 r27, r27, 3");
-    for r in 0..DATA_REGS {
-        // Seed registers from the input so lanes differ.
-        let _ = writeln!(out, "    add.u64 r{r}, %gid, {}", r as u64 * 8);
-        let _ = writeln!(out, "    and.u64 r{r}, r{r}, 0x1F");
-        let _ = writeln!(out, "    shl.u64 r{r}, r{r}, 3");
-        let _ = writeln!(out, "    ld.global.u64 r{r}, [inp + r{r}]");
-    }
+    render_seeds(&mut out, DATA_REGS, "u64");
     let mut labels = 0;
     render(stmts, &mut out, &mut labels, 0);
     // Dump the registers and predicates.

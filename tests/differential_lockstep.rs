@@ -21,7 +21,7 @@ mod differential_common;
 
 use std::fmt::Write;
 
-use differential_common::{DiffCase, Init, check_engines, compile_case, render_if};
+use differential_common::{DiffCase, Init, check_engines, compile_case, render_if, render_seeds};
 use lanes::Arg;
 use lanes::engine::LaunchSpec;
 use lanes::engine::jit::{JitLaunch, Tier};
@@ -223,12 +223,7 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
     let _ = writeln!(out, "    shl.u32 r28, r20, 3");
     let _ = writeln!(out, "    mov.u32 r21, k");
     let _ = writeln!(out, "    mov.u32 r22, %ntid.x");
-    for r in 0..DATA_REGS {
-        let _ = writeln!(out, "    add.u64 r{r}, %gid, {}", r as u64 * 8);
-        let _ = writeln!(out, "    and.u64 r{r}, r{r}, 0x1F");
-        let _ = writeln!(out, "    shl.u64 r{r}, r{r}, 3");
-        let _ = writeln!(out, "    ld.global.u32 r{r}, [inp + r{r}]");
-    }
+    render_seeds(&mut out, DATA_REGS, "u32");
     let mut labels = 0u32;
     for s in stmts {
         match s {

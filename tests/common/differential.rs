@@ -311,6 +311,19 @@ pub fn render_loop(
     let _ = writeln!(out, "{end}:");
 }
 
+/// Writes the seeding of data registers `r0..r{regs}` from the input
+/// buffer `inp`: register `r` of lane `%gid` loads the `ty` word at
+/// `((%gid + 8r) & 31) * 8`, so lanes differ.
+#[allow(dead_code)] // not used by every suite
+pub fn render_seeds(out: &mut String, regs: u8, ty: &str) {
+    for r in 0..regs {
+        let _ = writeln!(out, "    add.u64 r{r}, %gid, {}", r as u64 * 8);
+        let _ = writeln!(out, "    and.u64 r{r}, r{r}, 0x1F");
+        let _ = writeln!(out, "    shl.u64 r{r}, r{r}, 3");
+        let _ = writeln!(out, "    ld.global.{ty} r{r}, [inp + r{r}]");
+    }
+}
+
 /// Cases per property: the environment variable `var` overrides `default`
 /// (for long local runs).
 #[allow(dead_code)] // not used by every suite

@@ -278,6 +278,14 @@ impl Gang<'_> {
         let mask = self.b.use_var(self.mask);
         self.b.ins().store(flags, mask, at, self.record.waits);
         self.store_record(at);
+        self.lockstep_reach(k);
+        self.b.ins().jump(self.gang_next, &[]);
+    }
+
+    /// The gangs of this pass reach barrier `k` (the ones after this one
+    /// as it does): the next pass resumes after it, with the invariant
+    /// registers' values now.
+    fn lockstep_reach(&mut self, k: usize) {
         for (r, _, next) in self.lock().snaps.clone() {
             let Slot::Scalar(v) = self.slot(r) else {
                 unreachable!("invariant registers are uniform")
@@ -289,7 +297,6 @@ impl Gang<'_> {
         self.b.def_var(self.lock().next, k);
         let yes = self.b.ins().iconst(types::I8, 1);
         self.b.def_var(self.any_wait, yes);
-        self.b.ins().jump(self.gang_next, &[]);
     }
 
     /// At the start of basic block `bi`: a block that is not pure ends the
@@ -315,17 +322,7 @@ impl Gang<'_> {
         let (rest, on) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(pure_run, rest, &[], on, &[]);
         self.b.switch_to_block(rest);
-        for (r, _, next) in self.lock().snaps.clone() {
-            let Slot::Scalar(v) = self.slot(r) else {
-                unreachable!("invariant registers are uniform")
-            };
-            let x = self.b.use_var(v);
-            self.b.def_var(next, x);
-        }
-        let k = self.b.ins().iconst(types::I32, j as i64);
-        self.b.def_var(self.lock().next, k);
-        let yes = self.b.ins().iconst(types::I8, 1);
-        self.b.def_var(self.any_wait, yes);
+        self.lockstep_reach(j);
         let end = self.lock().pass_end;
         self.b.ins().jump(end, &[]);
         self.b.switch_to_block(on);
