@@ -1487,16 +1487,19 @@ impl JitGen<'_, '_> {
     }
 
     /// The body of a lockstep program: gang-shaped stretches between
-    /// protocols, invariant redefinitions, exits, branches and barriers.
+    /// protocols, invariant redefinitions, exits, branches and barriers. An
+    /// input that has run out (zeros from here on) still gets a tree
+    /// reduction: short inputs, where a fuzzer starts, reach the lockstep
+    /// scheme too.
     fn lockstep_body(&mut self) -> Result<()> {
         let n = self.u.int_in_range(1..=8)?;
         for _ in 0..n {
-            if self.cost + 8 * self.mult > self.limit || self.u.is_empty() || self.bbs > MAX_BBS {
+            if self.cost + 8 * self.mult > self.limit || self.bbs > MAX_BBS {
                 break;
             }
             match self.u.int_in_range(0..=15)? {
-                0..=2 => self.body(1, true)?,
-                3..=5 => self.tree()?,
+                0..=2 => self.tree()?,
+                3..=5 => self.body(1, true)?,
                 6 | 7 => self.reduce()?,
                 8 | 9 => self.exchange()?,
                 10 | 11 => self.invariant_lines()?,
