@@ -1487,16 +1487,19 @@ impl JitGen<'_, '_> {
     }
 
     /// The body of a lockstep program: gang-shaped stretches between
-    /// protocols, invariant redefinitions, exits, branches and barriers.
+    /// protocols, invariant redefinitions, exits, branches and barriers. An
+    /// input that has run out (zeros from here on) still gets a tree
+    /// reduction: short inputs, where a fuzzer starts, reach the lockstep
+    /// scheme too.
     fn lockstep_body(&mut self) -> Result<()> {
         let n = self.u.int_in_range(1..=8)?;
         for _ in 0..n {
-            if self.cost + 8 * self.mult > self.limit || self.u.is_empty() || self.bbs > MAX_BBS {
+            if self.cost + 8 * self.mult > self.limit || self.bbs > MAX_BBS {
                 break;
             }
             match self.u.int_in_range(0..=15)? {
-                0..=2 => self.body(1, true)?,
-                3..=5 => self.tree()?,
+                0..=2 => self.tree()?,
+                3..=5 => self.body(1, true)?,
                 6 | 7 => self.reduce()?,
                 8 | 9 => self.exchange()?,
                 10 | 11 => self.invariant_lines()?,
@@ -1795,13 +1798,16 @@ mod tests {
     #[derive(Default)]
     struct Seen {
         gang: u64,
+        /// Cases whose check failed (with `JIT_GEN_FAILS`).
+        failed: u64,
         /// Reference outcomes by fault mode and whether it faulted.
         outcomes: std::collections::BTreeMap<String, u32>,
     }
 
     /// Checks the cases `make` generates from the seeds `first..first +
     /// cases` (`bytes(seed ^ salt)`). With `JIT_GEN_FAILS=DIR`, writes the
-    /// failing ones there (`SEED.txt`) and goes on.
+    /// ones whose check fails, for any reason, there (`SEED.txt`) and goes
+    /// on.
     fn check_seeds(
         first: u64,
         cases: u64,
@@ -1818,16 +1824,25 @@ mod tests {
                 .outcomes
                 .entry(format!("{:?} {}", case.faults, want.is_err()))
                 .or_insert(0) += 1;
-            if let Ok(dir) = std::env::var("JIT_GEN_FAILS") {
-                if let Some(message) = fails(&case) {
-                    let first = message.lines().next().unwrap_or_default().to_string();
-                    std::fs::write(format!("{dir}/{seed}.txt"), format!("{case:?}"))
-                        .expect("write the case");
-                    eprintln!("seed {seed}: {first}");
+            let tier = if let Ok(dir) = std::env::var("JIT_GEN_FAILS") {
+                let checked =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_jit(&case)));
+                match checked {
+                    Ok(tier) => tier,
+                    Err(p) => {
+                        let message = panic_message(p);
+                        let first = message.lines().next().unwrap_or_default();
+                        std::fs::write(format!("{dir}/{seed}.txt"), format!("{case:?}"))
+                            .expect("write the case");
+                        eprintln!("seed {seed}: {first}");
+                        seen.failed += 1;
+                        continue;
+                    }
                 }
-                continue;
-            }
-            if check_jit(&case) == Tier::Gang {
+            } else {
+                check_jit(&case)
+            };
+            if tier == Tier::Gang {
                 seen.gang += 1;
             }
         }
@@ -1840,8 +1855,8 @@ mod tests {
         let seen = check_seeds(env("JIT_GEN_FIRST", 0), cases, 0, |u| generate(u, None));
         let gang = seen.gang;
         eprintln!(
-            "{gang} of {cases} on the gang tier; outcomes {:?}",
-            seen.outcomes
+            "{gang} of {cases} on the gang tier, {} failed; outcomes {:?}",
+            seen.failed, seen.outcomes
         );
         if std::env::var("JIT_GEN_FAILS").is_ok() {
             return;
@@ -1869,8 +1884,9 @@ mod tests {
             })
             .count() as u64;
         eprintln!(
-            "{gang} of {cases} on the gang tier, {looped} with a barrier in a loop; outcomes {:?}",
-            seen.outcomes
+            "{gang} of {cases} on the gang tier, {looped} with a barrier in a loop, {} failed; \
+             outcomes {:?}",
+            seen.failed, seen.outcomes
         );
         if std::env::var("JIT_GEN_FAILS").is_ok() {
             return;
@@ -1882,6 +1898,14 @@ mod tests {
         );
     }
 
+    /// A panic's message.
+    fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
     /// Whether `case` still fails as a JIT finding does (not a generator
     /// bug, not a compile error).
     fn fails(case: &dyn Case) -> Option<String> {
@@ -1890,11 +1914,7 @@ mod tests {
         }));
         let message = match result {
             Ok(()) => return None,
-            Err(p) => p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
+            Err(p) => panic_message(p),
         };
         let finding = message.starts_with("JIT")
             || message.contains("the JIT")
