@@ -15,6 +15,10 @@
 //!   unguarded logical right shift of `r` by a constant amount that is not
 //!   0 modulo the type's width.
 //!
+//! Also recognized: *count-down* loops, `mov r, v` in the entry block and
+//! one `sub r, r, 1` on every cycle of a loop that leaves when `r` is zero
+//! (see `countdown_trips`): at most `v + 2` trips.
+//!
 //! Each shift at least halves `r`'s value (the result is its type's width
 //! or narrower, zero-extended), so after 64 shifts `r` is zero; between two
 //! visits of the test block a lane passes at least one shift, so it sees
@@ -26,7 +30,7 @@
 //! every block outside loops at most once.
 
 use crate::kernel::flow::written_reg;
-use crate::kernel::{BitOp, CmpOp, Instr, Op, Reg, Src};
+use crate::kernel::{ArithOp, BitOp, CmpOp, Instr, Op, Reg, Src};
 
 use super::analysis::BasicBlock;
 
@@ -52,7 +56,7 @@ pub(super) fn step_bound(
         let len: u64 = m.iter().map(|&b| blocks[b].len()).sum();
         let cyclic = m.len() > 1 || succs[m[0]].iter().flatten().any(|&s| s == m[0]);
         let trips = if cyclic {
-            halving_trips(instrs, blocks, succs, m, &comp)?
+            loop_trips(instrs, blocks, succs, m, &comp)?
         } else {
             1
         };
@@ -61,8 +65,10 @@ pub(super) fn step_bound(
     Some(total)
 }
 
-/// [`HALVING_TRIPS`] when the loop made of blocks `m` is a halving loop.
-fn halving_trips(
+/// The most visits of the test block, plus one for the path in, when the
+/// loop made of blocks `m` is a halving loop ([`HALVING_TRIPS`]) or a
+/// count-down loop.
+fn loop_trips(
     instrs: &[Instr],
     blocks: &[BasicBlock],
     succs: &[[Option<usize>; 2]],
@@ -74,24 +80,88 @@ fn halving_trips(
         let Some(r) = zero_test(instrs, &blocks[t], succs[t], inside) else {
             continue;
         };
+        if !acyclic_without(m, &[t], succs) {
+            continue;
+        }
         let mut shifts = Vec::new();
-        let mut only_shifts = true;
+        let mut others = Vec::new();
         for &b in m {
             for i in &instrs[blocks[b].start..blocks[b].end] {
                 if written_reg(&i.op).is_some_and(|(d, _)| d == r) {
                     if halves(i, r) {
                         shifts.push(b);
                     } else {
-                        only_shifts = false;
+                        others.push((b, i));
                     }
                 }
             }
         }
-        if only_shifts && acyclic_without(m, &[t], succs) && acyclic_without(m, &shifts, succs) {
+        if others.is_empty() && acyclic_without(m, &shifts, succs) {
             return Some(HALVING_TRIPS);
+        }
+        if let ([(d, i)], []) = (&others[..], &shifts[..]) {
+            if let Some(trips) = countdown_trips(instrs, blocks, m, r, i) {
+                if acyclic_without(m, &[*d], succs) {
+                    return Some(trips);
+                }
+            }
         }
     }
     None
+}
+
+/// A *count-down* loop: the loop's only write of `r` is `i`, an unguarded
+/// `sub r, r, 1`, on every cycle once (the caller checks that the loop
+/// without its block has no cycle; without the test block none either, so
+/// it runs exactly once between two tests: `r` meets zero, never wraps past
+/// it), and `r`'s only other write is an unguarded `mov r, v` in the entry
+/// block (before any loop) with `v` not zero in the subtraction's width.
+/// The test then sees at most `v + 1` values: `v + 2` with the path in.
+fn countdown_trips(
+    instrs: &[Instr],
+    blocks: &[BasicBlock],
+    m: &[usize],
+    r: Reg,
+    i: &Instr,
+) -> Option<u64> {
+    let Op::Arith {
+        op: ArithOp::Sub,
+        ty,
+        d,
+        a: Src::Reg(a),
+        b: Src::Imm(1),
+    } = i.op
+    else {
+        return None;
+    };
+    if i.guard.is_some() || !ty.is_int() || d != r || a != r {
+        return None;
+    }
+    let entry = blocks.first()?;
+    if m.contains(&0) {
+        return None;
+    }
+    let in_loop = |pc: usize| {
+        m.iter()
+            .any(|&b| (blocks[b].start..blocks[b].end).contains(&pc))
+    };
+    let mut outside = instrs
+        .iter()
+        .enumerate()
+        .filter(|(pc, w)| !in_loop(*pc) && written_reg(&w.op).is_some_and(|(d, _)| d == r));
+    let (Some((pc, w)), None) = (outside.next(), outside.next()) else {
+        return None;
+    };
+    let Op::Mov { a: Src::Imm(v), .. } = w.op else {
+        return None;
+    };
+    let bits = ty.bits();
+    let v = if bits == 64 {
+        v
+    } else {
+        v & ((1u64 << bits) - 1)
+    };
+    (w.guard.is_none() && pc < entry.end && v != 0).then(|| v.saturating_add(2))
 }
 
 /// The register `r` when block `b` ends in a branch that leaves the loop
@@ -277,6 +347,42 @@ mod tests {
         let ne = ".kernel k\n.param n u32\n mov.u32 r5, n\nloop:\n shr.u32 r5, r5, 3\n\
                   setp.ne.u32 p1, r5, 0\n @p1 bra loop\n";
         assert_eq!(bound(ne), Some(1 + 66 * 3));
+    }
+
+    /// The reductions' gather loop (`src/ops/reduce.lasm`): eight trips
+    /// counted down, a data-dependent exit besides.
+    const GATHER: &str = ".kernel k\n.param n u32\n mov.u32 r4, 8\n mov.u32 r2, %tid.x\n\
+        g:\n setp.ge.u32 p0, r2, n\n @p0 bra t\n add.u32 r2, r2, 256\n\
+        sub.u32 r4, r4, 1\n setp.ne.u32 p1, r4, 0\n @p1 bra g\nt:\n mov.u32 r5, r2\n";
+
+    #[test]
+    fn count_down_loops_are_bounded_by_their_start() {
+        // 2 instructions before, 6 in the loop (8 + 2 visits), 1 after.
+        assert_eq!(bound(GATHER), Some(2 + 10 * 6 + 1));
+        let cases = [
+            // Starting at zero, the first subtraction wraps: 2^32 trips.
+            GATHER.replace("mov.u32 r4, 8", "mov.u32 r4, 0"),
+            // By two, it may step over zero.
+            GATHER.replace("sub.u32 r4, r4, 1", "sub.u32 r4, r4, 2"),
+            // Two subtractions a trip: the same.
+            GATHER.replace("sub.u32 r4, r4, 1", "sub.u32 r4, r4, 1\n sub.u32 r4, r4, 1"),
+            // A start that is not known.
+            GATHER.replace("mov.u32 r4, 8", "mov.u32 r4, n"),
+            // A guarded start.
+            GATHER.replace("mov.u32 r4, 8", "@p3 mov.u32 r4, 8"),
+            // A way around the loop that does not count down.
+            GATHER.replace("add.u32 r2, r2, 256", "add.u32 r2, r2, 256\n @p1 bra g"),
+            // A way around the test's block that skips the subtraction.
+            GATHER.replace("sub.u32 r4, r4, 1\n", "@p2 bra c\n sub.u32 r4, r4, 1\nc:\n"),
+            // The start set again after the loop began (in another block).
+            GATHER.replace("t:\n", "t:\n mov.u32 r4, 3\n"),
+        ];
+        for src in &cases {
+            assert_eq!(bound(src), None, "{src}");
+        }
+        // The start counts in the subtraction's width: 2^32 + 8 as u32 is 8.
+        let wide = GATHER.replace("mov.u32 r4, 8", "mov.u64 r4, 0x100000008");
+        assert_eq!(bound(&wide), Some(2 + 10 * 6 + 1));
     }
 
     #[test]
