@@ -208,7 +208,8 @@ fn zero_test(
     ((p_is_zero != g.negated) == leave_when_true).then_some(r)
 }
 
-fn writes_pred(op: &Op, p: u8) -> bool {
+/// Whether `op` writes predicate `p`.
+pub(super) fn writes_pred(op: &Op, p: u8) -> bool {
     match *op {
         Op::Setp { p: d, .. } | Op::PredLogic { d, .. } | Op::PredNot { d, .. } => d == p,
         _ => false,

@@ -27,6 +27,7 @@ use cranelift_frontend::Variable;
 
 use super::{Gang, Slot};
 use crate::engine::jit::analysis::Analysis;
+use crate::engine::jit::loops::writes_pred;
 use crate::engine::jit::shape::Invariant;
 use crate::kernel::flow::{pred_id, written_reg};
 use crate::kernel::{CmpOp, Kernel, Op, Reg, Special, Src};
@@ -123,12 +124,7 @@ pub(super) fn shortened_trips(
                 return None;
             }
             let j = an.barriers.iter().position(|&b| b == an.blocks[s].start)?;
-            let set = body.iter().rposition(|i| match i.op {
-                Op::Setp { p, .. } | Op::PredLogic { d: p, .. } | Op::PredNot { d: p, .. } => {
-                    p == g.pred
-                }
-                _ => false,
-            })?;
+            let set = body.iter().rposition(|i| writes_pred(&i.op, g.pred))?;
             let Op::Setp { cmp, ty, a, b, .. } = body[set].op else {
                 return None;
             };

@@ -387,22 +387,25 @@ pub(in crate::engine::jit) fn translate(
     let divergent = sh.partial.iter().any(|&p| p) || !an.barriers.is_empty();
     let inv = lockstep_invariants(kernel, an, sh, count_steps);
     let record = Record::new(an, sh, count_steps, inv.as_ref());
-    let lock = inv.as_ref().map(|inv| lockstep::Lockstep {
-        snaps: an
-            .spilled
-            .iter()
-            .filter(|&&r| kept_in_registers(inv, sh, r))
-            .map(|&r| {
-                let t = super::values::kind_type(an.kinds[r as usize]);
-                (r, b.declare_var(t), b.declare_var(t))
-            })
-            .collect(),
-        at: b.declare_var(types::I32),
-        next: b.declare_var(types::I32),
-        pure: lockstep::shortened_trips(kernel, an, inv, shape).0,
-        skips: lockstep::shortened_trips(kernel, an, inv, shape).1,
-        pure_run: b.declare_var(types::I8),
-        pass_end: b.create_block(),
+    let lock = inv.as_ref().map(|inv| {
+        let (pure, skips) = lockstep::shortened_trips(kernel, an, inv, shape);
+        lockstep::Lockstep {
+            snaps: an
+                .spilled
+                .iter()
+                .filter(|&&r| kept_in_registers(inv, sh, r))
+                .map(|&r| {
+                    let t = super::values::kind_type(an.kinds[r as usize]);
+                    (r, b.declare_var(t), b.declare_var(t))
+                })
+                .collect(),
+            at: b.declare_var(types::I32),
+            next: b.declare_var(types::I32),
+            pure,
+            skips,
+            pure_run: b.declare_var(types::I8),
+            pass_end: b.create_block(),
+        }
     });
     let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
     let g = Gang {
