@@ -70,6 +70,7 @@ fn launch_vector(rt: &Runtime, k: &Arc<Kernel>, v: &Vectors, n: usize, engine: E
     ];
     let options = LaunchOptions {
         engine,
+        jit_wait: std::time::Duration::MAX,
         ..LaunchOptions::default()
     };
     rt.launch(

@@ -1,25 +1,31 @@
 //! The JIT's compile time for every kernel of the op library (the ready
 //! kernels of `lanes::ops` and every type of every family), at the block
-//! shapes the library launches them with: p50, max, and the slowest.
+//! shapes the library launches them with: p50, max, and the slowest; then
+//! how long a first launch with the default options waits for the JIT
+//! (`LaunchOptions::jit_wait`: past it, blocks start on the block engine
+//! while the kernel compiles in the background).
 //!
 //! ```sh
 //! cargo run --release --example jit_compile_times
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use lanes::Kernel;
-use lanes::engine::jit::{JitLaunch, Tier};
+use lanes::engine::jit::{JitLaunch, Start, Tier};
 use lanes::engine::{LaunchSpec, StopFlag};
 use lanes::kernel::ParamKind;
 use lanes::launch::{BoundArgs, Dim3};
 use lanes::memory::Buffer;
 use lanes::ops::{Family, Op};
+use lanes::{DEFAULT_JIT_WAIT, Kernel};
 
 /// Compiles `k` (freshly assembled: compiled code is cached beside the
-/// kernel) for blocks of `block`; returns the compile time and tier.
-fn compile_time(k: &Kernel, block: Dim3) -> (Duration, Tier) {
+/// kernel) for blocks of `block`; returns the compile time and tier, and
+/// how long a launch that does not wait more than [`DEFAULT_JIT_WAIT`]
+/// waited for a second copy of `k` (measured after the first compiled, so
+/// the compiler thread is idle).
+fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> (Duration, Tier, Duration) {
     let buffers = (0..k.buffer_slots)
         .map(|_| Arc::new(Buffer::zeroed(64).expect("small buffer")))
         .collect();
@@ -40,19 +46,34 @@ fn compile_time(k: &Kernel, block: Dim3) -> (Duration, Tier) {
         stop: &stop,
     };
     let launch = JitLaunch::new(&spec).expect("the JIT compiles every op kernel");
-    (
+    let (compiled, tier) = (
         launch.compile_time().expect("a fresh kernel is compiled"),
         launch.tier(),
-    )
+    );
+    let spec = LaunchSpec {
+        kernel: copy,
+        ..spec
+    };
+    let start = Instant::now();
+    let started = JitLaunch::start(&spec, copy, DEFAULT_JIT_WAIT);
+    let waited = start.elapsed();
+    if let Ok(Start::Compiling(_)) = started {
+        // Let the background compilation finish before the next kernel.
+        JitLaunch::new(&spec).expect("the JIT compiles every op kernel");
+    }
+    (compiled, tier, waited)
 }
 
 fn main() {
     let mut times: Vec<(Duration, String, Tier)> = Vec::new();
+    let mut waits: Vec<Duration> = Vec::new();
     for op in Op::ALL {
         let program = lanes::compile("op.lasm", op.source()).expect("ops compile");
-        for k in &program.kernels {
-            let (t, tier) = compile_time(k, Dim3::x(256));
+        let copy = lanes::compile("op.lasm", op.source()).expect("ops compile");
+        for (k, c) in program.kernels.iter().zip(&copy.kernels) {
+            let (t, tier, waited) = compile_time(k, c, Dim3::x(256));
             times.push((t, format!("ops::{}", op.name()), tier));
+            waits.push(waited);
         }
     }
     for family in Family::ALL {
@@ -61,14 +82,16 @@ fn main() {
                 continue;
             };
             let program = lanes::compile("family.lasm", &src).expect("library kernels compile");
-            for k in &program.kernels {
+            let copy = lanes::compile("family.lasm", &src).expect("library kernels compile");
+            for (k, c) in program.kernels.iter().zip(&copy.kernels) {
                 let block = if k.name.contains("gemm") {
                     Dim3::new(16, 16, 1)
                 } else {
                     Dim3::x(256)
                 };
-                let (t, tier) = compile_time(k, block);
+                let (t, tier, waited) = compile_time(k, c, block);
                 times.push((t, format!("{}.{ty}", k.name), tier));
+                waits.push(waited);
             }
         }
     }
@@ -81,7 +104,14 @@ fn main() {
         p50.as_secs_f64() * 1e3,
         max.as_secs_f64() * 1e3
     );
-    println!("slowest:");
+    waits.sort();
+    println!(
+        "first launch waits (jit_wait {:.1} ms): p50 {:.2} ms, max {:.2} ms",
+        DEFAULT_JIT_WAIT.as_secs_f64() * 1e3,
+        waits[waits.len() / 2].as_secs_f64() * 1e3,
+        waits[waits.len() - 1].as_secs_f64() * 1e3
+    );
+    println!("slowest to compile:");
     for (t, name, tier) in times.iter().rev().take(8) {
         println!(
             "  {:>7.2} ms  {name} ({tier:?} tier)",

@@ -277,7 +277,11 @@ impl Server {
 
 /// `--engine NAME` and `--threads N`.
 fn parse_args() -> Result<(LaunchOptions, usize), String> {
-    let mut options = LaunchOptions::default();
+    let mut options = LaunchOptions {
+        // Measure compiled code: the warm-up waits for it.
+        jit_wait: std::time::Duration::MAX,
+        ..LaunchOptions::default()
+    };
     let mut threads = 2;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {

@@ -50,7 +50,9 @@ pub use kernel::{Kernel, Program, compile};
 pub use lanes_scheduler::{Metric, Placement, Report};
 pub use launch::{Arg, Dim3, Fault, FaultKind, LaunchError, Scalar};
 pub use memory::BufferId;
-pub use runtime::{Engine, LaunchOptions, LaunchStats, PoolConfig, Runtime, RuntimeBuilder};
+pub use runtime::{
+    DEFAULT_JIT_WAIT, Engine, LaunchOptions, LaunchStats, PoolConfig, Runtime, RuntimeBuilder,
+};
 pub use typed::{BufferUsage, LaunchArg, LaunchBuilder};
 pub mod cli;
 pub mod npy;

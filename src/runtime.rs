@@ -37,6 +37,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lanes_scheduler::{BatchError, BatchStats, Placement, Pool, Report};
@@ -44,7 +45,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::asm::Diagnostics;
 use crate::engine::block::BlockLaunch;
-use crate::engine::jit::JitLaunch;
+use crate::engine::jit::{JitLaunch, Start};
 use crate::engine::{LaunchSpec, StopFlag, WorkerState, reference, with_deadline};
 use crate::kernel::{Kernel, Program, compile};
 use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_shape};
@@ -114,7 +115,21 @@ pub struct LaunchOptions {
     /// with [`LaunchError::Timeout`], which names the blocks that had not
     /// finished; the others keep their writes.
     pub timeout: Option<Duration>,
+    /// [`Engine::Jit`]: how long a launch waits for its kernel to compile
+    /// (once per kernel and block shape). A kernel not compiled by then
+    /// goes on compiling on a background thread while the launch's blocks
+    /// start on the block engine, each pool task switching to the compiled
+    /// code once it is ready (the results are the same: every engine
+    /// matches the reference interpreter bit for bit). Default:
+    /// [`DEFAULT_JIT_WAIT`]; `Duration::MAX` runs every block on compiled
+    /// code (tests of the JIT, benchmarks).
+    pub jit_wait: Duration,
 }
+
+/// Default [`LaunchOptions::jit_wait`]: the first launch of a kernel waits
+/// at most this long for the JIT (with the time the waiting thread takes
+/// to wake up, its blocks start within 2 ms).
+pub const DEFAULT_JIT_WAIT: Duration = Duration::from_micros(1800);
 
 impl Default for LaunchOptions {
     fn default() -> Self {
@@ -122,6 +137,7 @@ impl Default for LaunchOptions {
             engine: Engine::default(),
             max_steps: DEFAULT_MAX_STEPS,
             timeout: None,
+            jit_wait: DEFAULT_JIT_WAIT,
         }
     }
 }
@@ -142,8 +158,14 @@ pub struct LaunchStats {
     /// The engine that ran the launch: the one asked for, except that a
     /// launch the JIT cannot take runs on [`Engine::Pool`].
     pub engine: Engine,
-    /// Time spent compiling the kernel, when this launch compiled it (JIT).
+    /// Time spent compiling the kernel (JIT), reported by the first launch
+    /// that runs the compiled code (or that waited for it in vain: the
+    /// kernel could not be compiled).
     pub compile_time: Option<Duration>,
+    /// Blocks of a JIT launch that ran on the block engine while the
+    /// kernel was still compiling ([`LaunchOptions::jit_wait`]); 0 once it
+    /// is compiled.
+    pub blocks_before_jit: u64,
 }
 
 /// The pool's settings; change them on a live runtime with
@@ -510,7 +532,7 @@ impl Runtime {
         };
         let blocks = range.end - range.start;
         let stats = with_deadline(stop, options.timeout, || {
-            self.run_on_engine(&spec, options.engine, start, range)
+            self.run_on_engine(&spec, kernel, options, start, range)
         })
         .map_err(|e| {
             LaunchError::Engine(format!("cannot start the launch's deadline watchdog: {e}"))
@@ -544,7 +566,8 @@ impl Runtime {
     fn run_on_engine(
         &self,
         spec: &LaunchSpec<'_>,
-        engine: Engine,
+        kernel: &Arc<Kernel>,
+        options: LaunchOptions,
         start: Instant,
         range: Range<u64>,
     ) -> Result<LaunchStats, LaunchError> {
@@ -559,14 +582,42 @@ impl Runtime {
             batch,
             engine,
             compile_time,
+            blocks_before_jit: 0,
         };
-        match engine {
+        match options.engine {
             Engine::Reference => {
                 reference::run_blocks(spec, range).map_err(LaunchError::Fault)?;
                 Ok(stats(0, None, Engine::Reference, None))
             }
-            Engine::Jit => match JitLaunch::new(spec) {
-                Ok(launch) => {
+            Engine::Jit => match JitLaunch::start(spec, kernel, options.jit_wait) {
+                Ok(Start::Compiling(warmup)) => {
+                    let block = BlockLaunch::new(spec);
+                    let before = AtomicU64::new(0);
+                    let (tasks, batch) =
+                        self.run_tasks(spec, range, block.straight_line(), |state, range| {
+                            match warmup.launch() {
+                                Some(launch) => state.jit.run_blocks(launch, range),
+                                None => {
+                                    before.fetch_add(range.end - range.start, Ordering::Relaxed);
+                                    state
+                                        .block
+                                        .run_blocks(&block, range)
+                                        .map_err(LaunchError::Fault)
+                                }
+                            }
+                        })?;
+                    if warmup.cannot_compile() {
+                        // Every block ran on the block engine, as when the
+                        // JIT says so at once (`Warmup::launch` logged why).
+                        return Ok(stats(tasks, Some(batch), Engine::Pool, None));
+                    }
+                    let compile_time = warmup.ran().and_then(|l| l.compile_time());
+                    Ok(LaunchStats {
+                        blocks_before_jit: before.into_inner(),
+                        ..stats(tasks, Some(batch), Engine::Jit, compile_time)
+                    })
+                }
+                Ok(Start::Ready(launch)) => {
                     let (tasks, batch) =
                         self.run_tasks(spec, range, launch.straight_line(), |state, range| {
                             state.jit.run_blocks(&launch, range)

@@ -233,6 +233,27 @@ impl<'a> LaunchBuilder<'_, 'a> {
         self
     }
 
+    /// How long the launch waits for the JIT to compile the kernel before
+    /// starting its blocks on the block engine (see
+    /// [`LaunchOptions::jit_wait`]; `Duration::MAX`: every block on
+    /// compiled code).
+    ///
+    /// ```
+    /// use lanes::{Dim3, Engine, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::new();
+    /// let p = rt.compile("e.lasm", ".kernel e\n exit\n")?;
+    /// let launch = p.kernels[0].launch(Dim3::x(64), Dim3::x(32)).engine(Engine::Jit);
+    /// let stats = launch.jit_wait(Duration::MAX).run(&rt)?;
+    /// assert_eq!(stats.blocks_before_jit, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn jit_wait(mut self, wait: std::time::Duration) -> Self {
+        self.options.jit_wait = wait;
+        self
+    }
+
     /// A stop flag that another thread may set to cancel the launch (see
     /// [`Runtime::launch_with_stop`]).
     ///

@@ -112,6 +112,7 @@ fn a_stop_flag_of_the_callers_cancels_running_blocks() {
             // A deadline far away: the cancel is not a timeout.
             let options = LaunchOptions {
                 engine,
+                jit_wait: std::time::Duration::MAX,
                 timeout: Some(Duration::from_secs(600)),
                 ..LaunchOptions::default()
             };

@@ -35,6 +35,7 @@ fn fault_steps(
         args.extend_from_slice(scalars);
         let options = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..opts(max_steps)
         };
         match rt.launch(&k, grid, block, &args, options) {

@@ -91,6 +91,7 @@ impl Hostile {
         }
         let options = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             max_steps,
             ..LaunchOptions::default()
         };
@@ -140,6 +141,7 @@ impl Hostile {
         let x = self.rt.alloc(8 * 64).unwrap();
         let options = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..LaunchOptions::default()
         };
         self.rt
@@ -461,6 +463,7 @@ fn faulting_accesses_leave_the_bound_buffer_unchanged() {
                     &[Arg::Buffer(buf), Arg::Buffer(out)],
                     LaunchOptions {
                         engine,
+                        jit_wait: std::time::Duration::MAX,
                         max_steps: 100,
                         ..LaunchOptions::default()
                     },
@@ -562,6 +565,7 @@ fn misaligned_atomics_fault_and_change_nothing() {
             &[Arg::Buffer(b)],
             LaunchOptions {
                 engine,
+                jit_wait: std::time::Duration::MAX,
                 max_steps: 10,
                 ..LaunchOptions::default()
             },
@@ -871,6 +875,7 @@ fn one_buffer_bound_to_two_parameters() {
             &[Arg::Buffer(x), Arg::Buffer(x)],
             LaunchOptions {
                 engine,
+                jit_wait: std::time::Duration::MAX,
                 ..LaunchOptions::default()
             },
         )
@@ -905,6 +910,7 @@ fn freeing_a_buffer_during_its_launch_is_safe() {
                     &[Arg::Buffer(x)],
                     LaunchOptions {
                         engine,
+                        jit_wait: std::time::Duration::MAX,
                         max_steps: 20_000,
                         ..LaunchOptions::default()
                     },
@@ -1090,6 +1096,7 @@ fn a_timeout_stops_an_endless_lane_and_names_the_unfinished_blocks() {
         let x = rt.alloc(4 * 3 * 64).unwrap();
         let options = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             // Compiled code runs 2^25 steps well within the timeout.
             max_steps: if engine == Engine::Jit {
                 1 << 40
@@ -1142,6 +1149,7 @@ fn a_timeout_stops_an_endless_lane_and_names_the_unfinished_blocks() {
         let ok = compile(".kernel ok\n    exit\n");
         let options = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             timeout: Some(std::time::Duration::from_secs(600)),
             ..LaunchOptions::default()
         };
@@ -1218,6 +1226,7 @@ fn a_fault_is_not_starved_by_lanes_that_spin_beside_it() {
             let x = rt.alloc(16).unwrap();
             let options = LaunchOptions {
                 engine,
+                jit_wait: std::time::Duration::MAX,
                 max_steps: 1 << 40,
                 timeout: Some(std::time::Duration::from_secs(60)),
             };

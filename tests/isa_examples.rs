@@ -51,6 +51,7 @@ fn vector_add_on(engine: Engine) {
         &args,
         LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..LaunchOptions::default()
         },
     )
@@ -85,6 +86,7 @@ fn block_sum_on(engine: Engine) {
         &args,
         LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..LaunchOptions::default()
         },
     )

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use lanes::{Buffer, Dim3, Engine, Kernel, LaunchError, Runtime};
 
@@ -87,6 +88,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(&out)
             .arg(1000u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         assert_eq!(
@@ -101,6 +103,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(2.0f32)
             .arg(1000u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         assert_eq!(
@@ -113,6 +116,7 @@ fn checks() -> HashMap<&'static str, Check> {
         k.launch(Dim3::x(1), Dim3::x(64))
             .arg(&out)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         let mut want = vec![42u32; 64];
@@ -128,6 +132,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(&out)
             .arg(1000u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         let want: Vec<f32> = x.chunks(256).map(|c| c.iter().sum()).collect();
@@ -139,6 +144,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .launch(Dim3::x(1), Dim3::x(4))
             .arg(&x)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap_err();
         assert!(matches!(err, LaunchError::Fault(_)));
@@ -153,6 +159,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(&y)
             .arg(300u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         assert_eq!(
@@ -166,6 +173,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(&px)
             .arg(5u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         assert_eq!(px.read().unwrap(), [40, 240, 255, 255, 255]);
@@ -183,6 +191,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(rows)
             .arg(cols)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         let want: Vec<u32> = (0..cols)
@@ -198,6 +207,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(&bins)
             .arg(1000u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         assert_eq!(bins.read().unwrap(), [100; 10]);
@@ -208,6 +218,7 @@ fn checks() -> HashMap<&'static str, Check> {
             .arg(&steps)
             .arg(1000u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         let collatz = |mut v: u64| {
@@ -227,6 +238,7 @@ fn checks() -> HashMap<&'static str, Check> {
         k.launch(Dim3::x(3), Dim3::x(100))
             .arg(&winner)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(rt)
             .unwrap();
         let w = winner.read().unwrap()[0];

@@ -10,6 +10,7 @@ fn each_engine(test: impl Fn(LaunchOptions)) {
     for engine in Engine::ALL {
         test(LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..LaunchOptions::default()
         });
     }

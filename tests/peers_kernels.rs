@@ -76,6 +76,7 @@ fn matmul_matches_the_native_triple_loop() {
             ],
             LaunchOptions {
                 engine,
+                jit_wait: std::time::Duration::MAX,
                 ..LaunchOptions::default()
             },
         )

@@ -273,6 +273,7 @@ fn a_launch_may_run_a_range_of_its_blocks_on_every_engine() {
         let args = [Arg::Buffer(x), Arg::from(n), Arg::from(3u32)];
         let opts = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..LaunchOptions::default()
         };
         let stop = lanes::engine::StopFlag::new();

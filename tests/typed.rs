@@ -4,6 +4,7 @@
 
 use lanes::memory::MemoryError;
 use lanes::{Arg, Buffer, Dim3, Engine, LaunchError, Runtime};
+use std::time::Duration;
 
 const SCALE: &str = "
 .kernel scale
@@ -148,6 +149,7 @@ fn the_builder_launches_typed_arguments_on_every_engine() {
             .arg(-2.0f32)
             .arg(5u32)
             .engine(engine)
+            .jit_wait(Duration::MAX)
             .run(&rt)
             .unwrap();
         assert_eq!(stats.lanes, 8);

@@ -294,7 +294,11 @@ impl Runtime {
         guard(|| {
             let k = kernel.get();
             let (grid, block) = (dim3(grid, "grid")?, dim3(block, "block")?);
-            let options = self.options(engine, max_steps, timeout)?;
+            let options = lanes::LaunchOptions {
+                // Steady state: the warm-up waits for compiled code.
+                jit_wait: std::time::Duration::MAX,
+                ..self.options(engine, max_steps, timeout)?
+            };
             let mut bound = args::bind(&self.rt, &k.owner, &k.params, args, named)?;
             let mut histogram = LatencyHistogram::empty()?.histogram;
             let cancel = Cancel::new(py);

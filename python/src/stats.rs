@@ -23,9 +23,12 @@ pub struct LaunchStats {
     pub elapsed_ns: u64,
     /// The engine that ran it (`"jit"` asked for may run on `"pool"`).
     pub engine: &'static str,
-    /// Time spent compiling the kernel in this launch (JIT), in seconds,
-    /// or None.
+    /// Time spent compiling the kernel (JIT), in seconds, reported by the
+    /// first launch that ran the compiled code, or None.
     pub compile_time: Option<f64>,
+    /// Blocks of a JIT launch that ran on the block engine while the
+    /// kernel was still compiling in the background (0 once compiled).
+    pub blocks_before_jit: u64,
     /// Whether the launching thread ran the whole launch itself.
     pub inline: bool,
     /// Parked workers the launch woke.
@@ -48,6 +51,7 @@ impl From<lanes::LaunchStats> for LaunchStats {
             elapsed_ns: u64::try_from(s.elapsed.as_nanos()).unwrap_or(u64::MAX),
             engine: s.engine.name(),
             compile_time: s.compile_time.map(|d| d.as_secs_f64()),
+            blocks_before_jit: s.blocks_before_jit,
             inline: batch.is_some_and(|b| b.inline),
             woken: batch.map_or(0, |b| b.woken),
             submitter_tasks: batch.map_or(0, |b| b.submitter_tasks),

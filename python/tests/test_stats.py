@@ -81,6 +81,11 @@ def test_stats_of_a_launch(rt):
     s = rt.launch(k, (4, 2), 8, engine="reference")
     assert (s.blocks, s.lanes, s.tasks, s.engine) == (8, 64, 0, "reference")
     assert s.compile_time is None and not s.inline and s.copied_arrays == 0
+    assert s.blocks_before_jit == 0
     s = rt.launch(k, 1, 1)
     assert s.inline and s.tasks == 1 and s.engine == "jit"
+    # The one block ran on the block engine only if the kernel was still
+    # compiling after the launch's wait (LaunchOptions::jit_wait).
+    assert s.blocks_before_jit in (0, 1)
+    assert (s.compile_time is None) == (s.blocks_before_jit == 1)
     assert "LaunchStats(blocks=1" in repr(s)

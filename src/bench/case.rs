@@ -297,7 +297,12 @@ impl<'rt> Prepared<'rt> {
                 out: None,
             },
             buffers: Vec::new(),
-            options: LaunchOptions::default(),
+            options: LaunchOptions {
+                // Measure compiled code: the first launch (the warm-up's)
+                // waits for it.
+                jit_wait: std::time::Duration::MAX,
+                ..LaunchOptions::default()
+            },
         };
         let n = u32::try_from(case.n).unwrap_or(u32::MAX);
         let args = match baseline.inputs() {

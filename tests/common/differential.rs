@@ -175,6 +175,7 @@ pub fn run_on<C: DiffCase>(c: &C, kernel: &Arc<Kernel>, rt: &Runtime, engine: En
     let options = LaunchOptions {
         engine,
         max_steps: c.max_steps(),
+        jit_wait: std::time::Duration::MAX,
         ..LaunchOptions::default()
     };
     let result = rt.launch(kernel, c.grid(), c.block(), &args, options);

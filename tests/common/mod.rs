@@ -73,6 +73,8 @@ pub fn launch(
     let engine = ENGINE.get();
     let options = LaunchOptions {
         engine,
+        // Every block on compiled code.
+        jit_wait: std::time::Duration::MAX,
         ..LaunchOptions::default()
     };
     let stats = rt.launch(k, grid, block, args, options)?;
@@ -147,6 +149,7 @@ pub fn run_rows(body: &str, rows: &[[u64; 3]], nout: usize) -> Vec<Vec<u64>> {
         let out = rt.alloc(rows.len() * nout * 8).unwrap();
         let options = LaunchOptions {
             engine,
+            jit_wait: std::time::Duration::MAX,
             ..LaunchOptions::default()
         };
         let stats = rt

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use lanes::ops::Ops;
-use lanes::{Element, Engine, Runtime};
+use lanes::{Element, Engine, LaunchOptions, Runtime};
 
 /// Every engine an op must run on (add `Engine::Jit` here when it lands).
 pub const ENGINES: [Engine; 3] = [Engine::Pool, Engine::Reference, Engine::Jit];
@@ -28,7 +28,13 @@ pub fn sizes(engine: Engine) -> &'static [usize] {
 pub fn each_engine(test: impl Fn(Ops<'_>, &[usize])) {
     let rt = Runtime::new();
     for engine in ENGINES {
-        test(rt.ops().engine(engine), sizes(engine));
+        let options = LaunchOptions {
+            engine,
+            // Every block on compiled code.
+            jit_wait: std::time::Duration::MAX,
+            ..LaunchOptions::default()
+        };
+        test(rt.ops().with_options(options), sizes(engine));
     }
 }
 

@@ -159,6 +159,9 @@ class LaunchStats:
     @property
     def compile_time(self) -> Optional[float]: ...
     @property
+    def blocks_before_jit(self) -> int:
+        """Blocks run on the block engine while the kernel compiled in the background."""
+    @property
     def inline(self) -> bool: ...
     @property
     def woken(self) -> int: ...

@@ -3,7 +3,9 @@
 //! slot) and freed with it. The CPU's features are the process's, so they
 //! need no key of their own.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -16,6 +18,7 @@ use super::analysis::Analysis;
 use super::codegen::{self, Features, Target, Variant, gang};
 use super::frame::Frame;
 use super::shape::{Facts, Shapes};
+use crate::engine::Slot;
 use crate::kernel::Kernel;
 use crate::launch::Dim3;
 
@@ -77,7 +80,134 @@ pub(super) struct Key {
 }
 
 /// A compiled variant, or why it could not be compiled.
-type Made = Result<Arc<Compiled>, Arc<str>>;
+pub(super) type Made = Result<Arc<Compiled>, Arc<str>>;
+
+/// One variant of a kernel: compiled by the first launch that needs it,
+/// or on the background compiler thread while launches run on the block
+/// engine (`Build::start`).
+#[derive(Default)]
+pub(super) struct Build {
+    made: OnceLock<Made>,
+    /// Handed to the background compiler (at most once).
+    queued: AtomicBool,
+    /// The compile time was reported (by the first launch that ran the
+    /// code, or learned that it could not be compiled).
+    reported: AtomicBool,
+    /// Waiters for `made` (`Build::wait_until`).
+    lock: Mutex<()>,
+    done: Condvar,
+}
+
+impl Build {
+    /// The variant, if compiled (or found not compilable).
+    pub fn get(&self) -> Option<&Made> {
+        self.made.get()
+    }
+
+    /// The variant, compiled now on this thread if no one has (waits for a
+    /// compilation in progress elsewhere).
+    fn get_or_compile(&self, kernel: &Kernel, key: Key) -> &Made {
+        let cache = kernel
+            .derived
+            .get_or_init(Slot::Jit as usize, KernelCache::default)
+            .expect("the JIT owns its slot");
+        let made = self.made.get_or_init(|| {
+            compile(cache.kernel(kernel), cache.analysis(kernel), key)
+                .map(Arc::new)
+                .map_err(Arc::from)
+        });
+        // Wake launches waiting in `wait_until` (under the lock, so none
+        // misses it between its test and its wait).
+        drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()));
+        self.done.notify_all();
+        made
+    }
+
+    /// Whether this caller is the first to report the outcome (the launch
+    /// that reports the compile time, or logs why there is no code).
+    pub fn first_report(&self) -> bool {
+        !self.reported.swap(true, Ordering::Relaxed)
+    }
+
+    /// Starts compiling on the background compiler thread (once), unless
+    /// done; compiles on this thread when the compiler thread cannot be
+    /// started.
+    fn start(self: &Arc<Build>, kernel: &Arc<Kernel>, key: Key) {
+        if self.made.get().is_some() || self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let job = Job {
+            kernel: Arc::clone(kernel),
+            key,
+            build: Arc::clone(self),
+        };
+        let unsent = match compiler() {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        if let Some(job) = unsent {
+            job.build.get_or_compile(&job.kernel, key);
+        }
+    }
+
+    /// Waits for the variant until `deadline` (`None`: for ever).
+    fn wait_until(&self, deadline: Option<Instant>) -> Option<&Made> {
+        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(made) = self.made.get() {
+                return Some(made);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return None;
+            }
+            guard = match self.done.wait_timeout(guard, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
+/// A compilation for the background compiler thread.
+struct Job {
+    /// Kept alive until the variant is compiled.
+    kernel: Arc<Kernel>,
+    key: Key,
+    build: Arc<Build>,
+}
+
+/// The background compiler thread's queue, started on first use (`None`
+/// when the thread cannot be started).
+fn compiler() -> Option<&'static Sender<Job>> {
+    static COMPILER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+    COMPILER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("lanes-jit".into())
+                .spawn(move || {
+                    for job in rx {
+                        job.build.get_or_compile(&job.kernel, job.key);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Where a launch stands with its variant (`KernelCache::start`).
+pub(super) enum Started {
+    /// Compiled (or found not compilable), and whether this caller is the
+    /// first to report it.
+    Ready(Made, bool),
+    /// Still compiling on the background thread after the wait.
+    Compiling(Arc<Build>),
+}
 
 /// The JIT's derived data of one kernel.
 #[derive(Default)]
@@ -85,7 +215,9 @@ pub(super) struct KernelCache {
     /// The kernel the JIT compiles and runs: the user's with its registers
     /// renamed (`rename`).
     renamed: OnceLock<(Kernel, Analysis)>,
-    variants: Mutex<Vec<(Key, Made)>>,
+    variants: Mutex<Vec<(Key, Arc<Build>)>>,
+    /// The kernel was refused before compiling (too long), and said so.
+    refused: AtomicBool,
 }
 
 impl KernelCache {
@@ -109,22 +241,51 @@ impl KernelCache {
         &self.renamed(kernel).1
     }
 
-    /// The variant for `key`, compiled now if it is new (the launch that
-    /// compiles it learns so through `fresh`). A variant that could not be
-    /// compiled stays an error: the kernel then runs on the block engine.
-    pub fn variant(&self, kernel: &Kernel, key: Key) -> (Result<Arc<Compiled>, Arc<str>>, bool) {
+    /// Whether this caller is the first to learn that the kernel is
+    /// refused before compiling (and logs it).
+    pub fn first_refusal(&self) -> bool {
+        !self.refused.swap(true, Ordering::Relaxed)
+    }
+
+    /// The build of variant `key`.
+    fn build(&self, key: Key) -> Arc<Build> {
         let mut variants = match self.variants.lock() {
             Ok(v) => v,
             Err(p) => p.into_inner(),
         };
-        if let Some((_, v)) = variants.iter().find(|(k, _)| *k == key) {
-            return (v.clone(), false);
+        if let Some((_, b)) = variants.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(b);
         }
-        let made = compile(self.kernel(kernel), self.analysis(kernel), key)
-            .map(Arc::new)
-            .map_err(Arc::from);
-        variants.push((key, made.clone()));
-        (made, true)
+        let b = Arc::new(Build::default());
+        variants.push((key, Arc::clone(&b)));
+        b
+    }
+
+    /// The variant for `key`, compiled now on this thread if it is new (or
+    /// waited for, if it is compiling elsewhere), and whether this caller
+    /// reports it (the first to get it). A variant that could not be
+    /// compiled stays an error: the kernel then runs on the block engine.
+    /// `kernel` is the one whose derived data this cache is.
+    pub fn variant(&self, kernel: &Kernel, key: Key) -> (Made, bool) {
+        let build = self.build(key);
+        let made = build.get_or_compile(kernel, key).clone();
+        (made, build.first_report())
+    }
+
+    /// The variant for `key` if it is ready by `deadline` (`None`: wait
+    /// for it); otherwise it goes on compiling on the background compiler
+    /// thread (started now if it is new) and the caller runs without it.
+    /// `kernel` is the one whose derived data this cache is.
+    pub fn start(&self, kernel: &Arc<Kernel>, key: Key, deadline: Option<Instant>) -> Started {
+        let build = self.build(key);
+        if let Some(made) = build.get() {
+            return Started::Ready(made.clone(), build.first_report());
+        }
+        build.start(kernel, key);
+        match build.wait_until(deadline) {
+            Some(made) => Started::Ready(made.clone(), build.first_report()),
+            None => Started::Compiling(build),
+        }
     }
 }
 
@@ -172,12 +333,6 @@ fn isa() -> Result<&'static (OwnedTargetIsa, Features), String> {
 
 /// Compiles one variant.
 fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String> {
-    if kernel.instrs.len() > MAX_INSTRUCTIONS {
-        return Err(format!(
-            "{} instructions (the JIT compiles at most {MAX_INSTRUCTIONS})",
-            kernel.instrs.len()
-        ));
-    }
     let start = Instant::now();
     let (isa, features) = isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));

@@ -6,6 +6,16 @@
 //! from barrier to barrier in machine registers (`codegen`); the Rust side
 //! (`frame`) gives it the launch and takes back its faults.
 //!
+//! A launch need not wait for the compilation ([`JitLaunch::start`]):
+//! past its wait the kernel goes on compiling on the background compiler
+//! thread (one per process, `cache::compiler`, fed in launch order), and
+//! the launch's pool tasks run their blocks on the block engine until the
+//! code is ready, then on it ([`Warmup`]). Blocks are independent (what
+//! one lane may see of another block's writes is the same on every engine,
+//! docs/LANGUAGE.md section 4), so mixing engines between tasks changes no
+//! result. Concurrent first launches of one variant compile it once: the
+//! others wait for it (`cache::Build`).
+//!
 //! Files, as wasmtime splits its Cranelift glue: `rename` (one register
 //! per web, so a reused register is analysed one value at a time; the JIT
 //! compiles and runs the renamed kernel), `analysis` (basic
@@ -67,15 +77,15 @@ mod rename;
 mod shape;
 
 use std::ops::Range;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use cache::{Compiled, KernelCache, Key};
+use cache::{Build, Compiled, KernelCache, Key, Made, Started};
 pub use cache::{MAX_INSTRUCTIONS, Tier};
 use frame::{BufferRef, Frame, Host, status};
 
 use crate::engine::{BufferAccess, LaunchSpec, Slot};
-use crate::kernel::NUM_REGS;
+use crate::kernel::{Kernel, NUM_REGS};
 use crate::launch::{Fault, LaunchError};
 use crate::memory::SharedMemory;
 
@@ -131,13 +141,7 @@ impl<'a> JitLaunch<'a> {
     /// first launch (or finds the code), and registers the buffers it
     /// writes (see [`BufferAccess`]).
     pub fn new(spec: &'a LaunchSpec<'a>) -> Result<JitLaunch<'a>, Unavailable> {
-        // LANES_JIT_TIER=lane|gang asks for a tier (docs/DEVELOPMENT.md).
-        let tier = match std::env::var("LANES_JIT_TIER").as_deref() {
-            Ok("lane") => Some(Tier::Lane),
-            Ok("gang") => Some(Tier::Gang),
-            _ => None,
-        };
-        JitLaunch::with_tier(spec, tier)
+        JitLaunch::with_tier(spec, env_tier())
     }
 
     /// [`JitLaunch::new`] on tier `tier` where the kernel allows it (the
@@ -147,41 +151,51 @@ impl<'a> JitLaunch<'a> {
         spec: &'a LaunchSpec<'a>,
         tier: Option<Tier>,
     ) -> Result<JitLaunch<'a>, Unavailable> {
-        let kernel = spec.kernel;
-        if spec.args.buffers.len() != kernel.buffer_slots
-            || spec.args.scalars.len() != kernel.scalar_slots
-        {
-            return Err(Unavailable {
-                reason: Arc::from(format!(
-                    "the launch binds {} buffers and {} scalars, the kernel declares {} and {}",
-                    spec.args.buffers.len(),
-                    spec.args.scalars.len(),
-                    kernel.buffer_slots,
-                    kernel.scalar_slots
-                )),
-                first: true,
-            });
+        let (cache, key) = cache_and_key(spec, tier)?;
+        let (made, first) = cache.variant(spec.kernel, key);
+        JitLaunch::from_made(spec, cache, made, first)
+    }
+
+    /// [`JitLaunch::new`] without waiting more than `wait` for the
+    /// compilation: a kernel not compiled by then goes on compiling on the
+    /// background compiler thread, and the launch starts its blocks on the
+    /// block engine, each of its pool tasks switching to the compiled code
+    /// once it is ready ([`Warmup::launch`]). `kernel` is `spec`'s kernel
+    /// (kept alive by the compiler thread while it works).
+    pub fn start(
+        spec: &'a LaunchSpec<'a>,
+        kernel: &Arc<Kernel>,
+        wait: Duration,
+    ) -> Result<Start<'a>, Unavailable> {
+        debug_assert!(std::ptr::eq(spec.kernel, &**kernel));
+        // The wait counts from here: the kernel's analysis is part of it.
+        let deadline = Instant::now().checked_add(wait);
+        if wait == Duration::MAX {
+            // No need for the compiler thread.
+            return JitLaunch::new(spec).map(Start::Ready);
         }
-        let cache = kernel
-            .derived
-            .get_or_init(Slot::Jit as usize, KernelCache::default)
-            .expect("the JIT owns its slot");
-        let an = cache.analysis(kernel);
-        let renamed = LaunchSpec {
-            kernel: cache.kernel(kernel),
-            ..*spec
-        };
-        let key = Key {
-            block: spec.block,
-            count_steps: codegen::counts_steps(an, spec.max_steps),
-            gid32: shape::gid_fits_u32(spec.grid, spec.block),
-            tier,
-        };
-        let (compiled, compiled_now) = cache.variant(kernel, key);
-        let compiled = compiled.map_err(|reason| Unavailable {
-            reason,
-            first: compiled_now,
-        })?;
+        let (cache, key) = cache_and_key(spec, env_tier())?;
+        match cache.start(kernel, key, deadline) {
+            Started::Ready(made, first) => {
+                JitLaunch::from_made(spec, cache, made, first).map(Start::Ready)
+            }
+            Started::Compiling(build) => Ok(Start::Compiling(Warmup {
+                spec,
+                cache,
+                build,
+                launch: OnceLock::new(),
+            })),
+        }
+    }
+
+    /// The launch on a compiled variant (`made`), or why there is none.
+    fn from_made(
+        spec: &'a LaunchSpec<'a>,
+        cache: &'a KernelCache,
+        made: Made,
+        first: bool,
+    ) -> Result<JitLaunch<'a>, Unavailable> {
+        let compiled = made.map_err(|reason| Unavailable { reason, first })?;
         let buffers = BufferRefs(
             spec.args
                 .buffers
@@ -193,11 +207,14 @@ impl<'a> JitLaunch<'a> {
                 .collect(),
         );
         Ok(JitLaunch {
-            spec: renamed,
+            spec: LaunchSpec {
+                kernel: cache.kernel(spec.kernel),
+                ..*spec
+            },
             compiled,
             buffers,
-            loops: an.loops,
-            compiled_now,
+            loops: cache.analysis(spec.kernel).loops,
+            compiled_now: first,
             _access: BufferAccess::acquire(spec, false),
         })
     }
@@ -221,6 +238,125 @@ impl<'a> JitLaunch<'a> {
     /// it was compiled before).
     pub fn compile_time(&self) -> Option<Duration> {
         self.compiled_now.then_some(self.compiled.compile_time)
+    }
+}
+
+/// The tier asked for in `LANES_JIT_TIER=lane|gang` (docs/DEVELOPMENT.md).
+fn env_tier() -> Option<Tier> {
+    match std::env::var("LANES_JIT_TIER").as_deref() {
+        Ok("lane") => Some(Tier::Lane),
+        Ok("gang") => Some(Tier::Gang),
+        _ => None,
+    }
+}
+
+/// The JIT's cache of `spec`'s kernel and the key of the variant the
+/// launch needs, after checking that the arguments fit the kernel.
+fn cache_and_key<'a>(
+    spec: &LaunchSpec<'a>,
+    tier: Option<Tier>,
+) -> Result<(&'a KernelCache, Key), Unavailable> {
+    let kernel = spec.kernel;
+    if spec.args.buffers.len() != kernel.buffer_slots
+        || spec.args.scalars.len() != kernel.scalar_slots
+    {
+        return Err(Unavailable {
+            reason: Arc::from(format!(
+                "the launch binds {} buffers and {} scalars, the kernel declares {} and {}",
+                spec.args.buffers.len(),
+                spec.args.scalars.len(),
+                kernel.buffer_slots,
+                kernel.scalar_slots
+            )),
+            first: true,
+        });
+    }
+    let cache = kernel
+        .derived
+        .get_or_init(Slot::Jit as usize, KernelCache::default)
+        .expect("the JIT owns its slot");
+    if kernel.instrs.len() > MAX_INSTRUCTIONS {
+        // Refused before the kernel is analysed (at once: no launch waits).
+        return Err(Unavailable {
+            reason: Arc::from(format!(
+                "{} instructions (the JIT compiles at most {MAX_INSTRUCTIONS})",
+                kernel.instrs.len()
+            )),
+            first: cache.first_refusal(),
+        });
+    }
+    let an = cache.analysis(kernel);
+    let key = Key {
+        block: spec.block,
+        count_steps: codegen::counts_steps(an, spec.max_steps),
+        gid32: shape::gid_fits_u32(spec.grid, spec.block),
+        tier,
+    };
+    Ok((cache, key))
+}
+
+/// A launch on the JIT: ready to run, or still waiting for its code.
+#[derive(Debug)]
+pub enum Start<'a> {
+    /// The code is ready.
+    Ready(JitLaunch<'a>),
+    /// The kernel is compiling on the background compiler thread.
+    Compiling(Warmup<'a>),
+}
+
+/// A launch whose kernel was still compiling when it started: its pool
+/// tasks run on the block engine until the code is ready, then on the
+/// JIT ([`Warmup::launch`]).
+pub struct Warmup<'a> {
+    spec: &'a LaunchSpec<'a>,
+    cache: &'a KernelCache,
+    build: Arc<Build>,
+    /// Made once the code is ready (`None`: it could not be compiled).
+    launch: OnceLock<Option<JitLaunch<'a>>>,
+}
+
+impl std::fmt::Debug for Warmup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warmup")
+            .field("kernel", &self.spec.kernel.name)
+            .field("ready", &self.build.get().is_some())
+            .finish()
+    }
+}
+
+impl<'a> Warmup<'a> {
+    /// The launch on compiled code, once it is ready; `None` while the
+    /// kernel compiles, and for good if it cannot be compiled (the first
+    /// launch to learn that logs why, as [`JitLaunch::new`]'s callers do).
+    pub fn launch(&self) -> Option<&JitLaunch<'a>> {
+        let made = self.build.get()?;
+        self.launch
+            .get_or_init(|| {
+                let first = self.build.first_report();
+                match JitLaunch::from_made(self.spec, self.cache, made.clone(), first) {
+                    Ok(l) => Some(l),
+                    Err(why) => {
+                        if why.first {
+                            eprintln!(
+                                "lanes: kernel `{}` runs on the pool engine: the JIT cannot compile it ({})",
+                                self.spec.kernel.name, why.reason
+                            );
+                        }
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// The kernel was found not compilable while the launch ran.
+    pub fn cannot_compile(&self) -> bool {
+        matches!(self.build.get(), Some(Err(_)))
+    }
+
+    /// The launch on compiled code, if a task of this launch ran on it.
+    pub fn ran(&self) -> Option<&JitLaunch<'a>> {
+        self.launch.get()?.as_ref()
     }
 }
 
