@@ -495,7 +495,6 @@ pub(in crate::engine::jit) fn translate(
 impl<'a> Gang<'a> {
     fn emit(mut self, first: Value, frontend: cranelift_codegen::isa::TargetFrontendConfig) {
         let block_head = self.b.create_block();
-        let gang_head = self.b.create_block();
         let block_next = self.b.create_block();
         let done = self.b.create_block();
 
@@ -557,18 +556,10 @@ impl<'a> Gang<'a> {
         self.b.def_var(self.gang, zero);
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.def_var(self.any_wait, no);
-        self.b.ins().jump(gang_head, &[]);
-
-        // for gang in 0..ceil(lanes / 4)
-        self.b.switch_to_block(gang_head);
-        let gang = self.b.use_var(self.gang);
-        let lane0 = self.b.ins().imul_imm_s(gang, GANG as i64);
-        let past = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, lane0, self.lanes);
+        // for gang in 0..ceil(lanes / 4), tested at the bottom (`gang_next`):
+        // a block has at least one lane.
         let start = self.b.create_block();
-        self.b.ins().brif(past, phase_end, &[], start, &[]);
+        self.b.ins().jump(start, &[]);
         self.b.switch_to_block(start);
         if !self.an.barriers.is_empty() {
             let phase = self.b.use_var(self.phase);
@@ -662,7 +653,12 @@ impl<'a> Gang<'a> {
         let gang = self.b.use_var(self.gang);
         let gang = self.b.ins().iadd_imm_s(gang, 1);
         self.b.def_var(self.gang, gang);
-        self.b.ins().jump(gang_head, &[]);
+        let more = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedLessThan,
+            gang,
+            (self.lanes + GANG as i64 - 1) / GANG as i64,
+        );
+        self.b.ins().brif(more, start, &[], phase_end, &[]);
 
         self.b.switch_to_block(block_next);
         let blk = self.b.use_var(self.block);
