@@ -408,3 +408,73 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         module: Mutex::new(Some(module)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(src: &str) -> Arc<Kernel> {
+        crate::compile("t.lasm", src).unwrap().kernels[0].clone()
+    }
+
+    fn key() -> Key {
+        Key {
+            block: Dim3::x(32),
+            count_steps: false,
+            gid32: true,
+            tier: None,
+        }
+    }
+
+    fn cache(k: &Kernel) -> &KernelCache {
+        k.derived
+            .get_or_init(Slot::Jit as usize, KernelCache::default)
+            .unwrap()
+    }
+
+    const SRC: &str = ".kernel k\n.param x buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 2\n st.global.u32 [x + r0], 1\n";
+
+    #[test]
+    fn a_wait_that_ends_first_gets_nothing_and_the_background_compilation_finishes() {
+        // Slow to compile (milliseconds): the compiler thread is still at
+        // it when the wait ends.
+        let pad = " add.u32 r1, r1, 1\n".repeat(3000);
+        let k = kernel(&SRC.replace(" mov.u64 r0", &format!("{pad} mov.u64 r0")));
+        let c = cache(&k);
+        // A deadline already past: the compilation is left to the
+        // compiler thread.
+        let started = c.start(&k, key(), Some(Instant::now()));
+        let Started::Compiling(build) = started else {
+            panic!("compiled before a deadline that had passed");
+        };
+        // Waiting for ever gets it; the compile time is reported once.
+        let made = build.wait_until(None).expect("compiled");
+        assert!(made.is_ok());
+        assert!(build.first_report());
+        assert!(!build.first_report());
+        // The same variant, now ready, from the cache: not reported again.
+        match c.start(&k, key(), Some(Instant::now())) {
+            Started::Ready(Ok(again), first) => {
+                assert!(Arc::ptr_eq(&again, made.as_ref().unwrap()));
+                assert!(!first);
+            }
+            _ => panic!("the variant is not ready"),
+        }
+    }
+
+    #[test]
+    fn concurrent_first_launches_compile_a_variant_once() {
+        let k = kernel(SRC);
+        let results: Vec<(Made, bool)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| cache(&k).variant(&k, key())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let first = results[0].0.as_ref().unwrap();
+        for (made, _) in &results {
+            assert!(Arc::ptr_eq(first, made.as_ref().unwrap()));
+        }
+        assert_eq!(results.iter().filter(|(_, f)| *f).count(), 1);
+    }
+}
