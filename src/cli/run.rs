@@ -166,7 +166,13 @@ pub fn execute(args: &RunArgs) -> Result<(), CliError> {
     let values = match_args(&kernel, &args.args)?;
     check_saves(&kernel, &args.saves)?;
 
-    let mut options = LaunchOptions::default();
+    let mut options = LaunchOptions {
+        // A command runs its kernel once (or --repeat times from the
+        // first): waiting for the JIT keeps every launch on the engine
+        // the summary names (and LANES_JIT_DUMP's output in this process).
+        jit_wait: std::time::Duration::MAX,
+        ..LaunchOptions::default()
+    };
     if let Some(e) = args.engine {
         options.engine = e.into();
     }
