@@ -630,12 +630,7 @@ impl Runtime {
                     ))
                 }
                 Err(why) => {
-                    if why.first {
-                        eprintln!(
-                            "lanes: kernel `{}` runs on the pool engine: the JIT cannot compile it ({})",
-                            spec.kernel.name, why.reason
-                        );
-                    }
+                    why.log_once(&spec.kernel.name);
                     let (tasks, batch) = self.run_block_engine(spec, range)?;
                     Ok(stats(tasks, Some(batch), Engine::Pool, None))
                 }

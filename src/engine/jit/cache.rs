@@ -107,10 +107,11 @@ impl Build {
     /// The variant, compiled now on this thread if no one has (waits for a
     /// compilation in progress elsewhere).
     fn get_or_compile(&self, kernel: &Kernel, key: Key) -> &Made {
-        let cache = kernel
-            .derived
-            .get_or_init(Slot::Jit as usize, KernelCache::default)
-            .expect("the JIT owns its slot");
+        if let Some(made) = self.made.get() {
+            // Compiled before: no one can be waiting.
+            return made;
+        }
+        let cache = KernelCache::of(kernel);
         let made = self.made.get_or_init(|| {
             compile(cache.kernel(kernel), cache.analysis(kernel), key)
                 .map(Arc::new)
@@ -221,6 +222,14 @@ pub(super) struct KernelCache {
 }
 
 impl KernelCache {
+    /// The JIT's derived data of `kernel` (made on first use).
+    pub fn of(kernel: &Kernel) -> &KernelCache {
+        kernel
+            .derived
+            .get_or_init(Slot::Jit as usize, KernelCache::default)
+            .expect("the JIT owns its slot")
+    }
+
     /// The renamed kernel of `kernel` and its analysis.
     fn renamed(&self, kernel: &Kernel) -> &(Kernel, Analysis) {
         self.renamed.get_or_init(|| {
@@ -426,12 +435,6 @@ mod tests {
         }
     }
 
-    fn cache(k: &Kernel) -> &KernelCache {
-        k.derived
-            .get_or_init(Slot::Jit as usize, KernelCache::default)
-            .unwrap()
-    }
-
     const SRC: &str = ".kernel k\n.param x buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 2\n st.global.u32 [x + r0], 1\n";
 
     #[test]
@@ -440,7 +443,7 @@ mod tests {
         // it when the wait ends.
         let pad = " add.u32 r1, r1, 1\n".repeat(3000);
         let k = kernel(&SRC.replace(" mov.u64 r0", &format!("{pad} mov.u64 r0")));
-        let c = cache(&k);
+        let c = KernelCache::of(&k);
         // A deadline already past: the compilation is left to the
         // compiler thread.
         let started = c.start(&k, key(), Some(Instant::now()));
@@ -467,7 +470,7 @@ mod tests {
         let k = kernel(SRC);
         let results: Vec<(Made, bool)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| cache(&k).variant(&k, key())))
+                .map(|_| s.spawn(|| KernelCache::of(&k).variant(&k, key())))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });

@@ -84,7 +84,7 @@ use cache::{Build, Compiled, KernelCache, Key, Made, Started};
 pub use cache::{MAX_INSTRUCTIONS, Tier};
 use frame::{BufferRef, Frame, Host, status};
 
-use crate::engine::{BufferAccess, LaunchSpec, Slot};
+use crate::engine::{BufferAccess, LaunchSpec};
 use crate::kernel::{Kernel, NUM_REGS};
 use crate::launch::{Fault, LaunchError};
 use crate::memory::SharedMemory;
@@ -128,6 +128,19 @@ pub struct Unavailable {
     /// This launch found out first (later launches of the kernel with the
     /// same shape get the same answer without trying again): log it once.
     pub first: bool,
+}
+
+impl Unavailable {
+    /// Says on standard error, for the launch that found out first, that
+    /// kernel `kernel` runs on the pool engine, and why.
+    pub fn log_once(&self, kernel: &str) {
+        if self.first {
+            eprintln!(
+                "lanes: kernel `{kernel}` runs on the pool engine: the JIT cannot compile it ({})",
+                self.reason
+            );
+        }
+    }
 }
 
 impl std::fmt::Display for Unavailable {
@@ -271,10 +284,7 @@ fn cache_and_key<'a>(
             first: true,
         });
     }
-    let cache = kernel
-        .derived
-        .get_or_init(Slot::Jit as usize, KernelCache::default)
-        .expect("the JIT owns its slot");
+    let cache = KernelCache::of(kernel);
     if kernel.instrs.len() > MAX_INSTRUCTIONS {
         // Refused before the kernel is analysed (at once: no launch waits).
         return Err(Unavailable {
@@ -336,12 +346,7 @@ impl<'a> Warmup<'a> {
                 match JitLaunch::from_made(self.spec, self.cache, made.clone(), first) {
                     Ok(l) => Some(l),
                     Err(why) => {
-                        if why.first {
-                            eprintln!(
-                                "lanes: kernel `{}` runs on the pool engine: the JIT cannot compile it ({})",
-                                self.spec.kernel.name, why.reason
-                            );
-                        }
+                        why.log_once(&self.spec.kernel.name);
                         None
                     }
                 }
