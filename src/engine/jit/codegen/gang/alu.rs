@@ -383,7 +383,7 @@ impl<'a> Gang<'a> {
     /// across the gang: one side affine without wrap
     /// ([`Shapes::monotone`]), the other uniform, an order comparison. A
     /// guard on it then tests one scalar comparison, not the vector
-    /// (`Gang::exit`). Only with every lane live: the facts behind
+    /// (`Gang::exit`, `Gang::branch`). Only with every lane live: the facts behind
     /// "monotone" cover real lanes only.
     ///
     /// [`Shapes::monotone`]: crate::engine::jit::shape::Shapes::monotone

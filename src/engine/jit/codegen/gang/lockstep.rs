@@ -22,6 +22,7 @@
 //! budget): a lane's steps would be its gang's, but lanes that wait inside
 //! a stretch would need the per-lane bookkeeping of the general scheme.
 
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{BlockCall, InstBuilder, JumpTableData, MemFlagsData, types};
 use cranelift_frontend::Variable;
 
@@ -257,6 +258,12 @@ impl Gang<'_> {
         for (k, t) in targets {
             self.b.switch_to_block(t);
             match self.an.block_starting(self.an.barriers[k] + 1) {
+                // With all four lanes live, in the full version.
+                Some(rb) if !self.bbs_full.is_empty() => {
+                    let whole = self.b.ins().icmp_imm_s(IntCC::Equal, live, 0xF);
+                    let (full, general) = (self.bbs_full[rb], self.bbs[rb]);
+                    self.b.ins().brif(whole, full, &[], general, &[]);
+                }
                 Some(rb) => {
                     let bb = self.bbs[rb];
                     self.b.ins().jump(bb, &[]);

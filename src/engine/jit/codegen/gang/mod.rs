@@ -16,19 +16,22 @@
 //! division, the float functions, 64-bit minimum...), lane by lane through
 //! the same one-lane translations, its four results put back in a vector.
 //!
-//! Kernels without divergence (no branch on a varying predicate but exits,
-//! no barrier) of at most 64 instructions get each basic block twice: the
-//! general version, and a *full-gang* version that runs while all four
-//! lanes are live, where an instruction without a varying guard runs its
-//! vector path without first testing which lanes run it. A gang starts in
-//! the full version (unless it is a block's partial last gang) and moves
-//! to the general one, at the next basic block, when an exit takes some of
-//! its lanes; a vector access whose check fails goes on in the general
-//! version's lane-by-lane path (shared, not copied: compile time). A
-//! `setp` of an affine value against a uniform one whose lanes cannot
-//! wrap (`%gid >= n`) is monotone across the gang, so one scalar
-//! comparison of the right end lane decides an exit on it for all four
-//! lanes (the vector mask is computed only when they disagree).
+//! Kernels of at most 64 instructions without divergence (no branch on a
+//! varying predicate but exits, no barrier), or whose barriers run in
+//! lockstep, get each basic block twice: the general version, and a
+//! *full-gang* version that runs while all four lanes are live and none
+//! waits elsewhere, where an instruction without a varying guard runs its
+//! vector path without first testing which lanes run it, and a block
+//! without testing for lanes waiting there. A gang starts in the full
+//! version (unless it is a block's partial last gang), resumes in it after
+//! a barrier when all four lanes are live, and moves to the general one
+//! when an exit takes some of its lanes or a branch splits them; a vector
+//! access whose check fails goes on in the general version's lane-by-lane
+//! path (shared, not copied: compile time). A `setp` of an affine value
+//! against a uniform one whose lanes cannot wrap (`%gid >= n`,
+//! `%tid.x < s`) is monotone across the gang, so one scalar comparison of
+//! the right end lane decides an exit or a branch on it for all four lanes
+//! (the vector mask is computed only when they disagree).
 //!
 //! By default this tier takes every kernel without barriers, and kernels
 //! whose barriers every lane of a block meets in lockstep when no steps
@@ -191,10 +194,13 @@ pub(super) struct Gang<'a> {
     /// empty when the kernel has none.
     bbs_full: Vec<Block>,
     /// Emitting the full-gang version: every lane of the gang is live
-    /// (`mask` is `0xF`), so instructions without a varying guard skip
-    /// their "do all lanes run?" tests. Only kernels without divergence
-    /// have it (there only exits change the mask); a gang whose mask
-    /// becomes partial goes on in the general version.
+    /// (`mask` is `0xF`) and none waits elsewhere, so instructions without
+    /// a varying guard skip their "do all lanes run?" tests and blocks
+    /// their "do lanes wait here?" ones. Kernels without divergence have
+    /// it, and kernels whose barriers run in lockstep; a gang whose lanes
+    /// part (an exit of some of them, a branch that splits them) goes on
+    /// in the general version, and a gang resumes after a barrier in the
+    /// full version when all four of its lanes are live.
     full: bool,
     /// The current instruction runs in every lane (full version, no
     /// varying guard).
@@ -441,7 +447,7 @@ pub(in crate::engine::jit) fn translate(
         gid_base: b.declare_var(types::I64),
         mask: b.declare_var(types::I32),
         bbs: an.blocks.iter().map(|_| b.create_block()).collect(),
-        bbs_full: if has_full_version(kernel, divergent) {
+        bbs_full: if has_full_version(kernel, divergent, inv.is_some()) {
             an.blocks.iter().map(|_| b.create_block()).collect()
         } else {
             Vec::new()
@@ -820,7 +826,8 @@ impl<'a> Gang<'a> {
         self.thresholds.clear();
         let start = self.bb(bi);
         self.b.switch_to_block(start);
-        if self.divergent {
+        // In the full version no lane waits anywhere.
+        if self.divergent && !self.full {
             self.join_waiting(bi);
         }
         if self.lock.is_some() {
@@ -842,7 +849,7 @@ impl<'a> Gang<'a> {
             self.b.switch_to_block(body);
             self.b.def_var(self.steps, after);
         }
-        self.block_mask = if self.sh.partial[bi] {
+        self.block_mask = if self.sh.partial[bi] && !self.full {
             let mask = self.b.use_var(self.mask);
             Some(vector::bits_to_mask(&mut self.b, mask))
         } else {
@@ -980,7 +987,8 @@ impl<'a> Gang<'a> {
             self.b.ins().jump(e, &[]);
             return;
         }
-        if !self.divergent || to == from + 1 {
+        // (In the full version no lane waits anywhere.)
+        if !self.divergent || self.full || to == from + 1 {
             let t = self.bb(to);
             self.b.ins().jump(t, &[]);
             return;
@@ -1011,6 +1019,39 @@ impl<'a> Gang<'a> {
             self.jump(bi, to);
             return;
         };
+        if let (true, GPred::Vec(raw)) = (self.full, self.pred_gval(g.pred)) {
+            if let Some(&(_, all, any)) = self.thresholds.iter().find(|t| t.0 == raw) {
+                // A monotone guard (`tid < s`): scalar comparisons decide
+                // whether no lane, every lane or some lanes take it.
+                let (take_all, take_none) = if g.negated {
+                    let none = self.b.ins().bxor_imm_s(any, 1);
+                    (none, all)
+                } else {
+                    let none = self.b.ins().bxor_imm_s(any, 1);
+                    (all, none)
+                };
+                let (none, some) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(take_none, none, &[], some, &[]);
+                self.b.switch_to_block(none);
+                self.go(next);
+                self.b.switch_to_block(some);
+                let (every, mixed) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(take_all, every, &[], mixed, &[]);
+                self.b.switch_to_block(every);
+                if self.lock.is_some() {
+                    self.lockstep_all_take(bi);
+                }
+                self.jump(bi, to);
+                self.b.switch_to_block(mixed);
+                let m = if g.negated {
+                    self.b.ins().bnot(raw)
+                } else {
+                    raw
+                };
+                self.branch_mixed(bi, m, to, next);
+                return;
+            }
+        }
         match self.guard_value(g.pred, g.negated) {
             GPred::Uni(p) => {
                 let taken = self.b.create_block();
@@ -1023,7 +1064,7 @@ impl<'a> Gang<'a> {
             }
             GPred::Vec(m) => {
                 let bits = vector::mask_to_bits(&mut self.b, m);
-                let mask = self.b.use_var(self.mask);
+                let mask = self.live_bits();
                 let take = self.b.ins().band(mask, bits);
                 let stay = self.b.ins().band_not(mask, bits);
                 let (none, some) = (self.b.create_block(), self.b.create_block());
@@ -1039,25 +1080,44 @@ impl<'a> Gang<'a> {
                 }
                 self.jump(bi, to);
                 self.b.switch_to_block(mixed);
-                if self.lock.is_some() {
-                    self.lockstep_lanes_part();
-                }
-                if self.an.blocks[to].start > self.an.blocks[bi].end - 1 {
-                    // Forward: the lanes that branch wait at `to`.
-                    self.wait_at(to, take);
-                    self.b.def_var(self.mask, stay);
-                    self.go(next);
-                } else {
-                    // Backward (a loop): the lanes that stay wait after it.
-                    // (Past the end, they exit.)
-                    if let Some(n) = next {
-                        self.wait_at(n, stay);
-                    }
-                    self.b.def_var(self.mask, take);
-                    self.jump(bi, to);
-                }
+                self.part(bi, take, stay, to, next);
             }
         }
+    }
+
+    /// The branch ending block `bi` to block `to` on vector guard `m`
+    /// (negation applied), which some but not all running lanes take.
+    fn branch_mixed(&mut self, bi: usize, m: Value, to: usize, next: Option<usize>) {
+        let bits = vector::mask_to_bits(&mut self.b, m);
+        let mask = self.live_bits();
+        let take = self.b.ins().band(mask, bits);
+        let stay = self.b.ins().band_not(mask, bits);
+        self.part(bi, take, stay, to, next);
+    }
+
+    /// The running lanes part at the branch ending block `bi`: `take`
+    /// (`I32`) go to block `to`, `stay` to `next`; the gang goes on in
+    /// the general version.
+    fn part(&mut self, bi: usize, take: Value, stay: Value, to: usize, next: Option<usize>) {
+        let full = std::mem::replace(&mut self.full, false);
+        if self.lock.is_some() {
+            self.lockstep_lanes_part();
+        }
+        if self.an.blocks[to].start > self.an.blocks[bi].end - 1 {
+            // Forward: the lanes that branch wait at `to`.
+            self.wait_at(to, take);
+            self.b.def_var(self.mask, stay);
+            self.go(next);
+        } else {
+            // Backward (a loop): the lanes that stay wait after it.
+            // (Past the end, they exit.)
+            if let Some(n) = next {
+                self.wait_at(n, stay);
+            }
+            self.b.def_var(self.mask, take);
+            self.jump(bi, to);
+        }
+        self.full = full;
     }
 
     /// An exit (or a branch past the end), guarded or not; `next` follows.
@@ -1903,10 +1963,12 @@ impl<'a> Gang<'a> {
 }
 
 /// Whether the gang tier emits a full-gang version of `kernel` (see
-/// [`Gang::full`]): no divergence, and small enough that twice its code
-/// stays cheap to compile.
-fn has_full_version(kernel: &Kernel, divergent: bool) -> bool {
-    !divergent && kernel.instrs.len() <= FULL_VERSION_MAX_INSTRS
+/// [`Gang::full`]): no divergence, or barriers in lockstep (which count
+/// no steps: a gang's lanes that wait inside a stretch would need the
+/// per-lane bookkeeping), and small enough that twice its code stays
+/// cheap to compile.
+fn has_full_version(kernel: &Kernel, divergent: bool, lockstep: bool) -> bool {
+    (!divergent || lockstep) && kernel.instrs.len() <= FULL_VERSION_MAX_INSTRS
 }
 
 /// The largest kernel (in instructions) given a full-gang version.
