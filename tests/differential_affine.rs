@@ -1488,6 +1488,9 @@ fn guarded(sh: &Shape, seed: u64) -> String {
             rng.pick(&["eq", "ne"])
         };
         let t = match rng.below(4) {
+            // Unsigned `!= 0` and `== 0` are order comparisons in disguise
+            // (`tid != 0` is `tid > 0`): the JIT decides them so.
+            _ if (cmp == "eq" || cmp == "ne") && rng.chance(50) => "0".to_string(),
             0 => "n".to_string(),
             1 if ty.starts_with('i') => "kn".to_string(),
             _ => lit(ty, threshold(&mut rng, sh)),
@@ -1744,6 +1747,39 @@ fn regression_fused_guarded_single_lane_fault_is_reported() {
             let c = fixed_case_with(&body, Dim3::x(blocks), Dim3::x(1), false, true);
             assert!(run_with(&c, &reference::run).is_err());
             check_engines(&c).unwrap();
+        }
+    }
+}
+
+/// Unsigned `x != 0` and `x == 0` of an affine `x` are order comparisons
+/// (`x > 0`, `x <= 0`), which the gang tier decides with one scalar
+/// comparison per end lane: every form, zero on either side, guarding an
+/// exit or a branch, with the surviving lanes' stores visible (nonzero).
+#[test]
+fn zero_tests_of_affine_indices_match_reference() {
+    for x in ["%gid", "%tid.x", "%laneid"] {
+        for cmp in ["ne", "eq"] {
+            for zero_left in [false, true] {
+                for neg in ["", "!"] {
+                    let setp = if zero_left {
+                        format!("setp.{cmp}.u32 p0, 0, r0")
+                    } else {
+                        format!("setp.{cmp}.u32 p0, r0, 0")
+                    };
+                    for end in ["exit", "bra done"] {
+                        let body = format!(
+                            "    mov.u32 r0, {x}\n    {setp}\n    @{neg}p0 {end}\n\
+                             \x20   mov.u64 r20, %gid\n    shl.u64 r21, r20, 2\n\
+                             \x20   add.u32 r2, r0, 5\n    st.global.u32 [out2 + r21], r2\n\
+                             done:\n    st.global.u32 [out2 + r21 + 256], 9\n"
+                        );
+                        for block in [4, 8, 13] {
+                            let c = fixed_case(&body, Dim3::x(3), Dim3::x(block));
+                            check_engines(&c).unwrap_or_else(|e| panic!("{e}\n{body}"));
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -388,9 +388,19 @@ impl<'a> Gang<'a> {
     ///
     /// [`Shapes::monotone`]: crate::engine::jit::shape::Shapes::monotone
     fn note_threshold(&mut self, cmp: CmpOp, ty: ScalarType, a: Src, b: Src, m: Value) {
-        if !self.run_all || self.write_mask.is_some() || matches!(cmp, CmpOp::Eq | CmpOp::Ne) {
+        if !self.run_all || self.write_mask.is_some() {
             return;
         }
+        // Unsigned, `x != 0` is `x > 0` and `x == 0` is `x <= 0` (`tid != 0`).
+        let cmp = match (cmp, a, b) {
+            (CmpOp::Eq | CmpOp::Ne, _, _) if ty.is_signed_int() => return,
+            (CmpOp::Ne, _, Src::Imm(0)) => CmpOp::Gt,
+            (CmpOp::Ne, Src::Imm(0), _) => CmpOp::Lt,
+            (CmpOp::Eq, _, Src::Imm(0)) => CmpOp::Le,
+            (CmpOp::Eq, Src::Imm(0), _) => CmpOp::Ge,
+            (CmpOp::Eq | CmpOp::Ne, _, _) => return,
+            (other, _, _) => other,
+        };
         let uniform = |g: &Self, s: Src| g.sh.read(s, ty) == Shape::Uniform;
         let affine_left = if self.sh.monotone(a, ty) && uniform(self, b) {
             true

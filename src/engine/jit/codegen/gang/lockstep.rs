@@ -242,6 +242,10 @@ impl Gang<'_> {
             .collect();
         if let [(_, only)] = targets[..] {
             self.b.ins().jump(only, &[]);
+        } else if let [(_, first), (_, second)] = targets[..] {
+            // (A test and a branch: cheaper than a jump table.)
+            let k = self.b.use_var(self.lock().at);
+            self.b.ins().brif(k, second, &[], first, &[]);
         } else {
             let k = self.b.use_var(self.lock().at);
             let pool = &mut self.b.func.dfg.value_lists;
@@ -278,7 +282,7 @@ impl Gang<'_> {
     pub(super) fn lockstep_arrive(&mut self, k: usize) {
         let at = self.record_addr();
         let flags = MemFlagsData::new().with_notrap();
-        let mask = self.b.use_var(self.mask);
+        let mask = self.live_bits();
         self.b.ins().store(flags, mask, at, self.record.waits);
         self.store_record(at);
         self.lockstep_reach(k);

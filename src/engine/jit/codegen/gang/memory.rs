@@ -83,7 +83,8 @@ impl<'a> Gang<'a> {
         // The general version's path for every live lane, when the full
         // version will share it.
         let share = !self.full && self.write_mask.is_none() && !self.bbs_full.is_empty();
-        let slow = shared.unwrap_or_else(|| self.b.create_block());
+        // From the full version, a landing block before the shared path.
+        let slow = self.b.create_block();
         let join = self.b.create_block();
         self.b.set_cold_block(slow);
         if !self.run_all {
@@ -95,10 +96,6 @@ impl<'a> Gang<'a> {
         let Some(at) = self.run_address(space, addr, ty, shape, slow) else {
             // Unreachable in practice (contiguous shapes have a register).
             self.b.ins().jump(slow, &[]);
-            if shared.is_some() {
-                self.b.switch_to_block(join);
-                return;
-            }
             self.b.switch_to_block(slow);
             self.per_lane(pc, run_bits, true, lane_by_lane);
             self.b.ins().jump(join, &[]);
@@ -134,8 +131,14 @@ impl<'a> Gang<'a> {
             _ => unreachable!("loads and stores only"),
         }
         self.b.ins().jump(join, &[]);
-        if shared.is_some() {
-            // Emitted with the general version.
+        if let Some(general) = shared {
+            // The path was emitted with the general version: the gang
+            // goes on there, its state defined on the way.
+            self.b.switch_to_block(slow);
+            self.enter_general();
+            let all = self.b.ins().iconst(types::I32, 0xF);
+            self.b.def_var(self.mask, all);
+            self.b.ins().jump(general, &[]);
             self.b.switch_to_block(join);
             return;
         }

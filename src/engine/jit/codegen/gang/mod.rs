@@ -973,7 +973,33 @@ impl<'a> Gang<'a> {
     fn leave_all(&mut self) {
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.def_var(self.mask, z);
-        self.b.ins().jump(self.dispatch, &[]);
+        let d = self.no_lane_runs();
+        self.b.ins().jump(d, &[]);
+    }
+
+    /// Where a gang goes when none of its lanes runs: the dispatch to
+    /// waiting lanes, or, in the full version (no lane waits), its end.
+    fn no_lane_runs(&self) -> Block {
+        if self.full {
+            self.gang_end
+        } else {
+            self.dispatch
+        }
+    }
+
+    /// A gang in the full version goes on in the general one: no lane
+    /// waits anywhere. (Defined here, not carried through the full
+    /// version, these values take no register there.)
+    fn enter_general(&mut self) {
+        if !self.divergent {
+            return;
+        }
+        let z = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.pset, z);
+        let z32 = self.b.ins().iconst(types::I32, 0);
+        for i in 0..self.pend.len() {
+            self.b.def_var(self.pend[i], z32);
+        }
     }
 
     /// All running lanes go from block `from` to block `to`. Backward: the
@@ -1099,6 +1125,9 @@ impl<'a> Gang<'a> {
     /// (`I32`) go to block `to`, `stay` to `next`; the gang goes on in
     /// the general version.
     fn part(&mut self, bi: usize, take: Value, stay: Value, to: usize, next: Option<usize>) {
+        if self.full {
+            self.enter_general();
+        }
         let full = std::mem::replace(&mut self.full, false);
         if self.lock.is_some() {
             self.lockstep_lanes_part();
@@ -1189,7 +1218,8 @@ impl<'a> Gang<'a> {
         let stay = self.b.ins().band_not(mask, leaving);
         self.b.def_var(self.mask, stay);
         let on = self.b.create_block();
-        self.b.ins().brif(stay, on, &[], self.dispatch, &[]);
+        let none = self.no_lane_runs();
+        self.b.ins().brif(stay, on, &[], none, &[]);
         self.b.switch_to_block(on);
         if self.full {
             let all = self.b.ins().icmp_imm_s(IntCC::Equal, stay, 0xF);
@@ -1198,6 +1228,7 @@ impl<'a> Gang<'a> {
             self.b.switch_to_block(whole);
             self.go(next);
             self.b.switch_to_block(part);
+            self.enter_general();
             self.full = false;
             self.go(next);
             self.full = true;
@@ -2039,7 +2070,7 @@ impl<'f> LaneCode<'f> for Gang<'f> {
             Mode::Uniform => {
                 let bits = match self.fault_bits {
                     Some(b) => b,
-                    None => self.b.use_var(self.mask),
+                    None => self.live_bits(),
                 };
                 self.lowest_lane(bits)
             }
