@@ -254,13 +254,16 @@ impl<'a> JitLaunch<'a> {
     }
 }
 
-/// The tier asked for in `LANES_JIT_TIER=lane|gang` (docs/DEVELOPMENT.md).
+/// The tier asked for in `LANES_JIT_TIER=lane|gang` (docs/DEVELOPMENT.md),
+/// read once per process (every launch asks: `getenv` took 0.5% of a
+/// 16k-element launch).
 fn env_tier() -> Option<Tier> {
-    match std::env::var("LANES_JIT_TIER").as_deref() {
+    static TIER: std::sync::OnceLock<Option<Tier>> = std::sync::OnceLock::new();
+    *TIER.get_or_init(|| match std::env::var("LANES_JIT_TIER").as_deref() {
         Ok("lane") => Some(Tier::Lane),
         Ok("gang") => Some(Tier::Gang),
         _ => None,
-    }
+    })
 }
 
 /// The JIT's cache of `spec`'s kernel and the key of the variant the

@@ -1049,12 +1049,11 @@ impl<'a> Gang<'a> {
             if let Some(&(_, all, any)) = self.thresholds.iter().find(|t| t.0 == raw) {
                 // A monotone guard (`tid < s`): scalar comparisons decide
                 // whether no lane, every lane or some lanes take it.
+                let no_lane = self.b.ins().bxor_imm_s(any, 1);
                 let (take_all, take_none) = if g.negated {
-                    let none = self.b.ins().bxor_imm_s(any, 1);
-                    (none, all)
+                    (no_lane, all)
                 } else {
-                    let none = self.b.ins().bxor_imm_s(any, 1);
-                    (all, none)
+                    (all, no_lane)
                 };
                 let (none, some) = (self.b.create_block(), self.b.create_block());
                 self.b.ins().brif(take_none, none, &[], some, &[]);
