@@ -115,16 +115,14 @@ impl CountLatch {
 
     #[cfg(not(loom))]
     fn spin(&self, spin: Duration) -> bool {
-        let backoff = crossbeam_utils::Backoff::new();
-        let start = std::time::Instant::now();
+        let wait = crate::spin::SpinWait::new();
         loop {
             if self.state.load(Ordering::Acquire) == DONE {
                 return true;
             }
-            if backoff.is_completed() && start.elapsed() >= spin {
+            if wait.over(spin) {
                 return false;
             }
-            backoff.snooze();
         }
     }
 

@@ -46,6 +46,7 @@ mod placement;
 mod registry;
 mod report;
 mod sleep;
+mod spin;
 mod sync;
 mod topology;
 

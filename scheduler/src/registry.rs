@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock};
 
 use crate::TaskId;
@@ -53,6 +53,7 @@ use crate::metrics::Recorder;
 use crate::placement::PlacementPlan;
 use crate::report::{Affinity, Report, WorkerAffinity};
 use crate::sleep::WorkerSleep;
+use crate::spin::SpinWait;
 use crate::topology::{Topology, current_cpu, current_tid};
 
 /// How many submitter slots get a deque that workers may steal from.
@@ -486,8 +487,7 @@ impl<S> WorkerThread<S> {
     /// Looks for work and mail for the spin window; `true` if some came.
     fn spin(&mut self) -> bool {
         let spin = self.registry.config.spin;
-        let start = Instant::now();
-        let backoff = Backoff::new();
+        let wait = SpinWait::new();
         loop {
             if !self.mailbox.is_empty() {
                 return true;
@@ -497,10 +497,9 @@ impl<S> WorkerThread<S> {
                 self.run_chunk(chunk);
                 return true;
             }
-            if backoff.is_completed() && start.elapsed() >= spin {
+            if wait.over(spin) {
                 return false;
             }
-            backoff.snooze();
         }
     }
 
