@@ -1055,19 +1055,7 @@ impl<'a> Gang<'a> {
                 } else {
                     (all, no_lane)
                 };
-                let (none, some) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(take_none, none, &[], some, &[]);
-                self.b.switch_to_block(none);
-                self.go(next);
-                self.b.switch_to_block(some);
-                let (every, mixed) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(take_all, every, &[], mixed, &[]);
-                self.b.switch_to_block(every);
-                if self.lock.is_some() {
-                    self.lockstep_all_take(bi);
-                }
-                self.jump(bi, to);
-                self.b.switch_to_block(mixed);
+                self.uniform_outcomes(bi, to, next, take_none, take_all);
                 let m = if g.negated {
                     self.b.ins().bnot(raw)
                 } else {
@@ -1092,22 +1080,39 @@ impl<'a> Gang<'a> {
                 let mask = self.live_bits();
                 let take = self.b.ins().band(mask, bits);
                 let stay = self.b.ins().band_not(mask, bits);
-                let (none, some) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(take, some, &[], none, &[]);
-                self.b.switch_to_block(none);
-                self.go(next);
-                self.b.switch_to_block(some);
-                let (all, mixed) = (self.b.create_block(), self.b.create_block());
-                self.b.ins().brif(stay, mixed, &[], all, &[]);
-                self.b.switch_to_block(all);
-                if self.lock.is_some() {
-                    self.lockstep_all_take(bi);
-                }
-                self.jump(bi, to);
-                self.b.switch_to_block(mixed);
+                let none = self.b.ins().icmp_imm_s(IntCC::Equal, take, 0);
+                let every = self.b.ins().icmp_imm_s(IntCC::Equal, stay, 0);
+                self.uniform_outcomes(bi, to, next, none, every);
                 self.part(bi, take, stay, to, next);
             }
         }
+    }
+
+    /// The two outcomes of the branch ending block `bi` on a varying guard
+    /// where the running lanes agree: `none` (`I8`) takes it (they go on at
+    /// `next`), or `every` one does (to block `to`). Leaves the builder
+    /// where they disagree.
+    fn uniform_outcomes(
+        &mut self,
+        bi: usize,
+        to: usize,
+        next: Option<usize>,
+        none: Value,
+        every: Value,
+    ) {
+        let (stay, some) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(none, stay, &[], some, &[]);
+        self.b.switch_to_block(stay);
+        self.go(next);
+        self.b.switch_to_block(some);
+        let (all, mixed) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(every, all, &[], mixed, &[]);
+        self.b.switch_to_block(all);
+        if self.lock.is_some() {
+            self.lockstep_all_take(bi);
+        }
+        self.jump(bi, to);
+        self.b.switch_to_block(mixed);
     }
 
     /// The branch ending block `bi` to block `to` on vector guard `m`
