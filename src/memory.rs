@@ -271,7 +271,6 @@ pub struct Buffer {
     gate: Gate,
 }
 
-/// A buffer's words: a pointer and a length, with whoever owns the memory.
 /// Buffers at least this long (bytes) ask for transparent huge pages.
 pub const HUGE_PAGE_MIN: usize = 4 << 20;
 
@@ -303,6 +302,7 @@ fn advise_huge_pages(words: &[AtomicU64]) {
 #[cfg(not(all(target_os = "linux", not(miri))))]
 fn advise_huge_pages(_words: &[AtomicU64]) {}
 
+/// A buffer's words: a pointer and a length, with whoever owns the memory.
 /// Derefs to the words as a slice.
 struct Words {
     ptr: NonNull<AtomicU64>,

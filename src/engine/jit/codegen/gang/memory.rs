@@ -83,7 +83,8 @@ impl<'a> Gang<'a> {
         // The general version's path for every live lane, when the full
         // version will share it.
         let share = !self.full && self.write_mask.is_none() && !self.bbs_full.is_empty();
-        // From the full version, a landing block before the shared path.
+        // The lane-by-lane path; from the full version, a landing block
+        // before the general version's copy of it.
         let slow = self.b.create_block();
         let join = self.b.create_block();
         self.b.set_cold_block(slow);

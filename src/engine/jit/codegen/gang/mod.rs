@@ -1045,25 +1045,23 @@ impl<'a> Gang<'a> {
             self.jump(bi, to);
             return;
         };
-        if let (true, GPred::Vec(raw)) = (self.full, self.pred_gval(g.pred)) {
-            if let Some(&(_, all, any)) = self.thresholds.iter().find(|t| t.0 == raw) {
-                // A monotone guard (`tid < s`): scalar comparisons decide
-                // whether no lane, every lane or some lanes take it.
-                let no_lane = self.b.ins().bxor_imm_s(any, 1);
-                let (take_all, take_none) = if g.negated {
-                    (no_lane, all)
-                } else {
-                    (all, no_lane)
-                };
-                self.uniform_outcomes(bi, to, next, take_none, take_all);
-                let m = if g.negated {
-                    self.b.ins().bnot(raw)
-                } else {
-                    raw
-                };
-                self.branch_mixed(bi, m, to, next);
-                return;
-            }
+        if let Some((raw, all, any)) = self.monotone(g.pred) {
+            // A monotone guard (`tid < s`): scalar comparisons decide
+            // whether no lane, every lane or some lanes take it.
+            let no_lane = self.b.ins().bxor_imm_s(any, 1);
+            let (take_all, take_none) = if g.negated {
+                (no_lane, all)
+            } else {
+                (all, no_lane)
+            };
+            self.uniform_outcomes(bi, to, next, take_none, take_all);
+            let m = if g.negated {
+                self.b.ins().bnot(raw)
+            } else {
+                raw
+            };
+            self.branch_mixed(bi, m, to, next);
+            return;
         }
         match self.guard_value(g.pred, g.negated) {
             GPred::Uni(p) => {
@@ -1153,43 +1151,54 @@ impl<'a> Gang<'a> {
         self.full = full;
     }
 
+    /// When predicate `p` is a monotone `setp`'s in the full version (see
+    /// `thresholds`): its vector mask, and whether all lanes and whether
+    /// any lane hold it (`I8`). Only in the full version: lanes past the
+    /// block's end (in its last gang) have no facts to prove their values
+    /// monotone.
+    fn monotone(&mut self, p: u8) -> Option<(Value, Value, Value)> {
+        if !self.full {
+            return None;
+        }
+        let GPred::Vec(raw) = self.pred_gval(p) else {
+            return None;
+        };
+        self.thresholds.iter().find(|t| t.0 == raw).copied()
+    }
+
     /// An exit (or a branch past the end), guarded or not; `next` follows.
     fn exit(&mut self, guard: Option<crate::kernel::Guard>, next: Option<usize>) {
         let Some(g) = guard else {
             self.leave_all();
             return;
         };
-        // Only in the full version: lanes past the block's end (in its last
-        // gang) have no facts to prove their values monotone.
-        if let (true, GPred::Vec(raw)) = (self.full, self.pred_gval(g.pred)) {
-            if let Some(&(_, all, any)) = self.thresholds.iter().find(|t| t.0 == raw) {
-                // A monotone guard: one scalar comparison decides the hot
-                // path, "no lane leaves".
-                let negated = g.negated;
-                let (some, on) = (self.b.create_block(), self.b.create_block());
-                self.b.set_cold_block(some);
-                if negated {
-                    self.b.ins().brif(all, on, &[], some, &[]);
-                } else {
-                    self.b.ins().brif(any, some, &[], on, &[]);
-                }
-                self.b.switch_to_block(on);
-                self.go(next);
-                self.b.switch_to_block(some);
-                self.cold_path(|g| {
-                    let (out, mixed) = (g.b.create_block(), g.b.create_block());
-                    if negated {
-                        g.b.ins().brif(any, mixed, &[], out, &[]);
-                    } else {
-                        g.b.ins().brif(all, out, &[], mixed, &[]);
-                    }
-                    g.b.switch_to_block(out);
-                    g.leave_all();
-                    g.b.switch_to_block(mixed);
-                    g.exit_some(raw, negated, next);
-                });
-                return;
+        if let Some((raw, all, any)) = self.monotone(g.pred) {
+            // A monotone guard: one scalar comparison decides the hot
+            // path, "no lane leaves".
+            let negated = g.negated;
+            let (some, on) = (self.b.create_block(), self.b.create_block());
+            self.b.set_cold_block(some);
+            if negated {
+                self.b.ins().brif(all, on, &[], some, &[]);
+            } else {
+                self.b.ins().brif(any, some, &[], on, &[]);
             }
+            self.b.switch_to_block(on);
+            self.go(next);
+            self.b.switch_to_block(some);
+            self.cold_path(|g| {
+                let (out, mixed) = (g.b.create_block(), g.b.create_block());
+                if negated {
+                    g.b.ins().brif(any, mixed, &[], out, &[]);
+                } else {
+                    g.b.ins().brif(all, out, &[], mixed, &[]);
+                }
+                g.b.switch_to_block(out);
+                g.leave_all();
+                g.b.switch_to_block(mixed);
+                g.exit_some(raw, negated, next);
+            });
+            return;
         }
         match self.guard_value(g.pred, g.negated) {
             GPred::Uni(p) => {
