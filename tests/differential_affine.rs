@@ -1783,3 +1783,62 @@ fn zero_tests_of_affine_indices_match_reference() {
         }
     }
 }
+
+/// Block-local registers written in a partial block (some lanes wait at
+/// the branch's target) keep their shape there; a uniform load or
+/// division in such a block that faults names the first lane that runs
+/// it, and addresses made from affine block-local registers are checked
+/// per running lane; a register read after the block is not local.
+#[test]
+fn block_local_values_in_partial_blocks_match_reference() {
+    let ops = [
+        "ld.global.u32 r1, [inp + 4]",
+        "ld.global.u32 r1, [inp + 100000]",
+        "div.u32 r1, 7, k",
+        "div.u32 r1, 7, r9",
+        "add.u32 r1, r0, k",
+        "mul.u32 r1, r0, 4294967295",
+    ];
+    // Read after the block too (by lanes that skipped it: not local), or
+    // not; written before the branch with the same stride, or not.
+    let tails = ["", "    st.global.u32 [out2 + r21 + 512], r1\n"];
+    let heads = ["", "    add.u32 r1, r0, 1\n"];
+    let variants = tails.iter().flat_map(|t| heads.map(|h| (h, t)));
+    for ((head, tail), op) in variants.flat_map(|v| ops.map(|op| (v, op))) {
+        for t in [0, 1, 2, 5] {
+            let body = format!(
+                "    mov.u32 r0, %tid.x\n{head}    sub.u32 r9, k, 3\n    setp.lt.u32 p0, r0, {t}\n\
+                 \x20   @p0 bra done\n    {op}\n    add.u32 r2, r1, r0\n    shl.u64 r3, r2, 2\n\
+                 \x20   st.global.u32 [out2 + r3], r1\n\
+                 done:\n    mov.u64 r20, %gid\n    shl.u64 r21, r20, 2\n\
+                 \x20   st.global.u32 [out2 + r21 + 256], r0\n{tail}"
+            );
+            for block in [4, 8, 13] {
+                // Loaded values make wild addresses: faults are expected.
+                let c = fixed_case_with(&body, Dim3::x(2), Dim3::x(block), false, false);
+                check_engines(&c).unwrap_or_else(|e| panic!("{e}\n{body}"));
+            }
+        }
+    }
+}
+
+/// A loop counter whose range the analysis widens (`s += 1` from near the
+/// top of `u32`, past the wrap): `tid + s` read as `u64` is affine only
+/// when no lane can wrap, and here lanes do, in later iterations.
+#[test]
+fn widened_loop_ranges_keep_wrapping_lanes_exact() {
+    for (start, step) in [(0xffff_fff0u32, 1u32), (0xffff_ff00, 8), (40, 0xffff_fffe)] {
+        let body = format!(
+            "    mov.u32 r0, %tid.x\n    mov.u32 r5, {start}\n    mov.u32 r6, 0\n\
+             top:\n    add.u32 r1, r0, r5\n    mov.u64 r4, r1\n\
+             \x20   and.u32 r7, r6, 7\n    shl.u32 r7, r7, 3\n    add.u32 r7, r7, r0\n\
+             \x20   shl.u64 r8, r7, 3\n    st.global.u64 [out2 + r8], r4\n\
+             \x20   add.u32 r5, r5, {step}\n    add.u32 r6, r6, 1\n\
+             \x20   setp.lt.u32 p0, r6, 40\n    @p0 bra top\n"
+        );
+        for block in [4, 8] {
+            let c = fixed_case(&body, Dim3::x(1), Dim3::x(block));
+            check_engines(&c).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        }
+    }
+}

@@ -16,7 +16,10 @@
 //! until nothing changes. A write makes its register varying when only some
 //! of the live lanes may execute it: under a varying guard, or in a
 //! *partial* block, one that may run while other live lanes of the gang
-//! wait elsewhere after a branch whose predicate is varying.
+//! wait elsewhere after a branch whose predicate is varying, unless the
+//! register is live into no basic block (every read follows a write in the
+//! same block: `add r6, tid, s` / `shl r6, r6, 2` / `ld.shared [r6]` in a
+//! tree's `tid < s` block stays affine) and the write cannot fault.
 
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::kernel::flow::{for_each_src, written_reg};
@@ -99,6 +102,12 @@ impl Shapes {
                 }
             }
         }
+        // Registers live into no basic block: every read follows a write
+        // in the same block, so the lanes that read a value are the lanes
+        // that wrote it, even in a partial block.
+        let local: Vec<bool> = (0..NUM_REGS)
+            .map(|r| !an.live_in.iter().any(|live| live.contains(r as u16)))
+            .collect();
         let mut regs = [Shape::Uniform; NUM_REGS];
         let mut preds = [true; NUM_PREDS];
         let mut partial = vec![false; an.blocks.len()];
@@ -117,7 +126,16 @@ impl Shapes {
                 let part = partial[block_of[pc]];
                 let guard_varying = i.guard.is_some_and(|g| !preds[g.pred as usize]);
                 if let Some((d, ty)) = written_reg(&i.op) {
-                    let shape = if part || guard_varying {
+                    // In a partial block, a write of a block-local register
+                    // by an instruction that cannot fault keeps its shape:
+                    // the lanes that wait elsewhere never read it, and the
+                    // gang computes it once whichever lanes run.
+                    let keeps = local[d as usize]
+                        && !matches!(
+                            i.op,
+                            Op::Load { .. } | Op::Div { .. } | Op::Atom { .. } | Op::Cas { .. }
+                        );
+                    let shape = if (part && !keeps) || guard_varying {
                         Shape::Varying
                     } else {
                         ctx.result(i, &regs, &preds)
@@ -695,10 +713,18 @@ fn value_ranges(kernel: &Kernel, an: &Analysis, block: Dim3, gid32: bool) -> [Ra
             };
             if new != *slot {
                 changes[d as usize] += 1;
-                *slot = if changes[d as usize] > 3 {
-                    Some(None)
-                } else {
-                    new
+                *slot = match (changes[d as usize], *slot, new) {
+                    (0..=3, _, _) => new,
+                    // Widening: a bound that still moves goes to the type's
+                    // end (`s >>= 1` in a loop: `0..=s0`), the other stays.
+                    (4..=5, Some(Some((a, b))), Some(Some((c, e)))) => {
+                        let (lo, hi) = type_range(ty);
+                        Some(Some((
+                            if c < a { lo.min(c) } else { a },
+                            if e > b { hi.max(e) } else { b },
+                        )))
+                    }
+                    _ => Some(None),
                 };
                 changed = true;
             }
@@ -1016,6 +1042,60 @@ mod tests {
         let m = an.block_starting(5).unwrap();
         assert!(s.partial[m], "the second loop runs with some lanes waiting");
         assert!(!s.partial[an.block_starting(2).unwrap()]);
+    }
+
+    /// The register instruction `pc` writes, and the kernel's shapes,
+    /// renamed as the JIT runs it.
+    fn renamed_shapes(src: &str, block: Dim3, pcs: &[usize]) -> (Vec<Shape>, Vec<Range>) {
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        let k = crate::engine::jit::rename::rename(k, &Analysis::new(k));
+        let an = Analysis::new(&k);
+        let facts = Facts::new(&k, &an, block, true);
+        let s = Shapes::new(&k, &an, &facts).unwrap();
+        let dest = |pc: usize| written_reg(&k.instrs[pc].op).unwrap().0 as usize;
+        (
+            pcs.iter().map(|&pc| s.regs[dest(pc)]).collect(),
+            pcs.iter().map(|&pc| facts.ranges[dest(pc)]).collect(),
+        )
+    }
+
+    #[test]
+    fn block_local_registers_keep_their_shape_in_partial_blocks() {
+        // block_sum's tree: `@!p2 bra skip` on `tid < s` leaves lanes
+        // waiting, so its body is partial; `r6 = tid + s` and
+        // `r6 = r6 << 2` are read only in that block.
+        let src = include_str!("../../ops/block_sum.lasm");
+        let (sh, ranges) = renamed_shapes(src, Dim3::x(256), &[15, 16, 17, 19, 22]);
+        assert_eq!(sh[..2], [Shape::Affine(1), Shape::Affine(4)]);
+        assert_eq!(sh[2..4], [Shape::Varying, Shape::Varying], "loaded, summed");
+        // `s >>= 1` in the loop: the range widens down to 0 instead of
+        // being lost, so `tid + s` cannot wrap and `<< 2` as u64 is affine.
+        assert_eq!(ranges[4], Some((0, 128)));
+        assert_eq!(ranges[0], Some((0, 255 + 128)));
+        // Read after the partial block: lanes that skipped it keep their
+        // old value.
+        let live_out = ".kernel k\n.param x buf\n mov.u32 r0, %tid.x\n setp.lt.u32 p0, r0, 5\n\
+                        @p0 bra done\n add.u32 r1, r0, 7\n done:\n shl.u64 r2, r1, 2\n\
+                        st.global.u32 [x + r2], r0\n";
+        let (sh, _) = renamed_shapes(live_out, Dim3::x(64), &[3]);
+        assert_eq!(sh[0], Shape::Varying);
+        // A uniform load or a division there may fault: only for the lanes
+        // that run it, so it stays varying (the lane-by-lane path finds
+        // the lane). An add cannot.
+        for (op, want) in [
+            ("ld.global.u32 r1, [x]", Shape::Varying),
+            ("div.u32 r1, 7, n", Shape::Varying),
+            ("add.u32 r1, r0, 7", Shape::Affine(1)),
+        ] {
+            let src = format!(
+                ".kernel k\n.param x buf\n.param n u32\n mov.u32 r0, %tid.x\n\
+                 setp.lt.u32 p0, r0, 5\n @p0 bra done\n {op}\n shl.u64 r2, r1, 2\n st.global.u32 [x + r2], r0\n\
+                 done:\n st.global.u32 [x], r0\n"
+            );
+            let (sh, _) = renamed_shapes(&src, Dim3::x(64), &[3]);
+            assert_eq!(sh[0], want, "{op}");
+        }
     }
 
     #[test]
