@@ -10,13 +10,18 @@
 //! runtimes with 1, 2 and 5 threads (block engine and JIT), and compares every output buffer bit for bit (through
 //! [`DiffCase::same_bytes`]) and every fault: whole when exactly one lane can
 //! fault (or the launch has one lane), by [`DiffCase::fault_kind`] otherwise.
+//! A case that runs past two minutes stops the test binary with the case
+//! printed (a miscompiled loop exit would otherwise hang it).
 //!
 //! Also here: the splitmix64 generator and launch shape of the seed-based
 //! generators, the rendering of `if` and counted-loop statements, and the
 //! per-suite case counts from environment variables.
 
 use std::fmt::{Display, Write};
+use std::io::Write as _;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use lanes::engine::{LaunchSpec, block, jit, reference};
 use lanes::launch::{BoundArgs, Dim3};
@@ -235,9 +240,43 @@ pub fn compare<C: DiffCase>(
     Ok(())
 }
 
+/// How long one case may take on every engine together before it is
+/// taken to hang. Kernels whose loops provably end run on the JIT without
+/// counting steps, so a miscompiled loop exit would spin forever; a
+/// normal case takes well under a second, in debug builds too.
+const CASE_LIMIT: Duration = Duration::from_secs(120);
+
+/// Stops the test binary, naming the case, if it is not dropped within
+/// [`CASE_LIMIT`] (a hung case cannot be interrupted: it may be in
+/// compiled code).
+struct Watchdog {
+    _done: mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn start(case: String) -> Watchdog {
+        let (done, wait) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(CASE_LIMIT) {
+                // Straight to stderr: the test harness captures `eprintln!`
+                // and would drop it at exit.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "a differential case ran past {CASE_LIMIT:?}: taken to hang\n{case}"
+                );
+                std::process::exit(1);
+            }
+        });
+        Watchdog { _done: done }
+    }
+}
+
 /// Runs the case on the reference engine, checks the generator's claims on
 /// that, then compares the block engine and the pool runtimes with it.
+/// A case that runs past [`CASE_LIMIT`] stops the test binary with the
+/// case printed.
 pub fn check_engines<C: DiffCase>(c: &C) -> Result<(), TestCaseError> {
+    let _watch = Watchdog::start(c.describe());
     let kernel = compile_case(c);
     let want = run_kernel_with(c, &kernel, &reference::run);
     c.check_oracle(&want)?;
