@@ -20,12 +20,25 @@ use lanes::memory::Buffer;
 use lanes::ops::{Family, Op};
 use lanes::{DEFAULT_JIT_WAIT, Kernel};
 
+/// What [`compile_time`] measures of one kernel.
+struct Measured {
+    /// The JIT's choice: its compile time and tier.
+    compiled: Duration,
+    tier: Tier,
+    /// How long a first launch with the default wait waited.
+    waited: Duration,
+    /// The code that first launch got, if it got code: its tier and
+    /// compile time (kernels whose lanes wait apart start on the one-lane
+    /// tier while the gang tier compiles).
+    first: Option<(Tier, Duration)>,
+}
+
 /// Compiles `k` (freshly assembled: compiled code is cached beside the
-/// kernel) for blocks of `block`; returns the compile time and tier, and
+/// kernel) for blocks of `block`; measures the compile time and tier, and
 /// how long a launch that does not wait more than [`DEFAULT_JIT_WAIT`]
-/// waited for a second copy of `k` (measured after the first compiled, so
-/// the compiler thread is idle).
-fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> (Duration, Tier, Duration) {
+/// waited for a second copy of `k` and what it got (measured after the
+/// first compiled, so the compiler thread is idle).
+fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
     let buffers = (0..k.buffer_slots)
         .map(|_| Arc::new(Buffer::zeroed(64).expect("small buffer")))
         .collect();
@@ -57,23 +70,33 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> (Duration, Tier,
     let start = Instant::now();
     let started = JitLaunch::start(&spec, copy, DEFAULT_JIT_WAIT);
     let waited = start.elapsed();
-    if let Ok(Start::Compiling(_)) = started {
-        // Let the background compilation finish before the next kernel.
-        JitLaunch::new(&spec).expect("the JIT compiles every op kernel");
+    let first = match &started {
+        Ok(Start::Ready(l)) => Some((l.tier(), l.compile_time().unwrap_or_default())),
+        _ => None,
+    };
+    drop(started);
+    // Let the background compilation finish before the next kernel.
+    JitLaunch::new(&spec).expect("the JIT compiles every op kernel");
+    Measured {
+        compiled,
+        tier,
+        waited,
+        first,
     }
-    (compiled, tier, waited)
 }
 
 fn main() {
     let mut times: Vec<(Duration, String, Tier)> = Vec::new();
     let mut waits: Vec<Duration> = Vec::new();
+    let mut firsts: Vec<Option<(Tier, Duration)>> = Vec::new();
     for op in Op::ALL {
         let program = lanes::compile("op.lasm", op.source()).expect("ops compile");
         let copy = lanes::compile("op.lasm", op.source()).expect("ops compile");
         for (k, c) in program.kernels.iter().zip(&copy.kernels) {
-            let (t, tier, waited) = compile_time(k, c, Dim3::x(256));
-            times.push((t, format!("ops::{}", op.name()), tier));
-            waits.push(waited);
+            let m = compile_time(k, c, Dim3::x(256));
+            times.push((m.compiled, format!("ops::{}", op.name()), m.tier));
+            waits.push(m.waited);
+            firsts.push(m.first);
         }
     }
     for family in Family::ALL {
@@ -89,12 +112,14 @@ fn main() {
                 } else {
                     Dim3::x(256)
                 };
-                let (t, tier, waited) = compile_time(k, c, block);
-                times.push((t, format!("{}.{ty}", k.name), tier));
-                waits.push(waited);
+                let m = compile_time(k, c, block);
+                times.push((m.compiled, format!("{}.{ty}", k.name), m.tier));
+                waits.push(m.waited);
+                firsts.push(m.first);
             }
         }
     }
+    let times_by_kernel: Vec<Tier> = times.iter().map(|t| t.2).collect();
     times.sort_by_key(|t| t.0);
     let p50 = times[times.len() / 2].0;
     let max = times[times.len() - 1].0;
@@ -111,6 +136,26 @@ fn main() {
         waits[waits.len() / 2].as_secs_f64() * 1e3,
         waits[waits.len() - 1].as_secs_f64() * 1e3
     );
+    let got = firsts.iter().flatten().count();
+    let mut quick: Vec<Duration> = firsts
+        .iter()
+        .zip(&times_by_kernel)
+        .filter_map(|(f, &tier)| match f {
+            Some((Tier::Lane, t)) if tier == Tier::Gang => Some(*t),
+            _ => None,
+        })
+        .collect();
+    quick.sort();
+    print!("first launches on compiled code: {got} of {}", firsts.len());
+    match (quick.first(), quick.last()) {
+        (Some(_), Some(max)) => println!(
+            "; {} on the one-lane tier while the gang tier compiled (compiled in p50 {:.2} ms, max {:.2} ms)",
+            quick.len(),
+            quick[quick.len() / 2].as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
+        ),
+        _ => println!(),
+    }
     println!("slowest to compile:");
     for (t, name, tier) in times.iter().rev().take(8) {
         println!(

@@ -120,7 +120,11 @@ pub struct LaunchOptions {
     /// goes on compiling on a background thread while the launch's blocks
     /// start on the block engine, each pool task switching to the compiled
     /// code once it is ready (the results are the same: every engine
-    /// matches the reference interpreter bit for bit). Default:
+    /// matches the reference interpreter bit for bit). A kernel whose
+    /// lanes may wait apart (barriers, divergent branches) gets the JIT's
+    /// quicker one-lane code first, and the wait ends when that is ready;
+    /// its gang code replaces it for the launches that start once that is
+    /// compiled too. Default:
     /// [`DEFAULT_JIT_WAIT`]; `Duration::MAX` runs every block on compiled
     /// code (tests of the JIT, benchmarks).
     pub jit_wait: Duration,
@@ -160,7 +164,9 @@ pub struct LaunchStats {
     pub engine: Engine,
     /// Time spent compiling the kernel (JIT), reported by the first launch
     /// that runs the compiled code (or that waited for it in vain: the
-    /// kernel could not be compiled).
+    /// kernel could not be compiled). A kernel that starts on the one-lane
+    /// tier while its gang code compiles ([`LaunchOptions::jit_wait`])
+    /// reports twice: each variant's, by the first launch on it.
     pub compile_time: Option<Duration>,
     /// Blocks of a JIT launch that ran on the block engine while the
     /// kernel was still compiling ([`LaunchOptions::jit_wait`]); 0 once it

@@ -256,3 +256,46 @@ fn a_kernel_the_jit_cannot_compile_runs_on_the_pool_engine_without_waiting() {
         assert_eq!(u32s(&rt.read(x).unwrap()), vec![want; 8], "launch {i}");
     }
 }
+
+#[test]
+fn barrier_kernels_start_on_the_one_lane_tier_and_move_to_the_gang_tier() {
+    // block_sum's gang code takes several times as long to compile as its
+    // one-lane code, which is compiled first and runs the launches until
+    // the gang code is ready. Every launch sums right, whatever ran it;
+    // each tier's compile time is reported once, by the first launch on it.
+    const N: u32 = 256 * 64;
+    let values: Vec<f32> = (0..N).map(|i| (i % 8) as f32).collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for threads in [1, 2, 5] {
+        let rt = Runtime::builder().threads(threads).build().unwrap();
+        let src = include_str!("../src/ops/block_sum.lasm");
+        let k = rt.compile("block_sum.lasm", src).unwrap().kernels[0].clone();
+        let x = rt.alloc_from(&bytes).unwrap();
+        let mut reports = 0;
+        for i in 0..40 {
+            let out = rt.alloc(4).unwrap();
+            // The last launch waits for the gang code.
+            let jit_wait = if i == 39 {
+                Duration::MAX
+            } else {
+                Duration::ZERO
+            };
+            let options = LaunchOptions {
+                jit_wait,
+                ..no_wait(Engine::Jit)
+            };
+            let args = [Arg::Buffer(x), Arg::Buffer(out), Arg::from(N)];
+            let stats = rt
+                .launch(&k, Dim3::x(N / 256), Dim3::x(256), &args, options)
+                .unwrap();
+            let sum = f32::from_le_bytes(rt.read(out).unwrap()[..4].try_into().unwrap());
+            assert_eq!(sum, (N / 8 * 28) as f32, "{threads} threads, launch {i}");
+            reports += usize::from(stats.compile_time.is_some());
+            rt.free(out).unwrap();
+        }
+        assert!(
+            (1..=2).contains(&reports),
+            "{threads} threads: {reports} compile times reported"
+        );
+    }
+}

@@ -24,7 +24,8 @@ pub struct LaunchStats {
     /// The engine that ran it (`"jit"` asked for may run on `"pool"`).
     pub engine: &'static str,
     /// Time spent compiling the kernel (JIT), in seconds, reported by the
-    /// first launch that ran the compiled code, or None.
+    /// first launch that ran the compiled code, or None (a kernel with
+    /// barriers may report twice: its one-lane code, then its gang code).
     pub compile_time: Option<f64>,
     /// Blocks of a JIT launch that ran on the block engine while the
     /// kernel was still compiling in the background (0 once compiled).

@@ -191,7 +191,23 @@ fn compiler() -> Option<&'static Sender<Job>> {
             std::thread::Builder::new()
                 .name("lanes-jit".into())
                 .spawn(move || {
-                    for job in rx {
+                    let mut pending: Vec<Job> = Vec::new();
+                    loop {
+                        if pending.is_empty() {
+                            match rx.recv() {
+                                Ok(job) => pending.push(job),
+                                Err(_) => return,
+                            }
+                        }
+                        pending.extend(rx.try_iter());
+                        // One-lane variants first: launches wait for them
+                        // (`KernelCache::start`); the gang variants that
+                        // replace them only make later launches faster.
+                        let at = pending
+                            .iter()
+                            .position(|j| j.key.tier == Some(Tier::Lane))
+                            .unwrap_or(0);
+                        let job = pending.remove(at);
                         job.build.get_or_compile(&job.kernel, job.key);
                     }
                 })
@@ -206,8 +222,9 @@ pub(super) enum Started {
     /// Compiled (or found not compilable), and whether this caller is the
     /// first to report it.
     Ready(Made, bool),
-    /// Still compiling on the background thread after the wait.
-    Compiling(Arc<Build>),
+    /// Still compiling on the background thread after the wait; with the
+    /// one-lane variant that may run meanwhile ([`KernelCache::start`]).
+    Compiling(Arc<Build>, Option<Arc<Build>>),
 }
 
 /// The JIT's derived data of one kernel.
@@ -285,17 +302,77 @@ impl KernelCache {
     /// for it); otherwise it goes on compiling on the background compiler
     /// thread (started now if it is new) and the caller runs without it.
     /// `kernel` is the one whose derived data this cache is.
+    ///
+    /// Tiers: when the JIT's choice for `key` is the gang tier, the
+    /// one-lane variant is compiled first (a fraction of the time: the
+    /// largest op kernels take 1.5 ms on the one-lane tier, up to 10 ms on
+    /// the gang tier) and runs the launches that come before the gang
+    /// code is ready; the wait ends when it is.
     pub fn start(&self, kernel: &Arc<Kernel>, key: Key, deadline: Option<Instant>) -> Started {
         let build = self.build(key);
         if let Some(made) = build.get() {
             return Started::Ready(made.clone(), build.first_report());
         }
-        build.start(kernel, key);
-        match build.wait_until(deadline) {
-            Some(made) => Started::Ready(made.clone(), build.first_report()),
-            None => Started::Compiling(build),
+        let quick = self.quick(kernel, key);
+        if let Some((q, qkey)) = &quick {
+            q.start(kernel, *qkey);
         }
+        build.start(kernel, key);
+        quick
+            .as_ref()
+            .map_or(&build, |(q, _)| q)
+            .wait_until(deadline);
+        if let Some(made) = build.get() {
+            return Started::Ready(made.clone(), build.first_report());
+        }
+        let quick = quick.map(|(q, _)| q);
+        if let Some(q) = &quick {
+            if let Some(made @ Ok(_)) = q.get() {
+                return Started::Ready(made.clone(), q.first_report());
+            }
+        }
+        // A one-lane variant that could not be compiled is no help.
+        Started::Compiling(build, quick.filter(|q| q.get().is_none()))
     }
+
+    /// The one-lane variant (and its key) a launch of `key` runs while the
+    /// gang tier's code compiles: `None` when `key` asks for a tier or the
+    /// JIT's choice is the one-lane tier anyway.
+    fn quick(&self, kernel: &Kernel, key: Key) -> Option<(Arc<Build>, Key)> {
+        if key.tier.is_some() {
+            return None;
+        }
+        let (k, an) = (self.kernel(kernel), self.analysis(kernel));
+        let sh = gang_shapes(k, an, &Facts::new(k, an, key.block, key.gid32), key).ok()?;
+        // Only where lanes may wait apart (barriers, divergent branches):
+        // there the gang code carries its waiting-lane machinery and,
+        // mostly, each block twice (the op library's reductions: 7-10 ms,
+        // 1.5 ms on the one-lane tier). Elsewhere the gang tier compiles
+        // about as fast, and long straight-line kernels faster (a 3000
+        // instruction one: 27 ms, 56 ms on the one-lane tier).
+        if an.barriers.is_empty() && !sh.partial.iter().any(|&p| p) {
+            return None;
+        }
+        let qkey = Key {
+            tier: Some(Tier::Lane),
+            ..key
+        };
+        Some((self.build(qkey), qkey))
+    }
+}
+
+/// The gang tier's shapes for `kernel` in variant `key`, or why the gang
+/// tier does not take it.
+fn gang_shapes(
+    kernel: &Kernel,
+    an: &Analysis,
+    facts: &Facts,
+    key: Key,
+) -> Result<Shapes, &'static str> {
+    let sh = Shapes::new(kernel, an, facts)?;
+    let forced = key.tier == Some(Tier::Gang);
+    gang::eligible(kernel, an, &sh, key.count_steps, forced)?;
+    Ok(sh)
 }
 
 /// The host's code generator and its features, made once per process.
@@ -358,10 +435,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     ctx.func.signature = sig;
     let mut fctx = FunctionBuilderContext::new();
     let facts = Facts::new(kernel, an, key.block, key.gid32);
-    let shapes = Shapes::new(kernel, an, &facts).and_then(|sh| {
-        let forced = key.tier == Some(Tier::Gang);
-        gang::eligible(kernel, an, &sh, key.count_steps, forced).map(|()| sh)
-    });
+    let shapes = gang_shapes(kernel, an, &facts, key);
     let one_lane = key.tier == Some(Tier::Lane);
     let variant = Variant {
         kernel,
@@ -447,7 +521,7 @@ mod tests {
         // A deadline already past: the compilation is left to the
         // compiler thread.
         let started = c.start(&k, key(), Some(Instant::now()));
-        let Started::Compiling(build) = started else {
+        let Started::Compiling(build, _) = started else {
             panic!("compiled before a deadline that had passed");
         };
         // Waiting for ever gets it; the compile time is reported once.
@@ -463,6 +537,43 @@ mod tests {
             }
             _ => panic!("the variant is not ready"),
         }
+    }
+
+    #[test]
+    fn gang_kernels_run_the_one_lane_tier_while_the_gang_tier_compiles() {
+        let k = kernel(include_str!("../../ops/block_sum.lasm"));
+        let c = KernelCache::of(&k);
+        let (quick, qkey) = c.quick(&k, key()).expect("the gang tier takes it");
+        assert_eq!(qkey.tier, Some(Tier::Lane));
+        // The one-lane variant is ready, the gang variant not started: the
+        // launch runs the one-lane code at once and queues the gang's.
+        let lane = quick.get_or_compile(&k, qkey).clone().unwrap();
+        let Started::Ready(Ok(got), first) = c.start(&k, key(), Some(Instant::now())) else {
+            panic!("the one-lane variant was ready");
+        };
+        assert!(Arc::ptr_eq(&got, &lane) && got.tier == Tier::Lane && first);
+        // Once the gang variant is compiled, launches run it.
+        let gang = c.build(key()).wait_until(None).unwrap().clone().unwrap();
+        assert_eq!(gang.tier, Tier::Gang);
+        let Started::Ready(Ok(got), first) = c.start(&k, key(), None) else {
+            panic!("compiled");
+        };
+        assert!(Arc::ptr_eq(&got, &gang) && first);
+        // A tier asked for, a kernel the gang tier does not take (a block
+        // smaller than a gang), or one whose lanes never wait apart, has no
+        // quicker variant.
+        let lane_key = Key {
+            tier: Some(Tier::Lane),
+            ..key()
+        };
+        assert!(c.quick(&k, lane_key).is_none());
+        let small = Key {
+            block: Dim3::x(2),
+            ..key()
+        };
+        assert!(c.quick(&k, small).is_none());
+        let straight = kernel(SRC);
+        assert!(KernelCache::of(&straight).quick(&straight, key()).is_none());
     }
 
     #[test]

@@ -192,10 +192,11 @@ impl<'a> JitLaunch<'a> {
             Started::Ready(made, first) => {
                 JitLaunch::from_made(spec, cache, made, first).map(Start::Ready)
             }
-            Started::Compiling(build) => Ok(Start::Compiling(Warmup {
+            Started::Compiling(build, quick) => Ok(Start::Compiling(Warmup {
                 spec,
                 cache,
                 build,
+                quick,
                 launch: OnceLock::new(),
             })),
         }
@@ -324,7 +325,10 @@ pub struct Warmup<'a> {
     spec: &'a LaunchSpec<'a>,
     cache: &'a KernelCache,
     build: Arc<Build>,
-    /// Made once the code is ready (`None`: it could not be compiled).
+    /// The one-lane variant, compiling too, that may be ready first.
+    quick: Option<Arc<Build>>,
+    /// Made once code is ready (`None`: it could not be compiled); the
+    /// launch stays on the code it found first.
     launch: OnceLock<Option<JitLaunch<'a>>>,
 }
 
@@ -342,10 +346,17 @@ impl<'a> Warmup<'a> {
     /// kernel compiles, and for good if it cannot be compiled (the first
     /// launch to learn that logs why, as [`JitLaunch::new`]'s callers do).
     pub fn launch(&self) -> Option<&JitLaunch<'a>> {
-        let made = self.build.get()?;
+        let (build, made) = match (self.build.get(), &self.quick) {
+            (Some(made), _) => (&self.build, made),
+            (None, Some(q)) => match q.get() {
+                Some(made @ Ok(_)) => (q, made),
+                _ => return None,
+            },
+            (None, None) => return None,
+        };
         self.launch
             .get_or_init(|| {
-                let first = self.build.first_report();
+                let first = build.first_report();
                 match JitLaunch::from_made(self.spec, self.cache, made.clone(), first) {
                     Ok(l) => Some(l),
                     Err(why) => {
@@ -359,7 +370,7 @@ impl<'a> Warmup<'a> {
 
     /// The kernel was found not compilable while the launch ran.
     pub fn cannot_compile(&self) -> bool {
-        matches!(self.build.get(), Some(Err(_)))
+        self.ran().is_none() && matches!(self.build.get(), Some(Err(_)))
     }
 
     /// The launch on compiled code, if a task of this launch ran on it.
