@@ -273,6 +273,16 @@ impl KernelCache {
         !self.refused.swap(true, Ordering::Relaxed)
     }
 
+    /// The build of variant `key`, if some launch asked for it.
+    fn existing(&self, key: Key) -> Option<Arc<Build>> {
+        let variants = match self.variants.lock() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        let found = variants.iter().find(|(k, _)| *k == key);
+        found.map(|(_, b)| Arc::clone(b))
+    }
+
     /// The build of variant `key`.
     fn build(&self, key: Key) -> Arc<Build> {
         let mut variants = match self.variants.lock() {
@@ -342,6 +352,15 @@ impl KernelCache {
         if key.tier.is_some() {
             return None;
         }
+        let qkey = Key {
+            tier: Some(Tier::Lane),
+            ..key
+        };
+        // Asked for before: no analysis again (launches come here until
+        // the gang code is ready).
+        if let Some(b) = self.existing(qkey) {
+            return Some((b, qkey));
+        }
         let (k, an) = (self.kernel(kernel), self.analysis(kernel));
         let sh = gang_shapes(k, an, &Facts::new(k, an, key.block, key.gid32), key).ok()?;
         // Only where lanes may wait apart (barriers, divergent branches):
@@ -353,10 +372,6 @@ impl KernelCache {
         if an.barriers.is_empty() && !sh.partial.iter().any(|&p| p) {
             return None;
         }
-        let qkey = Key {
-            tier: Some(Tier::Lane),
-            ..key
-        };
         Some((self.build(qkey), qkey))
     }
 }

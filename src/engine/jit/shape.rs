@@ -1044,8 +1044,8 @@ mod tests {
         assert!(!s.partial[an.block_starting(2).unwrap()]);
     }
 
-    /// The register instruction `pc` writes, and the kernel's shapes,
-    /// renamed as the JIT runs it.
+    /// The shapes and ranges of the registers that the instructions at
+    /// `pcs` write, in the kernel renamed as the JIT runs it.
     fn renamed_shapes(src: &str, block: Dim3, pcs: &[usize]) -> (Vec<Shape>, Vec<Range>) {
         let p = crate::compile("t.lasm", src).unwrap();
         let k = &p.kernels[0];
