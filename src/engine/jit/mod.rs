@@ -8,9 +8,13 @@
 //!
 //! A launch need not wait for the compilation ([`JitLaunch::start`]):
 //! past its wait the kernel goes on compiling on the background compiler
-//! thread (one per process, `cache::compiler`, fed in launch order), and
-//! the launch's pool tasks run their blocks on the block engine until the
-//! code is ready, then on it ([`Warmup`]). Blocks are independent (what
+//! thread (one per process, `cache::compiler`, fed in launch order, one-lane
+//! variants first), and the launch's pool tasks run their blocks on the
+//! block engine until the code is ready, then on it ([`Warmup`]). A kernel
+//! whose lanes may wait apart and that the gang tier takes gets its
+//! one-lane code first (several times quicker to compile there), which runs
+//! the launches until the gang code is ready (`KernelCache::start`).
+//! Blocks are independent (what
 //! one lane may see of another block's writes is the same on every engine,
 //! docs/LANGUAGE.md section 4), so mixing engines between tasks changes no
 //! result. Concurrent first launches of one variant compile it once: the
@@ -173,8 +177,9 @@ impl<'a> JitLaunch<'a> {
     /// compilation: a kernel not compiled by then goes on compiling on the
     /// background compiler thread, and the launch starts its blocks on the
     /// block engine, each of its pool tasks switching to the compiled code
-    /// once it is ready ([`Warmup::launch`]). `kernel` is `spec`'s kernel
-    /// (kept alive by the compiler thread while it works).
+    /// once it is ready ([`Warmup::launch`]); the wait ends as soon as the
+    /// one-lane code of a kernel that starts on it is ready. `kernel` is
+    /// `spec`'s kernel (kept alive by the compiler thread while it works).
     pub fn start(
         spec: &'a LaunchSpec<'a>,
         kernel: &Arc<Kernel>,
