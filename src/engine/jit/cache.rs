@@ -592,6 +592,41 @@ mod tests {
     }
 
     #[test]
+    fn the_compiler_thread_takes_one_lane_jobs_first() {
+        // Two slow gang compilations queued before a quick one-lane one:
+        // the one-lane job is taken as soon as the thread is free, so the
+        // second gang job is still to do (or under way) when it is done.
+        let pad = " add.u32 r1, r1, 1\n".repeat(10_000);
+        let slow = |tag: u32| {
+            kernel(&SRC.replace(
+                " mov.u64 r0",
+                &format!(" mov.u32 r1, {tag}\n{pad} mov.u64 r0"),
+            ))
+        };
+        let (a, b, c) = (slow(1), slow(2), kernel(SRC));
+        let lane = Key {
+            tier: Some(Tier::Lane),
+            ..key()
+        };
+        let builds: Vec<Arc<Build>> = [(&a, key()), (&b, key()), (&c, lane)]
+            .into_iter()
+            .map(|(k, key)| {
+                let build = KernelCache::of(k).build(key);
+                build.start(k, key);
+                build
+            })
+            .collect();
+        assert!(builds[2].wait_until(None).unwrap().is_ok());
+        assert!(
+            builds[1].get().is_none(),
+            "the gang job queued before it ran first"
+        );
+        for b in &builds[..2] {
+            assert!(b.wait_until(None).unwrap().is_ok());
+        }
+    }
+
+    #[test]
     fn concurrent_first_launches_compile_a_variant_once() {
         let k = kernel(SRC);
         let results: Vec<(Made, bool)> = std::thread::scope(|s| {
