@@ -85,18 +85,21 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
     }
 }
 
+/// The p50 and the largest of `v` (sorted here), in milliseconds.
+fn p50_max(v: &mut [Duration]) -> (f64, f64) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    (ms(v[v.len() / 2]), ms(v[v.len() - 1]))
+}
+
 fn main() {
-    let mut times: Vec<(Duration, String, Tier)> = Vec::new();
-    let mut waits: Vec<Duration> = Vec::new();
-    let mut firsts: Vec<Option<(Tier, Duration)>> = Vec::new();
+    let mut all: Vec<(String, Measured)> = Vec::new();
     for op in Op::ALL {
         let program = lanes::compile("op.lasm", op.source()).expect("ops compile");
         let copy = lanes::compile("op.lasm", op.source()).expect("ops compile");
         for (k, c) in program.kernels.iter().zip(&copy.kernels) {
             let m = compile_time(k, c, Dim3::x(256));
-            times.push((m.compiled, format!("ops::{}", op.name()), m.tier));
-            waits.push(m.waited);
-            firsts.push(m.first);
+            all.push((format!("ops::{}", op.name()), m));
         }
     }
     for family in Family::ALL {
@@ -112,55 +115,46 @@ fn main() {
                 } else {
                     Dim3::x(256)
                 };
-                let m = compile_time(k, c, block);
-                times.push((m.compiled, format!("{}.{ty}", k.name), m.tier));
-                waits.push(m.waited);
-                firsts.push(m.first);
+                all.push((format!("{}.{ty}", k.name), compile_time(k, c, block)));
             }
         }
     }
-    let times_by_kernel: Vec<Tier> = times.iter().map(|t| t.2).collect();
-    times.sort_by_key(|t| t.0);
-    let p50 = times[times.len() / 2].0;
-    let max = times[times.len() - 1].0;
+    let mut times: Vec<Duration> = all.iter().map(|(_, m)| m.compiled).collect();
+    let (p50, max) = p50_max(&mut times);
+    println!("{} kernels: p50 {p50:.2} ms, max {max:.2} ms", all.len());
+    let mut waits: Vec<Duration> = all.iter().map(|(_, m)| m.waited).collect();
+    let (p50, max) = p50_max(&mut waits);
     println!(
-        "{} kernels: p50 {:.2} ms, max {:.2} ms",
-        times.len(),
-        p50.as_secs_f64() * 1e3,
-        max.as_secs_f64() * 1e3
+        "first launch waits (jit_wait {:.1} ms): p50 {p50:.2} ms, max {max:.2} ms",
+        DEFAULT_JIT_WAIT.as_secs_f64() * 1e3
     );
-    waits.sort();
-    println!(
-        "first launch waits (jit_wait {:.1} ms): p50 {:.2} ms, max {:.2} ms",
-        DEFAULT_JIT_WAIT.as_secs_f64() * 1e3,
-        waits[waits.len() / 2].as_secs_f64() * 1e3,
-        waits[waits.len() - 1].as_secs_f64() * 1e3
-    );
-    let got = firsts.iter().flatten().count();
-    let mut quick: Vec<Duration> = firsts
+    let got = all.iter().filter(|(_, m)| m.first.is_some()).count();
+    // First launches on one-lane code of kernels whose choice is the gang
+    // tier: that code's compile time.
+    let mut quick: Vec<Duration> = all
         .iter()
-        .zip(&times_by_kernel)
-        .filter_map(|(f, &tier)| match f {
-            Some((Tier::Lane, t)) if tier == Tier::Gang => Some(*t),
+        .filter_map(|(_, m)| match m.first {
+            Some((Tier::Lane, t)) if m.tier == Tier::Gang => Some(t),
             _ => None,
         })
         .collect();
-    quick.sort();
-    print!("first launches on compiled code: {got} of {}", firsts.len());
-    match (quick.first(), quick.last()) {
-        (Some(_), Some(max)) => println!(
-            "; {} on the one-lane tier while the gang tier compiled (compiled in p50 {:.2} ms, max {:.2} ms)",
-            quick.len(),
-            quick[quick.len() / 2].as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3
-        ),
-        _ => println!(),
-    }
-    println!("slowest to compile:");
-    for (t, name, tier) in times.iter().rev().take(8) {
+    print!("first launches on compiled code: {got} of {}", all.len());
+    if quick.is_empty() {
+        println!();
+    } else {
+        let (p50, max) = p50_max(&mut quick);
         println!(
-            "  {:>7.2} ms  {name} ({tier:?} tier)",
-            t.as_secs_f64() * 1e3
+            "; {} on the one-lane tier while the gang tier compiled (compiled in p50 {p50:.2} ms, max {max:.2} ms)",
+            quick.len()
+        );
+    }
+    all.sort_by_key(|(_, m)| m.compiled);
+    println!("slowest to compile:");
+    for (name, m) in all.iter().rev().take(8) {
+        println!(
+            "  {:>7.2} ms  {name} ({:?} tier)",
+            m.compiled.as_secs_f64() * 1e3,
+            m.tier
         );
     }
 }
