@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -273,22 +273,22 @@ impl KernelCache {
         !self.refused.swap(true, Ordering::Relaxed)
     }
 
+    /// The variants asked for so far (a panic while the lock was held
+    /// left the list whole: it is only pushed to).
+    fn variants(&self) -> MutexGuard<'_, Vec<(Key, Arc<Build>)>> {
+        self.variants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The build of variant `key`, if some launch asked for it.
     fn existing(&self, key: Key) -> Option<Arc<Build>> {
-        let variants = match self.variants.lock() {
-            Ok(v) => v,
-            Err(p) => p.into_inner(),
-        };
+        let variants = self.variants();
         let found = variants.iter().find(|(k, _)| *k == key);
         found.map(|(_, b)| Arc::clone(b))
     }
 
     /// The build of variant `key`.
     fn build(&self, key: Key) -> Arc<Build> {
-        let mut variants = match self.variants.lock() {
-            Ok(v) => v,
-            Err(p) => p.into_inner(),
-        };
+        let mut variants = self.variants();
         if let Some((_, b)) = variants.iter().find(|(k, _)| *k == key) {
             return Arc::clone(b);
         }
