@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -96,6 +96,9 @@ pub(super) struct Build {
     /// Waiters for `made` (`Build::wait_until`).
     lock: Mutex<()>,
     done: Condvar,
+    /// The one-lane variant that runs while this one compiles, decided by
+    /// the first launch that does not wait for it (`KernelCache::start`).
+    quick: OnceLock<Option<(Arc<Build>, Key)>>,
 }
 
 impl Build {
@@ -273,22 +276,9 @@ impl KernelCache {
         !self.refused.swap(true, Ordering::Relaxed)
     }
 
-    /// The variants asked for so far (a panic while the lock was held
-    /// left the list whole: it is only pushed to).
-    fn variants(&self) -> MutexGuard<'_, Vec<(Key, Arc<Build>)>> {
-        self.variants.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The build of variant `key`, if some launch asked for it.
-    fn existing(&self, key: Key) -> Option<Arc<Build>> {
-        let variants = self.variants();
-        let found = variants.iter().find(|(k, _)| *k == key);
-        found.map(|(_, b)| Arc::clone(b))
-    }
-
     /// The build of variant `key`.
     fn build(&self, key: Key) -> Arc<Build> {
-        let mut variants = self.variants();
+        let mut variants = self.variants.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, b)) = variants.iter().find(|(k, _)| *k == key) {
             return Arc::clone(b);
         }
@@ -323,7 +313,7 @@ impl KernelCache {
         if let Some(made) = build.get() {
             return Started::Ready(made.clone(), build.first_report());
         }
-        let quick = self.quick(kernel, key);
+        let quick = build.quick.get_or_init(|| self.quick(kernel, key)).clone();
         if let Some((q, qkey)) = &quick {
             q.start(kernel, *qkey);
         }
@@ -356,11 +346,6 @@ impl KernelCache {
             tier: Some(Tier::Lane),
             ..key
         };
-        // Asked for before: no analysis again (launches come here until
-        // the gang code is ready).
-        if let Some(b) = self.existing(qkey) {
-            return Some((b, qkey));
-        }
         let (k, an) = (self.kernel(kernel), self.analysis(kernel));
         let sh = gang_shapes(k, an, &Facts::new(k, an, key.block, key.gid32), key).ok()?;
         // Only where lanes may wait apart (barriers, divergent branches):
