@@ -1842,3 +1842,230 @@ fn widened_loop_ranges_keep_wrapping_lanes_exact() {
         }
     }
 }
+
+/// A straight-line element-wise kernel whose exits and accesses the gang
+/// tier checks once per block (`engine::jit`'s block checks): an index
+/// (block-linear along the block, or only along a gang: `%tid.x` in blocks
+/// of several rows, `and`, a wrapping narrow type), exits on order
+/// comparisons of it, and loads and stores at consecutive elements with
+/// displacements, in buffers whose ends fall inside blocks.
+fn blockwide(sh: &Shape, seed: u64) -> String {
+    let mut rng = Rng(seed);
+    let mut body = String::new();
+    let ty = rng.pick(&WIDE_INTS);
+    let index = match rng.below(9) {
+        0 | 1 => format!("mov.{ty} r0, %gid"),
+        2 => format!(
+            "mov.{ty} r0, %ctaid.x\n    mul.{ty} r0, r0, %ntid.x\n    add.{ty} r0, r0, %tid.x"
+        ),
+        3 => format!("mov.{ty} r0, %laneid\n    add.{ty} r0, r0, k"),
+        4 => format!("mov.{ty} r0, %tid.x"),
+        5 => format!(
+            "mov.{ty} r0, %gid\n    add.{ty} r0, r0, {}",
+            lit(
+                ty,
+                rng.pick(&[1, 3, 0x7FFF_FFF0, 0xFFFF_FFF0, u64::MAX - 5])
+            )
+        ),
+        6 => format!(
+            "mov.{ty} r0, %gid\n    and.{ty} r0, r0, {}",
+            rng.pick(&[7, 0xF3, 255])
+        ),
+        7 => format!("mov.u16 r0, %gid\n    cvt.{ty}.u16 r0, r0"),
+        _ => format!("mov.{ty} r0, %gid\n    sub.{ty} r0, r0, 2"),
+    };
+    writeln!(body, "    {index}").unwrap();
+    for g in 0..rng.below(3) {
+        let cmp = rng.pick(&["lt", "le", "gt", "ge", "eq", "ne"]);
+        let t = match rng.below(3) {
+            _ if (cmp == "eq" || cmp == "ne") && rng.chance(60) => "0".to_string(),
+            0 => "n".to_string(),
+            _ => lit(ty, threshold(&mut rng, sh)),
+        };
+        let cmp_ty = if t == "n" && ty.ends_with("64") {
+            if ty.starts_with('i') { "i32" } else { "u32" }
+        } else {
+            ty
+        };
+        if rng.chance(25) {
+            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, {t}, r0").unwrap();
+        } else {
+            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, r0, {t}").unwrap();
+        }
+        let neg = if rng.chance(30) { "!" } else { "" };
+        writeln!(body, "    @{neg}p{g} exit").unwrap();
+    }
+    let wide = if ty.starts_with('i') { "i64" } else { "u64" };
+    // Widened by a conversion, or by reading the register as 64 bits.
+    if rng.chance(50) {
+        writeln!(body, "    cvt.{wide}.{ty} r20, r0").unwrap();
+    } else {
+        writeln!(body, "    mov.{wide} r20, r0").unwrap();
+    }
+    writeln!(body, "    shl.u64 r21, r20, 2").unwrap();
+    writeln!(body, "    shl.u64 r22, r20, 3").unwrap();
+    // Whole elements only: every fault is out of bounds (fault kinds
+    // must agree when several lanes fault).
+    let disp = |rng: &mut Rng, size: u64| {
+        let d = rng.pick(&[0, 0, 1, 4, -1]);
+        match d {
+            0 => String::new(),
+            d if d < 0 => format!(" - {}", size),
+            d => format!(" + {}", d as u64 * size),
+        }
+    };
+    let d = disp(&mut rng, 4);
+    writeln!(body, "    ld.global.u32 r2, [inp + r21{d}]").unwrap();
+    writeln!(body, "    add.u32 r2, r2, r0").unwrap();
+    match rng.below(3) {
+        0 => {
+            let d = disp(&mut rng, 4);
+            writeln!(body, "    st.global.u32 [out2 + r21{d}], r2").unwrap()
+        }
+        1 => {
+            let d = disp(&mut rng, 8);
+            writeln!(body, "    st.global.u64 [out2 + r22{d}], r20").unwrap()
+        }
+        _ => {
+            let d = disp(&mut rng, 4);
+            writeln!(body, "    ld.global.f32 r3, [inp + r21{d}]").unwrap();
+            writeln!(body, "    add.f32 r3, r3, 1.5").unwrap();
+            writeln!(body, "    st.global.f32 [out2 + r21], r3").unwrap();
+        }
+    }
+    body
+}
+
+fn blockwide_case() -> impl Strategy<Value = Case> {
+    let blocks = prop_oneof![
+        (1u32..=5, 1u32..=40).prop_map(|(g, b)| (Dim3::x(g), Dim3::x(4 * b))),
+        (1u32..=5, 5u32..=70).prop_map(|(g, b)| (Dim3::x(g), Dim3::x(b))),
+        dim(64).prop_flat_map(|g| dim(64).prop_map(move |b| (g, b))),
+    ];
+    (blocks, any::<u64>(), any::<u64>()).prop_map(|((grid, block), seed, pseed)| {
+        let sh = Shape { grid, block };
+        let body = blockwide(&sh, seed);
+        let mut c = fixed_case_with(&body, grid, block, false, false);
+        let mut prng = Rng(pseed);
+        c.params.n = threshold(&mut prng, &sh) as u32;
+        c.params.k = prng.pick(&[0, 1, 5, 0xFFFF_FFF0]);
+        c.inp_seed = pseed;
+        // Buffer ends inside blocks, at their edges, or past every lane.
+        let (lpb, total) = (sh.lpb(), sh.total());
+        let mut end = |unit: u64| match prng.below(6) {
+            0 => unit * total,
+            1 => unit * total.saturating_sub(1),
+            2 => unit * (total - lpb / 2),
+            3 => unit * prng.below(total + 1),
+            4 => unit * total + prng.below(8),
+            _ => 8 * total + 512,
+        };
+        c.layout.inp_len = end(4);
+        c.out2_len = end(if c.source.contains("r22") { 8 } else { 4 });
+        c
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), .. ProptestConfig::default() })]
+
+    /// Kernels whose bounds and exits the gang tier checks once per block
+    /// (see [`blockwide`]).
+    #[test]
+    fn blockwide_checked_programs_match_reference(c in blockwide_case()) {
+        check_engines(&c)?;
+    }
+}
+
+/// The block checks at the edges of what they cover, by hand: every lane
+/// of every block writes unless an exit takes it or the last element falls
+/// just outside the buffer (a fault in one lane: compared whole), for
+/// blocks of one, two and many gangs, with and without a partial last gang.
+#[test]
+fn blockwide_checks_at_buffer_and_exit_edges_match_reference() {
+    for block in [4u32, 8, 12, 13, 64] {
+        let grid = 3u32;
+        let total = (grid * block) as u64;
+        for (exit, neg) in [
+            ("", ""),
+            ("setp.ge.u32 p0, r0, n", ""),
+            ("setp.lt.u32 p0, r0, n", "!"),
+        ] {
+            let guard = if exit.is_empty() {
+                String::new()
+            } else {
+                format!("    {exit}\n    @{neg}p0 exit\n")
+            };
+            let body = format!(
+                "    mov.u32 r0, %gid\n{guard}    cvt.u64.u32 r20, r0\n    shl.u64 r21, r20, 2\n\
+                 \x20   ld.global.u32 r2, [inp + r21]\n    add.u32 r2, r2, 7\n\
+                 \x20   st.global.u32 [out2 + r21], r2\n"
+            );
+            for n in [
+                0,
+                1,
+                block as u64 - 1,
+                block as u64,
+                block as u64 + 1,
+                total - 1,
+                total,
+            ] {
+                for short in [0u64, 1, 2] {
+                    // Lanes below `n` run; the buffers hold `n` elements, or
+                    // one fewer (then lane `n - 1` alone faults), or every
+                    // lane's (only the exit stops the others).
+                    let mut c = fixed_case_with(&body, Dim3::x(grid), Dim3::x(block), false, true);
+                    let run = if exit.is_empty() || short == 2 {
+                        total
+                    } else {
+                        n
+                    };
+                    c.params.n = n as u32;
+                    c.layout.inp_len = 4 * run.saturating_sub(short % 2);
+                    c.out2_len = 4 * run;
+                    check_engines(&c)
+                        .unwrap_or_else(|e| panic!("{e}\nn {n} short {short}\n{body}"));
+                }
+            }
+        }
+    }
+}
+
+/// Exits the block checks may leave out, by hand: every comparison (in
+/// either order, negated or not) of an index that wraps in its type
+/// inside the grid or does not, against thresholds inside blocks and at
+/// their edges; the accesses (at `%gid`) always in bounds, so only the
+/// exits decide which lanes write.
+#[test]
+fn blockwide_exit_forms_match_reference() {
+    let indices = [
+        "mov.u32 r0, %gid",
+        "mov.u32 r0, %gid\n    add.u32 r0, r0, 4294967280",
+        "mov.i32 r0, %gid\n    add.i32 r0, r0, 2147483632",
+        "mov.u32 r0, %tid.x",
+    ];
+    for index in indices {
+        let ty = if index.contains(".i32") { "i32" } else { "u32" };
+        for cmp in ["lt", "le", "gt", "ge", "eq", "ne"] {
+            for swap in [false, true] {
+                for neg in ["", "!"] {
+                    let setp = if swap {
+                        format!("setp.{cmp}.{ty} p0, n, r0")
+                    } else {
+                        format!("setp.{cmp}.{ty} p0, r0, n")
+                    };
+                    let body = format!(
+                        "    {index}\n    {setp}\n    @{neg}p0 exit\n    mov.u64 r20, %gid\n\
+                         \x20   shl.u64 r21, r20, 2\n    ld.global.u32 r2, [inp + r21]\n\
+                         \x20   add.u32 r2, r2, r0\n    st.global.u32 [out2 + r21], r2\n"
+                    );
+                    for n in [0u32, 5, 16, 20, 31, 47] {
+                        let mut c = fixed_case(&body, Dim3::x(3), Dim3::x(32));
+                        c.params.n = n;
+                        check_engines(&c).unwrap_or_else(|e| panic!("{e}\nn {n}\n{body}"));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -24,7 +24,9 @@
 //! per web, so a reused register is analysed one value at a time; the JIT
 //! compiles and runs the renamed kernel), `analysis` (basic
 //! blocks, register forms, liveness, what crosses a barrier), `shape`
-//! (uniform, affine or varying across a gang; value ranges), `codegen`
+//! (uniform, affine or varying across a gang; value ranges), `blockwide`
+//! (the bounds checks and exits an element-wise kernel tests once per
+//! block instead of once per gang), `codegen`
 //! (the function's shape and control flow in `mod.rs`, one file per
 //! instruction family: `alu.rs`, `memory.rs`, operands in `values.rs`),
 //! `cache` (compiled variants, freed with their kernel), `frame` (the
@@ -73,6 +75,7 @@
 //! still sees it.
 
 pub(crate) mod analysis;
+mod blockwide;
 mod cache;
 mod codegen;
 mod frame;

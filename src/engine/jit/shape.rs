@@ -562,6 +562,11 @@ impl Facts {
         src_range(s, &self.ranges, self.block, self.gid32)
     }
 
+    /// The block shape the facts hold for.
+    pub fn block(&self) -> Dim3 {
+        self.block
+    }
+
     /// How many low bits of register `r`'s value are known to be zero.
     pub fn low_zeros(&self, r: crate::kernel::Reg) -> u32 {
         self.zeros[r as usize]
@@ -824,7 +829,7 @@ fn scale(st: i64, c: Option<u64>) -> Shape {
 
 /// A stride as it acts on `bits`-bit values (the lane difference modulo
 /// `2^bits`, as a signed number).
-fn wrap_stride(st: i64, bits: u32) -> i64 {
+pub(super) fn wrap_stride(st: i64, bits: u32) -> i64 {
     if bits >= 64 {
         st
     } else {
@@ -834,7 +839,7 @@ fn wrap_stride(st: i64, bits: u32) -> i64 {
     }
 }
 
-fn constant(s: Src) -> Option<u64> {
+pub(super) fn constant(s: Src) -> Option<u64> {
     match s {
         Src::Imm(v) => Some(v),
         _ => None,
@@ -867,7 +872,7 @@ fn mul_ranges(a: Range, b: Range) -> Range {
 }
 
 /// The values of an integer type.
-fn type_range(ty: ScalarType) -> (i128, i128) {
+pub(super) fn type_range(ty: ScalarType) -> (i128, i128) {
     let b = ty.bits();
     if ty.is_signed_int() {
         (-(1i128 << (b - 1)), (1i128 << (b - 1)) - 1)

@@ -73,6 +73,11 @@ impl<'a> Gang<'a> {
             self.per_lane(pc, run_bits, true, lane_by_lane);
             return;
         }
+        // A run the block's checks cover: no test.
+        if let Some(at) = self.proven_address(pc, space, addr) {
+            self.vector_access(op, ty, at);
+            return;
+        }
         // The vector path when all four lanes run and the run checks out,
         // lane by lane otherwise.
         let shared = if self.run_all {
@@ -103,6 +108,38 @@ impl<'a> Gang<'a> {
             self.b.switch_to_block(join);
             return;
         };
+        self.vector_access(op, ty, at);
+        self.b.ins().jump(join, &[]);
+        if let Some(general) = shared {
+            // The path was emitted with the general version: the gang
+            // goes on there, its state defined on the way.
+            self.b.switch_to_block(slow);
+            self.enter_general();
+            let all = self.b.ins().iconst(types::I32, 0xF);
+            self.b.def_var(self.mask, all);
+            self.b.ins().jump(general, &[]);
+            self.b.switch_to_block(join);
+            return;
+        }
+        self.b.switch_to_block(slow);
+        self.cold_path(|g| {
+            let run_bits = if share {
+                // Entered from the full version too: the live lanes from
+                // the variable, not this version's value.
+                g.shared_slow[pc] = Some(slow);
+                g.b.use_var(g.mask)
+            } else {
+                run_bits
+            };
+            g.per_lane(pc, run_bits, true, lane_by_lane);
+            g.b.ins().jump(join, &[]);
+        });
+        self.b.switch_to_block(join);
+    }
+
+    /// The vector load or store of four consecutive `ty` elements at
+    /// machine address `at` (checked, or covered by the block's checks).
+    fn vector_access(&mut self, op: Op, ty: ScalarType, at: Value) {
         let flags = MemFlagsData::new().with_notrap();
         match op {
             Op::Load { d, .. } => {
@@ -131,32 +168,6 @@ impl<'a> Gang<'a> {
             }
             _ => unreachable!("loads and stores only"),
         }
-        self.b.ins().jump(join, &[]);
-        if let Some(general) = shared {
-            // The path was emitted with the general version: the gang
-            // goes on there, its state defined on the way.
-            self.b.switch_to_block(slow);
-            self.enter_general();
-            let all = self.b.ins().iconst(types::I32, 0xF);
-            self.b.def_var(self.mask, all);
-            self.b.ins().jump(general, &[]);
-            self.b.switch_to_block(join);
-            return;
-        }
-        self.b.switch_to_block(slow);
-        self.cold_path(|g| {
-            let run_bits = if share {
-                // Entered from the full version too: the live lanes from
-                // the variable, not this version's value.
-                g.shared_slow[pc] = Some(slow);
-                g.b.use_var(g.mask)
-            } else {
-                run_bits
-            };
-            g.per_lane(pc, run_bits, true, lane_by_lane);
-            g.b.ins().jump(join, &[]);
-        });
-        self.b.switch_to_block(join);
     }
 
     /// The machine address of four consecutive `ty` elements starting at

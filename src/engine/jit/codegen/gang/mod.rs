@@ -33,6 +33,16 @@
 //! the right end lane decides an exit or a branch on it for all four lanes
 //! (the vector mask is computed only when they disagree).
 //!
+//! In a straight-line kernel, the bounds checks of accesses at
+//! consecutive elements and the exits on such comparisons are of values
+//! that are linear along the whole block (`blockwide`): once per block,
+//! before its gangs, `blockwide.rs` here runs what they read with gang 0's
+//! values and tests them for every lane of the block. A block that passes
+//! runs its gangs in a loop of its own over the full version with those
+//! tests left out (`ProvenLoop`: vector_add's gang is two loads, an add
+//! and a store); a block that fails (the block at the end of the data, a
+//! fault to come) runs the general version, which tests everything.
+//!
 //! By default this tier takes every kernel without barriers, and kernels
 //! whose barriers every lane of a block meets in lockstep when no steps
 //! need counting (`lockstep.rs`: passes over the block's gangs, PoCL's
@@ -49,6 +59,7 @@
 //! (`frame::finish_gang`).
 
 mod alu;
+mod blockwide;
 mod lockstep;
 mod memory;
 mod vector;
@@ -65,6 +76,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use super::values::{bits_as, held_as, to_held, zero_of};
 use super::{FaultCall, Features, Helper, LaneCode, Target, Variant};
 use crate::engine::jit::analysis::{Analysis, Kind};
+use crate::engine::jit::blockwide::BlockChecks;
 use crate::engine::jit::frame::{BufferRef, Frame, status};
 use crate::engine::jit::shape::{self, Facts, GANG, Invariant, Range, Shape, Shapes};
 use crate::kernel::flow::for_each_src;
@@ -119,6 +131,16 @@ fn lockstep_invariants(
     }
     let inv = Invariant::new(kernel, an, sh);
     shape::lockstep(kernel, an, &inv).then_some(inv)
+}
+
+/// The gang loop of a block that passed its checks (`blockwide`): the
+/// full version with those checks left out. A gang that moves to the
+/// general version finishes there, and the block's later gangs run in the
+/// general loop.
+struct ProvenLoop {
+    start: Block,
+    gang_next: Block,
+    gang_end: Block,
 }
 
 /// Where a register lives.
@@ -268,6 +290,12 @@ pub(super) struct Gang<'a> {
     record: Record,
     /// When barriers are met in lockstep: that scheme's state.
     lock: Option<lockstep::Lockstep>,
+    /// The tests made once per block instead of once per gang (see
+    /// `blockwide`); the full version leaves them out, and runs only in
+    /// blocks where they all pass (`proven`).
+    checks: Option<BlockChecks>,
+    /// This block passed `checks` (`I8`).
+    proven: Variable,
 }
 
 /// The per-gang record in the spill area of what crosses a barrier: the
@@ -414,6 +442,11 @@ pub(in crate::engine::jit) fn translate(
         }
     });
     let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
+    let full = has_full_version(kernel, divergent, inv.is_some());
+    // A block of one or two gangs saves little against its checks.
+    let checks = (full && shape.count() > 2 * GANG as u128)
+        .then(|| BlockChecks::new(kernel, an, sh, facts))
+        .flatten();
     let g = Gang {
         wait: an
             .barriers
@@ -425,6 +458,8 @@ pub(in crate::engine::jit) fn translate(
         gang_end: b.create_block(),
         record,
         lock,
+        checks,
+        proven: b.declare_var(types::I8),
         divergent,
         pend: an
             .blocks
@@ -447,7 +482,7 @@ pub(in crate::engine::jit) fn translate(
         gid_base: b.declare_var(types::I64),
         mask: b.declare_var(types::I32),
         bbs: an.blocks.iter().map(|_| b.create_block()).collect(),
-        bbs_full: if has_full_version(kernel, divergent, inv.is_some()) {
+        bbs_full: if full {
             an.blocks.iter().map(|_| b.create_block()).collect()
         } else {
             Vec::new()
@@ -536,6 +571,9 @@ impl<'a> Gang<'a> {
         }
         let base = self.b.ins().imul_imm_s(blk, self.lanes);
         self.b.def_var(self.gid_base, base);
+        if self.checks.is_some() {
+            self.block_checks();
+        }
         if self.kernel.shared_bytes > 0 {
             let len = self
                 .b
@@ -563,9 +601,23 @@ impl<'a> Gang<'a> {
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.def_var(self.any_wait, no);
         // for gang in 0..ceil(lanes / 4), tested at the bottom (`gang_next`):
-        // a block has at least one lane.
+        // a block has at least one lane. A block that passed its checks
+        // runs its own loop of the full version (`proven_loop`).
         let start = self.b.create_block();
-        self.b.ins().jump(start, &[]);
+        let proven_loop = self.checks.is_some().then(|| ProvenLoop {
+            start: self.b.create_block(),
+            gang_next: self.b.create_block(),
+            gang_end: self.b.create_block(),
+        });
+        match &proven_loop {
+            Some(l) => {
+                let proven = self.b.use_var(self.proven);
+                self.b.ins().brif(proven, l.start, &[], start, &[]);
+            }
+            None => {
+                self.b.ins().jump(start, &[]);
+            }
+        }
         self.b.switch_to_block(start);
         if !self.an.barriers.is_empty() {
             let phase = self.b.use_var(self.phase);
@@ -584,31 +636,11 @@ impl<'a> Gang<'a> {
                 self.b.def_var(v, no);
             }
         }
-        // The live lanes: all four, fewer in a block's last gang (the block
-        // shape is known: so is that gang and its lanes).
-        let all = self.b.ins().iconst(types::I32, 0xF);
-        let tail = self.lanes % GANG as i64;
-        let alive = if tail == 0 {
-            all
-        } else {
-            let gang = self.b.use_var(self.gang);
-            let last = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::Equal, gang, self.lanes / GANG as i64);
-            let some = self.b.ins().iconst(types::I32, (1 << tail) - 1);
-            self.b.ins().select(last, some, all)
-        };
-        self.b.def_var(self.mask, alive);
-        self.define_fresh();
-        let entry = self.target(0);
-        if self.bbs_full.is_empty() {
-            self.b.ins().jump(entry, &[]);
-        } else if tail == 0 {
-            self.b.ins().jump(self.bbs_full[0], &[]);
-        } else {
-            let whole = self.b.ins().icmp_imm_s(IntCC::Equal, alive, 0xF);
-            self.b.ins().brif(whole, self.bbs_full[0], &[], entry, &[]);
+        // A block that failed its checks runs the general version only.
+        self.start_gang(proven_loop.is_none());
+        if let Some(l) = &proven_loop {
+            self.b.switch_to_block(l.start);
+            self.start_gang(true);
         }
 
         let general = self.b.func.dfg.num_blocks();
@@ -625,10 +657,24 @@ impl<'a> Gang<'a> {
                 self.b.set_cold_block(bb);
             }
             self.full = true;
+            // With block checks, the full version runs in the proven
+            // loop: its gangs end there.
+            let general_ends = (self.gang_next, self.gang_end);
+            if let Some(l) = &proven_loop {
+                (self.gang_next, self.gang_end) = (l.gang_next, l.gang_end);
+            }
             for bi in 0..self.an.blocks.len() {
                 self.basic_block(bi);
             }
+            (self.gang_next, self.gang_end) = general_ends;
             self.full = false;
+        }
+        if let Some(l) = &proven_loop {
+            // No barriers (`BlockChecks`): a gang's end is the next gang.
+            self.b.switch_to_block(l.gang_end);
+            self.b.ins().jump(l.gang_next, &[]);
+            self.b.switch_to_block(l.gang_next);
+            self.next_gang(l.start, phase_end);
         }
         for (check, target) in std::mem::take(&mut self.back_edges) {
             self.b.switch_to_block(check);
@@ -656,15 +702,7 @@ impl<'a> Gang<'a> {
         }
 
         self.b.switch_to_block(self.gang_next);
-        let gang = self.b.use_var(self.gang);
-        let gang = self.b.ins().iadd_imm_s(gang, 1);
-        self.b.def_var(self.gang, gang);
-        let more = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedLessThan,
-            gang,
-            (self.lanes + GANG as i64 - 1) / GANG as i64,
-        );
-        self.b.ins().brif(more, start, &[], phase_end, &[]);
+        self.next_gang(start, phase_end);
 
         self.b.switch_to_block(block_next);
         let blk = self.b.use_var(self.block);
@@ -694,6 +732,50 @@ impl<'a> Gang<'a> {
         }
         self.b.seal_all_blocks();
         self.b.finalize(frontend);
+    }
+
+    /// A gang starts: its live lanes (all four, fewer in a block's last
+    /// gang: the block shape is known, so is that gang and its lanes),
+    /// fresh registers, and the full version when it has every lane and
+    /// `full` allows it, the general one otherwise.
+    fn start_gang(&mut self, full: bool) {
+        let all = self.b.ins().iconst(types::I32, 0xF);
+        let tail = self.lanes % GANG as i64;
+        let alive = if tail == 0 {
+            all
+        } else {
+            let gang = self.b.use_var(self.gang);
+            let last = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, gang, self.lanes / GANG as i64);
+            let some = self.b.ins().iconst(types::I32, (1 << tail) - 1);
+            self.b.ins().select(last, some, all)
+        };
+        self.b.def_var(self.mask, alive);
+        self.define_fresh();
+        let entry = self.target(0);
+        if self.bbs_full.is_empty() || !full {
+            self.b.ins().jump(entry, &[]);
+        } else if tail == 0 {
+            self.b.ins().jump(self.bbs_full[0], &[]);
+        } else {
+            let whole = self.b.ins().icmp_imm_s(IntCC::Equal, alive, 0xF);
+            self.b.ins().brif(whole, self.bbs_full[0], &[], entry, &[]);
+        }
+    }
+
+    /// The next gang of the block, at `start`, or the pass's end.
+    fn next_gang(&mut self, start: Block, pass_end: Block) {
+        let gang = self.b.use_var(self.gang);
+        let gang = self.b.ins().iadd_imm_s(gang, 1);
+        self.b.def_var(self.gang, gang);
+        let more = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedLessThan,
+            gang,
+            (self.lanes + GANG as i64 - 1) / GANG as i64,
+        );
+        self.b.ins().brif(more, start, &[], pass_end, &[]);
     }
 
     fn uses_ctaid(&self) -> bool {
@@ -870,6 +952,8 @@ impl<'a> Gang<'a> {
                     .expect("branch targets start blocks");
                 self.branch(bi, instr.guard, t, next);
             }
+            // An exit the block's checks showed no lane takes.
+            Op::Bra { .. } | Op::Exit if self.proven_exit(last) => self.go(next),
             // A branch past the end leaves the kernel: an exit.
             Op::Bra { .. } | Op::Exit => self.exit(instr.guard, next),
             Op::Bar => {
@@ -1984,7 +2068,20 @@ impl<'a> Gang<'a> {
 
     fn buffer_len(&mut self, slot: u16) -> Value {
         let at = slot as usize * size_of::<BufferRef>();
-        self.launch_word(self.buffers, at + offset_of!(BufferRef, len))
+        let at = at + offset_of!(BufferRef, len);
+        if self.checks.is_none() {
+            return self.launch_word(self.buffers, at);
+        }
+        // With block checks the hot loop reads no length: loaded where
+        // used (the block's checks, the general version), not hoisted to
+        // the function's entry, where the values would live across the
+        // loop and the register allocator spills and reloads them in it.
+        self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted().with_readonly(),
+            self.buffers,
+            at as i32,
+        )
     }
 
     fn scalar(&mut self, slot: u16) -> Value {
