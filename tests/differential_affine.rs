@@ -2038,14 +2038,17 @@ fn blockwide_checks_at_buffer_and_exit_edges_match_reference() {
 /// exits decide which lanes write.
 #[test]
 fn blockwide_exit_forms_match_reference() {
+    // Index, comparison type: an i32 index compared as u32 wraps where
+    // it turns negative.
     let indices = [
-        "mov.u32 r0, %gid",
-        "mov.u32 r0, %gid\n    add.u32 r0, r0, 4294967280",
-        "mov.i32 r0, %gid\n    add.i32 r0, r0, 2147483632",
-        "mov.u32 r0, %tid.x",
+        ("mov.u32 r0, %gid", "u32"),
+        ("mov.u32 r0, %gid\n    add.u32 r0, r0, 4294967280", "u32"),
+        ("mov.i32 r0, %gid\n    add.i32 r0, r0, 2147483632", "i32"),
+        ("mov.i32 r0, %gid\n    sub.i32 r0, r0, 20", "u32"),
+        ("mov.u32 r4, %gid\n    sub.u32 r0, 40, r4", "u32"),
+        ("mov.u32 r0, %tid.x", "u32"),
     ];
-    for index in indices {
-        let ty = if index.contains(".i32") { "i32" } else { "u32" };
+    for (index, ty) in indices {
         for cmp in ["lt", "le", "gt", "ge", "eq", "ne"] {
             for swap in [false, true] {
                 for neg in ["", "!"] {

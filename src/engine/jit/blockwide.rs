@@ -32,10 +32,16 @@
 //! (immediates, parameters, `%ctaid`, `%ntid`, `%nctaid`), combined by
 //! adds, subtractions, multiplications by constants, left shifts by
 //! constants, negations and conversions, modulo the type's width; a value
-//! read wider than it is held stays block-linear only when its range (all
-//! lanes of the launch) proves no lane wrapped. Every such register must be
+//! read wider than it is held (and one compared in an exit) stays
+//! block-linear only where no lane of the block wrapped: proven by its
+//! value range (all lanes of the launch), or, for a 32-bit register, tested
+//! at run time with the other checks ([`BlockChecks::wraps`]: the CUDA
+//! idiom `ctaid * ntid + tid` in `u32`, whose range the analysis cannot
+//! bound without the grid, ran 3x slower before). Every such register must be
 //! written once, unguarded, before it is read (after renaming, each web is
 //! its own register), so gang 0's value is the one every later read sees.
+
+use std::cell::RefCell;
 
 use super::analysis::{Analysis, Kind};
 use super::shape::{self, Facts, Shape, Shapes};
@@ -55,6 +61,20 @@ pub(super) struct BlockChecks {
     /// The instructions that compute what the checks read, in program
     /// order: pure integer work, each writing a scalar register once.
     pub slice: Vec<usize>,
+    /// Registers whose values must not wrap along the block for the
+    /// checks to hold (a widening the value ranges cannot vouch for:
+    /// `ctaid * ntid + tid` in `u32`), tested with the rest.
+    pub wraps: Vec<Need>,
+}
+
+/// A 32-bit register whose values along the block, `v + k * stride` for
+/// block lane `k` as mathematical integers, must all lie in `ty`'s range
+/// (and so in the register's own: no lane wrapped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Need {
+    pub reg: crate::kernel::Reg,
+    pub ty: ScalarType,
+    pub stride: i64,
 }
 
 /// An exit on a predicate set by a monotone `setp`.
@@ -86,6 +106,7 @@ impl BlockChecks {
             access: vec![false; n],
             exit: vec![None; n],
             slice: Vec::new(),
+            wraps: Vec::new(),
         };
         let mut reads = [false; NUM_REGS];
         let mut mark = |s: Src| {
@@ -94,6 +115,7 @@ impl BlockChecks {
             }
         };
         for (pc, i) in kernel.instrs.iter().enumerate() {
+            lin.pending.borrow_mut().clear();
             match i.op {
                 Op::Load { ty, addr, .. } | Op::Store { ty, addr, .. } if i.guard.is_none() => {
                     let Some(r) = addr.reg else { continue };
@@ -105,6 +127,12 @@ impl BlockChecks {
                     {
                         checks.access[pc] = true;
                         mark(s);
+                        for w in lin.pending.take() {
+                            mark(Src::Reg(w.reg));
+                            if !checks.wraps.contains(&w) {
+                                checks.wraps.push(w);
+                            }
+                        }
                     }
                 }
                 Op::Exit | Op::Bra { .. } => {
@@ -128,6 +156,12 @@ impl BlockChecks {
                     });
                     mark(a);
                     mark(b);
+                    for w in lin.pending.take() {
+                        mark(Src::Reg(w.reg));
+                        if !checks.wraps.contains(&w) {
+                            checks.wraps.push(w);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -169,6 +203,10 @@ struct Linear<'f> {
     pred_writer: [Option<usize>; NUM_PREDS],
     kinds: [Kind; NUM_REGS],
     facts: &'f Facts,
+    /// Per register: the runtime no-wrap tests its linearity rests on.
+    deps: Vec<Vec<Need>>,
+    /// The tests the reads since the last `clear` rest on.
+    pending: RefCell<Vec<Need>>,
 }
 
 impl<'f> Linear<'f> {
@@ -190,6 +228,8 @@ impl<'f> Linear<'f> {
             pred_writer: [None; NUM_PREDS],
             kinds: an.kinds,
             facts,
+            deps: vec![Vec::new(); NUM_REGS],
+            pending: RefCell::new(Vec::new()),
         };
         for (pc, i) in kernel.instrs.iter().enumerate() {
             if let Op::Setp { p, .. } = i.op {
@@ -204,6 +244,7 @@ impl<'f> Linear<'f> {
             {
                 continue;
             }
+            lin.pending.borrow_mut().clear();
             let Some(st) = lin.result(&i.op, ty, pc) else {
                 continue;
             };
@@ -215,8 +256,30 @@ impl<'f> Linear<'f> {
             }
             lin.stride[d as usize] = Some(shape::wrap_stride(st, held));
             lin.writer[d as usize] = Some(pc);
+            let mut deps = lin.pending.take();
+            deps.dedup();
+            lin.deps[d as usize] = deps;
         }
         lin
+    }
+
+    /// Whether every lane's value of `s` lies in `ty`'s range: by its
+    /// value range, or, for a block-linear 32-bit register, by a test at
+    /// run time (added to `pending`).
+    fn fits_or_test(&self, s: Src, ty: ScalarType) -> bool {
+        if self.fits(s, ty) {
+            return true;
+        }
+        let Src::Reg(r) = s else {
+            return false;
+        };
+        match (self.kinds[r as usize], self.stride[r as usize]) {
+            (Kind::I32Zero | Kind::I32Sign, Some(stride)) => {
+                self.pending.borrow_mut().push(Need { reg: r, ty, stride });
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Bits a source is held in.
@@ -254,7 +317,11 @@ impl<'f> Linear<'f> {
                 if w >= pc {
                     return None;
                 }
-                self.stride[r as usize]?
+                let st = self.stride[r as usize]?;
+                self.pending
+                    .borrow_mut()
+                    .extend_from_slice(&self.deps[r as usize]);
+                st
             }
             Src::Special(sp) => match sp {
                 Special::Gid | Special::LaneId => 1,
@@ -264,7 +331,7 @@ impl<'f> Linear<'f> {
                 Special::Ntid(_) | Special::Nctaid(_) | Special::Ctaid(_) => 0,
             },
         };
-        if st != 0 && ty.bits() > self.held_bits(s) && !self.fits(s, ty) {
+        if st != 0 && ty.bits() > self.held_bits(s) && !self.fits_or_test(s, ty) {
             return None;
         }
         Some(shape::wrap_stride(st, ty.bits()))
@@ -297,7 +364,7 @@ impl<'f> Linear<'f> {
                     return None;
                 }
                 let x = rd(a, from)?;
-                if x != 0 && to.bits() > from.bits() && !self.fits(a, from) {
+                if x != 0 && to.bits() > from.bits() && !self.fits_or_test(a, from) {
                     return None;
                 }
                 x
@@ -359,7 +426,7 @@ impl<'f> Linear<'f> {
             (0, _) => b,
             _ => return None,
         };
-        self.fits(moving, ty).then_some((x, y))
+        self.fits_or_test(moving, ty).then_some((x, y))
     }
 }
 
@@ -395,15 +462,30 @@ mod tests {
         let e = c.exit_at(2).expect("the exit on gid >= n");
         assert_eq!((e.setp, e.strides, e.negated), (1, (1, 0), false));
         assert_eq!(c.slice, [0, 3], "what the checks read: r0 and r1");
+        assert!(c.wraps.is_empty(), "the value ranges rule out wrapping");
         // Blocks that do not divide 2^32, in a launch past 2^32 lanes: r0
-        // (gid as u32) may wrap inside a block, so neither its widening
-        // to u64 (the addresses) nor the comparison is block-linear,
-        // though the gang tier finds them affine along each gang.
-        assert!(checks(add, Dim3::x(96), false).is_none());
+        // (gid as u32) may wrap inside a block, so its widening to u64
+        // (the addresses) and the comparison hold along the block only
+        // where a test at run time finds no lane wraps; the gang tier
+        // finds them affine along each gang either way.
+        let c = checks(add, Dim3::x(96), false).unwrap();
+        assert_eq!(accesses(&c), [4, 5, 7]);
+        assert!(c.exit_at(2).is_some());
+        let r0 = |ty| Need {
+            reg: 0,
+            ty,
+            stride: 1,
+        };
+        assert_eq!(c.wraps, [r0(ScalarType::U32), r0(ScalarType::U64)]);
         let cvt = ".kernel k\n.param x buf\n.param n u32\n mov.u32 r0, %gid\n\
                    cvt.u64.u32 r1, r0\n shl.u64 r2, r1, 2\n st.global.u32 [x + r2], r0\n";
-        assert!(checks(cvt, Dim3::x(96), false).is_none());
-        assert_eq!(accesses(&checks(cvt, Dim3::x(96), true).unwrap()), [3]);
+        let c = checks(cvt, Dim3::x(96), false).unwrap();
+        assert_eq!(
+            (accesses(&c), c.wraps),
+            (vec![3], vec![r0(ScalarType::U32)])
+        );
+        let c = checks(cvt, Dim3::x(96), true).unwrap();
+        assert_eq!((accesses(&c), c.wraps), (vec![3], vec![]));
     }
 
     #[test]
@@ -424,10 +506,20 @@ mod tests {
         ] {
             assert!(checks(&body(index), block, true).is_none(), "{index}");
         }
-        // `laneid + n` may wrap (`n` is any u32): its widening is not
-        // block-linear.
+        // `laneid + n` may wrap (`n` is any u32): the comparison holds
+        // along the block where a test at run time finds no lane wraps
+        // (the address, affine along a gang only where its base is
+        // aligned, takes the gang tier's lane-by-lane path).
         let wraps = body("mov.u32 r2, %laneid\n add.u32 r0, r2, n");
-        assert!(checks(&wraps, Dim3::x(64), true).is_none());
+        let c = checks(&wraps, Dim3::x(64), true).unwrap();
+        assert!(accesses(&c).is_empty() && c.exit_at(4).is_some());
+        let need = Need {
+            reg: 0,
+            ty: ScalarType::U32,
+            stride: 1,
+        };
+        assert_eq!(c.wraps, [need]);
+        assert!(c.slice.contains(&1), "r0's write is computed for its test");
         // Block-linear forms: the checks stand.
         for index in [
             "mov.u32 r0, %tid.x",
@@ -437,7 +529,7 @@ mod tests {
             assert_eq!(accesses(&c).len(), 1, "{index}");
         }
         // `ctaid * ntid + tid` by hand: in u32 it may wrap (the facts do
-        // not know the grid), in u64 it cannot.
+        // not know the grid: a test at run time), in u64 it cannot.
         let by_hand = |ty: &str| {
             format!(
                 ".kernel k\n.param x buf\n.param n u32\n mov.{ty} r2, %ctaid.x\n\
@@ -445,10 +537,12 @@ mod tests {
                  setp.ge.{ty} p0, r0, n\n @p0 exit\n st.global.u32 [x + r1], r0\n"
             )
         };
-        assert!(checks(&by_hand("u32"), Dim3::x(64), true).is_none());
-        let c = checks(&by_hand("u64"), Dim3::x(64), true).unwrap();
-        assert_eq!(accesses(&c), [6]);
-        assert!(c.exit_at(5).is_some());
+        for ty in ["u32", "u64"] {
+            let c = checks(&by_hand(ty), Dim3::x(64), true).unwrap();
+            assert_eq!(accesses(&c), [6]);
+            assert!(c.exit_at(5).is_some());
+            assert_eq!(c.wraps.is_empty(), ty == "u64");
+        }
     }
 
     #[test]

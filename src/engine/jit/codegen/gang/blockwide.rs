@@ -6,9 +6,11 @@ use cranelift_codegen::ir::{InstBuilder, Value, types};
 
 use super::vector::{self, GVal};
 use super::{Gang, Mode};
+use crate::engine::jit::blockwide::Need;
 use crate::engine::jit::codegen::LaneCode;
 use crate::engine::jit::codegen::alu::{self, int_cc};
 use crate::engine::jit::codegen::memory::AccessCheck;
+use crate::engine::jit::shape;
 use crate::kernel::{Address, Op, Space, Src};
 use crate::types::ScalarType;
 
@@ -60,6 +62,9 @@ impl<'a> Gang<'a> {
                 bad = self.b.ins().bor(bad, taken);
             }
         }
+        for w in &checks.wraps {
+            self.block_no_wrap(*w, &mut bad);
+        }
         let ok = self.b.ins().icmp_imm_s(IntCC::Equal, bad, 0);
         self.b.def_var(self.proven, ok);
     }
@@ -80,6 +85,35 @@ impl<'a> Gang<'a> {
         let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         *bad = self.b.ins().bor(*bad, past);
         check.alignment(self, off, bad);
+    }
+
+    /// Sets `bad` unless the values of a 32-bit register along the block
+    /// (lane 0's, extended as the register holds it, plus `k * stride`)
+    /// all lie in its own type's range and in `w.ty`'s: the two ends do,
+    /// and the values in between lie between them.
+    fn block_no_wrap(&mut self, w: Need, bad: &mut Value) {
+        let kind = self.an.kinds[w.reg as usize];
+        let held = super::kind_scalar(kind);
+        let v = LaneCode::read(self, Src::Reg(w.reg), held);
+        let v = if held.is_signed_int() {
+            self.b.ins().sextend(types::I64, v)
+        } else {
+            self.b.ins().uextend(types::I64, v)
+        };
+        let end = self
+            .b
+            .ins()
+            .iadd_imm_s(v, w.stride.wrapping_mul(self.lanes - 1));
+        let (lo_h, hi_h) = shape::type_range(held);
+        let (lo_t, hi_t) = shape::type_range(w.ty);
+        // Both within +-2^32 at most: i64 comparisons are exact.
+        let lo = lo_h.max(lo_t) as i64;
+        let hi = hi_h.min(hi_t) as i64;
+        let (min, max) = if w.stride >= 0 { (v, end) } else { (end, v) };
+        let below = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, min, lo);
+        let above = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, max, hi);
+        let out = self.b.ins().bor(below, above);
+        *bad = self.b.ins().bor(*bad, out);
     }
 
     /// Whether the exit ending at `pc` is left out: the full version of a
