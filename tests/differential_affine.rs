@@ -1480,36 +1480,8 @@ fn guarded(sh: &Shape, seed: u64) -> String {
         _ => format!("mov.{ty} r0, %gid\n    shl.{ty} r0, r0, {}", rng.below(3)),
     };
     writeln!(body, "    {index}").unwrap();
-    let guards = 1 + rng.below(2);
-    for g in 0..guards {
-        let cmp = if rng.chance(85) {
-            rng.pick(&["lt", "le", "gt", "ge"])
-        } else {
-            rng.pick(&["eq", "ne"])
-        };
-        let t = match rng.below(4) {
-            // Unsigned `!= 0` and `== 0` are order comparisons in disguise
-            // (`tid != 0` is `tid > 0`): the JIT decides them so.
-            _ if (cmp == "eq" || cmp == "ne") && rng.chance(50) => "0".to_string(),
-            0 => "n".to_string(),
-            1 if ty.starts_with('i') => "kn".to_string(),
-            _ => lit(ty, threshold(&mut rng, sh)),
-        };
-        let cmp_ty = if t == "n" && ty.ends_with("64") {
-            // `n` is a u32 parameter: compare in 32 bits.
-            if ty.starts_with('i') { "i32" } else { "u32" }
-        } else if t == "kn" {
-            "i32"
-        } else {
-            ty
-        };
-        if rng.chance(25) {
-            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, {t}, r0").unwrap();
-        } else {
-            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, r0, {t}").unwrap();
-        }
-        let neg = if rng.chance(30) { "!" } else { "" };
-        writeln!(body, "    @{neg}p{g} exit").unwrap();
+    for g in 0..1 + rng.below(2) {
+        exit_guard(&mut rng, sh, ty, g, &mut body);
     }
     // Byte offsets: the index (as u64) times 4, or times 8.
     let wide = if ty.starts_with('i') { "i64" } else { "u64" };
@@ -1532,6 +1504,39 @@ fn guarded(sh: &Shape, seed: u64) -> String {
         }
     }
     body
+}
+
+/// `setp` of the index `r0` (type `ty`) against a threshold, `n` or `kn`,
+/// and an exit on predicate `p{g}`, negated or not.
+fn exit_guard(rng: &mut Rng, sh: &Shape, ty: &str, g: u64, body: &mut String) {
+    let cmp = if rng.chance(85) {
+        rng.pick(&["lt", "le", "gt", "ge"])
+    } else {
+        rng.pick(&["eq", "ne"])
+    };
+    let t = match rng.below(4) {
+        // Unsigned `!= 0` and `== 0` are order comparisons in disguise
+        // (`tid != 0` is `tid > 0`): the JIT decides them so.
+        _ if (cmp == "eq" || cmp == "ne") && rng.chance(50) => "0".to_string(),
+        0 => "n".to_string(),
+        1 if ty.starts_with('i') => "kn".to_string(),
+        _ => lit(ty, threshold(rng, sh)),
+    };
+    let cmp_ty = if t == "n" && ty.ends_with("64") {
+        // `n` is a u32 parameter: compare in 32 bits.
+        if ty.starts_with('i') { "i32" } else { "u32" }
+    } else if t == "kn" {
+        "i32"
+    } else {
+        ty
+    };
+    if rng.chance(25) {
+        writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, {t}, r0").unwrap();
+    } else {
+        writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, r0, {t}").unwrap();
+    }
+    let neg = if rng.chance(30) { "!" } else { "" };
+    writeln!(body, "    @{neg}p{g} exit").unwrap();
 }
 
 fn guarded_case() -> impl Strategy<Value = Case> {
@@ -1876,24 +1881,7 @@ fn blockwide(sh: &Shape, seed: u64) -> String {
     };
     writeln!(body, "    {index}").unwrap();
     for g in 0..rng.below(3) {
-        let cmp = rng.pick(&["lt", "le", "gt", "ge", "eq", "ne"]);
-        let t = match rng.below(3) {
-            _ if (cmp == "eq" || cmp == "ne") && rng.chance(60) => "0".to_string(),
-            0 => "n".to_string(),
-            _ => lit(ty, threshold(&mut rng, sh)),
-        };
-        let cmp_ty = if t == "n" && ty.ends_with("64") {
-            if ty.starts_with('i') { "i32" } else { "u32" }
-        } else {
-            ty
-        };
-        if rng.chance(25) {
-            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, {t}, r0").unwrap();
-        } else {
-            writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, r0, {t}").unwrap();
-        }
-        let neg = if rng.chance(30) { "!" } else { "" };
-        writeln!(body, "    @{neg}p{g} exit").unwrap();
+        exit_guard(&mut rng, sh, ty, g, &mut body);
     }
     let wide = if ty.starts_with('i') { "i64" } else { "u64" };
     // Widened by a conversion, or by reading the register as 64 bits.
