@@ -116,24 +116,20 @@ impl BlockChecks {
         };
         for (pc, i) in kernel.instrs.iter().enumerate() {
             lin.pending.borrow_mut().clear();
-            match i.op {
+            // What a checked access or exit reads.
+            let read = match i.op {
                 Op::Load { ty, addr, .. } | Op::Store { ty, addr, .. } if i.guard.is_none() => {
                     let Some(r) = addr.reg else { continue };
                     let size = ty.size() as i64;
                     let s = Src::Reg(r);
-                    if size >= 4
-                        && lin.read(s, ScalarType::U64, pc) == Some(size)
-                        && sh.read(s, ScalarType::U64) == Shape::Affine(size)
+                    if size < 4
+                        || lin.read(s, ScalarType::U64, pc) != Some(size)
+                        || sh.read(s, ScalarType::U64) != Shape::Affine(size)
                     {
-                        checks.access[pc] = true;
-                        mark(s);
-                        for w in lin.pending.take() {
-                            mark(Src::Reg(w.reg));
-                            if !checks.wraps.contains(&w) {
-                                checks.wraps.push(w);
-                            }
-                        }
+                        continue;
                     }
+                    checks.access[pc] = true;
+                    [s, s]
                 }
                 Op::Exit | Op::Bra { .. } => {
                     let Some(g) = i.guard else { continue };
@@ -154,16 +150,16 @@ impl BlockChecks {
                         strides,
                         negated: g.negated,
                     });
-                    mark(a);
-                    mark(b);
-                    for w in lin.pending.take() {
-                        mark(Src::Reg(w.reg));
-                        if !checks.wraps.contains(&w) {
-                            checks.wraps.push(w);
-                        }
-                    }
+                    [a, b]
                 }
-                _ => {}
+                _ => continue,
+            };
+            read.into_iter().for_each(&mut mark);
+            for w in lin.pending.take() {
+                mark(Src::Reg(w.reg));
+                if !checks.wraps.contains(&w) {
+                    checks.wraps.push(w);
+                }
             }
         }
         // The registers those read, and the registers theirs read, back

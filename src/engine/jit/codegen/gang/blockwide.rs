@@ -4,12 +4,12 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 
+use super::memory::access_of;
 use super::vector::{self, GVal};
 use super::{Gang, Mode};
 use crate::engine::jit::blockwide::Need;
 use crate::engine::jit::codegen::LaneCode;
 use crate::engine::jit::codegen::alu::{self, int_cc};
-use crate::engine::jit::codegen::memory::AccessCheck;
 use crate::engine::jit::shape;
 use crate::kernel::{Address, Op, Space, Src};
 use crate::types::ScalarType;
@@ -77,14 +77,7 @@ impl<'a> Gang<'a> {
         };
         let reg = self.gval(Src::Reg(r), ScalarType::U64);
         let first = vector::lane_of(&mut self.b, ScalarType::U64, reg, 0);
-        let size = ty.size() as u64;
-        let check = AccessCheck::new(self, addr, size, size * self.lanes as u64);
-        let off = check.offset(self, first, bad);
-        let end = check.end(self, off, bad);
-        let len = self.memory_len(space, addr.buffer);
-        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-        *bad = self.b.ins().bor(*bad, past);
-        check.alignment(self, off, bad);
+        self.run_check(space, addr, ty, self.lanes as u64, first, bad);
     }
 
     /// Sets `bad` unless the values of a 32-bit register along the block
@@ -156,18 +149,5 @@ impl<'a> Gang<'a> {
         };
         let base = self.memory_base(space, addr.buffer);
         Some(self.b.ins().iadd(base, off))
-    }
-}
-
-/// A load's or store's space, type and address.
-pub(super) fn access_of(op: Op) -> Option<(Space, ScalarType, Address)> {
-    match op {
-        Op::Load {
-            space, ty, addr, ..
-        }
-        | Op::Store {
-            space, ty, addr, ..
-        } => Some((space, ty, addr)),
-        _ => None,
     }
 }

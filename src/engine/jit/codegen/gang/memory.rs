@@ -18,7 +18,7 @@ use super::vector::{self, GVal, Vector, is_wide, vtype};
 use super::{Gang, Mode};
 use crate::engine::jit::codegen::LaneCode;
 use crate::engine::jit::codegen::memory::{self, AccessCheck};
-use crate::engine::jit::shape::Shape;
+use crate::engine::jit::shape::{GANG, Shape};
 use crate::kernel::{Address, Op, Space, Src};
 use crate::types::ScalarType;
 
@@ -27,18 +27,10 @@ impl<'a> Gang<'a> {
     pub(super) fn memory(&mut self, pc: usize, op: Op, run_bits: Value) {
         let lane_by_lane =
             |g: &mut Gang<'a>, pc: usize| memory::memory(g, pc, g.kernel.instrs[pc].op);
-        let (space, ty, addr) = match op {
-            Op::Load {
-                space, ty, addr, ..
-            }
-            | Op::Store {
-                space, ty, addr, ..
-            } => (space, ty, addr),
-            _ => {
-                // Atomics: lane by lane, in order.
-                self.per_lane(pc, run_bits, true, lane_by_lane);
-                return;
-            }
+        let Some((space, ty, addr)) = access_of(op) else {
+            // Atomics: lane by lane, in order.
+            self.per_lane(pc, run_bits, true, lane_by_lane);
+            return;
         };
         let shape = match addr.reg {
             None => Shape::Uniform,
@@ -201,17 +193,47 @@ impl<'a> Gang<'a> {
             let bits = vector::mask_to_bits(&mut self.b, m);
             bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, 0xF);
         }
-        let check = AccessCheck::new(self, addr, size as u64, 4 * size as u64);
-        let off = check.offset(self, first, &mut bad);
-        let end = check.end(self, off, &mut bad);
-        let len = self.memory_len(space, addr.buffer);
-        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-        bad = self.b.ins().bor(bad, past);
-        check.alignment(self, off, &mut bad);
+        let off = self.run_check(space, addr, ty, GANG as u64, first, &mut bad);
         let ok = self.b.create_block();
         self.b.ins().brif(bad, slow, &[], ok, &[]);
         self.b.switch_to_block(ok);
         let base = self.memory_base(space, addr.buffer);
         Some(self.b.ins().iadd(base, off))
+    }
+
+    /// The offset of a run of `lanes` consecutive `ty` elements starting
+    /// at `first` (lane 0's register value) plus `addr`'s displacement,
+    /// setting `bad` unless the whole run lies inside its memory, aligned.
+    pub(super) fn run_check(
+        &mut self,
+        space: Space,
+        addr: Address,
+        ty: ScalarType,
+        lanes: u64,
+        first: Value,
+        bad: &mut Value,
+    ) -> Value {
+        let size = ty.size() as u64;
+        let check = AccessCheck::new(self, addr, size, lanes * size);
+        let off = check.offset(self, first, bad);
+        let end = check.end(self, off, bad);
+        let len = self.memory_len(space, addr.buffer);
+        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        *bad = self.b.ins().bor(*bad, past);
+        check.alignment(self, off, bad);
+        off
+    }
+}
+
+/// A load's or store's space, type and address (`None`: an atomic).
+pub(super) fn access_of(op: Op) -> Option<(Space, ScalarType, Address)> {
+    match op {
+        Op::Load {
+            space, ty, addr, ..
+        }
+        | Op::Store {
+            space, ty, addr, ..
+        } => Some((space, ty, addr)),
+        _ => None,
     }
 }
