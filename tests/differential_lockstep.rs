@@ -12,7 +12,10 @@
 //! than a suffix, some on data rather than the lane index), neighbour
 //! exchanges between barriers, invariant registers redefined between
 //! barriers (from `k`, `%ntid.x`, `%ctaid.x`) and read after them,
-//! divergent `if`s and exits of some lanes before later barriers, in flat
+//! divergent `if`s and exits of some lanes before later barriers (on data,
+//! or, right after a barrier, on the lane's index: an exit that may end
+//! the block's later gangs, some behind a branch of the later lanes to a
+//! barrier), in flat
 //! and two-dimensional blocks whose lane counts need not be multiples of a
 //! gang.
 
@@ -56,6 +59,21 @@ enum Stmt {
         cmp: &'static str,
         bound: u32,
     },
+    /// After a barrier, lanes exit on a comparison of their index with a
+    /// constant or an invariant (`lane >= b`, `lane != b`...): a pure run
+    /// whose exit may end the block's later gangs. With `skip`, the lanes
+    /// from that index on first branch over the exit to a barrier.
+    LaneExit {
+        lane: &'static str,
+        cmp: &'static str,
+        bound: String,
+        swapped: bool,
+        negated: bool,
+        skip: Option<u32>,
+    },
+    /// After a barrier, every lane exits unless the invariant `r21` is
+    /// below `bound` (an unguarded exit after an invariant branch).
+    AllExit { bound: u32 },
     /// Store to the own shared slot, barrier, read a neighbour's, barrier.
     Exchange { from: u8, to: u8, offset: u32 },
     /// A halving loop with a barrier per trip, accumulating other lanes'
@@ -193,6 +211,23 @@ fn stmt() -> impl Strategy<Value = Stmt> {
             .prop_map(|(reg, cmp, bound)| Stmt::Exit { reg, cmp, bound }),
         2 => (data_reg(), data_reg(), 1u32..5)
             .prop_map(|(from, to, offset)| Stmt::Exchange { from, to, offset }),
+        2 => (
+            pick(&["r20", "%laneid", "r19", "%tid.x"]),
+            pick(&["lt", "le", "gt", "ge", "eq", "ne"]),
+            prop_oneof![4 => (0u32..90).prop_map(|b| b.to_string()), 1 => Just("r21".to_string())],
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::weighted(0.3, 0u32..90),
+        )
+            .prop_map(|(lane, cmp, bound, swapped, negated, skip)| Stmt::LaneExit {
+                lane,
+                cmp,
+                bound,
+                swapped,
+                negated,
+                skip,
+            }),
+        1 => (0u32..400).prop_map(|bound| Stmt::AllExit { bound }),
         2 => reduce().prop_map(Stmt::Reduce),
         2 => (
             data_reg(),
@@ -242,6 +277,48 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
             Stmt::Exit { reg, cmp, bound } => {
                 let _ = writeln!(out, "    setp.{cmp}.u32 p4, r{reg}, {bound}");
                 let _ = writeln!(out, "    @p4 exit");
+            }
+            Stmt::LaneExit {
+                lane,
+                cmp,
+                bound,
+                swapped,
+                negated,
+                skip,
+            } => {
+                labels += 1;
+                let n = labels;
+                // The lane index: %tid.x is one only in flat blocks.
+                let lane = if flat || *lane == "r20" || *lane == "%laneid" {
+                    lane
+                } else {
+                    "r20"
+                };
+                let (a, b) = if *swapped {
+                    (bound.as_str(), lane)
+                } else {
+                    (lane, bound.as_str())
+                };
+                let _ = writeln!(out, "    bar.sync");
+                if let Some(s) = skip {
+                    let _ = writeln!(out, "    setp.lt.u32 p5, {lane}, {s}");
+                    let _ = writeln!(out, "    @!p5 bra wait{n}");
+                }
+                let _ = writeln!(out, "    setp.{cmp}.u32 p4, {a}, {b}");
+                let _ = writeln!(out, "    @{}p4 exit", if *negated { "!" } else { "" });
+                if skip.is_some() {
+                    let _ = writeln!(out, "wait{n}:");
+                    let _ = writeln!(out, "    bar.sync");
+                }
+            }
+            Stmt::AllExit { bound } => {
+                labels += 1;
+                let n = labels;
+                let _ = writeln!(out, "    bar.sync");
+                let _ = writeln!(out, "    setp.lt.u32 p6, r21, {bound}");
+                let _ = writeln!(out, "    @p6 bra keep{n}");
+                let _ = writeln!(out, "    exit");
+                let _ = writeln!(out, "keep{n}:");
             }
             Stmt::Exchange { from, to, offset } => {
                 let _ = writeln!(out, "    st.shared.u64 [r28], r{from}");

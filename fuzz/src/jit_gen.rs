@@ -1402,9 +1402,10 @@ impl JitGen<'_, '_> {
     }
 
     /// Lanes that leave: on data, a suffix of the block (whole gangs), a
-    /// row, or a per-lane predicate.
+    /// row, a per-lane predicate, or every lane but one (after a barrier:
+    /// exits that may end the block's later gangs).
     fn lane_exit(&mut self) -> Result<()> {
-        let line = match self.u.int_in_range(0..=3)? {
+        let line = match self.u.int_in_range(0..=4)? {
             0 => {
                 let d = self.data()?;
                 let cmp = self.pick(&CMPS)?;
@@ -1419,10 +1420,20 @@ impl JitGen<'_, '_> {
                 let row = self.u.int_in_range(0..=2u32)?;
                 format!("setp.eq.u32 p13, %tid.y, {row}\n@p13 exit")
             }
-            _ => {
+            3 => {
                 let neg = self.pick(&["", "!"])?;
                 let p = self.u.int_in_range(0..=3)?;
                 format!("@{neg}p{p} exit")
+            }
+            _ => {
+                let index = self.lane_index()?;
+                let keep = self.u.int_in_range(0..=self.lanes)?;
+                let (cmp, neg) = if self.u.arbitrary()? {
+                    ("ne", "")
+                } else {
+                    ("eq", "!")
+                };
+                format!("bar.sync\nsetp.{cmp}.u32 p13, {index}, {keep}\n@{neg}p13 exit")
             }
         };
         self.emit(&line);

@@ -457,8 +457,9 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
             (Tier::Lane, 8 * slots * key.block.count() as usize)
         }
     };
-    // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code
-    // (docs/DEVELOPMENT.md).
+    // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code,
+    // =bin writes the machine code to a file (`benches/jit_profile.sh`;
+    // docs/DEVELOPMENT.md).
     let dump = std::env::var("LANES_JIT_DUMP").unwrap_or_default();
     if dump == "ir" {
         eprintln!(
@@ -474,6 +475,24 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         .map_err(|e| format!("code generation failed: {e:?}"))?;
     if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
         eprintln!("; kernel `{}`, block {}\n{text}", kernel.name, key.block);
+    }
+    if dump == "bin"
+        && let Some(c) = ctx.compiled_code()
+    {
+        let name = format!("lanes-jit-{}-{}.bin", kernel.name, key.block.count());
+        let path = std::env::temp_dir().join(name);
+        match std::fs::write(&path, c.code_buffer()) {
+            Ok(()) => eprintln!(
+                "; kernel `{}`: machine code in {}",
+                kernel.name,
+                path.display()
+            ),
+            Err(e) => eprintln!(
+                "; kernel `{}`: cannot write {}: {e}",
+                kernel.name,
+                path.display()
+            ),
+        }
     }
     module
         .finalize_definitions()

@@ -12,6 +12,16 @@
 //!     no gang waits: next block; else at = next
 //! ```
 //!
+//! An exit works the same way at the block's end: when a gang's run since
+//! it resumed was pure and all its live lanes take an exit whose guard
+//! compares the lane's index with an invariant so that every later lane
+//! takes it too (`%tid.x >= s`; `%tid.x != 0` once past lane 0; no guard),
+//! the later gangs would run the same code to it and exit: the block's
+//! gangs end at this one (`gangs`) and the pass ends. block_sum's last
+//! pass, where every lane but lane 0 exits, visits two gangs instead of
+//! all 64. A run that passed a branch that may shorten the pass does not
+//! count (the later gangs may have taken that branch to a barrier).
+//!
 //! A gang's record keeps its live lanes (one word, not one per barrier)
 //! and its registers that cross a barrier, except block-invariant ones:
 //! those are the same for every gang, so they stay in machine registers,
@@ -26,7 +36,8 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{BlockCall, InstBuilder, JumpTableData, MemFlagsData, types};
 use cranelift_frontend::Variable;
 
-use super::{Gang, Slot};
+use super::vector;
+use super::{GANG, GPred, Gang, Slot};
 use crate::engine::jit::analysis::Analysis;
 use crate::engine::jit::loops::writes_pred;
 use crate::engine::jit::shape::Invariant;
@@ -51,18 +62,52 @@ pub(super) struct Lockstep {
     pub skips: Vec<Option<(usize, usize)>>,
     /// The gang has run only pure blocks since it resumed (`I8`).
     pub pure_run: Variable,
+    /// Per basic block ending in an exit that may end the block's later
+    /// gangs: which lanes take it.
+    pub tails: Vec<Option<Taken>>,
+    /// The gang has run only pure blocks and such exits since it resumed,
+    /// and no branch that may shorten the pass (`I8`).
+    pub tail_run: Variable,
+    /// The block's gangs that may still have live lanes: `0..gangs`
+    /// (`I64`; set once an exit ends the later ones).
+    pub gangs: Variable,
     /// After the pass over the block's gangs.
     pub pass_end: cranelift_codegen::ir::Block,
 }
 
-/// Which blocks are pure, and which end in a branch that may shorten a
-/// pass (see the module docs).
+/// The lanes that take a branch or an exit whose guard compares the
+/// lane's index with a block-invariant value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Taken {
+    /// Every lane (no guard).
+    All,
+    /// The lanes from some index on.
+    Upward,
+    /// Every lane but the one whose index is this constant.
+    Except(u64),
+}
+
+/// What [`shortened_trips`] finds, per basic block.
+pub(super) struct Trips {
+    /// Pure (see the module docs).
+    pub pure: Vec<bool>,
+    /// Ending in a branch that may shorten the pass: its target and the
+    /// barrier that target is.
+    pub skips: Vec<Option<(usize, usize)>>,
+    /// Ending in an exit that may end the block's later gangs: which
+    /// lanes take it.
+    pub tails: Vec<Option<Taken>>,
+}
+
+/// Which blocks are pure, which end in a branch that may shorten a pass,
+/// and which in an exit that may end the block's later gangs (see the
+/// module docs).
 pub(super) fn shortened_trips(
     kernel: &Kernel,
     an: &Analysis,
     inv: &Invariant,
     block: Dim3,
-) -> (Vec<bool>, Vec<Option<(usize, usize)>>) {
+) -> Trips {
     let spilled = |id: u16| {
         an.spilled.iter().any(|&r| r as u16 == id)
             || an.spilled_preds.iter().any(|&p| pred_id(p) == id)
@@ -107,6 +152,40 @@ pub(super) fn shortened_trips(
         Src::Reg(r) => lane_index_reg(kernel, an, r, block),
         _ => false,
     };
+    // Where the lanes that take guard `g` at the end of `body` lie, when
+    // the guard is a comparison of the lane's index with an invariant.
+    let taken = |body: &[crate::kernel::Instr], g: crate::kernel::Guard| {
+        let set = body.iter().rposition(|i| writes_pred(&i.op, g.pred))?;
+        let Op::Setp { cmp, ty, a, b, .. } = body[set].op else {
+            return None;
+        };
+        if body[set].guard.is_some() || !ty.is_int() || ty.bits() < 32 {
+            return None;
+        }
+        let (lane_first, other) = match (lane_index(a) && inv.src(b), lane_index(b) && inv.src(a)) {
+            (true, _) => (true, b),
+            (_, true) => (false, a),
+            _ => return None,
+        };
+        // Whether the lanes where p holds are those from some index on.
+        let p_upward = matches!(
+            (lane_first, cmp),
+            (true, CmpOp::Gt | CmpOp::Ge) | (false, CmpOp::Lt | CmpOp::Le)
+        );
+        let p_downward = matches!(cmp, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) && !p_upward;
+        // Taken where the guard holds: p, or not p.
+        let (upward, except) = if g.negated {
+            (p_downward, cmp == CmpOp::Eq)
+        } else {
+            (p_upward, cmp == CmpOp::Ne)
+        };
+        match other {
+            _ if upward => Some(Taken::Upward),
+            // Every lane but the one whose index is the constant `u`.
+            Src::Imm(u) if except => Some(Taken::Except(u)),
+            _ => None,
+        }
+    };
     let skips = an
         .blocks
         .iter()
@@ -125,27 +204,31 @@ pub(super) fn shortened_trips(
                 return None;
             }
             let j = an.barriers.iter().position(|&b| b == an.blocks[s].start)?;
-            let set = body.iter().rposition(|i| writes_pred(&i.op, g.pred))?;
-            let Op::Setp { cmp, ty, a, b, .. } = body[set].op else {
-                return None;
-            };
-            if body[set].guard.is_some() || !ty.is_int() || ty.bits() < 32 {
-                return None;
-            }
-            // Whether the lanes where p holds are those from some index on.
-            let p_upward = match (lane_index(a) && inv.src(b), lane_index(b) && inv.src(a)) {
-                (true, _) => matches!(cmp, CmpOp::Gt | CmpOp::Ge),
-                (_, true) => matches!(cmp, CmpOp::Lt | CmpOp::Le),
-                _ => return None,
-            };
-            let p_downward =
-                matches!(cmp, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) && !p_upward;
-            // Taken where the guard holds: p, or not p.
-            let taken_upward = if g.negated { p_downward } else { p_upward };
-            taken_upward.then_some((s, j))
+            (taken(body, g)? == Taken::Upward).then_some((s, j))
         })
         .collect();
-    (pure, skips)
+    let leaves = |t: u32| t as usize >= kernel.instrs.len();
+    let tails = an
+        .blocks
+        .iter()
+        .map(|bb| {
+            let last = &kernel.instrs[bb.end - 1];
+            match last.op {
+                Op::Exit => {}
+                Op::Bra { target } if leaves(target) => {}
+                _ => return None,
+            }
+            let body = &kernel.instrs[bb.start..bb.end - 1];
+            if !body.iter().all(harmless) {
+                return None;
+            }
+            match last.guard {
+                None => Some(Taken::All),
+                Some(g) => taken(body, g),
+            }
+        })
+        .collect();
+    Trips { pure, skips, tails }
 }
 
 /// Whether register `r` holds the lane's index in the block wherever it is
@@ -187,10 +270,13 @@ impl Gang<'_> {
     /// Before a block's first pass: every variable of the scheme defined.
     pub(super) fn lockstep_block_start(&mut self) {
         let lock = self.lock();
-        let (snaps, at, next) = (lock.snaps.clone(), lock.at, lock.next);
+        let (snaps, at, next, gangs_var) = (lock.snaps.clone(), lock.at, lock.next, lock.gangs);
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.def_var(at, z);
         self.b.def_var(next, z);
+        let gangs = (self.lanes as u64).div_ceil(GANG as u64) as i64;
+        let gangs = self.b.ins().iconst(types::I64, gangs);
+        self.b.def_var(gangs_var, gangs);
         for (r, snap, next) in snaps {
             let kind = self.an.kinds[r as usize];
             let zero = super::zero_of(&mut self.b, kind);
@@ -231,8 +317,9 @@ impl Gang<'_> {
         }
         self.b.def_var(self.mask, live);
         let yes = self.b.ins().iconst(types::I8, 1);
-        let pure_run = self.lock().pure_run;
+        let (pure_run, tail_run) = (self.lock().pure_run, self.lock().tail_run);
         self.b.def_var(pure_run, yes);
+        self.b.def_var(tail_run, yes);
         // Where each barrier's waiting lanes go on (past the end: they exit).
         let targets: Vec<_> = (0..self.an.barriers.len())
             .map(|k| {
@@ -312,10 +399,19 @@ impl Gang<'_> {
     /// ends: [`Gang::lockstep_lanes_part`]).
     pub(super) fn lockstep_block_entry(&mut self, bi: usize) {
         let lock = self.lock();
-        if !lock.pure[bi] && lock.skips[bi].is_none() {
-            let v = lock.pure_run;
+        let (pure, skip, tail) = (
+            lock.pure[bi],
+            lock.skips[bi].is_some(),
+            lock.tails[bi].is_some(),
+        );
+        let (pure_run, tail_run) = (lock.pure_run, lock.tail_run);
+        if !pure && !skip {
             let no = self.b.ins().iconst(types::I8, 0);
-            self.b.def_var(v, no);
+            self.b.def_var(pure_run, no);
+        }
+        if !pure && !tail {
+            let no = self.b.ins().iconst(types::I8, 0);
+            self.b.def_var(tail_run, no);
         }
     }
 
@@ -337,10 +433,58 @@ impl Gang<'_> {
 
     /// The gang's lanes part at a varying branch: lanes wait elsewhere,
     /// so the run is no longer one that may shorten the pass.
+    /// (`tail_run` ended at the block's entry already: a block ending in a
+    /// varying branch is neither pure nor one of `tails`.)
     pub(super) fn lockstep_lanes_part(&mut self) {
         let v = self.lock().pure_run;
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.def_var(v, no);
+    }
+
+    /// Before the exit ending block `bi`, when it may end the block's
+    /// later gangs (`Lockstep::tails`): if the gang's run since it resumed
+    /// was pure and every live lane takes the exit, every later gang would
+    /// run the same pure code to it and all their lanes would take it too
+    /// (the lanes from some index on, or all but one lane before this
+    /// gang): the block's gangs end at this one and the pass ends.
+    pub(super) fn lockstep_tail(&mut self, bi: usize, guard: Option<crate::kernel::Guard>) {
+        let Some(taken) = self.lock().tails[bi] else {
+            return;
+        };
+        let tail_run = self.b.use_var(self.lock().tail_run);
+        let (check, on) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(tail_run, check, &[], on, &[]);
+        self.b.switch_to_block(check);
+        let live = self.live_bits();
+        let leaving = match guard {
+            None => live,
+            Some(g) => match self.guard_value(g.pred, g.negated) {
+                GPred::Uni(p) => {
+                    let z = self.b.ins().iconst(types::I32, 0);
+                    self.b.ins().select(p, live, z)
+                }
+                GPred::Vec(m) => vector::mask_to_bits(&mut self.b, m),
+            },
+        };
+        let stay = self.b.ins().band_not(live, leaving);
+        let mut ends = self.b.ins().icmp_imm_s(IntCC::Equal, stay, 0);
+        if let Taken::Except(u) = taken {
+            // The lane that stays lies before this gang.
+            let lane0 = self.lane0();
+            let u = self.b.ins().iconst(types::I64, u as i64);
+            let before = self.b.ins().icmp(IntCC::UnsignedLessThan, u, lane0);
+            ends = self.b.ins().band(ends, before);
+        }
+        let end = self.b.create_block();
+        self.b.set_cold_block(end);
+        self.b.ins().brif(ends, end, &[], on, &[]);
+        self.b.switch_to_block(end);
+        let gang = self.b.use_var(self.gang);
+        let gangs = self.lock().gangs;
+        self.b.def_var(gangs, gang);
+        let pass_end = self.lock().pass_end;
+        self.b.ins().jump(pass_end, &[]);
+        self.b.switch_to_block(on);
     }
 
     /// The gang's lanes all exited: it is done for the rest of the block.
@@ -350,5 +494,58 @@ impl Gang<'_> {
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.ins().store(flags, z, at, self.record.waits);
         self.b.ins().jump(self.gang_next, &[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::jit::shape::Shapes;
+
+    fn trips(src: &str, block: Dim3) -> Trips {
+        let k = crate::compile("t.lasm", src).unwrap().kernels[0].clone();
+        let an = Analysis::new(&k);
+        let facts = crate::engine::jit::shape::Facts::new(&k, &an, block, true);
+        let sh = Shapes::new(&k, &an, &facts).unwrap();
+        let inv = Invariant::new(&k, &an, &sh);
+        shortened_trips(&k, &an, &inv, block)
+    }
+
+    #[test]
+    fn block_sums_last_exit_ends_the_later_gangs_and_its_tree_test_shortens_passes() {
+        let t = trips(include_str!("../../../../ops/block_sum.lasm"), Dim3::x(256));
+        // `@p3 exit` with p3 = %tid.x != 0: every lane but lane 0.
+        let tails: Vec<Taken> = t.tails.iter().flatten().copied().collect();
+        assert_eq!(tails, [Taken::Except(0)]);
+        assert_eq!(t.skips.iter().flatten().count(), 1);
+    }
+
+    #[test]
+    fn exits_on_data_or_downward_lane_tests_end_nothing() {
+        let head =
+            ".kernel k\n.param x buf\n mov.u32 r1, %tid.x\n ld.global.u32 r2, [x]\n bar.sync\n";
+        let tail = |test: &str| {
+            let t = trips(
+                &format!("{head}{test}\n st.global.u32 [x], r1\n"),
+                Dim3::x(64),
+            );
+            t.tails.iter().flatten().copied().collect::<Vec<_>>()
+        };
+        assert_eq!(tail(" setp.ge.u32 p0, r1, 5\n @p0 exit"), [Taken::Upward]);
+        assert_eq!(tail(" setp.lt.u32 p0, r1, 5\n @!p0 exit"), [Taken::Upward]);
+        assert_eq!(
+            tail(" setp.eq.u32 p0, r1, 3\n @!p0 exit"),
+            [Taken::Except(3)]
+        );
+        // Lanes below 5 exit: the later ones do not.
+        assert_eq!(tail(" setp.lt.u32 p0, r1, 5\n @p0 exit"), []);
+        // A comparison of data, or of the lane with a register that varies.
+        assert_eq!(tail(" setp.ge.u32 p0, r2, 5\n @p0 exit"), []);
+        assert_eq!(tail(" setp.ne.u32 p0, r1, r2\n @p0 exit"), []);
+        // Not pure before the exit: a store.
+        assert_eq!(
+            tail(" setp.ge.u32 p0, r1, 5\n st.global.u32 [x], r1\n @p0 exit"),
+            []
+        );
     }
 }

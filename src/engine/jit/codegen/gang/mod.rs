@@ -422,7 +422,8 @@ pub(in crate::engine::jit) fn translate(
     let inv = lockstep_invariants(kernel, an, sh, count_steps);
     let record = Record::new(an, sh, count_steps, inv.as_ref());
     let lock = inv.as_ref().map(|inv| {
-        let (pure, skips) = lockstep::shortened_trips(kernel, an, inv, shape);
+        let lockstep::Trips { pure, skips, tails } =
+            lockstep::shortened_trips(kernel, an, inv, shape);
         lockstep::Lockstep {
             snaps: an
                 .spilled
@@ -438,6 +439,9 @@ pub(in crate::engine::jit) fn translate(
             pure,
             skips,
             pure_run: b.declare_var(types::I8),
+            tails,
+            tail_run: b.declare_var(types::I8),
+            gangs: b.declare_var(types::I64),
             pass_end: b.create_block(),
         }
     });
@@ -631,9 +635,10 @@ impl<'a> Gang<'a> {
             }
             self.b.switch_to_block(fresh);
             if let Some(l) = &self.lock {
-                let v = l.pure_run;
+                let (pure_run, tail_run) = (l.pure_run, l.tail_run);
                 let no = self.b.ins().iconst(types::I8, 0);
-                self.b.def_var(v, no);
+                self.b.def_var(pure_run, no);
+                self.b.def_var(tail_run, no);
             }
         }
         // A block that failed its checks runs the general version only.
@@ -770,11 +775,18 @@ impl<'a> Gang<'a> {
         let gang = self.b.use_var(self.gang);
         let gang = self.b.ins().iadd_imm_s(gang, 1);
         self.b.def_var(self.gang, gang);
-        let more = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedLessThan,
-            gang,
-            (self.lanes + GANG as i64 - 1) / GANG as i64,
-        );
+        let more = match &self.lock {
+            // An exit may have ended the block's later gangs.
+            Some(l) if l.tails.iter().any(Option::is_some) => {
+                let gangs = self.b.use_var(l.gangs);
+                self.b.ins().icmp(IntCC::UnsignedLessThan, gang, gangs)
+            }
+            _ => self.b.ins().icmp_imm_s(
+                IntCC::UnsignedLessThan,
+                gang,
+                (self.lanes + GANG as i64 - 1) / GANG as i64,
+            ),
+        };
         self.b.ins().brif(more, start, &[], pass_end, &[]);
     }
 
@@ -955,7 +967,12 @@ impl<'a> Gang<'a> {
             // An exit the block's checks showed no lane takes.
             Op::Bra { .. } | Op::Exit if self.proven_exit(last) => self.go(next),
             // A branch past the end leaves the kernel: an exit.
-            Op::Bra { .. } | Op::Exit => self.exit(instr.guard, next),
+            Op::Bra { .. } | Op::Exit => {
+                if self.lock.is_some() {
+                    self.lockstep_tail(bi, instr.guard);
+                }
+                self.exit(instr.guard, next)
+            }
             Op::Bar => {
                 let k = self
                     .an
