@@ -45,7 +45,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::asm::Diagnostics;
 use crate::engine::block::BlockLaunch;
-use crate::engine::jit::{JitLaunch, Start};
+use crate::engine::jit::{self, JitLaunch, Start};
 use crate::engine::{LaunchSpec, StopFlag, WorkerState, reference, with_deadline};
 use crate::kernel::{Kernel, Program, compile};
 use crate::launch::{Arg, DEFAULT_MAX_STEPS, Dim3, LaunchError, bind_args, check_shape};
@@ -325,16 +325,47 @@ impl std::fmt::Debug for Runtime {
 enum Cost {
     /// Every lane runs the same straight-line code (no backward branch):
     /// blocks cost alike, so few, big tasks (long fused units, little
-    /// scheduling) balance well.
-    Even,
+    /// scheduling) balance well; a task has at least `min_lanes` lanes.
+    Even { min_lanes: u64 },
     /// Loops may make lanes and blocks cost unevenly: more, smaller tasks
     /// for idle workers to steal.
     Uneven,
 }
 
+impl Cost {
+    /// On the block engine: tasks of at least 8192 lanes of straight-line
+    /// code.
+    fn interpreted(straight_line: bool) -> Cost {
+        if straight_line {
+            Cost::Even { min_lanes: 8192 }
+        } else {
+            Cost::Uneven
+        }
+    }
+
+    /// On compiled code (`tier`) of a kernel of `instrs` instructions. The
+    /// gang tier runs a short straight-line kernel several times faster
+    /// than the block engine, and a second thread's start and join cost
+    /// more than half of a small launch: measured on 2 threads against 1
+    /// (`lanes run --threads`, p50 of 20000 launches), vector_add 3.2 µs
+    /// against 2.7 µs at 16k lanes, vector_div 3.7 against 3.6, saxpy 3.6
+    /// against 3.3; at 32k two threads win (4.6, 5.4, 5.2 µs against 4.8,
+    /// 6.5, 6.9). So such a task has at least ~128k lane-instructions:
+    /// 16384 lanes of those 8-instruction kernels, never fewer lanes than
+    /// on the block engine.
+    fn compiled(straight_line: bool, tier: jit::Tier, instrs: usize) -> Cost {
+        match Cost::interpreted(straight_line) {
+            Cost::Even { min_lanes } if tier == jit::Tier::Gang => Cost::Even {
+                min_lanes: ((1u64 << 17) / instrs.max(1) as u64).clamp(min_lanes, 16384),
+            },
+            cost => cost,
+        }
+    }
+}
+
 /// Blocks of `lanes` lanes per pool task.
 ///
-/// - Even cost: tasks of at least ~8192 lanes and at most 2 per thread, but
+/// - Even cost: tasks of at least `min_lanes` and at most 2 per thread, but
 ///   at most ~256k lanes, so that a thread that runs slower than the others
 ///   (a busy neighbour) hands its last tasks to them.
 /// - Uneven: at least ~1024 lanes (one fused unit of a kernel with loops),
@@ -345,7 +376,7 @@ enum Cost {
 ///   of 8).
 fn blocks_per_task(blocks: u64, lanes: usize, threads: usize, cost: Cost) -> u64 {
     let (min_lanes, per_thread, max_lanes): (u64, u64, u64) = match cost {
-        Cost::Even => (8192, 2, 1 << 18),
+        Cost::Even { min_lanes } => (min_lanes, 2, 1 << 18),
         Cost::Uneven => (1024, 64, u64::MAX),
     };
     let lanes = lanes.max(1) as u64;
@@ -599,17 +630,16 @@ impl Runtime {
                 Ok(Start::Compiling(warmup)) => {
                     let block = BlockLaunch::new(spec);
                     let before = AtomicU64::new(0);
+                    let cost = Cost::interpreted(block.straight_line());
                     let (tasks, batch) =
-                        self.run_tasks(spec, range, block.straight_line(), |state, range| {
-                            match warmup.launch() {
-                                Some(launch) => state.jit.run_blocks(launch, range),
-                                None => {
-                                    before.fetch_add(range.end - range.start, Ordering::Relaxed);
-                                    state
-                                        .block
-                                        .run_blocks(&block, range)
-                                        .map_err(LaunchError::Fault)
-                                }
+                        self.run_tasks(spec, range, cost, |state, range| match warmup.launch() {
+                            Some(launch) => state.jit.run_blocks(launch, range),
+                            None => {
+                                before.fetch_add(range.end - range.start, Ordering::Relaxed);
+                                state
+                                    .block
+                                    .run_blocks(&block, range)
+                                    .map_err(LaunchError::Fault)
                             }
                         })?;
                     if warmup.cannot_compile() {
@@ -624,10 +654,14 @@ impl Runtime {
                     })
                 }
                 Ok(Start::Ready(launch)) => {
-                    let (tasks, batch) =
-                        self.run_tasks(spec, range, launch.straight_line(), |state, range| {
-                            state.jit.run_blocks(&launch, range)
-                        })?;
+                    let cost = Cost::compiled(
+                        launch.straight_line(),
+                        launch.tier(),
+                        spec.kernel.instrs.len(),
+                    );
+                    let (tasks, batch) = self.run_tasks(spec, range, cost, |state, range| {
+                        state.jit.run_blocks(&launch, range)
+                    })?;
                     Ok(stats(
                         tasks,
                         Some(batch),
@@ -655,7 +689,8 @@ impl Runtime {
         range: Range<u64>,
     ) -> Result<(usize, BatchStats), LaunchError> {
         let launch = BlockLaunch::new(spec);
-        self.run_tasks(spec, range, launch.straight_line(), |state, range| {
+        let cost = Cost::interpreted(launch.straight_line());
+        self.run_tasks(spec, range, cost, |state, range| {
             state
                 .block
                 .run_blocks(&launch, range)
@@ -670,16 +705,11 @@ impl Runtime {
         &self,
         spec: &LaunchSpec<'_>,
         range: Range<u64>,
-        straight_line: bool,
+        cost: Cost,
         run: impl Fn(&mut WorkerState, Range<u64>) -> Result<(), LaunchError> + Sync,
     ) -> Result<(usize, BatchStats), LaunchError> {
         let (pool, threads) = self.pool.read().clone();
         let blocks = range.end - range.start;
-        let cost = if straight_line {
-            Cost::Even
-        } else {
-            Cost::Uneven
-        };
         let per_task = blocks_per_task(blocks, spec.lanes_per_block(), threads, cost);
         let tasks = usize::try_from(blocks.div_ceil(per_task)).map_err(|_| {
             LaunchError::Shape(format!(
@@ -724,7 +754,7 @@ mod tests {
             (3, 1, 5),
             (1000, 32, 16),
         ] {
-            for cost in [Cost::Even, Cost::Uneven] {
+            for cost in [Cost::Even { min_lanes: 8192 }, Cost::Uneven] {
                 let per = blocks_per_task(blocks, lanes, threads, cost);
                 assert!(per >= 1);
                 assert!(blocks.div_ceil(per) * per >= blocks);
@@ -740,11 +770,35 @@ mod tests {
         );
         // Even: at least 8192 lanes, at most 2 tasks per thread, at most
         // 256k lanes per task.
-        assert_eq!(blocks_per_task(64, 256, 2, Cost::Even), 32);
-        assert_eq!(blocks_per_task(1 << 12, 256, 2, Cost::Even), 1 << 10);
-        assert_eq!(blocks_per_task(1 << 16, 256, 2, Cost::Even), 1 << 10);
+        let even = Cost::interpreted(true);
+        assert_eq!(blocks_per_task(64, 256, 2, even), 32);
+        assert_eq!(blocks_per_task(1 << 12, 256, 2, even), 1 << 10);
+        assert_eq!(blocks_per_task(1 << 16, 256, 2, even), 1 << 10);
         // A block bigger than the cap is still one task.
-        assert_eq!(blocks_per_task(4, 1 << 20, 2, Cost::Even), 1);
+        assert_eq!(blocks_per_task(4, 1 << 20, 2, even), 1);
+    }
+
+    #[test]
+    fn compiled_short_kernels_get_bigger_tasks() {
+        use jit::Tier;
+        // An 8-instruction kernel on the gang tier: 16384 lanes per task,
+        // so a 16k launch is one task (run by the launching thread).
+        let short = Cost::compiled(true, Tier::Gang, 8);
+        assert_eq!(short, Cost::Even { min_lanes: 16384 });
+        assert_eq!(blocks_per_task(64, 256, 2, short), 64);
+        assert_eq!(blocks_per_task(128, 256, 2, short), 64);
+        // Longer kernels: fewer lanes, never fewer than the block engine's.
+        assert_eq!(
+            Cost::compiled(true, Tier::Gang, 12),
+            Cost::Even { min_lanes: 10922 }
+        );
+        assert_eq!(
+            Cost::compiled(true, Tier::Gang, 64),
+            Cost::interpreted(true)
+        );
+        // One lane at a time, or loops: as on the block engine.
+        assert_eq!(Cost::compiled(true, Tier::Lane, 8), Cost::interpreted(true));
+        assert_eq!(Cost::compiled(false, Tier::Gang, 8), Cost::Uneven);
     }
 
     #[test]
