@@ -240,6 +240,16 @@ fn stmt() -> impl Strategy<Value = Stmt> {
     ]
 }
 
+/// `lane` as the lane's index in the block: `%tid.x` (and `r19`, which
+/// holds it) is one only in flat blocks, elsewhere `r20` (`%laneid`).
+fn lane_index(lane: &'static str, flat: bool) -> &'static str {
+    if flat || lane == "r20" || lane == "%laneid" {
+        lane
+    } else {
+        "r20"
+    }
+}
+
 fn render(stmts: &[Stmt], block: Dim3) -> String {
     let lanes = block.count() as u32;
     let flat = block.y == 1 && block.z == 1;
@@ -288,12 +298,7 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
             } => {
                 labels += 1;
                 let n = labels;
-                // The lane index: %tid.x is one only in flat blocks.
-                let lane = if flat || *lane == "r20" || *lane == "%laneid" {
-                    lane
-                } else {
-                    "r20"
-                };
+                let lane = lane_index(lane, flat);
                 let (a, b) = if *swapped {
                     (bound.as_str(), lane)
                 } else {
@@ -381,12 +386,7 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
             } => {
                 labels += 1;
                 let n = labels;
-                // The lane index: %tid.x is one only in flat blocks.
-                let lane = if flat || *lane == "r20" || *lane == "%laneid" {
-                    lane
-                } else {
-                    "r20"
-                };
+                let lane = lane_index(lane, flat);
                 // Lanes below s run the trip, whichever spelling.
                 let test = match form {
                     0 => format!("setp.lt.u32 p5, {lane}, r25\n    @!p5 bra trip{n}"),
