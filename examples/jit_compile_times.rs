@@ -148,6 +148,14 @@ fn main() {
             quick.len()
         );
     }
+    let missed: Vec<String> = all
+        .iter()
+        .filter(|(_, m)| m.first.is_none())
+        .map(|(name, m)| format!("{name} ({:.2} ms)", m.compiled.as_secs_f64() * 1e3))
+        .collect();
+    if !missed.is_empty() {
+        println!("first launches on the block engine: {}", missed.join(", "));
+    }
     all.sort_by_key(|(_, m)| m.compiled);
     println!("slowest to compile:");
     for (name, m) in all.iter().rev().take(8) {
