@@ -1490,6 +1490,23 @@ fn guarded(sh: &Shape, seed: u64) -> String {
     writeln!(body, "    shl.u64 r22, r20, 3").unwrap();
     writeln!(body, "    ld.global.u32 r2, [inp + r21]").unwrap();
     writeln!(body, "    add.u32 r2, r2, r0").unwrap();
+    if rng.chance(50) {
+        // Instructions guarded by an order comparison of the index with a
+        // threshold that may fall inside a gang: the gang tier decides "all
+        // lanes" and "no lane" with one scalar comparison each.
+        let cmp = rng.pick(&["lt", "le", "gt", "ge"]);
+        let t = lit(ty, threshold(&mut rng, sh));
+        if rng.chance(25) {
+            writeln!(body, "    setp.{cmp}.{ty} p2, {t}, r0").unwrap();
+        } else {
+            writeln!(body, "    setp.{cmp}.{ty} p2, r0, {t}").unwrap();
+        }
+        let neg = if rng.chance(30) { "!" } else { "" };
+        writeln!(body, "    @{neg}p2 add.u32 r2, r2, 7").unwrap();
+        if rng.chance(50) {
+            writeln!(body, "    @{neg}p2 st.global.u32 [out + r22], r2").unwrap();
+        }
+    }
     match rng.below(4) {
         0 => writeln!(body, "    st.global.u32 [out2 + r21], r2").unwrap(),
         1 => writeln!(body, "    st.global.u64 [out + r22], r20").unwrap(),
