@@ -1496,12 +1496,7 @@ fn guarded(sh: &Shape, seed: u64) -> String {
         // lanes" and "no lane" with one scalar comparison each.
         let cmp = rng.pick(&["lt", "le", "gt", "ge"]);
         let t = lit(ty, threshold(&mut rng, sh));
-        if rng.chance(25) {
-            writeln!(body, "    setp.{cmp}.{ty} p2, {t}, r0").unwrap();
-        } else {
-            writeln!(body, "    setp.{cmp}.{ty} p2, r0, {t}").unwrap();
-        }
-        let neg = if rng.chance(30) { "!" } else { "" };
+        let neg = index_setp(&mut rng, &mut body, cmp, ty, 2, &t);
         writeln!(body, "    @{neg}p2 add.u32 r2, r2, 7").unwrap();
         if rng.chance(50) {
             writeln!(body, "    @{neg}p2 st.global.u32 [out + r22], r2").unwrap();
@@ -1547,13 +1542,26 @@ fn exit_guard(rng: &mut Rng, sh: &Shape, ty: &str, g: u64, body: &mut String) {
     } else {
         ty
     };
-    if rng.chance(25) {
-        writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, {t}, r0").unwrap();
-    } else {
-        writeln!(body, "    setp.{cmp}.{cmp_ty} p{g}, r0, {t}").unwrap();
-    }
-    let neg = if rng.chance(30) { "!" } else { "" };
+    let neg = index_setp(rng, body, cmp, cmp_ty, g, &t);
     writeln!(body, "    @{neg}p{g} exit").unwrap();
+}
+
+/// `setp.{cmp}.{ty} p{g}` of the index `r0` and `t`, in either order;
+/// returns the guard's negation (`!` three times in ten) for its user.
+fn index_setp(
+    rng: &mut Rng,
+    body: &mut String,
+    cmp: &str,
+    ty: &str,
+    g: u64,
+    t: &str,
+) -> &'static str {
+    if rng.chance(25) {
+        writeln!(body, "    setp.{cmp}.{ty} p{g}, {t}, r0").unwrap();
+    } else {
+        writeln!(body, "    setp.{cmp}.{ty} p{g}, r0, {t}").unwrap();
+    }
+    if rng.chance(30) { "!" } else { "" }
 }
 
 fn guarded_case() -> impl Strategy<Value = Case> {
