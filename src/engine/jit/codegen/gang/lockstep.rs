@@ -37,7 +37,7 @@ use cranelift_codegen::ir::{BlockCall, InstBuilder, JumpTableData, MemFlagsData,
 use cranelift_frontend::Variable;
 
 use super::vector;
-use super::{GANG, GPred, Gang, Slot};
+use super::{GPred, Gang, Slot};
 use crate::engine::jit::analysis::Analysis;
 use crate::engine::jit::loops::writes_pred;
 use crate::engine::jit::shape::Invariant;
@@ -274,7 +274,7 @@ impl Gang<'_> {
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.def_var(at, z);
         self.b.def_var(next, z);
-        let gangs = (self.lanes as u64).div_ceil(GANG as u64) as i64;
+        let gangs = self.gangs();
         let gangs = self.b.ins().iconst(types::I64, gangs);
         self.b.def_var(gangs_var, gangs);
         for (r, snap, next) in snaps {

@@ -781,13 +781,19 @@ impl<'a> Gang<'a> {
                 let gangs = self.b.use_var(l.gangs);
                 self.b.ins().icmp(IntCC::UnsignedLessThan, gang, gangs)
             }
-            _ => self.b.ins().icmp_imm_s(
-                IntCC::UnsignedLessThan,
-                gang,
-                (self.lanes + GANG as i64 - 1) / GANG as i64,
-            ),
+            _ => {
+                let gangs = self.gangs();
+                self.b
+                    .ins()
+                    .icmp_imm_s(IntCC::UnsignedLessThan, gang, gangs)
+            }
         };
         self.b.ins().brif(more, start, &[], pass_end, &[]);
+    }
+
+    /// The block's gangs: `ceil(lanes / 4)`.
+    fn gangs(&self) -> i64 {
+        (self.lanes + GANG as i64 - 1) / GANG as i64
     }
 
     fn uses_ctaid(&self) -> bool {
@@ -1738,12 +1744,7 @@ impl<'a> Gang<'a> {
             self.b.ins().brif(none, c, &[], mixed, &[]);
             self.b.switch_to_block(fast);
             let run_bits = self.live_bits();
-            match instr.op {
-                Op::Load { .. } | Op::Store { .. } | Op::Atom { .. } | Op::Cas { .. } => {
-                    self.memory(pc, instr.op, run_bits)
-                }
-                _ => self.alu(pc, instr, run_bits),
-            }
+            self.operation(pc, run_bits);
             self.b.ins().jump(c, &[]);
             self.b.switch_to_block(mixed);
             self.run_all = self.full;
@@ -1776,17 +1777,24 @@ impl<'a> Gang<'a> {
             Some(b) => b,
             None => self.live_bits(),
         };
-        match instr.op {
-            Op::Load { .. } | Op::Store { .. } | Op::Atom { .. } | Op::Cas { .. } => {
-                self.memory(pc, instr.op, run_bits)
-            }
-            _ => self.alu(pc, instr, run_bits),
-        }
+        self.operation(pc, run_bits);
         self.write_mask = None;
         self.run_all = false;
         if let Some(c) = cont {
             self.b.ins().jump(c, &[]);
             self.b.switch_to_block(c);
+        }
+    }
+
+    /// Instruction `pc`'s operation for lanes `run_bits` (`I32`), its
+    /// guard already decided: a memory access or an ALU operation.
+    fn operation(&mut self, pc: usize, run_bits: Value) {
+        let instr = self.kernel.instrs[pc];
+        match instr.op {
+            Op::Load { .. } | Op::Store { .. } | Op::Atom { .. } | Op::Cas { .. } => {
+                self.memory(pc, instr.op, run_bits)
+            }
+            _ => self.alu(pc, instr, run_bits),
         }
     }
 
