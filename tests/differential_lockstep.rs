@@ -17,7 +17,9 @@
 //! the block's later gangs, some behind a branch of the later lanes to a
 //! barrier), in flat
 //! and two-dimensional blocks whose lane counts need not be multiples of a
-//! gang.
+//! gang. A second property adds registers computed from the lane's index
+//! (which a resuming gang may recompute rather than keep in its record),
+//! written where that is sound and where it is not.
 
 #[path = "common/differential.rs"]
 mod differential_common;
@@ -35,11 +37,12 @@ use std::sync::Arc;
 
 /// Data registers `r0..r6`, seeded from the input.
 const DATA_REGS: u8 = 6;
-/// Bytes of output per lane: 12 register slots.
-const SLOT_BYTES: u64 = 96;
+/// Bytes of output per lane: 13 register slots.
+const SLOT_BYTES: u64 = 104;
 const INPUT_BYTES: usize = 256;
-/// Registers dumped per lane: the data, the accumulators, the invariants.
-const DUMPED: [u8; 12] = [0, 1, 2, 3, 4, 5, 18, 21, 23, 25, 26, 27];
+/// Registers dumped per lane: the data, the accumulators, the invariants,
+/// the lane-derived `r30`.
+const DUMPED: [u8; 13] = [0, 1, 2, 3, 4, 5, 18, 21, 23, 25, 26, 27, 30];
 
 #[derive(Clone, Debug)]
 enum Stmt {
@@ -91,6 +94,13 @@ enum Stmt {
         lane: &'static str,
         pre: Vec<String>,
     },
+    /// `r30` from the lane's index and an immediate or `k` (what a gang
+    /// may recompute when it resumes instead of keeping it in its record,
+    /// if this is its only write and every path to a barrier runs it):
+    /// plain, guarded on data, inside a divergent `if`, in a block of its
+    /// own, or from `r17` written just after it (so `r30` is not the
+    /// lane's).
+    Derived { line: String, place: u8 },
 }
 
 #[derive(Clone, Debug)]
@@ -316,6 +326,30 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
                     let _ = writeln!(out, "    bar.sync");
                 }
             }
+            Stmt::Derived { line, place } => {
+                labels += 1;
+                let n = labels;
+                match place {
+                    0 => {
+                        let _ = writeln!(out, "    {line}");
+                    }
+                    1 => {
+                        let _ = writeln!(out, "    @p{} {line}", n % 4);
+                    }
+                    2 => render_if(&mut out, &mut labels, n % 4, false, |out, _| {
+                        let _ = writeln!(out, "    {line}");
+                    }),
+                    3 => {
+                        let _ = writeln!(out, "    bra own{n}");
+                        let _ = writeln!(out, "own{n}:");
+                        let _ = writeln!(out, "    {line}");
+                    }
+                    _ => {
+                        let _ = writeln!(out, "    {}", line.replace("r20", "r17"));
+                        let _ = writeln!(out, "    mov.u32 r17, %laneid");
+                    }
+                }
+            }
             Stmt::AllExit { bound } => {
                 labels += 1;
                 let n = labels;
@@ -436,6 +470,30 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
     out
 }
 
+/// A [`Stmt::Derived`]: `r30` from a lane index (`r20` = `%laneid`, `r19`
+/// = `%tid.x`, which is the lane's index only in flat blocks, or
+/// `%laneid` itself) and an immediate or `k`, by `shl`, `mul`, `add` (either
+/// operand order) or `mov`, as u32 or u64.
+fn derived() -> impl Strategy<Value = Stmt> {
+    (
+        pick(&["shl", "mul", "add", "mov"]),
+        pick(&["u32", "u64"]),
+        pick(&["r20", "r19", "%laneid"]),
+        prop_oneof![(0u32..6).prop_map(|v| v.to_string()), Just("k".to_string())],
+        any::<bool>(),
+        0u8..5,
+    )
+        .prop_map(|(op, ty, lane, b, swapped, place)| {
+            let line = match op {
+                "mov" => format!("mov.{ty} r30, {lane}"),
+                "shl" => format!("shl.{ty} r30, {lane}, {b}"),
+                _ if swapped => format!("{op}.{ty} r30, {b}, {lane}"),
+                _ => format!("{op}.{ty} r30, {lane}, {b}"),
+            };
+            Stmt::Derived { line, place }
+        })
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     source: String,
@@ -446,12 +504,17 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
+    case_of(stmt())
+}
+
+/// Cases whose statements `stmts` draws.
+fn case_of(stmts: impl Strategy<Value = Stmt>) -> impl Strategy<Value = Case> {
     (
         (1u32..=3, 1u32..=2),
         (1u32..=40, 1u32..=2),
         prop::collection::vec(any::<u8>(), INPUT_BYTES),
         prop_oneof![0u32..300, any::<u32>()],
-        prop::collection::vec(stmt(), 1..7),
+        prop::collection::vec(stmts, 1..7),
     )
         .prop_map(|(g, b, input, k, stmts)| {
             let block = Dim3::new(b.0, b.1, 1);
@@ -530,6 +593,19 @@ proptest! {
         // Every generated kernel meets its barriers in lockstep and its
         // loops provably end: blocks of at least a gang run on the gang
         // tier's lockstep scheme, which this property is about.
+        if c.block.count() >= 4 {
+            prop_assert_eq!(default_tier(&c), Tier::Gang, "{}", c.describe());
+        }
+        check_engines(&c)?;
+    }
+
+    /// Registers from the lane's index that cross barriers: a gang may
+    /// recompute them when it resumes rather than keep them in its record
+    /// (`lockstep::rematerialized`), only where that gives their value.
+    #[test]
+    fn lane_derived_registers_match_reference(
+        c in case_of(prop_oneof![2 => derived(), 3 => stmt()])
+    ) {
         if c.block.count() >= 4 {
             prop_assert_eq!(default_tier(&c), Tier::Gang, "{}", c.describe());
         }

@@ -318,9 +318,16 @@ pub(in crate::engine::jit) struct Record {
 
 impl Record {
     /// The layout for a kernel's spilled registers and predicates; in
-    /// lockstep (`inv`), without the invariant registers, and with one
-    /// word of live lanes instead of the waiting lanes of each barrier.
-    fn new(an: &Analysis, sh: &Shapes, count_steps: bool, inv: Option<&Invariant>) -> Record {
+    /// lockstep (`inv`), without the invariant registers and those a gang
+    /// recomputes when it resumes (`remat`), and with one word of live
+    /// lanes instead of the waiting lanes of each barrier.
+    fn new(
+        an: &Analysis,
+        sh: &Shapes,
+        count_steps: bool,
+        inv: Option<&Invariant>,
+        remat: &[Reg],
+    ) -> Record {
         let mut at = 0i32;
         let mut take = |bytes: i32| {
             let o = at;
@@ -331,6 +338,7 @@ impl Record {
             .spilled
             .iter()
             .filter(|&&r| inv.is_none_or(|inv| !kept_in_registers(inv, sh, r)))
+            .filter(|r| !remat.contains(r))
             .map(|&r| {
                 let bytes = match (sh.regs[r as usize], an.kinds[r as usize]) {
                     (Shape::Uniform | Shape::Affine(_), _) => 8,
@@ -420,7 +428,11 @@ pub(in crate::engine::jit) fn translate(
     // Barriers make lanes wait too: the same machinery.
     let divergent = sh.partial.iter().any(|&p| p) || !an.barriers.is_empty();
     let inv = lockstep_invariants(kernel, an, sh, count_steps);
-    let record = Record::new(an, sh, count_steps, inv.as_ref());
+    let remat = inv
+        .as_ref()
+        .map(|_| lockstep::rematerialized(kernel, an, shape))
+        .unwrap_or_default();
+    let record = Record::new(an, sh, count_steps, inv.as_ref(), &remat.regs);
     let lock = inv.as_ref().map(|inv| {
         let lockstep::Trips { pure, skips, tails } =
             lockstep::shortened_trips(kernel, an, inv, shape);
@@ -443,6 +455,7 @@ pub(in crate::engine::jit) fn translate(
             tail_run: b.declare_var(types::I8),
             gangs: b.declare_var(types::I64),
             pass_end: b.create_block(),
+            remat: remat.defs.clone(),
         }
     });
     let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
