@@ -1171,6 +1171,10 @@ fn a_stop_flag_cancels_a_spin_that_stores_nothing_on_every_engine_and_tier() {
     let sources = [
         ".kernel spin\nloop:\n bra loop\n",
         ".kernel spin\n mov.u32 r0, %tid.x\nloop:\n add.u32 r0, r0, 1\n bra loop\n",
+        // A loop that provably ends, with a barrier on every trip: the gang
+        // tier runs each trip as a pass over the block's gangs.
+        ".kernel spin\n mov.u32 r1, 1000000000\nloop:\n sub.u32 r1, r1, 1\n bar.sync\n\
+         setp.ne.u32 p0, r1, 0\n @p0 bra loop\n",
     ];
     let runs: [(&str, RunEngine); 5] = [
         ("reference", |s| {
@@ -1209,6 +1213,45 @@ fn a_stop_flag_cancels_a_spin_that_stores_nothing_on_every_engine_and_tier() {
             assert_eq!(stop.unfinished().blocks, 2, "{name}: {src}");
         }
     }
+}
+
+#[test]
+fn a_stop_flag_ends_a_long_loop_without_barriers_in_a_lockstep_kernel_within_the_loop() {
+    // A loop that provably ends (so the gang tier runs the kernel in
+    // lockstep passes) but takes seconds, with no barrier inside: its
+    // backward branch must keep its own check of the flag, or the lanes
+    // finish the loop and store before the pass's check stops them.
+    use lanes::engine::jit::{self, Tier};
+    use lanes::engine::{LaunchSpec, StopFlag};
+    use lanes::launch::BoundArgs;
+    use lanes::memory::Buffer;
+    let src = ".kernel spin\n.param x buf\n mov.u32 r1, 4000000000\nloop:\n sub.u32 r1, r1, 1\n\
+               setp.ne.u32 p0, r1, 0\n @p0 bra loop\n st.global.u32 [x], 1\n bar.sync\n";
+    let kernel = compile(src);
+    let x = Arc::new(Buffer::zeroed(4).unwrap());
+    let stop = StopFlag::new();
+    let args = BoundArgs {
+        buffers: vec![Arc::clone(&x)],
+        scalars: Vec::new(),
+    };
+    let spec = LaunchSpec {
+        kernel: &kernel,
+        grid: Dim3::x(2),
+        block: Dim3::x(8),
+        args: &args,
+        max_steps: 1 << 36,
+        stop: &stop,
+    };
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            stop.set();
+        });
+        jit::run_on_tier(&spec, Some(Tier::Gang))
+    });
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(stop.unfinished().blocks, 2);
+    assert_eq!(u32s(&x.to_bytes()), [0], "a lane finished the loop");
 }
 
 #[test]
