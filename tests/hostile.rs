@@ -1165,8 +1165,7 @@ fn a_stop_flag_cancels_a_spin_that_stores_nothing_on_every_engine_and_tier() {
     // on each trip (a compiler may merge loads that nothing in between can
     // change). The step limit is far beyond what runs before the stop.
     use lanes::engine::jit::{self, Tier};
-    use lanes::engine::{LaunchSpec, StopFlag, block, reference};
-    use lanes::launch::BoundArgs;
+    use lanes::engine::{LaunchSpec, block, reference};
     type RunEngine = fn(&LaunchSpec<'_>) -> Result<(), LaunchError>;
     let sources = [
         ".kernel spin\nloop:\n bra loop\n",
@@ -1188,31 +1187,44 @@ fn a_stop_flag_cancels_a_spin_that_stores_nothing_on_every_engine_and_tier() {
     for src in sources {
         let kernel = compile(src);
         for (name, run) in runs {
-            let stop = StopFlag::new();
-            let args = BoundArgs {
-                buffers: Vec::new(),
-                scalars: Vec::new(),
-            };
-            let spec = LaunchSpec {
-                kernel: &kernel,
-                grid: Dim3::x(2),
-                block: Dim3::x(8),
-                args: &args,
-                // Seconds of compiled code: a missed flag fails, not hangs.
-                max_steps: 1 << 34,
-                stop: &stop,
-            };
-            let result = std::thread::scope(|s| {
-                s.spawn(|| {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    stop.set();
-                });
-                run(&spec)
-            });
+            // Seconds of compiled code: a missed flag fails, not hangs.
+            let (result, unfinished) = run_stopped(&kernel, Vec::new(), 1 << 34, run);
             assert!(result.is_ok(), "{name}: {src}: {result:?}");
-            assert_eq!(stop.unfinished().blocks, 2, "{name}: {src}");
+            assert_eq!(unfinished, 2, "{name}: {src}");
         }
     }
+}
+
+/// Runs `kernel` over 2 blocks of 8 lanes with `buffers` through `run`, and
+/// sets the launch's stop flag 20 ms in: the result and how many blocks
+/// did not finish.
+fn run_stopped(
+    kernel: &Kernel,
+    buffers: Vec<Arc<lanes::memory::Buffer>>,
+    max_steps: u64,
+    run: impl FnOnce(&lanes::engine::LaunchSpec<'_>) -> Result<(), LaunchError>,
+) -> (Result<(), LaunchError>, u64) {
+    let stop = lanes::engine::StopFlag::new();
+    let args = lanes::launch::BoundArgs {
+        buffers,
+        scalars: Vec::new(),
+    };
+    let spec = lanes::engine::LaunchSpec {
+        kernel,
+        grid: Dim3::x(2),
+        block: Dim3::x(8),
+        args: &args,
+        max_steps,
+        stop: &stop,
+    };
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            stop.set();
+        });
+        run(&spec)
+    });
+    (result, stop.unfinished().blocks)
 }
 
 #[test]
@@ -1222,35 +1234,16 @@ fn a_stop_flag_ends_a_long_loop_without_barriers_in_a_lockstep_kernel_within_the
     // backward branch must keep its own check of the flag, or the lanes
     // finish the loop and store before the pass's check stops them.
     use lanes::engine::jit::{self, Tier};
-    use lanes::engine::{LaunchSpec, StopFlag};
-    use lanes::launch::BoundArgs;
     use lanes::memory::Buffer;
     let src = ".kernel spin\n.param x buf\n mov.u32 r1, 4000000000\nloop:\n sub.u32 r1, r1, 1\n\
                setp.ne.u32 p0, r1, 0\n @p0 bra loop\n st.global.u32 [x], 1\n bar.sync\n";
     let kernel = compile(src);
     let x = Arc::new(Buffer::zeroed(4).unwrap());
-    let stop = StopFlag::new();
-    let args = BoundArgs {
-        buffers: vec![Arc::clone(&x)],
-        scalars: Vec::new(),
-    };
-    let spec = LaunchSpec {
-        kernel: &kernel,
-        grid: Dim3::x(2),
-        block: Dim3::x(8),
-        args: &args,
-        max_steps: 1 << 36,
-        stop: &stop,
-    };
-    let result = std::thread::scope(|s| {
-        s.spawn(|| {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            stop.set();
-        });
-        jit::run_on_tier(&spec, Some(Tier::Gang))
+    let (result, unfinished) = run_stopped(&kernel, vec![Arc::clone(&x)], 1 << 36, |s| {
+        jit::run_on_tier(s, Some(Tier::Gang))
     });
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(stop.unfinished().blocks, 2);
+    assert_eq!(unfinished, 2);
     assert_eq!(u32s(&x.to_bytes()), [0], "a lane finished the loop");
 }
 
