@@ -522,3 +522,29 @@ fn counter_atomics_are_exact() {
     assert_eq!(c.load(0, 4).unwrap(), 3 * 5 * 64);
     assert_eq!(c.load(8, 8).unwrap(), 5 * 64 - 1);
 }
+
+#[test]
+fn regression_lanes_waiting_at_a_barrier_keep_what_the_others_write_after_parting() {
+    // Lanes 0 and 1 of each block branch to `a`; the others wait at the
+    // first barrier while they write r1 and reach the second. The gang tier
+    // ran `a` as if no lane waited (only waiting at the branch's target
+    // counted), wrote r1 = 5 for all four lanes of the gang, and lanes 2 and
+    // 3 stored 5 instead of their own 0 (found reading the shape analysis;
+    // `Tier::Gang` only: the JIT's own choice for such kernels is one lane
+    // at a time).
+    let src = ".kernel gen\n.param inp buf\n.param out buf\n.param counter buf\n.param k u32\n\
+               \x20   mov.u32 r0, %laneid\n    setp.lt.u32 p0, r0, 2\n    @p0 bra a\n    bar.sync\n\
+               \x20   mov.u64 r2, %gid\n    shl.u64 r2, r2, 3\n    st.global.u32 [out + r2], r1\n    exit\n\
+               a:\n    mov.u32 r1, 5\n    bar.sync\n";
+    for block in [Dim3::x(8), Dim3::x(6), Dim3::new(3, 2, 1)] {
+        let c = Case {
+            source: src.to_string(),
+            grid: Dim3::x(2),
+            block,
+            input: vec![0; INPUT_BYTES],
+            k: 0,
+            max_steps: 1 << 20,
+        };
+        check_engines(&c).unwrap();
+    }
+}
