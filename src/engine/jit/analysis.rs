@@ -208,6 +208,13 @@ impl Analysis {
     pub fn block_starting(&self, pc: usize) -> Option<usize> {
         self.block_at.get(pc).copied().filter(|&b| b != usize::MAX)
     }
+
+    /// Whether block `b` ends at a `bar.sync`.
+    pub fn ends_at_barrier(&self, b: usize) -> bool {
+        self.barriers
+            .binary_search(&(self.blocks[b].end - 1))
+            .is_ok()
+    }
 }
 
 /// Backward liveness over basic blocks. A guarded write may leave the old

@@ -108,18 +108,13 @@ impl Shapes {
                 }
             }
         }
-        // Registers live into no basic block: every read follows a write
-        // in the same block, so the lanes that read a value are the lanes
-        // that wrote it, even in a partial block.
-        let local: Vec<bool> = (0..NUM_REGS)
-            .map(|r| !an.live_in.iter().any(|live| live.contains(r as u16)))
-            .collect();
         // Lanes of a gang wait only at blocks after the one that runs (the
         // gang runs the lowest block with waiting lanes first, and running
         // lanes that would pass waiting ones wait too) or at barriers:
         // `later[b]` is what some lane waiting while block `b` runs may
         // read before writing. A register or predicate outside it is read
-        // by no waiting lane, like a block-local one.
+        // by no waiting lane (a block-local one, whose every read follows a
+        // write in the same block, is outside every `later[b]`).
         let later: Vec<StorageSet> = {
             let mut acc = StorageSet::EMPTY;
             for &pc in &an.barriers {
@@ -155,10 +150,10 @@ impl Shapes {
                 if let Some((d, ty)) = written_reg(&i.op) {
                     // In a partial block, a write by an instruction that
                     // cannot fault of a register no waiting lane reads
-                    // (block-local, or live into none of the blocks where
-                    // lanes may wait: `later`) keeps its shape: the gang
-                    // computes it once whichever lanes run.
-                    let keeps = (local[d as usize] || !later[bi].contains(d as u16))
+                    // (live into none of the blocks where lanes may wait:
+                    // `later`) keeps its shape: the gang computes it once
+                    // whichever lanes run.
+                    let keeps = !later[bi].contains(d as u16)
                         && !matches!(
                             i.op,
                             Op::Load { .. } | Op::Div { .. } | Op::Atom { .. } | Op::Cas { .. }
@@ -971,7 +966,7 @@ fn divergent_region(an: &Analysis, b: usize, target: usize) -> Vec<usize> {
             continue;
         }
         seen[x] = true;
-        if an.barriers.contains(&(an.blocks[x].end - 1)) {
+        if an.ends_at_barrier(x) {
             jumps_over = true;
         }
         for s in an.succs[x].iter().flatten().copied() {

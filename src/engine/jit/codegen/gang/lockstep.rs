@@ -284,7 +284,7 @@ fn lane_index_def(kernel: &Kernel, an: &Analysis, r: Reg, block: Dim3) -> Option
 
 /// Whether every path from the kernel's start to a barrier runs
 /// instruction `pc` first.
-fn runs_before_every_barrier(kernel: &Kernel, an: &Analysis, pc: usize) -> bool {
+fn runs_before_every_barrier(an: &Analysis, pc: usize) -> bool {
     let Some(d) = an.blocks.iter().position(|b| b.start <= pc && pc < b.end) else {
         return false;
     };
@@ -297,8 +297,7 @@ fn runs_before_every_barrier(kernel: &Kernel, an: &Analysis, pc: usize) -> bool 
     let mut todo = vec![0];
     seen[0] = true;
     while let Some(b) = todo.pop() {
-        let bb = &an.blocks[b];
-        if bb.end > bb.start && matches!(kernel.instrs[bb.end - 1].op, Op::Bar) {
+        if an.ends_at_barrier(b) {
             return false;
         }
         for s in an.succs[b].iter().flatten().copied() {
@@ -372,7 +371,7 @@ pub(super) fn rematerialized(kernel: &Kernel, an: &Analysis, block: Dim3) -> Rem
         };
         if let Some(d) = source
             && i.guard.is_none()
-            && runs_before_every_barrier(kernel, an, pc)
+            && runs_before_every_barrier(an, pc)
         {
             remat.regs.push(r);
             remat.defs.extend([d, pc]);

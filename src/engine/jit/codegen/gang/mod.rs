@@ -428,11 +428,11 @@ pub(in crate::engine::jit) fn translate(
     // Barriers make lanes wait too: the same machinery.
     let divergent = sh.partial.iter().any(|&p| p) || !an.barriers.is_empty();
     let inv = lockstep_invariants(kernel, an, sh, count_steps);
-    let remat = inv
+    let lockstep::Remat { regs: remat, defs } = inv
         .as_ref()
         .map(|_| lockstep::rematerialized(kernel, an, shape))
         .unwrap_or_default();
-    let record = Record::new(an, sh, count_steps, inv.as_ref(), &remat.regs);
+    let record = Record::new(an, sh, count_steps, inv.as_ref(), &remat);
     let lock = inv.as_ref().map(|inv| {
         let lockstep::Trips { pure, skips, tails } =
             lockstep::shortened_trips(kernel, an, inv, shape);
@@ -455,7 +455,7 @@ pub(in crate::engine::jit) fn translate(
             tail_run: b.declare_var(types::I8),
             gangs: b.declare_var(types::I64),
             pass_end: b.create_block(),
-            remat: remat.defs.clone(),
+            remat: defs,
         }
     });
     let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
