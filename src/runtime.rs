@@ -131,9 +131,11 @@ pub struct LaunchOptions {
 }
 
 /// Default [`LaunchOptions::jit_wait`]: the first launch of a kernel waits
-/// at most this long for the JIT (with the time the waiting thread takes
-/// to wake up, its blocks start within 2 ms).
-pub const DEFAULT_JIT_WAIT: Duration = Duration::from_micros(1800);
+/// at most this long for the JIT. With the time the waiting thread takes
+/// to wake up (about 0.1 ms, 0.5 ms now and then on a busy 2-core
+/// machine: a 1.8 ms wait ended after 1.9-2.4 ms) its blocks start within
+/// 2 ms.
+pub const DEFAULT_JIT_WAIT: Duration = Duration::from_micros(1500);
 
 impl Default for LaunchOptions {
     fn default() -> Self {

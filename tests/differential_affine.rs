@@ -1883,7 +1883,11 @@ fn blockwide(sh: &Shape, seed: u64) -> String {
     let mut rng = Rng(seed);
     let mut body = String::new();
     let ty = rng.pick(&WIDE_INTS);
-    let index = match rng.below(9) {
+    let pick = rng.below(9);
+    // `%gid`, plus or minus a constant: one element per lane in the whole
+    // launch, so a lane may update its element in place.
+    let own = matches!(pick, 0 | 1 | 5 | 8);
+    let index = match pick {
         0 | 1 => format!("mov.{ty} r0, %gid"),
         2 => format!(
             "mov.{ty} r0, %ctaid.x\n    mul.{ty} r0, r0, %ntid.x\n    add.{ty} r0, r0, %tid.x"
@@ -1930,10 +1934,17 @@ fn blockwide(sh: &Shape, seed: u64) -> String {
     let d = disp(&mut rng, 4);
     writeln!(body, "    ld.global.u32 r2, [inp + r21{d}]").unwrap();
     writeln!(body, "    add.u32 r2, r2, r0").unwrap();
-    match rng.below(3) {
+    match rng.below(if own { 4 } else { 3 }) {
         0 => {
             let d = disp(&mut rng, 4);
             writeln!(body, "    st.global.u32 [out2 + r21{d}], r2").unwrap()
+        }
+        // In place: a gang that ran twice shows.
+        3 => {
+            let d = disp(&mut rng, 4);
+            writeln!(body, "    ld.global.u32 r4, [out2 + r21{d}]").unwrap();
+            writeln!(body, "    add.u32 r4, r4, r2").unwrap();
+            writeln!(body, "    st.global.u32 [out2 + r21{d}], r4").unwrap()
         }
         1 => {
             let d = disp(&mut rng, 8);
