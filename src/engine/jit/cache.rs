@@ -570,14 +570,23 @@ mod tests {
         let Started::Ready(Ok(got), first) = c.start(&k, key(), Some(Instant::now())) else {
             panic!("the one-lane variant was ready");
         };
-        assert!(Arc::ptr_eq(&got, &lane) && got.tier == Tier::Lane && first);
+        let gang_first = got.tier == Tier::Gang;
+        if gang_first {
+            // The compiler thread compiled the gang variant before `start`
+            // looked again (this thread was preempted for a millisecond or
+            // more: tests run in parallel): it runs that, and reports it.
+            assert!(first && c.build(key()).get().is_some());
+        } else {
+            assert!(Arc::ptr_eq(&got, &lane) && first);
+        }
         // Once the gang variant is compiled, launches run it.
         let gang = c.build(key()).wait_until(None).unwrap().clone().unwrap();
         assert_eq!(gang.tier, Tier::Gang);
         let Started::Ready(Ok(got), first) = c.start(&k, key(), None) else {
             panic!("compiled");
         };
-        assert!(Arc::ptr_eq(&got, &gang) && first);
+        // Reported by the first launch that got it.
+        assert!(Arc::ptr_eq(&got, &gang) && first != gang_first);
         // A tier asked for, a kernel the gang tier does not take (a block
         // smaller than a gang), or one whose lanes never wait apart, has no
         // quicker variant.

@@ -769,7 +769,7 @@ impl<'a> Gang<'a> {
                 self.basic_block(bi);
             }
             if made == 0 {
-                copies = copies_for(self.gangs(), self.b.func.dfg.num_insts() - before);
+                copies = copies_for(self.lanes, self.b.func.dfg.num_insts() - before);
             }
             made += 1;
             self.b.switch_to_block(end);
@@ -786,7 +786,11 @@ impl<'a> Gang<'a> {
             let gang = self.b.use_var(self.gang);
             let gang = self.b.ins().iadd_imm_s(gang, 1);
             self.b.def_var(self.gang, gang);
+            // Every gang has four lanes (`copies_for`); were one partial,
+            // it would have to start in the general version.
+            self.full = false;
             self.start_gang(true);
+            self.full = true;
         }
         self.bbs_full = first;
     }
@@ -2220,16 +2224,16 @@ impl<'a> Gang<'a> {
 }
 
 /// How many copies of the full version the proven loop runs a trip in
-/// (`Gang::proven_copies`), for a block of `gangs` gangs and a copy of
-/// `size` IR instructions: up to 4, a power of two that divides `gangs`
-/// (the loop tests its end once per trip), within [`PROVEN_LOOP_SIZE`]
-/// instructions in all. Short bodies gain most: a vector_add launch of
-/// 16k lanes (one task) 2.6-2.7 -> 2.3 us with 4 copies, 2.5 us with 2;
-/// a u8 kernel's copy, five times vector_add's, would only add compile
-/// time.
-fn copies_for(gangs: i64, size: usize) -> i64 {
+/// (`Gang::proven_copies`), for a block of `lanes` lanes and a copy of
+/// `size` IR instructions: up to 4, a power of two that divides the
+/// block's gangs, all of four lanes (the loop tests its end once per
+/// trip), within [`PROVEN_LOOP_SIZE`] instructions in all. Short bodies
+/// gain most: a vector_add launch of 16k lanes (one task) 2.6-2.7 -> 2.3
+/// us with 4 copies, 2.5 us with 2; a u8 kernel's copy, five times
+/// vector_add's, would only add compile time.
+fn copies_for(lanes: i64, size: usize) -> i64 {
     let mut n = 4;
-    while n > 1 && (gangs % n != 0 || n as usize * size > PROVEN_LOOP_SIZE) {
+    while n > 1 && (lanes % (n * GANG as i64) != 0 || n as usize * size > PROVEN_LOOP_SIZE) {
         n /= 2;
     }
     n
@@ -2361,14 +2365,16 @@ mod tests {
 
     #[test]
     fn proven_loop_copies_divide_the_gangs_and_stay_within_the_size() {
-        // vector_add's copy (~55 IR instructions), 64 gangs: four.
-        assert_eq!(copies_for(64, 55), 4);
+        // vector_add's copy (~55 IR instructions), 256 lanes: four.
+        assert_eq!(copies_for(256, 55), 4);
         // Four would pass the size, two do not.
-        assert_eq!(copies_for(64, 100), 2);
-        assert_eq!(copies_for(64, 129), 1);
-        // The copies must divide the block's gangs.
-        assert_eq!(copies_for(6, 10), 2);
-        assert_eq!(copies_for(7, 10), 1);
+        assert_eq!(copies_for(256, 100), 2);
+        assert_eq!(copies_for(256, 129), 1);
+        // The copies divide the block's gangs, and every gang is whole.
+        assert_eq!(copies_for(24, 10), 2);
+        assert_eq!(copies_for(28, 10), 1);
+        assert_eq!(copies_for(30, 10), 1);
+        assert_eq!(copies_for(6, 10), 1);
         assert_eq!(copies_for(1, 1), 1);
     }
 }
