@@ -455,34 +455,53 @@ impl<'a> Gang<'a> {
 
     /// Float `min`/`max` with `exec`'s rule (b when a is NaN, when b is
     /// strictly beyond a, or when they are equal and b has the winning
-    /// sign), lane by lane on vectors.
+    /// sign), lane by lane on vectors: `minps`/`maxps` (b when b is beyond
+    /// a, else a: Cranelift matches the select of a `LessThan`), the sign
+    /// of equal values merged (only zeros of different signs differ:
+    /// min takes the sign bit of either, max of both), and b where a is
+    /// NaN.
     fn float_min_max(&mut self, op: ArithOp, ty: ScalarType, x: Vector, y: Vector) -> Vector {
         let int = if ty == ScalarType::F32 {
             types::I32X4
         } else {
             types::I64X2
         };
-        let (beyond, sign_cc) = match op {
-            ArithOp::Min => (FloatCC::LessThan, IntCC::SignedLessThan),
-            _ => (FloatCC::GreaterThan, IntCC::SignedGreaterThanOrEqual),
-        };
+        let flags = cranelift_codegen::ir::MemFlagsData::new();
         zip2(&mut self.b, x, y, |b, a, c| {
-            let a_nan = b.ins().fcmp(FloatCC::Unordered, a, a);
-            let c_beyond = b.ins().fcmp(beyond, c, a);
-            let equal = b.ins().fcmp(FloatCC::Equal, c, a);
-            let c_bits = b
-                .ins()
-                .bitcast(int, cranelift_codegen::ir::MemFlagsData::new(), c);
-            let zero = vector::vconst(b, int, [0; 16]);
-            let c_sign = b.ins().icmp(sign_cc, c_bits, zero);
-            let tie = b.ins().band(equal, c_sign);
-            let m = b.ins().bor(a_nan, c_beyond);
-            let m = b.ins().bor(m, tie);
             let t = b.func.dfg.value_type(a);
-            let m = b
-                .ins()
-                .bitcast(t, cranelift_codegen::ir::MemFlagsData::new(), m);
-            b.ins().bitselect(m, c, a)
+            // `c < a ? c : a` (min), `a < c ? c : a` (max).
+            let beyond = match op {
+                ArithOp::Min => b.ins().fcmp(FloatCC::LessThan, c, a),
+                _ => b.ins().fcmp(FloatCC::LessThan, a, c),
+            };
+            let beyond = b.ins().bitcast(t, flags, beyond);
+            let r = b.ins().bitselect(beyond, c, a);
+            let (ri, ci) = (
+                b.ins().bitcast(int, flags, r),
+                b.ins().bitcast(int, flags, c),
+            );
+            let r = match op {
+                // Equal: r is a; a | c has a sign bit where either has.
+                ArithOp::Min => {
+                    let equal = b.ins().fcmp(FloatCC::Equal, c, a);
+                    let equal = b.ins().bitcast(int, flags, equal);
+                    let merged = b.ins().band(ci, equal);
+                    b.ins().bor(ri, merged)
+                }
+                // Equal: a & c has a sign bit only where both have (a NaN
+                // compares not equal: r stays, and a NaN a is handled
+                // below).
+                _ => {
+                    let differ = b.ins().fcmp(FloatCC::NotEqual, c, a);
+                    let differ = b.ins().bitcast(int, flags, differ);
+                    let keep = b.ins().bor(ci, differ);
+                    b.ins().band(ri, keep)
+                }
+            };
+            let r = b.ins().bitcast(t, flags, r);
+            let a_nan = b.ins().fcmp(FloatCC::Unordered, a, a);
+            let a_nan = b.ins().bitcast(t, flags, a_nan);
+            b.ins().bitselect(a_nan, c, r)
         })
     }
 
