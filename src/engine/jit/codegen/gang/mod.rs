@@ -759,24 +759,11 @@ impl<'a> Gang<'a> {
     /// of the first.
     fn proven_copies(&mut self, l: &ProvenLoop) {
         let first = self.bbs_full.clone();
-        let mut copies = 1;
-        let mut made = 0;
-        loop {
-            let end = self.b.create_block();
-            (self.gang_next, self.gang_end) = (end, end);
-            let before = self.b.func.dfg.num_insts();
-            for bi in 0..self.an.blocks.len() {
-                self.basic_block(bi);
-            }
-            if made == 0 {
-                copies = copies_for(self.lanes, self.b.func.dfg.num_insts() - before);
-            }
-            made += 1;
+        let before = self.b.func.dfg.num_insts();
+        let mut end = self.full_copy();
+        let copies = copies_for(self.lanes, self.b.func.dfg.num_insts() - before);
+        for _ in 1..copies {
             self.b.switch_to_block(end);
-            if made == copies {
-                self.b.ins().jump(l.gang_next, &[]);
-                break;
-            }
             self.bbs_full = self
                 .an
                 .blocks
@@ -786,13 +773,23 @@ impl<'a> Gang<'a> {
             let gang = self.b.use_var(self.gang);
             let gang = self.b.ins().iadd_imm_s(gang, 1);
             self.b.def_var(self.gang, gang);
-            // Every gang has four lanes (`copies_for`); were one partial,
-            // it would have to start in the general version.
-            self.full = false;
             self.start_gang(true);
-            self.full = true;
+            end = self.full_copy();
         }
+        self.b.switch_to_block(end);
+        self.b.ins().jump(l.gang_next, &[]);
         self.bbs_full = first;
+    }
+
+    /// One copy of the full version, into `bbs_full`: its gang ends in the
+    /// block returned (left empty).
+    fn full_copy(&mut self) -> Block {
+        let end = self.b.create_block();
+        (self.gang_next, self.gang_end) = (end, end);
+        for bi in 0..self.an.blocks.len() {
+            self.basic_block(bi);
+        }
+        end
     }
 
     /// A gang starts: its live lanes (all four, fewer in a block's last
@@ -815,7 +812,12 @@ impl<'a> Gang<'a> {
         };
         self.b.def_var(self.mask, alive);
         self.define_fresh();
-        let entry = self.target(0);
+        // The general version's entry, whichever version is being emitted
+        // (the proven loop's copies start gangs from the full one).
+        let entry = match self.an.block_starting(0) {
+            Some(b) => self.bbs[b],
+            None => self.gang_next,
+        };
         if self.bbs_full.is_empty() || !full {
             self.b.ins().jump(entry, &[]);
         } else if tail == 0 {
