@@ -694,3 +694,56 @@ fn launch_limits_and_argument_checks() {
         .unwrap_err();
     assert!(matches!(e, LaunchError::Memory(_)), "{e}");
 }
+
+#[test]
+fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
+    // Each lane of a four-lane block stores `tid + 1` at its own word, lane
+    // 2 far past the buffer's end: lanes 0 and 1 (and in the second kernel
+    // only lane 0: lane 1 does not run the store) have stored when lane 2
+    // faults, lane 3 has not, as when the lanes run the store in order. On
+    // the gang tier the addresses are not consecutive, so the gang stores
+    // lane by lane, each store behind its own check: a way of storing the
+    // gang's lanes that checks them all first, or stores the lanes after a
+    // failing one, fails here.
+    use lanes::engine::{LaunchSpec, block, jit, reference};
+    type Run = dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<Fault>>;
+    let on_tier = |tier| {
+        move |s: &LaunchSpec<'_>| match jit::run_on_tier(s, Some(tier)) {
+            Err(LaunchError::Fault(f)) => Err(f),
+            Err(e) => panic!("{e}"),
+            Ok(()) => Ok(()),
+        }
+    };
+    let engines: [(&str, &Run); 4] = [
+        ("reference", &reference::run),
+        ("block", &block::run),
+        ("one-lane tier", &on_tier(jit::Tier::Lane)),
+        ("gang tier", &on_tier(jit::Tier::Gang)),
+    ];
+    for (guard, want) in [("", [1, 2, 0, 0]), ("@p1 ", [1, 0, 0, 0])] {
+        let k = kernel(&format!(
+            ".kernel k\n.param out buf\n    mov.u32 r0, %tid.x\n    shl.u64 r1, r0, 2\n\
+             \x20   setp.eq.u32 p0, r0, 2\n    @p0 add.u64 r1, r1, 4096\n    setp.ne.u32 p1, r0, 1\n\
+             \x20   add.u32 r2, r0, 1\n    {guard}st.global.u32 [out + r1], r2\n"
+        ));
+        for (engine, run) in engines {
+            let out = std::sync::Arc::new(lanes::memory::Buffer::zeroed(16).unwrap());
+            let args = lanes::launch::BoundArgs {
+                buffers: vec![out.clone()],
+                scalars: vec![],
+            };
+            let spec = LaunchSpec {
+                kernel: &k,
+                grid: Dim3::x(1),
+                block: Dim3::x(4),
+                args: &args,
+                max_steps: 1000,
+                stop: &lanes::engine::StopFlag::new(),
+            };
+            let f = run(&spec).expect_err("lane 2 faults");
+            assert_eq!(f.lane, Dim3::new(2, 0, 0), "{engine}");
+            let got: Vec<u64> = (0..4).map(|i| out.load(i * 4, 4).unwrap()).collect();
+            assert_eq!(got, want, "{engine}, guard {guard:?}");
+        }
+    }
+}

@@ -85,6 +85,9 @@ pub(super) struct Analysis {
     /// `live_in[b]`: registers and predicates some path from block `b`'s
     /// start reads before writing.
     pub live_in: Vec<StorageSet>,
+    /// What some block's entry has live: the union of `live_in`. The rest
+    /// are temporaries of one block each.
+    pub live_anywhere: StorageSet,
     /// The `bar.sync` instructions; resume point `k + 1` is just after
     /// `barriers[k]` (resume point 0 is the kernel's start).
     pub barriers: Vec<usize>,
@@ -176,6 +179,10 @@ impl Analysis {
                 after_barrier.union(&live_in[b]);
             }
         }
+        let mut live_anywhere = StorageSet::EMPTY;
+        for l in &live_in {
+            live_anywhere.union(l);
+        }
         let spilled = regs
             .iter()
             .copied()
@@ -195,6 +202,7 @@ impl Analysis {
             regs,
             preds,
             live_in,
+            live_anywhere,
             barriers,
             spilled,
             spilled_preds,
