@@ -72,12 +72,12 @@
 //! Shared memory belongs to one block, which one thread runs at a time, so
 //! [`SharedMemory`] is plain memory with the same checked interface.
 
-use std::collections::HashMap;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
+use rustc_hash::FxHashMap;
 
 /// A checked access that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -929,7 +929,9 @@ impl std::fmt::Display for BufferId {
 /// The host's buffers: create, write, read, free.
 #[derive(Debug, Default)]
 pub struct BufferTable {
-    buffers: HashMap<BufferId, Arc<Buffer>>,
+    /// Ids are the table's own counter: a fast hash will do (every
+    /// launch looks its buffers up).
+    buffers: FxHashMap<BufferId, Arc<Buffer>>,
     next: u64,
 }
 

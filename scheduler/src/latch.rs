@@ -115,6 +115,10 @@ impl CountLatch {
 
     #[cfg(not(loom))]
     fn spin(&self, spin: Duration) -> bool {
+        // Done already (the submitter ran the last task): no clock read.
+        if self.state.load(Ordering::Acquire) == DONE {
+            return true;
+        }
         let wait = crate::spin::SpinWait::new();
         loop {
             if self.state.load(Ordering::Acquire) == DONE {

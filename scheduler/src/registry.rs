@@ -321,6 +321,7 @@ impl<S> Registry<S> {
                 let open = self.gate.read();
                 if !*open {
                     // Nothing was published; the batch can simply go away.
+                    slot.rec.batch_done(submitted.elapsed());
                     return Err(BatchError::ShutDown);
                 }
                 for (w, worker) in self.workers[..worker_shares].iter().enumerate() {
@@ -342,9 +343,11 @@ impl<S> Registry<S> {
             }
         }
         header.latch.wait(self.config.spin);
+        let latency = submitted.elapsed();
+        slot.rec.batch_done(latency);
         let stats = BatchStats {
             tasks,
-            latency: submitted.elapsed(),
+            latency,
             inline,
             shares,
             submitter_tasks: slot.rec.tasks - tasks_before,
@@ -802,8 +805,8 @@ impl<S> Pool<S> {
             });
         }
         let mut slot = registry.take_slot();
+        // It records the batch's latency in the slot's metrics.
         let outcome = registry.run_batch(&mut slot, tasks, &job, submitted);
-        slot.rec.batch_done(submitted.elapsed());
         registry.return_slot(slot);
         outcome
     }

@@ -12,6 +12,8 @@ pub use stop::{StopFlag, Unfinished, with_deadline};
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::kernel::{Kernel, Op, Space, Special};
 use crate::launch::{BoundArgs, Dim3};
 use crate::memory::{Buffer, Frozen, Writing};
@@ -79,7 +81,7 @@ impl LaunchSpec<'_> {
 /// each other in a cycle.
 #[derive(Debug, Default)]
 pub struct BufferAccess<'a> {
-    _writing: Vec<Writing<'a>>,
+    _writing: SmallVec<[Writing<'a>; 4]>,
     frozen: Vec<Frozen<'a>>,
     /// `slot_frozen[slot]`: index into `frozen`.
     slot_frozen: Vec<Option<usize>>,
@@ -101,7 +103,7 @@ impl<'a> BufferAccess<'a> {
                 .unwrap_or(i)
         };
         let mut access = BufferAccess::default();
-        let mut buffer_written = vec![false; buffers.len()];
+        let mut buffer_written: Slots = smallvec::smallvec![false; buffers.len()];
         for (i, &w) in written.iter().enumerate() {
             if w {
                 buffer_written[first_of(i)] = true;
@@ -139,9 +141,12 @@ impl<'a> BufferAccess<'a> {
     }
 }
 
+/// A flag per buffer slot (kernels rarely have more than 16).
+type Slots = SmallVec<[bool; 16]>;
+
 /// Which buffer slots `kernel` stores to or updates atomically.
-fn written_slots(kernel: &Kernel, slots: usize) -> Vec<bool> {
-    let mut written = vec![false; slots];
+fn written_slots(kernel: &Kernel, slots: usize) -> Slots {
+    let mut written: Slots = smallvec::smallvec![false; slots];
     for instr in &kernel.instrs {
         let (Op::Store {
             space: Space::Global,

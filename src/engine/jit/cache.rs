@@ -130,7 +130,9 @@ impl Build {
     /// Whether this caller is the first to report the outcome (the launch
     /// that reports the compile time, or logs why there is no code).
     pub fn first_report(&self) -> bool {
-        !self.reported.swap(true, Ordering::Relaxed)
+        // A load first: after the first launch, no write to a line that
+        // every launch of the kernel reads.
+        !self.reported.load(Ordering::Relaxed) && !self.reported.swap(true, Ordering::Relaxed)
     }
 
     /// Starts compiling on the background compiler thread (once), unless
@@ -250,6 +252,11 @@ impl KernelCache {
             .expect("the JIT owns its slot")
     }
 
+    /// Whether `kernel` was analysed (its first launch does it).
+    pub fn analysed(&self) -> bool {
+        self.renamed.get().is_some()
+    }
+
     /// The renamed kernel of `kernel` and its analysis.
     fn renamed(&self, kernel: &Kernel) -> &(Kernel, Analysis) {
         self.renamed.get_or_init(|| {
@@ -308,11 +315,20 @@ impl KernelCache {
     /// largest op kernels take 1.5 ms on the one-lane tier, up to 10 ms on
     /// the gang tier) and runs the launches that come before the gang
     /// code is ready; the wait ends when it is.
-    pub fn start(&self, kernel: &Arc<Kernel>, key: Key, deadline: Option<Instant>) -> Started {
+    ///
+    /// `deadline` is asked only when the variant is not ready (a clock
+    /// read the launches of compiled code do without).
+    pub fn start(
+        &self,
+        kernel: &Arc<Kernel>,
+        key: Key,
+        deadline: impl FnOnce() -> Option<Instant>,
+    ) -> Started {
         let build = self.build(key);
         if let Some(made) = build.get() {
             return Started::Ready(made.clone(), build.first_report());
         }
+        let deadline = deadline();
         let quick = build.quick.get_or_init(|| self.quick(kernel, key)).clone();
         if let Some((q, qkey)) = &quick {
             q.start(kernel, *qkey);
@@ -539,7 +555,7 @@ mod tests {
         let c = KernelCache::of(&k);
         // A deadline already past: the compilation is left to the
         // compiler thread.
-        let started = c.start(&k, key(), Some(Instant::now()));
+        let started = c.start(&k, key(), || Some(Instant::now()));
         let Started::Compiling(build, _) = started else {
             panic!("compiled before a deadline that had passed");
         };
@@ -549,7 +565,7 @@ mod tests {
         assert!(build.first_report());
         assert!(!build.first_report());
         // The same variant, now ready, from the cache: not reported again.
-        match c.start(&k, key(), Some(Instant::now())) {
+        match c.start(&k, key(), || Some(Instant::now())) {
             Started::Ready(Ok(again), first) => {
                 assert!(Arc::ptr_eq(&again, made.as_ref().unwrap()));
                 assert!(!first);
@@ -567,7 +583,7 @@ mod tests {
         // The one-lane variant is ready, the gang variant not started: the
         // launch runs the one-lane code at once and queues the gang's.
         let lane = quick.get_or_compile(&k, qkey).clone().unwrap();
-        let Started::Ready(Ok(got), first) = c.start(&k, key(), Some(Instant::now())) else {
+        let Started::Ready(Ok(got), first) = c.start(&k, key(), || Some(Instant::now())) else {
             panic!("the one-lane variant was ready");
         };
         let gang_first = got.tier == Tier::Gang;
@@ -582,7 +598,7 @@ mod tests {
         // Once the gang variant is compiled, launches run it.
         let gang = c.build(key()).wait_until(None).unwrap().clone().unwrap();
         assert_eq!(gang.tier, Tier::Gang);
-        let Started::Ready(Ok(got), first) = c.start(&k, key(), None) else {
+        let Started::Ready(Ok(got), first) = c.start(&k, key(), || None) else {
             panic!("compiled");
         };
         // Reported by the first launch that got it.

@@ -107,8 +107,10 @@ pub struct JitLaunch<'a> {
     _access: BufferAccess<'a>,
 }
 
-/// The launch's buffers as generated code sees them.
-struct BufferRefs(Vec<BufferRef>);
+/// The launch's buffers as generated code sees them (inline for up to
+/// eight: no heap allocation per launch). Frames point into it while
+/// the launch is borrowed, so it does not move under them.
+struct BufferRefs(smallvec::SmallVec<[BufferRef; 8]>);
 
 // SAFETY: the pointers are the base addresses of the launch's buffers,
 // which `LaunchSpec::args` keeps alive for the launch; every thread may
@@ -189,13 +191,16 @@ impl<'a> JitLaunch<'a> {
         wait: Duration,
     ) -> Result<Start<'a>, Unavailable> {
         debug_assert!(std::ptr::eq(spec.kernel, &**kernel));
-        // The wait counts from here: the kernel's analysis is part of it.
-        let deadline = Instant::now().checked_add(wait);
         if wait == Duration::MAX {
             // No need for the compiler thread.
             return JitLaunch::new(spec).map(Start::Ready);
         }
+        // The wait counts from here: the kernel's analysis (on its first
+        // launch) is part of it. The clock is read only when the code may
+        // not be ready.
+        let begun = (!KernelCache::of(kernel).analysed()).then(Instant::now);
         let (cache, key) = cache_and_key(spec, env_tier())?;
+        let deadline = || begun.unwrap_or_else(Instant::now).checked_add(wait);
         match cache.start(kernel, key, deadline) {
             Started::Ready(made, first) => {
                 JitLaunch::from_made(spec, cache, made, first).map(Start::Ready)
