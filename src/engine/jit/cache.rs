@@ -232,13 +232,59 @@ pub(super) enum Started {
     Compiling(Arc<Build>, Option<Arc<Build>>),
 }
 
+/// A kernel's variants: slots filled in order, each set once, so a launch
+/// finds its variant with plain loads (no lock, no reference count), and
+/// a further node when they are full (a kernel launched with more than
+/// `VARIANT_SLOTS` block shapes).
+#[derive(Default)]
+struct Variants {
+    slots: [OnceLock<(Key, Arc<Build>)>; VARIANT_SLOTS],
+    more: OnceLock<Box<Variants>>,
+}
+
+/// Variants per node of [`Variants`].
+const VARIANT_SLOTS: usize = 8;
+
+impl Variants {
+    fn find(&self, key: Key) -> Option<&Arc<Build>> {
+        let mut node = self;
+        loop {
+            for slot in &node.slots {
+                match slot.get() {
+                    Some((k, b)) if *k == key => return Some(b),
+                    Some(_) => {}
+                    // Filled in order: the rest are empty too.
+                    None => return None,
+                }
+            }
+            node = node.more.get()?;
+        }
+    }
+
+    /// Adds variant `key` in the first empty slot (the caller holds the
+    /// cache's `adding` lock, so no one else fills it).
+    fn add(&self, key: Key) -> &Arc<Build> {
+        let mut node = self;
+        loop {
+            if let Some(slot) = node.slots.iter().find(|s| s.get().is_none()) {
+                let (_, b) = slot.get_or_init(|| (key, Arc::new(Build::default())));
+                return b;
+            }
+            node = node.more.get_or_init(Box::default);
+        }
+    }
+}
+
 /// The JIT's derived data of one kernel.
 #[derive(Default)]
 pub(super) struct KernelCache {
     /// The kernel the JIT compiles and runs: the user's with its registers
     /// renamed (`rename`).
     renamed: OnceLock<(Kernel, Analysis)>,
-    variants: Mutex<Vec<(Key, Arc<Build>)>>,
+    /// The variants, read by every launch without a lock.
+    variants: Variants,
+    /// Held while a variant is added (they are added in order).
+    adding: Mutex<()>,
     /// The kernel was refused before compiling (too long), and said so.
     refused: AtomicBool,
 }
@@ -283,15 +329,17 @@ impl KernelCache {
         !self.refused.swap(true, Ordering::Relaxed)
     }
 
-    /// The build of variant `key`.
-    fn build(&self, key: Key) -> Arc<Build> {
-        let mut variants = self.variants.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, b)) = variants.iter().find(|(k, _)| *k == key) {
-            return Arc::clone(b);
+    /// The build of variant `key` (added if new).
+    fn build(&self, key: Key) -> &Arc<Build> {
+        if let Some(b) = self.variants.find(key) {
+            return b;
         }
-        let b = Arc::new(Build::default());
-        variants.push((key, Arc::clone(&b)));
-        b
+        let _adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another launch may have added it meanwhile.
+        if let Some(b) = self.variants.find(key) {
+            return b;
+        }
+        self.variants.add(key)
     }
 
     /// The variant for `key`, compiled now on this thread if it is new (or
@@ -336,7 +384,7 @@ impl KernelCache {
         build.start(kernel, key);
         quick
             .as_ref()
-            .map_or(&build, |(q, _)| q)
+            .map_or(build, |(q, _)| q)
             .wait_until(deadline);
         if let Some(made) = build.get() {
             return Started::Ready(made.clone(), build.first_report());
@@ -348,7 +396,7 @@ impl KernelCache {
             }
         }
         // A one-lane variant that could not be compiled is no help.
-        Started::Compiling(build, quick.filter(|q| q.get().is_none()))
+        Started::Compiling(Arc::clone(build), quick.filter(|q| q.get().is_none()))
     }
 
     /// The one-lane variant (and its key) a launch of `key` runs while the
@@ -373,7 +421,7 @@ impl KernelCache {
         if an.barriers.is_empty() && !sh.partial.iter().any(|&p| p) {
             return None;
         }
-        Some((self.build(qkey), qkey))
+        Some((Arc::clone(self.build(qkey)), qkey))
     }
 }
 
@@ -544,6 +592,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn variants_past_the_first_node_are_found_and_added_once() {
+        let v = Variants::default();
+        let key_of = |x: u32| Key {
+            block: Dim3::x(x),
+            ..key()
+        };
+        let n = 3 * VARIANT_SLOTS as u32 + 1;
+        let mut added = Vec::new();
+        for x in 1..=n {
+            assert!(v.find(key_of(x)).is_none());
+            added.push(Arc::clone(v.add(key_of(x))));
+        }
+        for x in 1..=n {
+            let found = v.find(key_of(x)).expect("added");
+            assert!(Arc::ptr_eq(found, &added[x as usize - 1]), "block {x}");
+        }
+        assert!(v.find(key_of(n + 1)).is_none());
+        // Through the cache: the same build for the same key, from any
+        // thread.
+        let c = KernelCache::default();
+        let builds: Vec<Arc<Build>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (1..=n)
+                            .map(|x| Arc::clone(c.build(key_of(x))))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        for (i, b) in builds.iter().enumerate() {
+            assert!(Arc::ptr_eq(b, &builds[i % n as usize]));
+        }
+    }
+
     const SRC: &str = ".kernel k\n.param x buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 2\n st.global.u32 [x + r0], 1\n";
 
     #[test]
@@ -642,7 +728,7 @@ mod tests {
             .map(|(k, key)| {
                 let build = KernelCache::of(k).build(key);
                 build.start(k, key);
-                build
+                Arc::clone(build)
             })
             .collect();
         assert!(builds[2].wait_until(None).unwrap().is_ok());
