@@ -576,13 +576,7 @@ impl Runtime {
         .map_err(|e| {
             LaunchError::Engine(format!("cannot start the launch's deadline watchdog: {e}"))
         })??;
-        // Engines give up on blocks only once the flag is set (and the
-        // launch's end publishes both): no flag, nothing to look up.
-        let unfinished = if stop.is_set() {
-            stop.unfinished()
-        } else {
-            Default::default()
-        };
+        let unfinished = stop.unfinished();
         // The flag was set by the deadline, or else by the caller.
         let past_deadline = options.timeout.is_some_and(|t| start.elapsed() >= t);
         if unfinished.blocks > 0 && !past_deadline {

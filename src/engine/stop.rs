@@ -76,7 +76,8 @@ impl StopFlag {
     }
 
     /// Notes that the linear blocks `blocks` did not finish because of the
-    /// stop. Memory stays bounded however many ranges are recorded.
+    /// stop (the caller saw the flag set). Memory stays bounded however
+    /// many ranges are recorded.
     pub fn record_unfinished(&self, blocks: Range<u64>) {
         if blocks.is_empty() {
             return;
@@ -96,8 +97,14 @@ impl StopFlag {
         u.ranges.truncate(KEPT_RANGES);
     }
 
-    /// The blocks recorded as unfinished so far.
+    /// The blocks recorded as unfinished so far. Engines give up on blocks
+    /// only once they have seen the flag set, so while it is clear there
+    /// are none and no lock is taken (every launch asks, at its end, which
+    /// also makes what its engines saw and recorded visible).
     pub fn unfinished(&self) -> Unfinished {
+        if !self.is_set() {
+            return Unfinished::default();
+        }
         self.unfinished.lock().clone()
     }
 }
@@ -168,6 +175,7 @@ mod tests {
         assert_eq!(s.unfinished().ranges, vec![0..13]);
         // Many disjoint ranges: the count is exact, the list short.
         let s = StopFlag::new();
+        s.set();
         for b in (0..1000u64).rev() {
             s.record_unfinished(2 * b..2 * b + 1);
         }
