@@ -167,7 +167,7 @@ unsafe fn run_leaf<S, E, F>(
     };
     match rec.timing {
         TaskTiming::PerTask => {
-            let mut clock = Instant::now();
+            let mut clock = rec.chunk_start();
             for task in start..end {
                 if header.is_failed() {
                     return;
@@ -181,7 +181,7 @@ unsafe fn run_leaf<S, E, F>(
             }
         }
         timing => {
-            let clock = (timing == TaskTiming::PerChunk).then(Instant::now);
+            let clock = (timing == TaskTiming::PerChunk).then(|| rec.chunk_start());
             let mut ran = 0;
             let mut failed = None;
             for task in start..end {

@@ -313,6 +313,7 @@ impl<S> Registry<S> {
         let header = BatchHeader::new(&typed, tasks, grain, submitted);
         let mut woken = 0;
         if inline {
+            slot.rec.begin_inline(submitted);
             Chunk::new(&header, 0, tasks).execute(&mut slot.state, &slot.deque, &mut slot.rec);
         } else {
             let share = |k: usize| (k * tasks / shares, (k + 1) * tasks / shares);
@@ -343,7 +344,11 @@ impl<S> Registry<S> {
             }
         }
         header.latch.wait(self.config.spin);
-        let latency = submitted.elapsed();
+        let end = if inline { slot.rec.take_end() } else { None };
+        let latency = end.map_or_else(
+            || submitted.elapsed(),
+            |end| end.saturating_duration_since(submitted),
+        );
         slot.rec.batch_done(latency);
         let stats = BatchStats {
             tasks,

@@ -191,3 +191,50 @@ fn a_task_may_ask_for_a_report_of_its_own_pool() {
     })
     .unwrap();
 }
+
+#[test]
+fn an_inline_batch_is_timed_from_its_submission_to_its_chunk_end() {
+    // One task runs on the submitting thread: its chunk starts at the
+    // batch's submission (no queue wait) and the batch ends with it, so the
+    // batch latency covers the whole run and the task's run time does too.
+    for timing in [TaskTiming::PerChunk, TaskTiming::PerTask] {
+        let pool = Pool::builder()
+            .threads(2)
+            .task_timing(timing)
+            .build(|_| ())
+            .unwrap();
+        // A worker's batch first: what it leaves must not time the next one.
+        pool.run(64, |_, _| Ok::<(), ()>(())).unwrap();
+        pool.reset_metrics();
+        let pause = Duration::from_millis(20);
+        let stats = pool
+            .run(1, |_, _| {
+                std::thread::sleep(pause);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert!(stats.inline);
+        assert!(stats.latency >= pause, "{:?}: {:?}", timing, stats.latency);
+        let report = pool.report();
+        assert_eq!(report.submitters.run_time.count, 1);
+        assert_eq!(report.submitters.queue_wait.max_ns, 0);
+        assert!(report.submitters.run_time.min_ns >= pause.as_nanos() as u64);
+        // The latency recorded is the one returned, and no shorter than the
+        // task's run time (the same interval, or one that holds it).
+        assert_eq!(report.batch_latency.count, 1);
+        assert!(report.batch_latency.max_ns >= report.submitters.run_time.min_ns);
+        // A task that panics leaves no chunk end: the batch is timed by the
+        // clock, and the next inline batch still from its own submission.
+        assert!(
+            pool.run(1, |_, _| -> Result<(), ()> { panic!("boom") })
+                .is_err()
+        );
+        let stats = pool.run(1, |_, _| Ok::<(), ()>(())).unwrap();
+        assert!(stats.latency < pause, "{:?}", stats.latency);
+        // (A stale end, before the panicking batch's submission, would
+        // have recorded it as taking no time.)
+        let report = pool.report();
+        assert_eq!(report.batch_latency.count, 3);
+        assert!(report.batch_latency.min_ns > 0);
+    }
+}
