@@ -223,13 +223,15 @@ fn compiler() -> Option<&'static Sender<Job>> {
 }
 
 /// Where a launch stands with its variant (`KernelCache::start`).
-pub(super) enum Started {
+pub(super) enum Started<'c> {
     /// Compiled (or found not compilable), and whether this caller is the
-    /// first to report it.
-    Ready(Made, bool),
+    /// first to report it. Borrowed from the cache, which keeps every
+    /// variant as long as the kernel lives: a launch takes no reference
+    /// count.
+    Ready(&'c Made, bool),
     /// Still compiling on the background thread after the wait; with the
     /// one-lane variant that may run meanwhile ([`KernelCache::start`]).
-    Compiling(Arc<Build>, Option<Arc<Build>>),
+    Compiling(&'c Build, Option<&'c Build>),
 }
 
 /// A kernel's variants: slots filled in order, each set once, so a launch
@@ -347,9 +349,9 @@ impl KernelCache {
     /// reports it (the first to get it). A variant that could not be
     /// compiled stays an error: the kernel then runs on the block engine.
     /// `kernel` is the one whose derived data this cache is.
-    pub fn variant(&self, kernel: &Kernel, key: Key) -> (Made, bool) {
+    pub fn variant(&self, kernel: &Kernel, key: Key) -> (&Made, bool) {
         let build = self.build(key);
-        let made = build.get_or_compile(kernel, key).clone();
+        let made = build.get_or_compile(kernel, key);
         (made, build.first_report())
     }
 
@@ -371,10 +373,10 @@ impl KernelCache {
         kernel: &Arc<Kernel>,
         key: Key,
         deadline: impl FnOnce() -> Option<Instant>,
-    ) -> Started {
+    ) -> Started<'_> {
         let build = self.build(key);
         if let Some(made) = build.get() {
-            return Started::Ready(made.clone(), build.first_report());
+            return Started::Ready(made, build.first_report());
         }
         let deadline = deadline();
         let quick = build.quick.get_or_init(|| self.quick(kernel, key)).clone();
@@ -387,16 +389,21 @@ impl KernelCache {
             .map_or(build, |(q, _)| q)
             .wait_until(deadline);
         if let Some(made) = build.get() {
-            return Started::Ready(made.clone(), build.first_report());
+            return Started::Ready(made, build.first_report());
         }
-        let quick = quick.map(|(q, _)| q);
-        if let Some(q) = &quick {
+        // The one-lane variant lives in `build` (set once), as long as it.
+        let quick = build
+            .quick
+            .get()
+            .and_then(Option::as_ref)
+            .map(|(q, _)| &**q);
+        if let Some(q) = quick {
             if let Some(made @ Ok(_)) = q.get() {
-                return Started::Ready(made.clone(), q.first_report());
+                return Started::Ready(made, q.first_report());
             }
         }
         // A one-lane variant that could not be compiled is no help.
-        Started::Compiling(Arc::clone(build), quick.filter(|q| q.get().is_none()))
+        Started::Compiling(build, quick.filter(|q| q.get().is_none()))
     }
 
     /// The one-lane variant (and its key) a launch of `key` runs while the
@@ -653,7 +660,7 @@ mod tests {
         // The same variant, now ready, from the cache: not reported again.
         match c.start(&k, key(), || Some(Instant::now())) {
             Started::Ready(Ok(again), first) => {
-                assert!(Arc::ptr_eq(&again, made.as_ref().unwrap()));
+                assert!(Arc::ptr_eq(again, made.as_ref().unwrap()));
                 assert!(!first);
             }
             _ => panic!("the variant is not ready"),
@@ -679,7 +686,7 @@ mod tests {
             // more: tests run in parallel): it runs that, and reports it.
             assert!(first && c.build(key()).get().is_some());
         } else {
-            assert!(Arc::ptr_eq(&got, &lane) && first);
+            assert!(Arc::ptr_eq(got, &lane) && first);
         }
         // Once the gang variant is compiled, launches run it.
         let gang = c.build(key()).wait_until(None).unwrap().clone().unwrap();
@@ -688,7 +695,7 @@ mod tests {
             panic!("compiled");
         };
         // Reported by the first launch that got it.
-        assert!(Arc::ptr_eq(&got, &gang) && first != gang_first);
+        assert!(Arc::ptr_eq(got, &gang) && first != gang_first);
         // A tier asked for, a kernel the gang tier does not take (a block
         // smaller than a gang), or one whose lanes never wait apart, has no
         // quicker variant.
@@ -744,7 +751,7 @@ mod tests {
     #[test]
     fn concurrent_first_launches_compile_a_variant_once() {
         let k = kernel(SRC);
-        let results: Vec<(Made, bool)> = std::thread::scope(|s| {
+        let results: Vec<(&Made, bool)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
                 .map(|_| s.spawn(|| KernelCache::of(&k).variant(&k, key())))
                 .collect();

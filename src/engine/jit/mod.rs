@@ -100,7 +100,8 @@ use crate::memory::SharedMemory;
 pub struct JitLaunch<'a> {
     /// The launch with the kernel the JIT runs (registers renamed).
     spec: LaunchSpec<'a>,
-    compiled: Arc<Compiled>,
+    /// Borrowed from the kernel's cache (no reference count per launch).
+    compiled: &'a Compiled,
     buffers: BufferRefs,
     loops: bool,
     compiled_now: bool,
@@ -219,10 +220,13 @@ impl<'a> JitLaunch<'a> {
     fn from_made(
         spec: &'a LaunchSpec<'a>,
         cache: &'a KernelCache,
-        made: Made,
+        made: &'a Made,
         first: bool,
     ) -> Result<JitLaunch<'a>, Unavailable> {
-        let compiled = made.map_err(|reason| Unavailable { reason, first })?;
+        let compiled = made.as_deref().map_err(|reason| Unavailable {
+            reason: reason.clone(),
+            first,
+        })?;
         let buffers = BufferRefs(
             spec.args
                 .buffers
@@ -337,9 +341,9 @@ pub enum Start<'a> {
 pub struct Warmup<'a> {
     spec: &'a LaunchSpec<'a>,
     cache: &'a KernelCache,
-    build: Arc<Build>,
+    build: &'a Build,
     /// The one-lane variant, compiling too, that may be ready first.
-    quick: Option<Arc<Build>>,
+    quick: Option<&'a Build>,
     /// Made once code is ready (`None`: it could not be compiled); the
     /// launch stays on the code it found first.
     launch: OnceLock<Option<JitLaunch<'a>>>,
@@ -359,8 +363,8 @@ impl<'a> Warmup<'a> {
     /// kernel compiles, and for good if it cannot be compiled (the first
     /// launch to learn that logs why, as [`JitLaunch::new`]'s callers do).
     pub fn launch(&self) -> Option<&JitLaunch<'a>> {
-        let (build, made) = match (self.build.get(), &self.quick) {
-            (Some(made), _) => (&self.build, made),
+        let (build, made) = match (self.build.get(), self.quick) {
+            (Some(made), _) => (self.build, made),
             (None, Some(q)) => match q.get() {
                 Some(made @ Ok(_)) => (q, made),
                 _ => return None,
@@ -370,7 +374,7 @@ impl<'a> Warmup<'a> {
         self.launch
             .get_or_init(|| {
                 let first = build.first_report();
-                match JitLaunch::from_made(self.spec, self.cache, made.clone(), first) {
+                match JitLaunch::from_made(self.spec, self.cache, made, first) {
                     Ok(l) => Some(l),
                     Err(why) => {
                         why.log_once(&self.spec.kernel.name);
