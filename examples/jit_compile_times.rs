@@ -157,6 +157,17 @@ fn main() {
         println!("first launches on the block engine: {}", missed.join(", "));
     }
     all.sort_by_key(|(_, m)| m.compiled);
+    let over: Vec<&str> = all
+        .iter()
+        .filter(|(_, m)| m.compiled > Duration::from_millis(2))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    println!(
+        "compiled in more than 2 ms: {} of {} ({})",
+        over.len(),
+        all.len(),
+        over.join(", ")
+    );
     println!("slowest to compile:");
     for (name, m) in all.iter().rev().take(8) {
         println!(
