@@ -6,7 +6,8 @@
 //! reference interpreter's buffers bit for bit.
 //!
 //! The generator writes tree reductions over shared memory (halving loops
-//! that provably end, so no step counting: the gang tier takes them), with
+//! that provably end, so no step counting: the gang tier takes them), as
+//! branches over a level or as guards on its effects, with
 //! the shortened trip's comparison in every orientation (`%tid.x < s`,
 //! `s > %laneid`, `@p` / `@!p`, some that take a prefix of the lanes rather
 //! than a suffix, some on data rather than the lane index), neighbour
@@ -84,9 +85,15 @@ enum Stmt {
     /// whichever lanes a trip runs).
     Reduce(Reduce),
     /// `block_sum`'s tree: lanes below `s` add the slot `s` above theirs
-    /// into their own, in one of four spellings of that test; `pre`: data
-    /// lines before the test in each trip (a run that is not pure: no
-    /// shortened trip may skip them).
+    /// into their own, in one of four spellings of that test (forms 0-3:
+    /// the other lanes branch to the barrier), or with every effect
+    /// guarded instead (forms 4-6: the library's reductions; a pass may end
+    /// at the first gang none of whose lanes runs them, unless the level
+    /// writes a register that crosses the barrier unguarded, as form 6
+    /// does), or guarded so that the lanes from `s` on run them (form 7:
+    /// they read the slot `s` below theirs and accumulate; no pass may end
+    /// early there); `pre`: data lines before the test in each trip (a run
+    /// that is not pure: no shortened trip may skip them).
     Tree {
         reg: u8,
         shift: u8,
@@ -242,7 +249,7 @@ fn stmt() -> impl Strategy<Value = Stmt> {
         2 => (
             data_reg(),
             1u8..=2,
-            0u8..4,
+            0u8..8,
             pick(&["r20", "%laneid", "r19", "%tid.x"]),
             prop::collection::vec(data_line(), 0..3),
         )
@@ -426,7 +433,16 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
                     0 => format!("setp.lt.u32 p5, {lane}, r25\n    @!p5 bra trip{n}"),
                     1 => format!("setp.gt.u32 p5, r25, {lane}\n    @!p5 bra trip{n}"),
                     2 => format!("setp.ge.u32 p5, {lane}, r25\n    @p5 bra trip{n}"),
-                    _ => format!("setp.le.u32 p5, r25, {lane}\n    @p5 bra trip{n}"),
+                    3 => format!("setp.le.u32 p5, r25, {lane}\n    @p5 bra trip{n}"),
+                    4 | 7 => format!("setp.lt.u32 p5, {lane}, r25"),
+                    5 => format!("setp.ge.u32 p5, {lane}, r25"),
+                    _ => format!("setp.gt.u32 p5, r25, {lane}"),
+                };
+                // The guard of the trip's effects (forms 4-7).
+                let g = match form {
+                    4 | 6 => "@p5 ",
+                    5 | 7 => "@!p5 ",
+                    _ => "",
                 };
                 let _ = writeln!(out, "    st.shared.u64 [r28], r{reg}");
                 let _ = writeln!(out, "    bar.sync");
@@ -444,13 +460,36 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
                     let _ = writeln!(out, "test{n}:");
                 }
                 let _ = writeln!(out, "    {test}");
-                let _ = writeln!(out, "    add.u32 r26, r20, r25");
-                let _ = writeln!(out, "    shl.u32 r26, r26, 3");
-                let _ = writeln!(out, "    ld.shared.u64 r27, [r26]");
-                let _ = writeln!(out, "    ld.shared.u64 r18, [r28]");
-                let _ = writeln!(out, "    add.u64 r18, r18, r27");
-                let _ = writeln!(out, "    st.shared.u64 [r28], r18");
-                let _ = writeln!(out, "trip{n}:");
+                // Forms 4, 5 and 7 compute the address and load into
+                // temporaries (r10, r11: no barrier sees them), so only
+                // their guard decides whether a level may end a pass
+                // early; the others write r26 and r27, which the kernel's
+                // end dumps (they cross the barrier: a gang left out would
+                // keep old values).
+                let (addr, val) = if matches!(form, 4 | 5 | 7) {
+                    ("r10", "r11")
+                } else {
+                    ("r26", "r27")
+                };
+                if *form == 7 {
+                    // Lanes from s on read the slot s below theirs and
+                    // accumulate: no store, no race.
+                    let _ = writeln!(out, "    sub.u32 {addr}, r20, r25");
+                } else {
+                    let _ = writeln!(out, "    add.u32 {addr}, r20, r25");
+                }
+                let _ = writeln!(out, "    shl.u32 {addr}, {addr}, 3");
+                let _ = writeln!(out, "    {g}ld.shared.u64 {val}, [{addr}]");
+                if *form != 7 {
+                    let _ = writeln!(out, "    {g}ld.shared.u64 r18, [r28]");
+                }
+                let _ = writeln!(out, "    {g}add.u64 r18, r18, {val}");
+                if *form != 7 {
+                    let _ = writeln!(out, "    {g}st.shared.u64 [r28], r18");
+                }
+                if *form < 4 {
+                    let _ = writeln!(out, "trip{n}:");
+                }
                 let _ = writeln!(out, "    bar.sync");
                 let _ = writeln!(out, "    shr.u32 r25, r25, {shift}");
                 let _ = writeln!(out, "    bra top{n}");

@@ -435,8 +435,12 @@ pub(in crate::engine::jit) fn translate(
         .unwrap_or_default();
     let record = Record::new(an, sh, count_steps, inv.as_ref(), &remat);
     let lock = inv.as_ref().map(|inv| {
-        let lockstep::Trips { pure, skips, tails } =
-            lockstep::shortened_trips(kernel, an, inv, shape);
+        let lockstep::Trips {
+            pure,
+            skips,
+            tails,
+            guarded,
+        } = lockstep::shortened_trips(kernel, an, inv, shape);
         lockstep::Lockstep {
             snaps: an
                 .spilled
@@ -451,6 +455,7 @@ pub(in crate::engine::jit) fn translate(
             next: b.declare_var(types::I32),
             pure,
             skips,
+            guarded,
             pure_run: b.declare_var(types::I8),
             tails,
             tail_run: b.declare_var(types::I8),
@@ -1071,13 +1076,13 @@ impl<'a> Gang<'a> {
                     .position(|&b| b == last)
                     .expect("every bar.sync is listed");
                 match instr.guard {
-                    None => self.barrier(k),
+                    None => self.barrier(k, Some(bi)),
                     Some(g) => match self.guard_value(g.pred, g.negated) {
                         GPred::Uni(p) => {
                             let (wait, on) = (self.b.create_block(), self.b.create_block());
                             self.b.ins().brif(p, wait, &[], on, &[]);
                             self.b.switch_to_block(wait);
-                            self.barrier(k);
+                            self.barrier(k, None);
                             self.b.switch_to_block(on);
                             self.go(next);
                         }
@@ -1474,9 +1479,10 @@ impl<'a> Gang<'a> {
 
     /// The running lanes reach `bar.sync` number `k`: they wait there
     /// until the next pass over the block's gangs.
-    fn barrier(&mut self, k: usize) {
+    /// A barrier, ending basic block `bi` when it is unguarded.
+    fn barrier(&mut self, k: usize, bi: Option<usize>) {
         if self.lock.is_some() {
-            self.lockstep_arrive(k);
+            self.lockstep_arrive(k, bi);
             return;
         }
         let mask = self.b.use_var(self.mask);
