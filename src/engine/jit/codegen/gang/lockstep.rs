@@ -548,8 +548,7 @@ impl Gang<'_> {
     }
 
     /// The gang's live lanes (all running: the barrier's block is not
-    /// partial) reach barrier `k`.
-    /// The gang's live lanes reach barrier `k`. At the end of a guarded
+    /// partial) reach barrier `k`. At the end of a guarded
     /// block `bi` (`Lockstep::guarded`): when none of them ran its guarded
     /// instructions and the gang ran only pure blocks since it resumed
     /// (`pure_run`: no block with effects; `tail_run`: no branch or exit
@@ -575,8 +574,7 @@ impl Gang<'_> {
                     None => match self.guard_value(g.pred, g.negated) {
                         GPred::Vec(m) => {
                             let bits = vector::mask_to_bits(&mut self.b, m);
-                            let live = self.live_bits();
-                            let run = self.b.ins().band(bits, live);
+                            let run = self.b.ins().band(bits, mask);
                             self.b.ins().icmp_imm_s(IntCC::Equal, run, 0)
                         }
                         GPred::Uni(p) => self.b.ins().bxor_imm_s(p, 1),
@@ -791,52 +789,34 @@ mod tests {
 
     #[test]
     fn guarded_tree_levels_whose_later_lanes_skip_them_may_end_passes() {
-        let src = |setp: &str, guard: &str, pre: &str| {
+        let src = |setp: &str, guard: &str| {
             format!(
                 ".kernel k\n.param x buf\n.shared 2048\n mov.u32 r1, %tid.x\n \
                  shl.u32 r4, r1, 3\n ld.global.u64 r3, [x]\n st.shared.u64 [r4], r3\n \
                  bar.sync\n mov.u32 r5, 128\ntop:\n setp.eq.u32 p6, r5, 0\n @p6 bra end\n \
-                 {pre}{setp}\n add.u32 r6, r1, r5\n shl.u32 r6, r6, 3\n \
+                 {setp}\n add.u32 r6, r1, r5\n shl.u32 r6, r6, 3\n \
                  {guard} ld.shared.u64 r7, [r6]\n {guard} add.u64 r3, r3, r7\n \
                  {guard} st.shared.u64 [r4], r3\n bar.sync\n shr.u32 r5, r5, 1\n bra top\n\
                  end:\n st.global.u64 [x], r3\n"
             )
         };
-        let guarded = |setp: &str, guard: &str, pre: &str| {
-            trips(&src(setp, guard, pre), Dim3::x(256))
-                .guarded
-                .iter()
-                .flatten()
-                .count()
-        };
+        let guarded = |src: &str| trips(src, Dim3::x(256)).guarded.iter().flatten().count();
         // Lanes below s run the level: the later lanes skip it.
-        assert_eq!(guarded("setp.lt.u32 p2, r1, r5", "@p2", ""), 1);
-        assert_eq!(guarded("setp.ge.u32 p2, r1, r5", "@!p2", ""), 1);
-        assert_eq!(guarded("setp.gt.u32 p2, r5, r1", "@p2", ""), 1);
+        assert_eq!(guarded(&src("setp.lt.u32 p2, r1, r5", "@p2")), 1);
+        assert_eq!(guarded(&src("setp.ge.u32 p2, r1, r5", "@!p2")), 1);
+        assert_eq!(guarded(&src("setp.gt.u32 p2, r5, r1", "@p2")), 1);
         // Lanes from s on run it: the later lanes do not skip it.
-        assert_eq!(guarded("setp.lt.u32 p2, r1, r5", "@!p2", ""), 0);
+        assert_eq!(guarded(&src("setp.lt.u32 p2, r1, r5", "@!p2")), 0);
         // Another guard among them, or an unguarded effect.
-        let mixed =
-            src("setp.lt.u32 p2, r1, r5", "@p2", "").replacen("@p2 add.u64", "@p3 add.u64", 1);
-        assert_eq!(
-            trips(&mixed, Dim3::x(256)).guarded.iter().flatten().count(),
-            0
-        );
-        let store =
-            src("setp.lt.u32 p2, r1, r5", "@p2", "").replacen("@p2 st.shared", "st.shared", 1);
-        assert_eq!(
-            trips(&store, Dim3::x(256)).guarded.iter().flatten().count(),
-            0
-        );
-        // The op library's reductions.
-        // (The family's first kernel: reduce_sum.)
+        let below = src("setp.lt.u32 p2, r1, r5", "@p2");
+        assert_eq!(guarded(&below.replacen("@p2 add.u64", "@p3 add.u64", 1)), 0);
+        assert_eq!(guarded(&below.replacen("@p2 st.shared", "st.shared", 1)), 0);
+        // The op library's reductions (the family's first kernel:
+        // reduce_sum).
         let lib = crate::ops::Family::Reduce
             .source(crate::types::ScalarType::F32)
             .expect("the library has reductions of f32");
-        assert_eq!(
-            trips(&lib, Dim3::x(256)).guarded.iter().flatten().count(),
-            1
-        );
+        assert_eq!(guarded(&lib), 1);
     }
 
     #[test]

@@ -1477,9 +1477,9 @@ impl<'a> Gang<'a> {
         }
     }
 
-    /// The running lanes reach `bar.sync` number `k`: they wait there
-    /// until the next pass over the block's gangs.
-    /// A barrier, ending basic block `bi` when it is unguarded.
+    /// The running lanes reach `bar.sync` number `k` (ending basic block
+    /// `bi` when it is unguarded): they wait there until the next pass
+    /// over the block's gangs.
     fn barrier(&mut self, k: usize, bi: Option<usize>) {
         if self.lock.is_some() {
             self.lockstep_arrive(k, bi);
