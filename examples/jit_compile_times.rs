@@ -1,6 +1,8 @@
 //! The JIT's compile time for every kernel of the op library (the ready
 //! kernels of `lanes::ops` and every type of every family), at the block
-//! shapes the library launches them with: p50, max, and the slowest; then
+//! shapes the library launches them with: p50, max, and the slowest (of
+//! the hot part, for kernels compiled in two, and the general parts'
+//! apart); then
 //! how long a first launch with the default options waits for the JIT
 //! (`LaunchOptions::jit_wait`: past it, blocks start on the block engine
 //! while the kernel compiles in the background).
@@ -25,6 +27,8 @@ struct Measured {
     /// The JIT's choice: its compile time and tier.
     compiled: Duration,
     tier: Tier,
+    /// The compile time of its general part, when compiled apart.
+    general: Option<Duration>,
     /// How long a first launch with the default wait waited.
     waited: Duration,
     /// The code that first launch got, if it got code: its tier and
@@ -63,6 +67,7 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
         launch.compile_time().expect("a fresh kernel is compiled"),
         launch.tier(),
     );
+    let general = launch.general_compile_time();
     let spec = LaunchSpec {
         kernel: copy,
         ..spec
@@ -75,11 +80,15 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
         _ => None,
     };
     drop(started);
-    // Let the background compilation finish before the next kernel.
-    JitLaunch::new(&spec).expect("the JIT compiles every op kernel");
+    // Let the background compilation (the general part too) finish
+    // before the next kernel.
+    JitLaunch::new(&spec)
+        .expect("the JIT compiles every op kernel")
+        .general_compile_time();
     Measured {
         compiled,
         tier,
+        general,
         waited,
         first,
     }
@@ -122,6 +131,20 @@ fn main() {
     let mut times: Vec<Duration> = all.iter().map(|(_, m)| m.compiled).collect();
     let (p50, max) = p50_max(&mut times);
     println!("{} kernels: p50 {p50:.2} ms, max {max:.2} ms", all.len());
+    let mut general: Vec<Duration> = all.iter().filter_map(|(_, m)| m.general).collect();
+    if !general.is_empty() {
+        let mut hot: Vec<Duration> = all
+            .iter()
+            .filter(|(_, m)| m.general.is_some())
+            .map(|(_, m)| m.compiled)
+            .collect();
+        let (hot_p50, hot_max) = p50_max(&mut hot);
+        let (p50, max) = p50_max(&mut general);
+        println!(
+            "{} of them in two parts: the hot part p50 {hot_p50:.2} ms, max {hot_max:.2} ms; the general part (compiled when first needed or after the hot part) p50 {p50:.2} ms, max {max:.2} ms",
+            general.len()
+        );
+    }
     let mut waits: Vec<Duration> = all.iter().map(|(_, m)| m.waited).collect();
     let (p50, max) = p50_max(&mut waits);
     println!(

@@ -87,6 +87,9 @@ impl StorageSet {
     pub(crate) fn insert(&mut self, id: u16) {
         self.0[id as usize / 64] |= 1 << (id % 64);
     }
+    pub(crate) fn remove(&mut self, id: u16) {
+        self.0[id as usize / 64] &= !(1 << (id % 64));
+    }
     pub(crate) fn contains(&self, id: u16) -> bool {
         self.0[id as usize / 64] & (1 << (id % 64)) != 0
     }

@@ -225,6 +225,36 @@ impl Analysis {
     }
 }
 
+/// What is live just before instruction `pc` runs (its own reads
+/// included): the liveness of `an` carried back from the end of `pc`'s
+/// basic block.
+pub(super) fn live_before(kernel: &Kernel, an: &Analysis, pc: usize) -> StorageSet {
+    let bi = an
+        .blocks
+        .iter()
+        .position(|b| b.start <= pc && pc < b.end)
+        .expect("every instruction lies in a basic block");
+    let mut live = StorageSet::EMPTY;
+    for s in an.succs[bi].iter().flatten().copied() {
+        live.union(&an.live_in[s]);
+    }
+    for i in kernel.instrs[pc..an.blocks[bi].end].iter().rev() {
+        if i.guard.is_none() {
+            for_each_use(i, &mut |id, w| {
+                if w {
+                    live.remove(id);
+                }
+            });
+        }
+        for_each_use(i, &mut |id, w| {
+            if !w {
+                live.insert(id);
+            }
+        });
+    }
+    live
+}
+
 /// Backward liveness over basic blocks. A guarded write may leave the old
 /// value in place, so it does not end the old value's life.
 fn liveness(
@@ -312,6 +342,28 @@ mod tests {
         assert_eq!(a.kinds[4], Kind::I32Sign);
         assert_eq!(a.regs, [0, 1, 2, 3, 4]);
         assert!(!a.loops);
+    }
+
+    #[test]
+    fn live_before_an_instruction_counts_its_reads_and_what_follows() {
+        let src = ".kernel k\n.param x buf\n mov.u32 r0, 1\n mov.u32 r1, 2\n\
+                   add.u32 r2, r0, r1\n @p0 mov.u32 r2, 7\n st.global.u32 [x], r2\n";
+        let p = crate::compile("t.lasm", src).unwrap();
+        let (k, a) = (&p.kernels[0], Analysis::new(&p.kernels[0]));
+        let live = |pc| {
+            let l = live_before(k, &a, pc);
+            let mut ids: Vec<u16> = (0..300).filter(|&i| l.contains(i)).collect();
+            ids.sort();
+            ids
+        };
+        let p0 = pred_id(0);
+        // Before the add: its operands (r2 is written unguarded there).
+        assert_eq!(live(2), [0, 1, p0]);
+        // Before the guarded write: r2's old value too (p0 may be false).
+        assert_eq!(live(3), [2, p0]);
+        assert_eq!(live(4), [2]);
+        // The start of the kernel: only what is read before written.
+        assert_eq!(live(0), [p0]);
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub const MAX_INSTRUCTIONS: usize = 20_000;
 /// The entry point of a compiled kernel.
 pub(super) type Entry = unsafe extern "C" fn(*mut Frame) -> u32;
 
+/// The entry point of a kernel's general part: the frame, the hand-over
+/// state and the hand-over's index (`gang::Part`).
+pub(super) type GeneralEntry = unsafe extern "C" fn(*mut Frame, *mut u8, u32) -> u32;
+
 /// One compiled variant of a kernel.
 pub(super) struct Compiled {
     pub entry: Entry,
@@ -36,24 +40,100 @@ pub(super) struct Compiled {
     pub tier: Tier,
     /// Words of spill area a block needs (what crosses its barriers).
     pub spill_words: usize,
-    /// How long translation and code generation took.
+    /// How long translation and code generation took (of the hot part,
+    /// when the kernel is compiled in two: see `general`).
     pub compile_time: Duration,
-    /// The module owning the code; taken and freed on drop.
-    module: Mutex<Option<JITModule>>,
+    /// A gang-tier kernel with a full version is compiled in two parts
+    /// (`gang::Part`): `entry` is the hot one, and this the general one,
+    /// compiled when first needed or by the background compiler after
+    /// the hot one.
+    pub general: Option<General>,
+    /// The module owning the code.
+    _code: Code,
 }
 
-impl Drop for Compiled {
+/// A kernel's general part (see [`Compiled::general`]).
+pub(super) struct General {
+    /// The variant it belongs to.
+    key: Key,
+    made: OnceLock<Result<GeneralCode, Arc<str>>>,
+    /// Handed to the background compiler (at most once).
+    queued: AtomicBool,
+}
+
+/// A compiled general part.
+pub(super) struct GeneralCode {
+    pub entry: GeneralEntry,
+    pub compile_time: Duration,
+    _code: Code,
+}
+
+impl General {
+    /// The general part, compiled now on this thread if no one has (waits
+    /// for a compilation in progress elsewhere). `kernel` is the one whose
+    /// derived data holds this variant.
+    pub fn get_or_compile(&self, kernel: &Kernel) -> &Result<GeneralCode, Arc<str>> {
+        self.made.get_or_init(|| {
+            let cache = KernelCache::of(kernel);
+            let made = compile_part(
+                cache.kernel(kernel),
+                cache.analysis(kernel),
+                self.key,
+                gang::Part::General,
+            )?;
+            // SAFETY: the general part has the general signature
+            // (`general_signature`), which `GeneralEntry` spells.
+            let entry = unsafe { std::mem::transmute::<*const u8, GeneralEntry>(made.code) };
+            Ok(GeneralCode {
+                entry,
+                compile_time: made.time,
+                _code: made.module,
+            })
+        })
+    }
+
+    /// The general part if it is compiled.
+    pub fn get(&self) -> Option<&Result<GeneralCode, Arc<str>>> {
+        self.made.get()
+    }
+}
+
+impl Compiled {
+    /// The general part if it is compiled: it runs whole launches then
+    /// (entered at `frame::START`), the hot part only those before.
+    pub fn general_code(&self) -> Option<&GeneralCode> {
+        self.general.as_ref()?.get()?.as_ref().ok()
+    }
+
+    /// The entry of the general part (compiled now if need be); `kernel`
+    /// as for [`General::get_or_compile`].
+    pub fn general_entry(&self, kernel: &Kernel) -> Result<GeneralEntry, Arc<str>> {
+        let general = self
+            .general
+            .as_ref()
+            .ok_or_else(|| Arc::<str>::from("the kernel has no general part"))?;
+        match general.get_or_compile(kernel) {
+            Ok(g) => Ok(g.entry),
+            Err(e) => Err(Arc::clone(e)),
+        }
+    }
+}
+
+/// The module owning some generated code; freed on drop.
+struct Code(Mutex<Option<JITModule>>);
+
+impl Drop for Code {
     fn drop(&mut self) {
-        let module = match self.module.get_mut() {
+        let module = match self.0.get_mut() {
             Ok(m) => m.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         if let Some(m) = module {
-            // SAFETY: `entry` is the only pointer into the module's code,
-            // and it is only called through an `Arc<Compiled>` that a
-            // launch holds for as long as it runs: being dropped, this
-            // value has no such holder left, so no generated code runs or
-            // will run.
+            // SAFETY: the entry points into the module's code are only
+            // called through the `Compiled` (or its `General`) that owns
+            // this value, which a launch borrows from the kernel's cache
+            // for as long as it runs: being dropped, it has no such
+            // borrower left, so no generated code runs or will run.
             unsafe { m.free_memory() }
         }
     }
@@ -146,6 +226,7 @@ impl Build {
             kernel: Arc::clone(kernel),
             key,
             build: Arc::clone(self),
+            general: false,
         };
         let unsent = match compiler() {
             Some(tx) => tx.send(job).err().map(|e| e.0),
@@ -184,6 +265,8 @@ struct Job {
     kernel: Arc<Kernel>,
     key: Key,
     build: Arc<Build>,
+    /// The variant's general part (its hot part is compiled).
+    general: bool,
 }
 
 /// The background compiler thread's queue, started on first use (`None`
@@ -213,7 +296,26 @@ fn compiler() -> Option<&'static Sender<Job>> {
                             .position(|j| j.key.tier == Some(Tier::Lane))
                             .unwrap_or(0);
                         let job = pending.remove(at);
+                        if job.general {
+                            if let Some(Ok(c)) = job.build.get()
+                                && let Some(g) = &c.general
+                            {
+                                let _ = g.get_or_compile(&job.kernel);
+                            }
+                            continue;
+                        }
                         job.build.get_or_compile(&job.kernel, job.key);
+                        // A hot part: its general part next, after what
+                        // launches wait for.
+                        if let Some(Ok(c)) = job.build.get()
+                            && let Some(g) = &c.general
+                            && !g.queued.swap(true, Ordering::AcqRel)
+                        {
+                            pending.push(Job {
+                                general: true,
+                                ..job
+                            });
+                        }
                     }
                 })
                 .ok()
@@ -329,6 +431,36 @@ impl KernelCache {
     /// refused before compiling (and logs it).
     pub fn first_refusal(&self) -> bool {
         !self.refused.swap(true, Ordering::Relaxed)
+    }
+
+    /// Has the background compiler make the general part of variant
+    /// `key` (compiled), if it has one and no one asked before; `kernel`
+    /// is the one whose derived data this cache is.
+    pub fn queue_general(&self, kernel: &Arc<Kernel>, key: Key) {
+        let Some(build) = self.variants.find(key) else {
+            return;
+        };
+        let Some(Ok(c)) = build.get() else {
+            return;
+        };
+        let Some(g) = &c.general else {
+            return;
+        };
+        if g.get().is_some() || g.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let job = Job {
+            kernel: Arc::clone(kernel),
+            key,
+            build: Arc::clone(build),
+            general: true,
+        };
+        let unsent = match compiler() {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        // Without the compiler thread, the first hand-over compiles it.
+        drop(unsent);
     }
 
     /// The build of variant `key` (added if new).
@@ -488,8 +620,47 @@ fn isa() -> Result<&'static (OwnedTargetIsa, Features), String> {
     .map_err(Clone::clone)
 }
 
-/// Compiles one variant.
+/// Compiles one variant (its hot part, when it has two: `gang::Part`).
 fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String> {
+    let made = compile_part(kernel, an, key, gang::Part::Hot)?;
+    // SAFETY: `code` is the finalized function `translate` built with
+    // `kernel_signature`: one pointer argument, one `u32` result, in the
+    // platform's C calling convention (`default_call_conv`).
+    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(made.code) };
+    Ok(Compiled {
+        entry,
+        tier: made.tier,
+        spill_words: made.spill_bytes.div_ceil(8),
+        compile_time: made.time,
+        general: made.has_general.then(|| General {
+            key,
+            made: OnceLock::new(),
+            queued: AtomicBool::new(false),
+        }),
+        _code: made.module,
+    })
+}
+
+/// What [`compile_part`] makes.
+struct PartCode {
+    /// The finalized function.
+    code: *const u8,
+    tier: Tier,
+    spill_bytes: usize,
+    /// A hot part that hands over to a general one.
+    has_general: bool,
+    time: Duration,
+    module: Code,
+}
+
+/// Compiles one part of a variant: the hot or whole function
+/// (`kernel_signature`), or the general part (`general_signature`).
+fn compile_part(
+    kernel: &Kernel,
+    an: &Analysis,
+    key: Key,
+    part: gang::Part,
+) -> Result<PartCode, String> {
     let start = Instant::now();
     let (isa, features) = isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
@@ -498,7 +669,10 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         call_conv: isa.default_call_conv(),
         frontend: isa.frontend_config(),
     };
-    let sig = codegen::kernel_signature(target.call_conv);
+    let sig = match part {
+        gang::Part::General => codegen::general_signature(target.call_conv),
+        _ => codegen::kernel_signature(target.call_conv),
+    };
     let id = module
         .declare_function("kernel", Linkage::Local, &sig)
         .map_err(|e| format!("declare: {e}"))?;
@@ -515,17 +689,21 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         shape: key.block,
         count_steps: key.count_steps,
     };
-    let (tier, spill_bytes) = match shapes {
+    let (tier, spill_bytes, has_general) = match shapes {
         Ok(sh) if !one_lane => {
-            let bytes = gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target);
-            (Tier::Gang, bytes)
+            let (bytes, has_general) =
+                gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target, part);
+            (Tier::Gang, bytes, has_general)
+        }
+        _ if part == gang::Part::General => {
+            return Err("only the gang tier has a general part".into());
         }
         _ => {
             codegen::translate(&mut ctx.func, &mut fctx, &variant, &target);
             // One word per lane per spilled register, and one for the
             // predicates.
             let slots = an.spilled.len() + usize::from(!an.spilled_preds.is_empty());
-            (Tier::Lane, 8 * slots * key.block.count() as usize)
+            (Tier::Lane, 8 * slots * key.block.count() as usize, false)
         }
     };
     // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code,
@@ -534,7 +712,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
     let dump = std::env::var("LANES_JIT_DUMP").unwrap_or_default();
     if dump == "ir" {
         eprintln!(
-            "; kernel `{}`, block {}\n{}",
+            "; kernel `{}`, block {}, {part:?} part\n{}",
             kernel.name,
             key.block,
             ctx.func.display()
@@ -545,12 +723,24 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         .define_function(id, &mut ctx)
         .map_err(|e| format!("code generation failed: {e:?}"))?;
     if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
-        eprintln!("; kernel `{}`, block {}\n{text}", kernel.name, key.block);
+        eprintln!(
+            "; kernel `{}`, block {}, {part:?} part\n{text}",
+            kernel.name, key.block
+        );
     }
     if dump == "bin"
         && let Some(c) = ctx.compiled_code()
     {
-        let name = format!("lanes-jit-{}-{}.bin", kernel.name, key.block.count());
+        let general = if part == gang::Part::General {
+            "-general"
+        } else {
+            ""
+        };
+        let name = format!(
+            "lanes-jit-{}-{}{general}.bin",
+            kernel.name,
+            key.block.count()
+        );
         let path = std::env::temp_dir().join(name);
         match std::fs::write(&path, c.code_buffer()) {
             Ok(()) => eprintln!(
@@ -569,16 +759,13 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         .finalize_definitions()
         .map_err(|e| format!("cannot make the code executable: {e}"))?;
     let code = module.get_finalized_function(id);
-    // SAFETY: `code` is the finalized function `translate` built with
-    // `kernel_signature`: one pointer argument, one `u32` result, in the
-    // platform's C calling convention (`default_call_conv`).
-    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
-    Ok(Compiled {
-        entry,
+    Ok(PartCode {
+        code,
         tier,
-        spill_words: spill_bytes.div_ceil(8),
-        compile_time: start.elapsed(),
-        module: Mutex::new(Some(module)),
+        spill_bytes,
+        has_general,
+        time: start.elapsed(),
+        module: Code(Mutex::new(Some(module))),
     })
 }
 

@@ -10,6 +10,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::cache::Compiled;
 use crate::engine::LaunchSpec;
 use crate::engine::reference::{self, BlockCtx, Lane, Stop, check_lane_access};
 use crate::exec::{arith, atomic, convert, math};
@@ -25,6 +26,9 @@ pub(super) mod status {
     pub const FAULT: u32 = 1;
     /// The launch's stop flag was set: the range was abandoned.
     pub const STOPPED: u32 = 2;
+    /// The general part of a kernel was entered at a hand-over it does not
+    /// have (a bug of lanes).
+    pub const BAD_HANDOVER: u32 = 3;
 }
 
 /// Why generated code stopped with [`status::FAULT`].
@@ -104,6 +108,8 @@ pub(super) struct Host<'a> {
     pub fault: Option<Box<Fault>>,
     /// A helper failed in a way that is a bug of lanes, not of the kernel.
     pub internal: Option<String>,
+    /// The code running (its general part: `general`).
+    pub compiled: &'a Compiled,
 }
 
 impl Frame {
@@ -392,6 +398,39 @@ pub(super) extern "C" fn finish_gang(
         host.internal = Some(format!("no lane of the gang at {lane0} faulted at {pc}"));
         status::FAULT
     })
+}
+
+/// The hand-over index with which a kernel's general part runs a frame
+/// from its start (no state): once compiled, it runs every launch.
+pub(super) const START: u32 = u32::MAX;
+
+/// `general(frame, state, index)`: the hot part of a kernel (see
+/// `codegen::gang::Part`) hands a gang over to the general part at
+/// hand-over `index`, its state in `state`: the general part (compiled
+/// now if the background compiler has not made it yet, or waited for if
+/// it is compiling it) runs the rest of the frame's blocks. Returns its
+/// status.
+pub(super) extern "C" fn general(frame: *mut Frame, state: *mut u8, index: u32) -> u32 {
+    let entry = with_host(frame, None, |_, host| {
+        match host.compiled.general_entry(host.spec.kernel) {
+            Ok(entry) => Some(entry),
+            Err(e) => {
+                host.internal = Some(format!("the kernel's general part: {e}"));
+                None
+            }
+        }
+    });
+    match entry {
+        // SAFETY: `entry` is the general part compiled for the kernel and
+        // variant of the hot part that called this helper (the launch's
+        // `Compiled`), made by the same translation, so it reads the
+        // state its stub stored (`state`, a stack slot of the caller that
+        // lives until this returns) at the hand-over `index`; `frame` is
+        // the frame the hot part was called with, untouched by this
+        // helper after `with_host` returned.
+        Some(entry) => unsafe { entry(frame, state, index) },
+        None => status::DONE,
+    }
 }
 
 /// `zero(ptr, len)`: clears shared memory at a block's start.

@@ -193,8 +193,15 @@ impl<'a> JitLaunch<'a> {
     ) -> Result<Start<'a>, Unavailable> {
         debug_assert!(std::ptr::eq(spec.kernel, &**kernel));
         if wait == Duration::MAX {
-            // No need for the compiler thread.
-            return JitLaunch::new(spec).map(Start::Ready);
+            // Compiled on this thread; the compiler thread makes only the
+            // general part, if the code has one, for later launches.
+            let launch = JitLaunch::new(spec)?;
+            if launch.compiled.general_code().is_none()
+                && let Ok((cache, key)) = cache_and_key(spec, env_tier())
+            {
+                cache.queue_general(kernel, key);
+            }
+            return Ok(Start::Ready(launch));
         }
         // The wait counts from here: the kernel's analysis (on its first
         // launch) is part of it. The clock is read only when the code may
@@ -269,6 +276,23 @@ impl<'a> JitLaunch<'a> {
     /// it was compiled before).
     pub fn compile_time(&self) -> Option<Duration> {
         self.compiled_now.then_some(self.compiled.compile_time)
+    }
+
+    /// The compile time of the code's general part, compiled now if it is
+    /// not yet (or waited for, if the background compiler is at it), when
+    /// the code has one: a gang-tier kernel with a full version is
+    /// compiled in two parts, the hot one first (what
+    /// [`JitLaunch::compile_time`] reports) and the general one, which
+    /// runs what leaves the full version (a partial gang, a block that
+    /// fails its checks, lanes that part), when first needed or on the
+    /// background compiler after the hot one. `None` without a general
+    /// part, or when it cannot be compiled.
+    pub fn general_compile_time(&self) -> Option<Duration> {
+        let general = self.compiled.general.as_ref()?;
+        match general.get_or_compile(self.spec.kernel) {
+            Ok(g) => Some(g.compile_time),
+            Err(_) => None,
+        }
     }
 }
 
@@ -458,6 +482,7 @@ impl JitState {
             shared: &self.shared,
             fault: None,
             internal: None,
+            compiled: launch.compiled,
         };
         let mut frame = Frame {
             first_block: blocks.start,
@@ -493,7 +518,16 @@ impl JitState {
         // `GANG_REGS` words; `stop` points to the launch's live stop flag;
         // `host` outlives the call. Generated code checks every kernel
         // access against these lengths before making it.
-        let st = unsafe { (launch.compiled.entry)(&mut frame) };
+        //
+        // A general part (`Compiled::general_code`) was compiled for the
+        // same kernel, block shape and frame layout; entered at `START` it
+        // reads no hand-over state (the null pointer).
+        let st = unsafe {
+            match launch.compiled.general_code() {
+                Some(g) => (g.entry)(&mut frame, std::ptr::null_mut(), frame::START),
+                None => (launch.compiled.entry)(&mut frame),
+            }
+        };
         let result = match st {
             status::DONE => Ok(()),
             status::STOPPED => {
@@ -501,6 +535,10 @@ impl JitState {
                 Ok(())
             }
             status::FAULT => Err(frame.fault(&mut host)),
+            status::BAD_HANDOVER => {
+                host.internal = Some("the general part has no such hand-over".to_string());
+                Ok(())
+            }
             other => {
                 host.internal = Some(format!("generated code returned status {other}"));
                 Ok(())
@@ -611,6 +649,49 @@ mod tests {
             Err(LaunchError::Fault(f)) => Err(f),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[test]
+    fn the_general_part_is_compiled_when_a_launch_first_leaves_the_full_version() {
+        let src = ".kernel k\n.param x buf\n.param n u32\n mov.u64 r0, %gid\n\
+                   setp.ge.u64 p0, r0, n\n @p0 exit\n shl.u64 r1, r0, 2\n\
+                   st.global.u32 [x + r1], 7\n";
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        // Runs the kernel on 64 lanes: whether the general part was
+        // compiled after it, and what it stored.
+        let run = |n: u64| {
+            let x = Arc::new(Buffer::zeroed(4 * 64).unwrap());
+            let args = BoundArgs {
+                buffers: vec![x.clone()],
+                scalars: vec![n],
+            };
+            let stop = crate::engine::StopFlag::new();
+            let spec = LaunchSpec {
+                kernel: k,
+                grid: Dim3::x(2),
+                block: Dim3::x(32),
+                args: &args,
+                max_steps: 1 << 20,
+                stop: &stop,
+            };
+            let launch = JitLaunch::with_tier(&spec, Some(Tier::Gang)).unwrap();
+            JitState::new().run_blocks(&launch, 0..2).unwrap();
+            let general = launch.compiled.general.as_ref().expect("a full version");
+            let words: Vec<u32> = x
+                .to_bytes()
+                .chunks(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            (general.get().is_some(), words)
+        };
+        // Every lane stores: the hot part alone runs the launch.
+        assert_eq!(run(64), (false, vec![7; 64]), "compiled without need");
+        // Lanes 50.. exit: a gang parts, and the general part runs it.
+        let want: Vec<u32> = (0..64).map(|i| if i < 50 { 7 } else { 0 }).collect();
+        assert_eq!(run(50), (true, want));
+        // Compiled, the general part runs launches from their start.
+        assert_eq!(run(64), (true, vec![7; 64]));
     }
 
     #[test]

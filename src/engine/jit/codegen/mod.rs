@@ -107,6 +107,8 @@ pub(super) enum Helper {
     Zero,
     /// [`frame::finish_gang`]
     FinishGang,
+    /// [`frame::general`]
+    General,
 }
 
 impl Helper {
@@ -117,6 +119,7 @@ impl Helper {
             Helper::Finish => frame::finish as *const () as i64,
             Helper::Zero => frame::zero as *const () as i64,
             Helper::FinishGang => frame::finish_gang as *const () as i64,
+            Helper::General => frame::general as *const () as i64,
         }
     }
 
@@ -149,6 +152,8 @@ impl Helper {
             ),
             // ptr, len
             Helper::Zero => (&[types::I64, types::I64], None),
+            // frame, hand-over state, hand-over index -> status
+            Helper::General => (&[types::I64, types::I64, types::I32], Some(types::I32)),
         };
         s.params.extend(params.iter().map(|&t| p(t)));
         s.returns.extend(ret.map(p));
@@ -282,6 +287,15 @@ pub(super) fn kernel_signature(call_conv: CallConv) -> Signature {
     s
 }
 
+/// The signature of a kernel's general part (see `gang::Part`): the
+/// frame, the hand-over state, the hand-over's index; the status.
+pub(super) fn general_signature(call_conv: CallConv) -> Signature {
+    let mut s = kernel_signature(call_conv);
+    s.params.push(AbiParam::new(types::I64));
+    s.params.push(AbiParam::new(types::I32));
+    s
+}
+
 /// Whether the step limit can be reached: with a budget below the most
 /// steps a lane can take, or always when a loop may not end (`loops`).
 /// Without loops, a lane takes at most the program's length.
@@ -322,7 +336,7 @@ pub(super) struct Translator<'a> {
     lane_state: Value,
     steps_mem: Value,
     regs_mem: Value,
-    sigs: [Option<SigRef>; 5],
+    sigs: [Option<SigRef>; 6],
     bbs: Vec<Block>,
     lane_exit: Block,
     lane_next: Block,
@@ -419,7 +433,7 @@ pub(super) fn translate(
         lane_state,
         steps_mem,
         regs_mem,
-        sigs: [None; 5],
+        sigs: [None; 6],
     };
     t.emit(first, target.frontend);
 }

@@ -535,7 +535,9 @@ impl Gang<'_> {
                 // With all four lanes live, in the full version.
                 Some(rb) if !self.bbs_full.is_empty() => {
                     let whole = self.b.ins().icmp_imm_s(IntCC::Equal, live, 0xF);
-                    let (full, general) = (self.bbs_full[rb], self.bbs[rb]);
+                    let start = self.an.blocks[rb].start;
+                    let general = self.handover(super::Resume::At(start));
+                    let full = self.bbs_full[rb];
                     self.b.ins().brif(whole, full, &[], general, &[]);
                 }
                 Some(rb) => {

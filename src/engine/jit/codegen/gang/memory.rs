@@ -70,18 +70,12 @@ impl<'a> Gang<'a> {
             self.vector_access(op, ty, at);
             return;
         }
+        if self.full {
+            self.full_access(pc, op, ty, space, addr, shape, run_bits);
+            return;
+        }
         // The vector path when all four lanes run and the run checks out,
         // lane by lane otherwise.
-        let shared = if self.run_all {
-            self.shared_slow[pc]
-        } else {
-            None
-        };
-        // The general version's path for every live lane, when the full
-        // version will share it.
-        let share = !self.full && self.write_mask.is_none() && !self.bbs_full.is_empty();
-        // The lane-by-lane path; from the full version, a landing block
-        // before the general version's copy of it.
         let slow = self.b.create_block();
         let join = self.b.create_block();
         self.b.set_cold_block(slow);
@@ -102,30 +96,54 @@ impl<'a> Gang<'a> {
         };
         self.vector_access(op, ty, at);
         self.b.ins().jump(join, &[]);
-        if let Some(general) = shared {
-            // The path was emitted with the general version: the gang
-            // goes on there, its state defined on the way.
-            self.b.switch_to_block(slow);
-            self.enter_general();
-            let all = self.b.ins().iconst(types::I32, 0xF);
-            self.b.def_var(self.mask, all);
-            self.b.ins().jump(general, &[]);
-            self.b.switch_to_block(join);
-            return;
-        }
         self.b.switch_to_block(slow);
         self.cold_path(|g| {
-            let run_bits = if share {
-                // Entered from the full version too: the live lanes from
-                // the variable, not this version's value.
-                g.shared_slow[pc] = Some(slow);
-                g.b.use_var(g.mask)
-            } else {
-                run_bits
-            };
             g.per_lane(pc, run_bits, true, lane_by_lane);
             g.b.ins().jump(join, &[]);
         });
+        self.b.switch_to_block(join);
+    }
+
+    /// A contiguous access in the full version: the vector path when all
+    /// four lanes run it and the run checks out, nothing when no lane runs
+    /// it, and otherwise (some lanes run it, or the check fails) the gang
+    /// goes on in the general version at this instruction, which runs it
+    /// lane by lane (`Gang::leave_full`): the full version carries no
+    /// lane-by-lane code.
+    #[allow(clippy::too_many_arguments)]
+    fn full_access(
+        &mut self,
+        pc: usize,
+        op: Op,
+        ty: ScalarType,
+        space: crate::kernel::Space,
+        addr: crate::kernel::Address,
+        shape: Shape,
+        run_bits: Value,
+    ) {
+        let leave = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(leave);
+        if !self.run_all {
+            let all = self.b.ins().icmp_imm_s(IntCC::Equal, run_bits, 0xF);
+            let (fast, not_all) = (self.b.create_block(), self.b.create_block());
+            self.b.ins().brif(all, fast, &[], not_all, &[]);
+            self.b.switch_to_block(not_all);
+            self.b.ins().brif(run_bits, leave, &[], join, &[]);
+            self.b.switch_to_block(fast);
+        }
+        match self.run_address(space, addr, ty, shape, leave) {
+            Some(at) => {
+                self.vector_access(op, ty, at);
+                self.b.ins().jump(join, &[]);
+            }
+            // Unreachable in practice (contiguous shapes have a register).
+            None => {
+                self.b.ins().jump(leave, &[]);
+            }
+        }
+        self.b.switch_to_block(leave);
+        self.leave_full(pc);
         self.b.switch_to_block(join);
     }
 
