@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanes::engine::jit::{JitLaunch, Start, Tier};
+use lanes::engine::jit::{JitLaunch, JitState, Start, Tier};
 use lanes::engine::{LaunchSpec, StopFlag};
 use lanes::kernel::ParamKind;
 use lanes::launch::{BoundArgs, Dim3};
@@ -33,8 +33,9 @@ struct Measured {
     waited: Duration,
     /// The code that first launch got, if it got code: its tier and
     /// compile time (kernels whose lanes wait apart start on the one-lane
-    /// tier while the gang tier compiles).
-    first: Option<(Tier, Duration)>,
+    /// tier while the gang tier compiles), and how long the launch took
+    /// to its end (on one thread).
+    first: Option<(Tier, Duration, Duration)>,
 }
 
 /// Compiles `k` (freshly assembled: compiled code is cached beside the
@@ -76,7 +77,18 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
     let started = JitLaunch::start(&spec, copy, DEFAULT_JIT_WAIT);
     let waited = start.elapsed();
     let first = match &started {
-        Ok(Start::Ready(l)) => Some((l.tier(), l.compile_time().unwrap_or_default())),
+        Ok(Start::Ready(l)) => {
+            // Run it (one block; sizes zero, so its lanes mostly exit at
+            // once, and a fault ends it as well): a gang that leaves the
+            // full version waits for the general part of a kernel
+            // compiled in two.
+            let _ = JitState::new().run_blocks(l, 0..1);
+            Some((
+                l.tier(),
+                l.compile_time().unwrap_or_default(),
+                start.elapsed(),
+            ))
+        }
         _ => None,
     };
     drop(started);
@@ -157,7 +169,7 @@ fn main() {
     let mut quick: Vec<Duration> = all
         .iter()
         .filter_map(|(_, m)| match m.first {
-            Some((Tier::Lane, t)) if m.tier == Tier::Gang => Some(t),
+            Some((Tier::Lane, t, _)) if m.tier == Tier::Gang => Some(t),
             _ => None,
         })
         .collect();
@@ -171,6 +183,14 @@ fn main() {
             quick.len()
         );
     }
+    let mut whole: Vec<Duration> = all
+        .iter()
+        .filter_map(|(_, m)| m.first.map(|f| f.2))
+        .collect();
+    let (p50, max) = p50_max(&mut whole);
+    println!(
+        "first launches on compiled code, from the launch to its end (one block of zero sizes): p50 {p50:.2} ms, max {max:.2} ms"
+    );
     let missed: Vec<String> = all
         .iter()
         .filter(|(_, m)| m.first.is_none())

@@ -1,6 +1,8 @@
 //! Compiled kernels: one Cranelift module per (kernel, block shape, step
-//! counting), made on first use, kept beside the kernel (its derived-data
-//! slot) and freed with it. The CPU's features are the process's, so they
+//! counting), two for a kernel compiled in two parts (`gang::Part`: the
+//! hot part, and the general part when first needed or on the background
+//! compiler after it), made on first use, kept beside the kernel (its
+//! derived-data slot) and freed with it. The CPU's features are the process's, so they
 //! need no key of their own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +45,7 @@ pub(super) struct Compiled {
     /// How long translation and code generation took (of the hot part,
     /// when the kernel is compiled in two: see `general`).
     pub compile_time: Duration,
-    /// A gang-tier kernel with a full version is compiled in two parts
+    /// A barrier-free gang-tier kernel with a full version is compiled in two parts
     /// (`gang::Part`): `entry` is the hot one, and this the general one,
     /// compiled when first needed or by the background compiler after
     /// the hot one.

@@ -280,7 +280,7 @@ impl<'a> JitLaunch<'a> {
 
     /// The compile time of the code's general part, compiled now if it is
     /// not yet (or waited for, if the background compiler is at it), when
-    /// the code has one: a gang-tier kernel with a full version is
+    /// the code has one: a barrier-free gang-tier kernel with a full version is
     /// compiled in two parts, the hot one first (what
     /// [`JitLaunch::compile_time`] reports) and the general one, which
     /// runs what leaves the full version (a partial gang, a block that
