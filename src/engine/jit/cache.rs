@@ -224,16 +224,12 @@ impl Build {
         if self.made.get().is_some() || self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        let job = Job {
+        let unsent = send(Job {
             kernel: Arc::clone(kernel),
             key,
             build: Arc::clone(self),
             general: false,
-        };
-        let unsent = match compiler() {
-            Some(tx) => tx.send(job).err().map(|e| e.0),
-            None => Some(job),
-        };
+        });
         if let Some(job) = unsent {
             job.build.get_or_compile(&job.kernel, key);
         }
@@ -269,6 +265,15 @@ struct Job {
     build: Arc<Build>,
     /// The variant's general part (its hot part is compiled).
     general: bool,
+}
+
+/// Hands `job` to the background compiler thread; gives it back when
+/// the thread cannot take it.
+fn send(job: Job) -> Option<Job> {
+    match compiler() {
+        Some(tx) => tx.send(job).err().map(|e| e.0),
+        None => Some(job),
+    }
 }
 
 /// The background compiler thread's queue, started on first use (`None`
@@ -451,18 +456,13 @@ impl KernelCache {
         if g.get().is_some() || g.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        let job = Job {
+        // Without the compiler thread, the first hand-over compiles it.
+        drop(send(Job {
             kernel: Arc::clone(kernel),
             key,
             build: Arc::clone(build),
             general: true,
-        };
-        let unsent = match compiler() {
-            Some(tx) => tx.send(job).err().map(|e| e.0),
-            None => Some(job),
-        };
-        // Without the compiler thread, the first hand-over compiles it.
-        drop(unsent);
+        }));
     }
 
     /// The build of variant `key` (added if new).
