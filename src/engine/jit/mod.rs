@@ -695,6 +695,36 @@ mod tests {
     }
 
     #[test]
+    fn a_launch_that_compiles_on_its_own_thread_queues_the_general_part() {
+        let src = ".kernel k\n.param x buf\n mov.u64 r0, %gid\n shl.u64 r0, r0, 2\n\
+                   st.global.u32 [x + r0], 1\n";
+        let k = crate::compile("t.lasm", src).unwrap().kernels[0].clone();
+        let args = BoundArgs {
+            buffers: vec![Arc::new(Buffer::zeroed(4 * 64).unwrap())],
+            scalars: vec![],
+        };
+        let stop = crate::engine::StopFlag::new();
+        let spec = LaunchSpec {
+            kernel: &k,
+            grid: Dim3::x(2),
+            block: Dim3::x(32),
+            args: &args,
+            max_steps: 1 << 20,
+            stop: &stop,
+        };
+        let Ok(Start::Ready(launch)) = JitLaunch::start(&spec, &k, Duration::MAX) else {
+            panic!("an unbounded wait gets the code");
+        };
+        assert!(launch.compiled.general.is_some(), "compiled in two parts");
+        // No launch needs it; the background compiler makes it anyway.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while launch.compiled.general_code().is_none() {
+            assert!(std::time::Instant::now() < deadline, "never compiled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
     fn a_zero_uniform_divisor_faults_in_the_lowest_lane_that_divides() {
         // The gang tier checks a uniform divisor once per gang: the fault
         // must still name the lowest lane that runs the division (not the
