@@ -708,13 +708,19 @@ fn compile_part(
             (Tier::Lane, 8 * slots * key.block.count() as usize, false)
         }
     };
+    // Which function this is, in the dumps.
+    let label = match (part, has_general) {
+        (gang::Part::General, _) => ", the general part",
+        (_, true) => ", the hot part",
+        _ => "",
+    };
     // LANES_JIT_DUMP=ir prints the Cranelift IR, =asm the machine code,
     // =bin writes the machine code to a file (`benches/jit_profile.sh`;
     // docs/DEVELOPMENT.md).
     let dump = std::env::var("LANES_JIT_DUMP").unwrap_or_default();
     if dump == "ir" {
         eprintln!(
-            "; kernel `{}`, block {}, {part:?} part\n{}",
+            "; kernel `{}`, block {}{label}\n{}",
             kernel.name,
             key.block,
             ctx.func.display()
@@ -726,7 +732,7 @@ fn compile_part(
         .map_err(|e| format!("code generation failed: {e:?}"))?;
     if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
         eprintln!(
-            "; kernel `{}`, block {}, {part:?} part\n{text}",
+            "; kernel `{}`, block {}{label}\n{text}",
             kernel.name, key.block
         );
     }
