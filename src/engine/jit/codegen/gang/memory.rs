@@ -116,8 +116,8 @@ impl<'a> Gang<'a> {
         pc: usize,
         op: Op,
         ty: ScalarType,
-        space: crate::kernel::Space,
-        addr: crate::kernel::Address,
+        space: Space,
+        addr: Address,
         shape: Shape,
         run_bits: Value,
     ) {
