@@ -170,6 +170,16 @@ pub struct LaunchStats {
     /// tier while its gang code compiles ([`LaunchOptions::jit_wait`])
     /// reports twice: each variant's, by the first launch on it.
     pub compile_time: Option<Duration>,
+    /// Time spent compiling the kernel's general part (JIT): a kernel
+    /// without barriers whose code has a full-gang version is compiled in
+    /// two parts, a hot one (what [`LaunchStats::compile_time`] reports,
+    /// all its first launches wait for) and the general one (the whole
+    /// kernel: what leaves the full version, a partial gang or lanes that
+    /// part, runs there; once it is compiled it runs every launch),
+    /// compiled by the background compiler right after the hot part, or
+    /// by the first launch that needs it. Reported once, by the first
+    /// launch that ends after it is compiled.
+    pub general_compile_time: Option<Duration>,
     /// Blocks of a JIT launch that ran on the block engine while the
     /// kernel was still compiling ([`LaunchOptions::jit_wait`]); 0 once it
     /// is compiled.
@@ -621,6 +631,7 @@ impl Runtime {
             batch,
             engine,
             compile_time,
+            general_compile_time: None,
             blocks_before_jit: 0,
         };
         match options.engine {
@@ -652,6 +663,7 @@ impl Runtime {
                     let compile_time = warmup.ran().and_then(|l| l.compile_time());
                     Ok(LaunchStats {
                         blocks_before_jit: before.into_inner(),
+                        general_compile_time: warmup.ran().and_then(|l| l.general_compile_report()),
                         ..stats(tasks, Some(batch), Engine::Jit, compile_time)
                     })
                 }
@@ -664,12 +676,10 @@ impl Runtime {
                     let (tasks, batch) = self.run_tasks(spec, range, cost, |state, range| {
                         state.jit.run_blocks(&launch, range)
                     })?;
-                    Ok(stats(
-                        tasks,
-                        Some(batch),
-                        Engine::Jit,
-                        launch.compile_time(),
-                    ))
+                    Ok(LaunchStats {
+                        general_compile_time: launch.general_compile_report(),
+                        ..stats(tasks, Some(batch), Engine::Jit, launch.compile_time())
+                    })
                 }
                 Err(why) => {
                     why.log_once(&spec.kernel.name);

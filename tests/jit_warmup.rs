@@ -299,3 +299,58 @@ fn barrier_kernels_start_on_the_one_lane_tier_and_move_to_the_gang_tier() {
         );
     }
 }
+
+#[test]
+fn a_two_part_kernel_reports_its_general_part_once() {
+    // vector_add has no barriers and a full-gang version: it compiles in
+    // two parts. 1001 of 1024 lanes: the last block's partial gangs need
+    // the general part, so the first launch ends after it is compiled
+    // (by itself or by the background compiler) and reports it; no launch
+    // after it does. A kernel compiled whole reports none.
+    let rt = Runtime::builder().threads(2).build().unwrap();
+    let src = include_str!("../src/ops/vector_add.lasm");
+    let k = rt.compile("vector_add.lasm", src).unwrap().kernels[0].clone();
+    let (a, b, c) = (
+        rt.alloc(4 * 1024).unwrap(),
+        rt.alloc(4 * 1024).unwrap(),
+        rt.alloc(4 * 1024).unwrap(),
+    );
+    let options = LaunchOptions {
+        jit_wait: Duration::MAX,
+        ..no_wait(Engine::Jit)
+    };
+    let args = [
+        Arg::Buffer(a),
+        Arg::Buffer(b),
+        Arg::Buffer(c),
+        Arg::from(1001u32),
+    ];
+    let launch = || {
+        rt.launch(&k, Dim3::x(4), Dim3::x(256), &args, options)
+            .unwrap()
+    };
+    let first = launch();
+    assert_eq!(first.engine, Engine::Jit);
+    assert!(first.compile_time.is_some());
+    assert!(
+        first.general_compile_time.is_some(),
+        "the launch that needed the general part reports it"
+    );
+    for i in 0..5 {
+        let again = launch();
+        assert_eq!(again.general_compile_time, None, "launch {i}");
+        assert_eq!(again.compile_time, None, "launch {i}");
+    }
+    let sum = rt
+        .compile("sum.lasm", include_str!("../src/ops/block_sum.lasm"))
+        .unwrap()
+        .kernels[0]
+        .clone();
+    let out = rt.alloc(4).unwrap();
+    let args = [Arg::Buffer(a), Arg::Buffer(out), Arg::from(1024u32)];
+    let stats = rt
+        .launch(&sum, Dim3::x(4), Dim3::x(256), &args, options)
+        .unwrap();
+    assert!(stats.compile_time.is_some());
+    assert_eq!(stats.general_compile_time, None, "block_sum compiles whole");
+}

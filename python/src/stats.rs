@@ -27,6 +27,11 @@ pub struct LaunchStats {
     /// first launch that ran the compiled code, or None (a kernel with
     /// barriers may report twice: its one-lane code, then its gang code).
     pub compile_time: Option<f64>,
+    /// Time spent compiling the kernel's general part (JIT), in seconds,
+    /// reported once by the first launch that ended after it was compiled,
+    /// or None (only kernels without barriers compiled in two parts have
+    /// one: what leaves their full-gang version runs there).
+    pub general_compile_time: Option<f64>,
     /// Blocks of a JIT launch that ran on the block engine while the
     /// kernel was still compiling in the background (0 once compiled).
     pub blocks_before_jit: u64,
@@ -52,6 +57,7 @@ impl From<lanes::LaunchStats> for LaunchStats {
             elapsed_ns: u64::try_from(s.elapsed.as_nanos()).unwrap_or(u64::MAX),
             engine: s.engine.name(),
             compile_time: s.compile_time.map(|d| d.as_secs_f64()),
+            general_compile_time: s.general_compile_time.map(|d| d.as_secs_f64()),
             blocks_before_jit: s.blocks_before_jit,
             inline: batch.is_some_and(|b| b.inline),
             woken: batch.map_or(0, |b| b.woken),

@@ -81,6 +81,7 @@ def test_stats_of_a_launch(rt):
     s = rt.launch(k, (4, 2), 8, engine="reference")
     assert (s.blocks, s.lanes, s.tasks, s.engine) == (8, 64, 0, "reference")
     assert s.compile_time is None and not s.inline and s.copied_arrays == 0
+    assert s.general_compile_time is None
     assert s.blocks_before_jit == 0
     s = rt.launch(k, 1, 1)
     assert s.inline and s.tasks == 1 and s.engine == "jit"

@@ -437,6 +437,7 @@ impl Cluster {
                         batch: None,
                         engine: crate::runtime::Engine::Reference,
                         compile_time: None,
+                        general_compile_time: None,
                         blocks_before_jit: 0,
                     })
                 })

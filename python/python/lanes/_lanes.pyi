@@ -159,6 +159,9 @@ class LaunchStats:
     @property
     def compile_time(self) -> Optional[float]: ...
     @property
+    def general_compile_time(self) -> Optional[float]:
+        """Seconds compiling a two-part kernel's general part, reported once."""
+    @property
     def blocks_before_jit(self) -> int:
         """Blocks run on the block engine while the kernel compiled in the background."""
     @property

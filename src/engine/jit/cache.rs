@@ -61,6 +61,9 @@ pub(super) struct General {
     made: OnceLock<Result<GeneralCode, Arc<str>>>,
     /// Handed to the background compiler (at most once).
     queued: AtomicBool,
+    /// Its compile time was reported, or its failure logged (by the first
+    /// launch that ended after it was compiled or found not compilable).
+    reported: AtomicBool,
 }
 
 /// A compiled general part.
@@ -97,6 +100,15 @@ impl General {
     /// The general part if it is compiled.
     pub fn get(&self) -> Option<&Result<GeneralCode, Arc<str>>> {
         self.made.get()
+    }
+
+    /// Whether this caller is the first to report the general part's
+    /// outcome, once there is one (its compile time, or why it could not be
+    /// compiled).
+    pub fn first_report(&self) -> bool {
+        self.made.get().is_some()
+            && !self.reported.load(Ordering::Relaxed)
+            && !self.reported.swap(true, Ordering::Relaxed)
     }
 }
 
@@ -638,6 +650,7 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
             key,
             made: OnceLock::new(),
             queued: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
         }),
         _code: made.module,
     })
@@ -663,6 +676,10 @@ fn compile_part(
     key: Key,
     part: gang::Part,
 ) -> Result<PartCode, String> {
+    #[cfg(test)]
+    if part == gang::Part::General && kernel.name.starts_with(tests::FAILING_GENERAL) {
+        return Err("code generation failed: a planted failure (a test of lanes)".into());
+    }
     let start = Instant::now();
     let (isa, features) = isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
@@ -780,6 +797,64 @@ fn compile_part(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kernels whose names start with this fail to compile their general
+    /// part (`compile_part`, in test builds only).
+    pub(super) const FAILING_GENERAL: &str = "failing_general";
+
+    #[test]
+    fn a_general_part_that_fails_to_compile_fails_one_launch_and_later_ones_run_on_the_block_engine()
+     {
+        use crate::{Arg, Engine, LaunchError, LaunchOptions, Runtime};
+        let rt = Runtime::builder().threads(2).build().unwrap();
+        let src = format!(
+            ".kernel {FAILING_GENERAL}_add
+.param x buf
+.param n u32
+    mov.u32 r0, %gid
+    setp.ge.u32 p0, r0, n
+    @p0 exit
+    shl.u64 r1, r0, 2
+    ld.global.u32 r2, [x + r1]
+    add.u32 r2, r2, 1
+    st.global.u32 [x + r1], r2
+"
+        );
+        let k = rt.compile("f.lasm", &src).unwrap().kernels[0].clone();
+        let x = rt.alloc(4 * 1024).unwrap();
+        let options = LaunchOptions {
+            engine: Engine::Jit,
+            jit_wait: Duration::MAX,
+            ..LaunchOptions::default()
+        };
+        // 1001 of 1024 lanes: the last block's last gangs are partial and
+        // leave the full version, which the hot part hands over.
+        let args = [Arg::Buffer(x), Arg::from(1001u32)];
+        let launch = || rt.launch(&k, Dim3::x(4), Dim3::x(256), &args, options);
+        match launch() {
+            Err(LaunchError::Engine(m)) => assert!(
+                m.contains("general part") && m.contains("planted") && m.contains("block engine"),
+                "{m}"
+            ),
+            other => panic!("the launch that needed the general part: {other:?}"),
+        }
+        // Later launches run on the block engine, every lane once more.
+        let before: Vec<u8> = rt.read(x).unwrap();
+        for _ in 0..2 {
+            let stats = launch().expect("on the block engine");
+            assert_eq!(stats.engine, Engine::Pool);
+            assert_eq!(stats.general_compile_time, None);
+        }
+        let after = rt.read(x).unwrap();
+        for (i, (b, a)) in before.chunks(4).zip(after.chunks(4)).enumerate() {
+            let (b, a) = (
+                u32::from_le_bytes(b.try_into().unwrap()),
+                u32::from_le_bytes(a.try_into().unwrap()),
+            );
+            let want = if i < 1001 { b + 2 } else { b };
+            assert_eq!(a, want, "x[{i}]");
+        }
+    }
 
     fn kernel(src: &str) -> Arc<Kernel> {
         crate::compile("t.lasm", src).unwrap().kernels[0].clone()

@@ -415,7 +415,10 @@ pub(super) extern "C" fn general(frame: *mut Frame, state: *mut u8, index: u32) 
         match host.compiled.general_entry(host.spec.kernel) {
             Ok(entry) => Some(entry),
             Err(e) => {
-                host.internal = Some(format!("the kernel's general part: {e}"));
+                host.internal = Some(format!(
+                    "its general part, which a gang of this launch needed, could not be \
+                     compiled ({e}); later launches of the kernel run on the block engine"
+                ));
                 None
             }
         }

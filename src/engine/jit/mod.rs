@@ -234,6 +234,18 @@ impl<'a> JitLaunch<'a> {
             reason: reason.clone(),
             first,
         })?;
+        // A general part that could not be compiled (a bug of lanes: it is
+        // the whole kernel, made by the translation that made the hot
+        // part): the launch that needed it failed with an internal error;
+        // later ones run on the block engine.
+        if let Some(general) = &compiled.general
+            && let Some(Err(reason)) = general.get()
+        {
+            return Err(Unavailable {
+                reason: Arc::from(format!("its general part could not be compiled: {reason}")),
+                first: general.first_report(),
+            });
+        }
         let buffers = BufferRefs(
             spec.args
                 .buffers
@@ -276,6 +288,20 @@ impl<'a> JitLaunch<'a> {
     /// it was compiled before).
     pub fn compile_time(&self) -> Option<Duration> {
         self.compiled_now.then_some(self.compiled.compile_time)
+    }
+
+    /// The compile time of the code's general part, for the first launch
+    /// that asks after it was compiled (by this launch, by another, or by
+    /// the background compiler); `None` for the others, and without a
+    /// general part. Compiles nothing: see [`LaunchStats::general_compile_time`].
+    ///
+    /// [`LaunchStats::general_compile_time`]: crate::LaunchStats::general_compile_time
+    pub fn general_compile_report(&self) -> Option<Duration> {
+        let general = self.compiled.general.as_ref()?;
+        match general.get()? {
+            Ok(g) if general.first_report() => Some(g.compile_time),
+            _ => None,
+        }
     }
 
     /// The compile time of the code's general part, compiled now if it is
@@ -411,7 +437,8 @@ impl<'a> Warmup<'a> {
 
     /// The kernel was found not compilable while the launch ran.
     pub fn cannot_compile(&self) -> bool {
-        self.ran().is_none() && matches!(self.build.get(), Some(Err(_)))
+        matches!(self.launch.get(), Some(None))
+            || self.ran().is_none() && matches!(self.build.get(), Some(Err(_)))
     }
 
     /// The launch on compiled code, if a task of this launch ran on it.
