@@ -479,10 +479,26 @@ pub fn with_tier<T>(tier: Option<Tier>, f: impl FnOnce() -> T) -> T {
 /// on which tier it ran. A generated kernel the JIT cannot compile is a
 /// finding.
 pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, tier: Option<Tier>) -> (Outcome, Tier) {
+    run_jit_with(c, kernel, tier, false)
+}
+
+/// [`run_jit`], and with `interpret` every gang that the hot part of a
+/// kernel compiled in two hands over runs on the interpreter
+/// (`JitLaunch::interpreting_handovers`), as while its general part
+/// compiles.
+pub fn run_jit_with(
+    c: &dyn Case,
+    kernel: &Arc<lanes::Kernel>,
+    tier: Option<Tier>,
+    interpret: bool,
+) -> (Outcome, Tier) {
     let ran = std::cell::Cell::new(None);
     let outcome = run_direct(c, kernel, &|spec| {
-        let launch = JitLaunch::with_tier(spec, tier)
+        let mut launch = JitLaunch::with_tier(spec, tier)
             .unwrap_or_else(|e| panic!("the JIT cannot compile a generated kernel: {e}\n{c:?}"));
+        if interpret {
+            launch = launch.interpreting_handovers();
+        }
         ran.set(Some(launch.tier()));
         match JitState::new().run_blocks(&launch, 0..spec.block_count()) {
             Ok(()) => Ok(()),
@@ -501,7 +517,8 @@ pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, tier: Option<Tier>) ->
 }
 
 /// Compares the JIT with the reference outcome `want` of `kernel`, on the
-/// calling thread: on the tier the JIT picks, then on the other tier where
+/// calling thread: on the tier the JIT picks (on the gang tier also with
+/// its hand-overs interpreted), then on the other tier where
 /// the kernel allows it (the gang tier also runs kernels with barriers and
 /// divergent loops, which the JIT gives the one-lane tier by default);
 /// then through runtimes with 2 workers (the picked tier) and 3 (the other
@@ -510,6 +527,10 @@ pub fn run_jit(c: &dyn Case, kernel: &Arc<lanes::Kernel>, tier: Option<Tier>) ->
 pub fn check_jit_on(c: &dyn Case, kernel: &Arc<lanes::Kernel>, want: &Outcome) -> Tier {
     let (got, picked) = run_jit(c, kernel, None);
     compare(c, &format!("JIT ({picked:?} tier)"), &got, want);
+    if picked == Tier::Gang {
+        let (got, _) = run_jit_with(c, kernel, None, true);
+        compare(c, "JIT (Gang tier, hand-overs interpreted)", &got, want);
+    }
     let other = match picked {
         Tier::Gang => Some(Tier::Lane),
         Tier::Lane => {

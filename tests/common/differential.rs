@@ -165,6 +165,20 @@ pub fn jit_on(spec: &LaunchSpec<'_>, tier: Option<jit::Tier>) -> Result<(), Box<
     }
 }
 
+/// Runs the case on the JIT directly, every gang that the hot part of a
+/// kernel compiled in two hands over running on the interpreter (as while
+/// its general part compiles); other kernels as [`jit_on`] runs them.
+pub fn jit_interpreting_handovers(spec: &LaunchSpec<'_>) -> Result<(), Box<lanes::Fault>> {
+    let launch = jit::JitLaunch::new(spec)
+        .unwrap_or_else(|e| panic!("the JIT failed: {e}"))
+        .interpreting_handovers();
+    match jit::JitState::new().run_blocks(&launch, 0..spec.block_count()) {
+        Ok(()) => Ok(()),
+        Err(LaunchError::Fault(f)) => Err(f),
+        Err(e) => panic!("the JIT failed: {e}"),
+    }
+}
+
 /// Runs the case's `kernel` through `Runtime::launch` on `engine`.
 pub fn run_on<C: DiffCase>(c: &C, kernel: &Arc<Kernel>, rt: &Runtime, engine: Engine) -> Outcome {
     let ids: Vec<_> = c
@@ -292,6 +306,8 @@ pub fn check_engines<C: DiffCase>(c: &C) -> Result<(), TestCaseError> {
         let got = run_kernel_with(c, &kernel, &|s| jit_on(s, tier));
         compare(c, name, got, &want)?;
     }
+    let got = run_kernel_with(c, &kernel, &jit_interpreting_handovers);
+    compare(c, "JIT hot part, hand-overs interpreted", got, &want)?;
     for (threads, rt) in runtimes() {
         for engine in [Engine::Pool, Engine::Jit] {
             let got = run_on(c, &kernel, rt, engine);

@@ -9,6 +9,7 @@
 //! launch through `Frame::host`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::cache::Compiled;
 use crate::engine::LaunchSpec;
@@ -29,6 +30,9 @@ pub(super) mod status {
     /// The general part of a kernel was entered at a hand-over it does not
     /// have (a bug of lanes).
     pub const BAD_HANDOVER: u32 = 3;
+    /// `frame::general` ran the handed-over gang's lanes to their end on
+    /// the interpreter: the hot part goes on with the next gang.
+    pub const CONTINUE: u32 = 4;
 }
 
 /// Why generated code stopped with [`status::FAULT`].
@@ -110,7 +114,19 @@ pub(super) struct Host<'a> {
     pub internal: Option<String>,
     /// The code running (its general part: `general`).
     pub compiled: &'a Compiled,
+    /// Every gang the hot part hands over runs on the interpreter, the
+    /// general part compiled or not (`JitLaunch::interpreting_handovers`,
+    /// for tests).
+    pub interpret_all: bool,
+    /// Steps the interpreter ran for gangs the launch's hot part handed
+    /// over (bounded: [`INTERPRET_BUDGET`]), all its frames together.
+    pub interpreted: &'a AtomicU64,
 }
+
+/// The most steps a launch runs on the interpreter for gangs its hot part
+/// hands over while the general part is compiling (about a millisecond
+/// on one thread); past them, a hand-over waits for the general part.
+pub(super) const INTERPRET_BUDGET: u64 = 50_000;
 
 impl Frame {
     /// The fault generated code reported, with the launch's context.
@@ -404,26 +420,59 @@ pub(super) extern "C" fn finish_gang(
 /// from its start (no state): once compiled, it runs every launch.
 pub(super) const START: u32 = u32::MAX;
 
-/// `general(frame, state, index)`: the hot part of a kernel (see
-/// `codegen::gang::Part`) hands a gang over to the general part at
-/// hand-over `index`, its state in `state`: the general part (compiled
-/// now if the background compiler has not made it yet, or waited for if
-/// it is compiling it) runs the rest of the frame's blocks. Returns its
-/// status.
-pub(super) extern "C" fn general(frame: *mut Frame, state: *mut u8, index: u32) -> u32 {
-    let entry = with_host(frame, None, |_, host| {
-        match host.compiled.general_entry(host.spec.kernel) {
-            Ok(entry) => Some(entry),
-            Err(e) => {
-                host.internal = Some(format!(
-                    "its general part, which a gang of this launch needed, could not be \
-                     compiled ({e}); later launches of the kernel run on the block engine"
-                ));
-                None
+/// `general(frame, state, index, mask, block, gang, steps)`: the hot part
+/// of a kernel (see `codegen::gang::Part`) hands a gang over to the
+/// general part at hand-over `index`, its state in `state`; each lane's
+/// registers and predicates are in `Frame::regs` (as for [`finish_gang`]),
+/// its running lanes in `mask` (bit `k`: lane `4 * gang + k` of linear
+/// block `block`), the gang's step count in `steps`.
+///
+/// Once the general part is compiled it runs the rest of the frame's
+/// blocks from there, and this returns its status. Until then, while the
+/// background compiler has it and the frame's [`INTERPRET_BUDGET`] lasts,
+/// or when it cannot be compiled, the reference interpreter runs the
+/// gang's lanes to their end, one after another in `%laneid` order, and
+/// this returns [`status::CONTINUE`]: the hot part goes on with the next
+/// gang. Otherwise this compiles the general part on this thread, or
+/// waits for the compiler thread to finish it.
+pub(super) extern "C" fn general(
+    frame: *mut Frame,
+    state: *mut u8,
+    index: u32,
+    mask: u32,
+    block: u64,
+    gang: u64,
+    steps: u64,
+) -> u32 {
+    enum Next {
+        Run(super::cache::GeneralEntry),
+        Interpret,
+        Return(u32),
+    }
+    let next = with_host(frame, Next::Return(status::DONE), |_, host| {
+        let Some(general) = host.compiled.general.as_ref() else {
+            host.internal = Some("a hand-over from code without a general part".to_string());
+            return Next::Return(status::DONE);
+        };
+        if host.interpret_all {
+            return Next::Interpret;
+        }
+        match general.get() {
+            Some(Ok(code)) => return Next::Run(code.entry),
+            Some(Err(_)) => return Next::Interpret,
+            None if general.queued()
+                && host.interpreted.load(Ordering::Relaxed) < INTERPRET_BUDGET =>
+            {
+                return Next::Interpret;
             }
+            None => {}
+        }
+        match general.get_or_compile(host.spec.kernel) {
+            Ok(code) => Next::Run(code.entry),
+            Err(_) => Next::Interpret,
         }
     });
-    match entry {
+    match next {
         // SAFETY: `entry` is the general part compiled for the kernel and
         // variant of the hot part that called this helper (the launch's
         // `Compiled`), made by the same translation, so it reads the
@@ -431,9 +480,89 @@ pub(super) extern "C" fn general(frame: *mut Frame, state: *mut u8, index: u32) 
         // lives until this returns) at the hand-over `index`; `frame` is
         // the frame the hot part was called with, untouched by this
         // helper after `with_host` returned.
-        Some(entry) => unsafe { entry(frame, state, index) },
-        None => status::DONE,
+        Next::Run(entry) => unsafe { entry(frame, state, index) },
+        Next::Interpret => with_host(frame, status::DONE, |frame, host| {
+            interpret_gang(frame, host, index, mask, block, gang, steps)
+        }),
+        Next::Return(st) => st,
     }
+}
+
+/// The interpreter's side of [`general`]: runs the handed-over gang's
+/// running lanes from hand-over `index` to their end.
+fn interpret_gang(
+    frame: &mut Frame,
+    host: &mut Host<'_>,
+    index: u32,
+    mask: u32,
+    block: u64,
+    gang: u64,
+    steps: u64,
+) -> u32 {
+    const GANG: usize = 4;
+    let Some(general) = host.compiled.general.as_ref() else {
+        return status::DONE;
+    };
+    let Some(&place) = general.places.get(index as usize) else {
+        host.internal = Some(format!(
+            "a hand-over at index {index}, which the code does not have"
+        ));
+        return status::DONE;
+    };
+    // At the dispatch no lane runs on: the gang is done.
+    let Some((pc, back)) = place else {
+        return status::CONTINUE;
+    };
+    // SAFETY: `Frame::regs` points to `GANG * (NUM_REGS + 2)` words of the
+    // worker's state (`JitState::regs`), written by the hot part's
+    // hand-over before this call and not otherwise borrowed during it.
+    let words = unsafe { std::slice::from_raw_parts(frame.regs, GANG * (NUM_REGS + 2)) };
+    let spec = host.spec;
+    let ctx = BlockCtx {
+        spec,
+        ctaid: spec.grid.unflatten(block),
+        linear_block: block,
+        shared: host.shared,
+    };
+    // A variant that counts no steps has loops that provably end within
+    // the budget: its lanes may start counting afresh.
+    let taken = if general.count_steps {
+        steps.saturating_sub(u64::from(back))
+    } else {
+        0
+    };
+    for k in 0..GANG {
+        if mask & (1 << k) == 0 {
+            continue;
+        }
+        let mut regs = Box::new([0u64; NUM_REGS]);
+        regs.copy_from_slice(&words[k * NUM_REGS..(k + 1) * NUM_REGS]);
+        let preds = words[GANG * NUM_REGS + k] as u16;
+        let mut lane = Lane::at(regs, preds, pc as usize, taken);
+        let laneid = gang * GANG as u64 + k as u64;
+        let result = reference::resume_lane(&ctx, &mut lane, laneid as u32);
+        host.interpreted
+            .fetch_add(lane.steps - taken, Ordering::Relaxed);
+        match result {
+            Ok(Stop::Exit) => {}
+            Ok(Stop::Halted) => {
+                frame.stopped_block = block;
+                return status::STOPPED;
+            }
+            Ok(Stop::Barrier) => {
+                host.internal = Some(format!(
+                    "lane {laneid} of a kernel compiled in two parts met a barrier"
+                ));
+                return status::DONE;
+            }
+            Err(f) => {
+                host.fault = Some(f);
+                frame.fault_code = fault_code::HOST;
+                return status::FAULT;
+            }
+        }
+    }
+    status::CONTINUE
 }
 
 /// `zero(ptr, len)`: clears shared memory at a block's start.

@@ -84,6 +84,7 @@ mod rename;
 mod shape;
 
 use std::ops::Range;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,12 @@ pub struct JitLaunch<'a> {
     buffers: BufferRefs,
     loops: bool,
     compiled_now: bool,
+    /// Hand-overs always run on the interpreter
+    /// ([`JitLaunch::interpreting_handovers`]).
+    interpret_handovers: bool,
+    /// Steps run on the interpreter for handed-over gangs
+    /// (`frame::general`).
+    interpreted: AtomicU64,
     _access: BufferAccess<'a>,
 }
 
@@ -236,8 +243,9 @@ impl<'a> JitLaunch<'a> {
         })?;
         // A general part that could not be compiled (a bug of lanes: it is
         // the whole kernel, made by the translation that made the hot
-        // part): the launch that needed it failed with an internal error;
-        // later ones run on the block engine.
+        // part): the launches that needed it ran their handed-over gangs on
+        // the interpreter (`frame::general`); later ones run on the block
+        // engine.
         if let Some(general) = &compiled.general
             && let Some(Err(reason)) = general.get()
         {
@@ -265,8 +273,20 @@ impl<'a> JitLaunch<'a> {
             buffers,
             loops: cache.analysis(spec.kernel).loops,
             compiled_now: first,
+            interpret_handovers: false,
+            interpreted: AtomicU64::new(0),
             _access: BufferAccess::acquire(spec, false),
         })
+    }
+
+    /// For tests and experiments: the launch runs the hot part of a kernel
+    /// compiled in two (see `codegen::gang::Part`) even once its general
+    /// part is compiled, and every gang it hands over runs to its end on
+    /// the reference interpreter, as it does while the general part is
+    /// compiling in the background. Without effect on other code.
+    pub fn interpreting_handovers(mut self) -> Self {
+        self.interpret_handovers = true;
+        self
     }
 
     /// The launch's spec.
@@ -510,6 +530,8 @@ impl JitState {
             fault: None,
             internal: None,
             compiled: launch.compiled,
+            interpret_all: launch.interpret_handovers,
+            interpreted: &launch.interpreted,
         };
         let mut frame = Frame {
             first_block: blocks.start,
@@ -551,8 +573,10 @@ impl JitState {
         // reads no hand-over state (the null pointer).
         let st = unsafe {
             match launch.compiled.general_code() {
-                Some(g) => (g.entry)(&mut frame, std::ptr::null_mut(), frame::START),
-                None => (launch.compiled.entry)(&mut frame),
+                Some(g) if !launch.interpret_handovers => {
+                    (g.entry)(&mut frame, std::ptr::null_mut(), frame::START)
+                }
+                _ => (launch.compiled.entry)(&mut frame),
             }
         };
         let result = match st {
@@ -719,6 +743,70 @@ mod tests {
         assert_eq!(run(50), (true, want));
         // Compiled, the general part runs launches from their start.
         assert_eq!(run(64), (true, vec![7; 64]));
+    }
+
+    #[test]
+    fn interpreted_hand_overs_keep_each_lanes_step_count() {
+        // Lanes 0..1020 exit at once; the last gang's lanes 1020 and 1021
+        // load, 1022 and 1023 do not: that gang leaves the full version at
+        // the guarded load, mid-block, and its lanes go on (on the
+        // interpreter, or in the general part) into a second block where
+        // budgets near their total steps fault at the exact instruction.
+        let src = ".kernel k\n.param x buf\n.param n u32\n.param m u32\n\
+                   mov.u32 r0, %gid\n setp.lt.u32 p0, r0, n\n setp.lt.u32 p1, r0, m\n\
+                   @p1 exit\n shl.u64 r2, r0, 2\n add.u32 r3, r0, 1\n\
+                   @p0 ld.global.u32 r3, [x + r2]\n add.u32 r3, r3, 5\n\
+                   mul.u32 r3, r3, 3\n bra tail\ntail:\n add.u32 r3, r3, 1\n\
+                   xor.u32 r3, r3, r0\n add.u32 r3, r3, 2\n\
+                   st.global.u32 [x + r2], r3\n";
+        let p = crate::compile("t.lasm", src).unwrap();
+        let k = &p.kernels[0];
+        let run = |max_steps: u64, interpret: Option<bool>| {
+            let x = Arc::new(Buffer::from_bytes(&[9u8; 4 * 1024]).unwrap());
+            let args = BoundArgs {
+                buffers: vec![x.clone()],
+                scalars: vec![1022, 1020],
+            };
+            let stop = crate::engine::StopFlag::new();
+            let spec = LaunchSpec {
+                kernel: k,
+                grid: Dim3::x(4),
+                block: Dim3::x(256),
+                args: &args,
+                max_steps,
+                stop: &stop,
+            };
+            let r = match interpret {
+                None => reference::run(&spec).map_err(LaunchError::Fault),
+                Some(interpret) => {
+                    let mut launch = JitLaunch::with_tier(&spec, Some(Tier::Gang)).unwrap();
+                    assert!(launch.compiled.general.is_some(), "compiled in two parts");
+                    if interpret {
+                        launch = launch.interpreting_handovers();
+                    }
+                    JitState::new().run_blocks(&launch, 0..4)
+                }
+            };
+            match r {
+                Ok(()) => Ok(x.to_bytes()),
+                Err(LaunchError::Fault(f)) => Err(f),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let instrs = k.instrs.len() as u64;
+        let mut faults = 0;
+        for max_steps in 5..=instrs + 2 {
+            let want = run(max_steps, None);
+            faults += usize::from(want.is_err());
+            for interpret in [true, false] {
+                assert_eq!(
+                    run(max_steps, Some(interpret)),
+                    want,
+                    "budget {max_steps}, interpreted: {interpret}"
+                );
+            }
+        }
+        assert!(faults >= 4, "{faults} budgets fault");
     }
 
     #[test]

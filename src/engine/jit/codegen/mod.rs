@@ -152,8 +152,20 @@ impl Helper {
             ),
             // ptr, len
             Helper::Zero => (&[types::I64, types::I64], None),
-            // frame, hand-over state, hand-over index -> status
-            Helper::General => (&[types::I64, types::I64, types::I32], Some(types::I32)),
+            // frame, hand-over state, hand-over index, running lanes,
+            // block, gang, steps -> status
+            Helper::General => (
+                &[
+                    types::I64,
+                    types::I64,
+                    types::I32,
+                    types::I32,
+                    types::I64,
+                    types::I64,
+                    types::I64,
+                ],
+                Some(types::I32),
+            ),
         };
         s.params.extend(params.iter().map(|&t| p(t)));
         s.returns.extend(ret.map(p));

@@ -329,6 +329,12 @@ pub(super) struct Gang<'a> {
     var_types: Vec<types::Type>,
 }
 
+/// Per hand-over index of a hot part: the instruction where its gang goes
+/// on and the steps of that instruction's basic block the gang's count
+/// already holds past it; `None` where no lane runs on
+/// ([`Gang::handover_places`]).
+pub(in crate::engine::jit) type Places = Vec<Option<(u32, u32)>>;
+
 /// Which code a gang-tier translation makes. A kernel with a full version
 /// and no barriers is compiled in two parts: the *hot* part first, the
 /// whole kernel without the general version, whose gangs hand over to the
@@ -337,7 +343,13 @@ pub(super) struct Gang<'a> {
 /// needed or on the background compiler after the hot one: the whole
 /// kernel (both versions), entered at a hand-over with the gang's state,
 /// or at the start of a launch (`frame::START`): once compiled, it runs
-/// every launch. Other kernels are one function (`Whole`). Kernels with
+/// every launch. Until then (while the background compiler has it, for a
+/// bounded number of steps per launch; or for good, should it fail to
+/// compile) the reference interpreter runs a handed-over gang's lanes to
+/// their end from the stub's per-lane registers, and the hot part goes on
+/// with the next gang (`frame::general`, `status::CONTINUE`): a first
+/// launch need not wait for the general part. Other kernels are one
+/// function (`Whole`). Kernels with
 /// barriers stay whole: their gangs would hand over in nearly every block
 /// (the reductions' last tree levels and exits), and the one-lane tier
 /// runs their first launches while they compile.
@@ -447,7 +459,9 @@ impl Record {
 
 /// Translates `kernel` for blocks of shape `shape` into `func` on the gang
 /// tier (the caller checked [`eligible`]). Returns the bytes of spill
-/// area a block needs.
+/// area a block needs and, for a hot part (`part` is `Hot` and the kernel
+/// is compiled in two), where each of its hand-overs goes on
+/// ([`Gang::handover_places`]).
 pub(in crate::engine::jit) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
@@ -455,7 +469,7 @@ pub(in crate::engine::jit) fn translate(
     sh: &Shapes,
     target: &Target,
     part: Part,
-) -> (usize, bool) {
+) -> (usize, Option<Places>) {
     let Variant {
         kernel,
         an,
@@ -664,8 +678,9 @@ pub(in crate::engine::jit) fn translate(
         resume_args,
         var_types,
     };
+    let places = (part == Part::Hot).then(|| g.handover_places());
     g.emit(first, target.frontend);
-    (spill, part == Part::Hot)
+    (spill, places)
 }
 
 impl<'a> Gang<'a> {
@@ -956,9 +971,11 @@ impl<'a> Gang<'a> {
     /// The hot part's hand-over stubs: each stores what is live of the
     /// kernel's registers and predicates where it resumes, and a shared
     /// tail the gang's other state, in a stack slot (16 bytes a variable,
-    /// at its index), then runs the general part from there
-    /// (`frame::general`) and returns what it returns: the general part
-    /// runs the rest of the frame's blocks.
+    /// at its index), and each lane's registers and predicates in
+    /// `Frame::regs`, then calls `frame::general`: the general part runs
+    /// the rest of the frame's blocks from there, and the stub returns its
+    /// status; or the interpreter ran the gang's lanes to their end
+    /// (`status::CONTINUE`), and the hot part goes on with the next gang.
     fn emit_handover_stubs(&mut self) {
         if self.part != Part::Hot || self.handovers.is_empty() {
             return;
@@ -1000,9 +1017,69 @@ impl<'a> Gang<'a> {
             let x = self.b.use_var(v);
             self.b.ins().store(flags, x, at, 16 * v.index() as i32);
         }
-        let call = self.call_helper(Helper::General, &[self.frame, at, index]);
+        // For the interpreter, should the general part not be at hand:
+        // each lane's registers and predicates (`Frame::regs`), those
+        // live where some hand-over goes on (at the dispatch no lane
+        // does: a kernel compiled in two has no divergence).
+        let mut live = StorageSet::EMPTY;
+        for i in 0..self.handovers.len() {
+            if let Resume::At(_) = self.handovers[i].to {
+                live.union(&self.live_at(self.handovers[i].to));
+            }
+        }
+        self.store_lane_files(|id| live.contains(id));
+        let mask = self.b.use_var(self.mask);
+        let block = self.b.use_var(self.block);
+        let gang = self.b.use_var(self.gang);
+        let steps = self.b.use_var(self.steps);
+        let call = self.call_helper(
+            Helper::General,
+            &[self.frame, at, index, mask, block, gang, steps],
+        );
         let st = self.b.inst_results(call)[0];
+        // The interpreter ran the gang's lanes to their end: the next gang.
+        let (next, leave) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(next);
+        self.b.set_cold_block(leave);
+        let go_on = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, st, i64::from(status::CONTINUE));
+        self.b.ins().brif(go_on, next, &[], leave, &[]);
+        self.b.switch_to_block(next);
+        let z = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(self.mask, z);
+        self.b.ins().jump(self.gang_next, &[]);
+        self.b.switch_to_block(leave);
         self.b.ins().return_(&[st]);
+    }
+
+    /// Where the hot part hands over at each hand-over index: `None` at
+    /// the dispatch (no lane runs: a gang of a kernel without divergence
+    /// is done), else the instruction and how many steps of its basic
+    /// block the gang's step count already holds past it (a gang counts a
+    /// block's steps on entering it: a hand-over mid-block comes after
+    /// that, one at a block's start before). For `frame::general`'s
+    /// interpreter.
+    pub(in crate::engine::jit) fn handover_places(&self) -> Places {
+        self.resumes()
+            .into_iter()
+            .map(|r| match r {
+                Resume::Dispatch => None,
+                Resume::At(pc) => {
+                    let back = match self.an.block_starting(pc) {
+                        Some(_) => 0,
+                        None => self
+                            .an
+                            .blocks
+                            .iter()
+                            .find(|b| b.start <= pc && pc < b.end)
+                            .map_or(0, |b| b.end - pc),
+                    };
+                    Some((pc as u32, back as u32))
+                }
+            })
+            .collect()
     }
 
     /// The general part's start (`resume`): the gang's state loaded as
@@ -2115,30 +2192,8 @@ impl<'a> Gang<'a> {
         let steps = self.b.block_params(f)[1];
         let mask = self.b.use_var(self.mask);
         let lane_steps = self.lane_steps(steps);
-        for i in 0..self.an.regs.len() {
-            let r = self.an.regs[i];
-            let v = self.gval(Src::Reg(r), ScalarType::U64);
-            for k in 0..GANG as u8 {
-                let bits = vector::lane_of(&mut self.b, ScalarType::U64, v, k);
-                let at = 8 * (k as usize * NUM_REGS + r as usize);
-                self.b
-                    .ins()
-                    .store(MemFlagsData::trusted(), bits, self.regs_mem, at as i32);
-            }
-        }
+        self.store_lane_files(|_| true);
         for k in 0..GANG as u8 {
-            let mut preds = self.b.ins().iconst(types::I64, 0);
-            for i in 0..self.an.preds.len() {
-                let p = self.an.preds[i];
-                let v = self.pred_lane(p, k);
-                let v = self.b.ins().uextend(types::I64, v);
-                let v = self.b.ins().ishl_imm_s(v, p as i64);
-                preds = self.b.ins().bor(preds, v);
-            }
-            let at = 8 * (GANG as usize * NUM_REGS + k as usize);
-            self.b
-                .ins()
-                .store(MemFlagsData::trusted(), preds, self.regs_mem, at as i32);
             let at = 8 * (GANG as usize * (NUM_REGS + 1) + k as usize);
             self.b.ins().store(
                 MemFlagsData::trusted(),
@@ -2156,6 +2211,46 @@ impl<'a> Gang<'a> {
         );
         let st = self.b.inst_results(call)[0];
         self.b.ins().return_(&[st]);
+    }
+
+    /// Every lane's registers and predicates to `Frame::regs` (lane `k`'s
+    /// registers at `k * NUM_REGS`, its predicates at `4 * NUM_REGS + k`)
+    /// for the reference interpreter: those whose storage ids
+    /// (`flow::pred_id` for predicates) `keep` takes. Whatever the
+    /// interpreter gets for one dead where it starts never shows: it is
+    /// written before it is read.
+    fn store_lane_files(&mut self, keep: impl Fn(u16) -> bool) {
+        for i in 0..self.an.regs.len() {
+            let r = self.an.regs[i];
+            if !keep(r as u16) {
+                continue;
+            }
+            let v = self.gval(Src::Reg(r), ScalarType::U64);
+            for k in 0..GANG as u8 {
+                let bits = vector::lane_of(&mut self.b, ScalarType::U64, v, k);
+                let at = 8 * (k as usize * NUM_REGS + r as usize);
+                self.b
+                    .ins()
+                    .store(MemFlagsData::trusted(), bits, self.regs_mem, at as i32);
+            }
+        }
+        for k in 0..GANG as u8 {
+            let mut preds = self.b.ins().iconst(types::I64, 0);
+            for i in 0..self.an.preds.len() {
+                let p = self.an.preds[i];
+                if !keep(pred_id(p)) {
+                    continue;
+                }
+                let v = self.pred_lane(p, k);
+                let v = self.b.ins().uextend(types::I64, v);
+                let v = self.b.ins().ishl_imm_s(v, p as i64);
+                preds = self.b.ins().bor(preds, v);
+            }
+            let at = 8 * (GANG as usize * NUM_REGS + k as usize);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), preds, self.regs_mem, at as i32);
+        }
     }
 
     /// Emits one instruction that does not end a basic block.
