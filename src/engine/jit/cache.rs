@@ -64,12 +64,10 @@ pub(super) struct General {
     /// Its compile time was reported, or its failure logged (by the first
     /// launch that ended after it was compiled or found not compilable).
     reported: AtomicBool,
-    /// Per hand-over index of the hot part: the instruction where the
-    /// gang goes on and the steps of its basic block its count holds past
-    /// it (`None`: no lane runs on), for the interpreter that runs a
-    /// handed-over gang while the general part is not at hand
-    /// (`frame::general`).
-    pub places: gang::Places,
+    /// Where the hot part's hand-overs go on and how their state holds
+    /// the gang, for the interpreter that runs a handed-over gang while
+    /// the general part is not at hand (`frame::general`).
+    pub handovers: gang::Handovers,
     /// The variant counts steps (the gang's count is its lanes').
     pub count_steps: bool,
 }
@@ -650,12 +648,12 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
         tier: made.tier,
         spill_words: made.spill_bytes.div_ceil(8),
         compile_time: made.time,
-        general: made.places.map(|places| General {
+        general: made.handovers.map(|handovers| General {
             key,
             made: OnceLock::new(),
             queued: AtomicBool::new(false),
             reported: AtomicBool::new(false),
-            places,
+            handovers,
             count_steps: key.count_steps,
         }),
         _code: made.module,
@@ -668,9 +666,9 @@ struct PartCode {
     code: *const u8,
     tier: Tier,
     spill_bytes: usize,
-    /// A hot part that hands over to a general one: where each hand-over
-    /// goes on (`gang::Gang::handover_places`).
-    places: Option<gang::Places>,
+    /// A hot part that hands over to a general one: its hand-overs
+    /// (`gang::Handovers`).
+    handovers: Option<gang::Handovers>,
     time: Duration,
     module: Code,
 }
@@ -715,11 +713,11 @@ fn compile_part(
         shape: key.block,
         count_steps: key.count_steps,
     };
-    let (tier, spill_bytes, places) = match shapes {
+    let (tier, spill_bytes, handovers) = match shapes {
         Ok(sh) if !one_lane => {
-            let (bytes, places) =
+            let (bytes, handovers) =
                 gang::translate(&mut ctx.func, &mut fctx, &variant, &sh, &target, part);
-            (Tier::Gang, bytes, places)
+            (Tier::Gang, bytes, handovers)
         }
         _ if part == gang::Part::General => {
             return Err("only the gang tier has a general part".into());
@@ -732,7 +730,7 @@ fn compile_part(
             (Tier::Lane, 8 * slots * key.block.count() as usize, None)
         }
     };
-    let has_general = places.is_some();
+    let has_general = handovers.is_some();
     // Which function this is, in the dumps.
     let label = match (part, has_general) {
         (gang::Part::General, _) => ", the general part",
@@ -796,7 +794,7 @@ fn compile_part(
         code,
         tier,
         spill_bytes,
-        places,
+        handovers,
         time: start.elapsed(),
         module: Code(Mutex::new(Some(module))),
     })

@@ -12,9 +12,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::cache::Compiled;
+use super::codegen::gang::Held;
 use crate::engine::LaunchSpec;
 use crate::engine::reference::{self, BlockCtx, Lane, Stop, check_lane_access};
 use crate::exec::{arith, atomic, convert, math};
+use crate::kernel::flow::pred_id;
 use crate::kernel::{Address, NUM_REGS, Op, Space};
 use crate::launch::{Fault, FaultKind};
 use crate::memory::{ByteMemory, SharedMemory};
@@ -422,14 +424,14 @@ pub(super) const START: u32 = u32::MAX;
 
 /// `general(frame, state, index, mask, block, gang, steps)`: the hot part
 /// of a kernel (see `codegen::gang::Part`) hands a gang over to the
-/// general part at hand-over `index`, its state in `state`; each lane's
-/// registers and predicates are in `Frame::regs` (as for [`finish_gang`]),
-/// its running lanes in `mask` (bit `k`: lane `4 * gang + k` of linear
-/// block `block`), the gang's step count in `steps`.
+/// general part at hand-over `index`, its state in `state` (the
+/// registers and predicates live there: `gang::Handovers`), its running
+/// lanes in `mask` (bit `k`: lane `4 * gang + k` of linear block
+/// `block`), the gang's step count in `steps`.
 ///
 /// Once the general part is compiled it runs the rest of the frame's
 /// blocks from there, and this returns its status. Until then, while the
-/// background compiler has it and the frame's [`INTERPRET_BUDGET`] lasts,
+/// background compiler has it and the launch's [`INTERPRET_BUDGET`] lasts,
 /// or when it cannot be compiled, the reference interpreter runs the
 /// gang's lanes to their end, one after another in `%laneid` order, and
 /// this returns [`status::CONTINUE`]: the hot part goes on with the next
@@ -482,17 +484,20 @@ pub(super) extern "C" fn general(
         // helper after `with_host` returned.
         Next::Run(entry) => unsafe { entry(frame, state, index) },
         Next::Interpret => with_host(frame, status::DONE, |frame, host| {
-            interpret_gang(frame, host, index, mask, block, gang, steps)
+            interpret_gang(frame, host, state, index, mask, block, gang, steps)
         }),
         Next::Return(st) => st,
     }
 }
 
 /// The interpreter's side of [`general`]: runs the handed-over gang's
-/// running lanes from hand-over `index` to their end.
+/// running lanes from hand-over `index` to their end, their registers
+/// and predicates read from the hand-over state `state`.
+#[allow(clippy::too_many_arguments)]
 fn interpret_gang(
     frame: &mut Frame,
     host: &mut Host<'_>,
+    state: *const u8,
     index: u32,
     mask: u32,
     block: u64,
@@ -503,20 +508,43 @@ fn interpret_gang(
     let Some(general) = host.compiled.general.as_ref() else {
         return status::DONE;
     };
-    let Some(&place) = general.places.get(index as usize) else {
+    let Some(&place) = general.handovers.places.get(index as usize) else {
         host.internal = Some(format!(
             "a hand-over at index {index}, which the code does not have"
         ));
         return status::DONE;
     };
     // At the dispatch no lane runs on: the gang is done.
-    let Some((pc, back)) = place else {
+    let Some(place) = place else {
         return status::CONTINUE;
     };
-    // SAFETY: `Frame::regs` points to `GANG * (NUM_REGS + 2)` words of the
-    // worker's state (`JitState::regs`), written by the hot part's
-    // hand-over before this call and not otherwise borrowed during it.
-    let words = unsafe { std::slice::from_raw_parts(frame.regs, GANG * (NUM_REGS + 2)) };
+    let mut files = [[0u64; NUM_REGS]; GANG];
+    let mut preds = [0u16; GANG];
+    for &(id, held) in &general.handovers.held {
+        if !place.live.contains(id) {
+            // Written before it is read: its value never shows (and the
+            // stub did not store it).
+            continue;
+        }
+        // SAFETY: `state` is the stub's stack slot, 16 bytes per variable
+        // of the hot part at the variable's index (every index `held`
+        // names is one), live until the hot part's call returns; the stub
+        // stored every variable of the registers and predicates live at
+        // this hand-over (`place.live`) before the call.
+        let lanes = unsafe { held_lanes(state, held) };
+        if id >= pred_id(0) {
+            let bit = 1u16 << (id - pred_id(0));
+            for (p, l) in preds.iter_mut().zip(lanes) {
+                if l != 0 {
+                    *p |= bit;
+                }
+            }
+        } else {
+            for (f, l) in files.iter_mut().zip(lanes) {
+                f[id as usize] = l;
+            }
+        }
+    }
     let spec = host.spec;
     let ctx = BlockCtx {
         spec,
@@ -527,7 +555,7 @@ fn interpret_gang(
     // A variant that counts no steps has loops that provably end within
     // the budget: its lanes may start counting afresh.
     let taken = if general.count_steps {
-        steps.saturating_sub(u64::from(back))
+        steps.saturating_sub(u64::from(place.back))
     } else {
         0
     };
@@ -535,10 +563,7 @@ fn interpret_gang(
         if mask & (1 << k) == 0 {
             continue;
         }
-        let mut regs = Box::new([0u64; NUM_REGS]);
-        regs.copy_from_slice(&words[k * NUM_REGS..(k + 1) * NUM_REGS]);
-        let preds = words[GANG * NUM_REGS + k] as u16;
-        let mut lane = Lane::at(regs, preds, pc as usize, taken);
+        let mut lane = Lane::at(Box::new(files[k]), preds[k], place.pc as usize, taken);
         let laneid = gang * GANG as u64 + k as u64;
         let result = reference::resume_lane(&ctx, &mut lane, laneid as u32);
         host.interpreted
@@ -563,6 +588,64 @@ fn interpret_gang(
         }
     }
     status::CONTINUE
+}
+
+/// The four lanes of a register (its 64-bit contents) or predicate
+/// (non-zero: set) as a hand-over state holds them (`gang::Held`).
+///
+/// # Safety
+///
+/// `state` must point to 16 readable bytes at `16 * var` for each
+/// variable `held` names, written with that variable's type.
+unsafe fn held_lanes(state: *const u8, held: Held) -> [u64; 4] {
+    // SAFETY: the caller's promise, for every variable read below.
+    let bytes = |var: u32| unsafe {
+        std::ptr::read_unaligned(state.add(16 * var as usize).cast::<[u8; 16]>())
+    };
+    let word = |b: &[u8; 16], k: usize| {
+        u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]])
+    };
+    let dword = |b: &[u8; 16], k: usize| {
+        u64::from_le_bytes(b[8 * k..8 * k + 8].try_into().unwrap_or([0; 8]))
+    };
+    let extend = |w: u32, sign: bool| {
+        if sign {
+            w as i32 as i64 as u64
+        } else {
+            u64::from(w)
+        }
+    };
+    match held {
+        Held::Scalar {
+            var,
+            wide,
+            sign,
+            stride,
+        } => {
+            let b = bytes(var);
+            std::array::from_fn(|k| {
+                if wide {
+                    dword(&b, 0).wrapping_add(stride.wrapping_mul(k as i64) as u64)
+                } else {
+                    let st = (stride as i32).wrapping_mul(k as i32) as u32;
+                    extend(word(&b, 0).wrapping_add(st), sign)
+                }
+            })
+        }
+        Held::Four { var, sign } => {
+            let b = bytes(var);
+            std::array::from_fn(|k| extend(word(&b, k), sign))
+        }
+        Held::Pairs { lo, hi } => {
+            let (lo, hi) = (bytes(lo), bytes(hi));
+            [dword(&lo, 0), dword(&lo, 1), dword(&hi, 0), dword(&hi, 1)]
+        }
+        Held::Pred { var } => [u64::from(bytes(var)[0] != 0); 4],
+        Held::PredFour { var } => {
+            let b = bytes(var);
+            std::array::from_fn(|k| u64::from(word(&b, k) != 0))
+        }
+    }
 }
 
 /// `zero(ptr, len)`: clears shared memory at a block's start.

@@ -329,11 +329,56 @@ pub(super) struct Gang<'a> {
     var_types: Vec<types::Type>,
 }
 
-/// Per hand-over index of a hot part: the instruction where its gang goes
-/// on and the steps of that instruction's basic block the gang's count
-/// already holds past it; `None` where no lane runs on
-/// ([`Gang::handover_places`]).
-pub(in crate::engine::jit) type Places = Vec<Option<(u32, u32)>>;
+/// What the interpreter needs to run a gang that a hot part hands over
+/// (`frame::general`): where each hand-over goes on, and how the hand-over
+/// state holds each register and predicate ([`Gang::handovers`]).
+#[derive(Clone, Debug)]
+pub(in crate::engine::jit) struct Handovers {
+    /// Per hand-over index: `None` at the dispatch (no lane runs on: a
+    /// kernel compiled in two has no divergence), else [`Place`].
+    pub places: Vec<Option<Place>>,
+    /// Per register and predicate (storage id, `flow::pred_id` for
+    /// predicates): where the state holds it.
+    pub held: Vec<(u16, Held)>,
+}
+
+/// Where a hand-over goes on.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::engine::jit) struct Place {
+    /// The instruction.
+    pub pc: u32,
+    /// The steps of its basic block that the gang's count already holds
+    /// past it (a gang counts a block's steps on entering it: a hand-over
+    /// mid-block comes after that, one at a block's start before).
+    pub back: u32,
+    /// The registers and predicates the stub stores (those live there);
+    /// the others' bytes in the state are not written.
+    pub live: StorageSet,
+}
+
+/// How a hand-over's state (16 bytes per variable, at the variable's
+/// index) holds a register's or predicate's four lanes; registers as
+/// their 64-bit contents (`values::held_bits`).
+#[derive(Clone, Copy, Debug)]
+pub(in crate::engine::jit) enum Held {
+    /// One scalar: lane `k` holds `base + k * stride` (uniform: stride 0)
+    /// computed in the scalar's width, 64 or 32 bits (then extended, with
+    /// its sign when `sign`: `Kind::I32Sign`).
+    Scalar {
+        var: u32,
+        wide: bool,
+        sign: bool,
+        stride: i64,
+    },
+    /// A vector of four 32-bit lanes, extended as for `Scalar`.
+    Four { var: u32, sign: bool },
+    /// Two vectors of two 64-bit lanes: lanes 0 and 1, then 2 and 3.
+    Pairs { lo: u32, hi: u32 },
+    /// A uniform predicate: one byte, 0 or 1.
+    Pred { var: u32 },
+    /// A varying predicate: four 32-bit lanes, all ones or zero.
+    PredFour { var: u32 },
+}
 
 /// Which code a gang-tier translation makes. A kernel with a full version
 /// and no barriers is compiled in two parts: the *hot* part first, the
@@ -346,7 +391,7 @@ pub(in crate::engine::jit) type Places = Vec<Option<(u32, u32)>>;
 /// every launch. Until then (while the background compiler has it, for a
 /// bounded number of steps per launch; or for good, should it fail to
 /// compile) the reference interpreter runs a handed-over gang's lanes to
-/// their end from the stub's per-lane registers, and the hot part goes on
+/// their end from the stub's state, and the hot part goes on
 /// with the next gang (`frame::general`, `status::CONTINUE`): a first
 /// launch need not wait for the general part. Other kernels are one
 /// function (`Whole`). Kernels with
@@ -461,7 +506,7 @@ impl Record {
 /// tier (the caller checked [`eligible`]). Returns the bytes of spill
 /// area a block needs and, for a hot part (`part` is `Hot` and the kernel
 /// is compiled in two), where each of its hand-overs goes on
-/// ([`Gang::handover_places`]).
+/// ([`Gang::handovers`]).
 pub(in crate::engine::jit) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
@@ -469,7 +514,7 @@ pub(in crate::engine::jit) fn translate(
     sh: &Shapes,
     target: &Target,
     part: Part,
-) -> (usize, Option<Places>) {
+) -> (usize, Option<Handovers>) {
     let Variant {
         kernel,
         an,
@@ -678,9 +723,9 @@ pub(in crate::engine::jit) fn translate(
         resume_args,
         var_types,
     };
-    let places = (part == Part::Hot).then(|| g.handover_places());
+    let handovers = (part == Part::Hot).then(|| g.handovers());
     g.emit(first, target.frontend);
-    (spill, places)
+    (spill, handovers)
 }
 
 impl<'a> Gang<'a> {
@@ -971,11 +1016,12 @@ impl<'a> Gang<'a> {
     /// The hot part's hand-over stubs: each stores what is live of the
     /// kernel's registers and predicates where it resumes, and a shared
     /// tail the gang's other state, in a stack slot (16 bytes a variable,
-    /// at its index), and each lane's registers and predicates in
-    /// `Frame::regs`, then calls `frame::general`: the general part runs
+    /// at its index), then calls `frame::general`: the general part runs
     /// the rest of the frame's blocks from there, and the stub returns its
-    /// status; or the interpreter ran the gang's lanes to their end
-    /// (`status::CONTINUE`), and the hot part goes on with the next gang.
+    /// status; or the interpreter ran the gang's lanes to their end from
+    /// the same state ([`Handovers`] says how it holds each register and
+    /// predicate), and the hot part goes on with the next gang
+    /// (`status::CONTINUE`).
     fn emit_handover_stubs(&mut self) {
         if self.part != Part::Hot || self.handovers.is_empty() {
             return;
@@ -1017,17 +1063,6 @@ impl<'a> Gang<'a> {
             let x = self.b.use_var(v);
             self.b.ins().store(flags, x, at, 16 * v.index() as i32);
         }
-        // For the interpreter, should the general part not be at hand:
-        // each lane's registers and predicates (`Frame::regs`), those
-        // live where some hand-over goes on (at the dispatch no lane
-        // does: a kernel compiled in two has no divergence).
-        let mut live = StorageSet::EMPTY;
-        for i in 0..self.handovers.len() {
-            if let Resume::At(_) = self.handovers[i].to {
-                live.union(&self.live_at(self.handovers[i].to));
-            }
-        }
-        self.store_lane_files(|id| live.contains(id));
         let mask = self.b.use_var(self.mask);
         let block = self.b.use_var(self.block);
         let gang = self.b.use_var(self.gang);
@@ -1054,15 +1089,11 @@ impl<'a> Gang<'a> {
         self.b.ins().return_(&[st]);
     }
 
-    /// Where the hot part hands over at each hand-over index: `None` at
-    /// the dispatch (no lane runs: a gang of a kernel without divergence
-    /// is done), else the instruction and how many steps of its basic
-    /// block the gang's step count already holds past it (a gang counts a
-    /// block's steps on entering it: a hand-over mid-block comes after
-    /// that, one at a block's start before). For `frame::general`'s
-    /// interpreter.
-    pub(in crate::engine::jit) fn handover_places(&self) -> Places {
-        self.resumes()
+    /// What the interpreter needs to run a gang the hot part hands over
+    /// ([`Handovers`]).
+    pub(in crate::engine::jit) fn handovers(&self) -> Handovers {
+        let places = self
+            .resumes()
             .into_iter()
             .map(|r| match r {
                 Resume::Dispatch => None,
@@ -1076,10 +1107,49 @@ impl<'a> Gang<'a> {
                             .find(|b| b.start <= pc && pc < b.end)
                             .map_or(0, |b| b.end - pc),
                     };
-                    Some((pc as u32, back as u32))
+                    Some(Place {
+                        pc: pc as u32,
+                        back: back as u32,
+                        live: self.live_at(r),
+                    })
                 }
             })
-            .collect()
+            .collect();
+        let var = |v: Variable| v.index() as u32;
+        let mut held = Vec::new();
+        for &r in &self.an.regs {
+            let kind = self.an.kinds[r as usize];
+            let sign = kind == Kind::I32Sign;
+            held.push((
+                r as u16,
+                match self.slot(r) {
+                    Slot::Scalar(v) => Held::Scalar {
+                        var: var(v),
+                        wide: matches!(kind, Kind::I64 | Kind::F64),
+                        sign,
+                        stride: match self.sh.regs[r as usize] {
+                            Shape::Affine(st) => st,
+                            _ => 0,
+                        },
+                    },
+                    Slot::One(v) => Held::Four { var: var(v), sign },
+                    Slot::Two(lo, hi) => Held::Pairs {
+                        lo: var(lo),
+                        hi: var(hi),
+                    },
+                },
+            ));
+        }
+        for &p in &self.an.preds {
+            held.push((
+                pred_id(p),
+                match self.pslot(p) {
+                    PSlot::Uni(v) => Held::Pred { var: var(v) },
+                    PSlot::Vec(v) => Held::PredFour { var: var(v) },
+                },
+            ));
+        }
+        Handovers { places, held }
     }
 
     /// The general part's start (`resume`): the gang's state loaded as
@@ -2192,7 +2262,7 @@ impl<'a> Gang<'a> {
         let steps = self.b.block_params(f)[1];
         let mask = self.b.use_var(self.mask);
         let lane_steps = self.lane_steps(steps);
-        self.store_lane_files(|_| true);
+        self.store_lane_files();
         for k in 0..GANG as u8 {
             let at = 8 * (GANG as usize * (NUM_REGS + 1) + k as usize);
             self.b.ins().store(
@@ -2215,16 +2285,12 @@ impl<'a> Gang<'a> {
 
     /// Every lane's registers and predicates to `Frame::regs` (lane `k`'s
     /// registers at `k * NUM_REGS`, its predicates at `4 * NUM_REGS + k`)
-    /// for the reference interpreter: those whose storage ids
-    /// (`flow::pred_id` for predicates) `keep` takes. Whatever the
-    /// interpreter gets for one dead where it starts never shows: it is
-    /// written before it is read.
-    fn store_lane_files(&mut self, keep: impl Fn(u16) -> bool) {
+    /// for the reference interpreter: all of them, not only those live
+    /// where it starts (a dead one is written before it is read, so what
+    /// the interpreter gets for it never shows).
+    fn store_lane_files(&mut self) {
         for i in 0..self.an.regs.len() {
             let r = self.an.regs[i];
-            if !keep(r as u16) {
-                continue;
-            }
             let v = self.gval(Src::Reg(r), ScalarType::U64);
             for k in 0..GANG as u8 {
                 let bits = vector::lane_of(&mut self.b, ScalarType::U64, v, k);
@@ -2238,9 +2304,6 @@ impl<'a> Gang<'a> {
             let mut preds = self.b.ins().iconst(types::I64, 0);
             for i in 0..self.an.preds.len() {
                 let p = self.an.preds[i];
-                if !keep(pred_id(p)) {
-                    continue;
-                }
                 let v = self.pred_lane(p, k);
                 let v = self.b.ins().uextend(types::I64, v);
                 let v = self.b.ins().ishl_imm_s(v, p as i64);
