@@ -483,28 +483,46 @@ pub(super) extern "C" fn general(
         // the frame the hot part was called with, untouched by this
         // helper after `with_host` returned.
         Next::Run(entry) => unsafe { entry(frame, state, index) },
-        Next::Interpret => with_host(frame, status::DONE, |frame, host| {
-            interpret_gang(frame, host, state, index, mask, block, gang, steps)
-        }),
+        Next::Interpret => {
+            let gang = Handed {
+                state,
+                index,
+                mask,
+                block,
+                gang,
+                steps,
+            };
+            with_host(frame, status::DONE, |frame, host| {
+                interpret_gang(frame, host, &gang)
+            })
+        }
         Next::Return(st) => st,
     }
 }
 
-/// The interpreter's side of [`general`]: runs the handed-over gang's
-/// running lanes from hand-over `index` to their end, their registers
-/// and predicates read from the hand-over state `state`.
-#[allow(clippy::too_many_arguments)]
-fn interpret_gang(
-    frame: &mut Frame,
-    host: &mut Host<'_>,
+/// A gang that the hot part handed over: [`general`]'s arguments.
+struct Handed {
     state: *const u8,
     index: u32,
     mask: u32,
     block: u64,
     gang: u64,
     steps: u64,
-) -> u32 {
+}
+
+/// The interpreter's side of [`general`]: runs the handed-over gang's
+/// running lanes from its hand-over to their end, their registers and
+/// predicates read from the hand-over state.
+fn interpret_gang(frame: &mut Frame, host: &mut Host<'_>, handed: &Handed) -> u32 {
     const GANG: usize = 4;
+    let &Handed {
+        state,
+        index,
+        mask,
+        block,
+        gang,
+        steps,
+    } = handed;
     let Some(general) = host.compiled.general.as_ref() else {
         return status::DONE;
     };
