@@ -673,3 +673,77 @@ pub(super) extern "C" fn zero(ptr: *mut u8, len: u64) {
     // launch.
     unsafe { std::ptr::write_bytes(ptr, 0, len as usize) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-over state of `vars` variables with `fill` writing it.
+    fn state(vars: usize, fill: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let mut s = vec![0xA5; 16 * vars];
+        fill(&mut s);
+        s
+    }
+
+    #[test]
+    fn held_lanes_reads_each_form_of_a_hand_over_state() {
+        // Variable 0: a 32-bit scalar; 1: four 32-bit lanes; 2 and 3: two
+        // pairs of 64-bit lanes; 4: a 64-bit scalar; 5: a uniform
+        // predicate; 6: a vector predicate.
+        let s = state(7, |s| {
+            s[0..4].copy_from_slice(&0xFFFF_FFFEu32.to_le_bytes());
+            for (k, w) in [7u32, 0x8000_0000, 0, u32::MAX].iter().enumerate() {
+                s[16 + 4 * k..20 + 4 * k].copy_from_slice(&w.to_le_bytes());
+            }
+            for (k, d) in [1u64, 2, 3, 4].iter().enumerate() {
+                let at = 32 + 16 * (k / 2) + 8 * (k % 2);
+                s[at..at + 8].copy_from_slice(&d.to_le_bytes());
+            }
+            s[64..72].copy_from_slice(&u64::MAX.to_le_bytes());
+            s[80] = 1;
+            for (k, w) in [0u32, u32::MAX, u32::MAX, 0].iter().enumerate() {
+                s[96 + 4 * k..100 + 4 * k].copy_from_slice(&w.to_le_bytes());
+            }
+        });
+        let read = |held| {
+            // SAFETY: `s` holds 16 initialized bytes for each of the 7
+            // variables the cases below name.
+            unsafe { held_lanes(s.as_ptr(), held) }
+        };
+        let scalar = |var, wide, sign, stride| Held::Scalar {
+            var,
+            wide,
+            sign,
+            stride,
+        };
+        // Affine in 32 bits: wraps in its own width, then extends.
+        assert_eq!(
+            read(scalar(0, false, false, 1)),
+            [0xFFFF_FFFE, 0xFFFF_FFFF, 0, 1]
+        );
+        assert_eq!(
+            read(scalar(0, false, true, 1)),
+            [u64::MAX - 1, u64::MAX, 0, 1]
+        );
+        assert_eq!(read(scalar(0, false, false, 0)), [0xFFFF_FFFE; 4]);
+        // In 64 bits: wraps there.
+        assert_eq!(
+            read(scalar(4, true, false, -1)),
+            [u64::MAX, u64::MAX - 1, u64::MAX - 2, u64::MAX - 3]
+        );
+        assert_eq!(
+            read(Held::Four { var: 1, sign: true }),
+            [7, 0xFFFF_FFFF_8000_0000, 0, u64::MAX]
+        );
+        assert_eq!(
+            read(Held::Four {
+                var: 1,
+                sign: false
+            }),
+            [7, 0x8000_0000, 0, 0xFFFF_FFFF]
+        );
+        assert_eq!(read(Held::Pairs { lo: 2, hi: 3 }), [1, 2, 3, 4]);
+        assert_eq!(read(Held::Pred { var: 5 }), [1; 4]);
+        assert_eq!(read(Held::PredFour { var: 6 }), [0, 1, 1, 0]);
+    }
+}
