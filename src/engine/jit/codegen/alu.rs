@@ -10,7 +10,11 @@
 //! and vector `add sub mul div sqrt round` instructions do with the operand
 //! order Cranelift keeps (the first source operand first). So on x86-64
 //! those need no check (the JIT's special-value test runs every pair of
-//! NaN payloads, infinities and zeros through them against the reference).
+//! NaN payloads, infinities and zeros through them against the reference),
+//! but for an `add` or `mul` whose first operand is a load: Cranelift
+//! folds such a load into the instruction as its second operand, swapping
+//! the two, and those take the pinned NaN inline (found by
+//! `differential_narrow`: two NaN operands, the first just loaded).
 //! `fma`, whose hardware rule differs, takes the pinned NaN inline when its
 //! result is NaN; the float conversions are checked: a NaN result is
 //! recomputed by the `eval` helper (the `exec` functions every engine
@@ -195,6 +199,15 @@ fn arith<'f>(
                 return;
             }
         };
+        // Cranelift lowers a commutative `fadd`/`fmul` whose first operand
+        // is a load it can fold into the instruction with the operands
+        // swapped (`mulss y, [x]`): the hardware's NaN is then the second
+        // operand's when both are NaN. Such results take the pinned NaN
+        // inline.
+        if matches!(op, ArithOp::Add | ArithOp::Mul) && defined_by_load(g, x) {
+            pinned_nan3(g, d, ty, r, [x, y, y]);
+            return;
+        }
         hardware_float_result(g, pc, d, ty, r, &[a, b]);
         return;
     }
@@ -376,6 +389,16 @@ fn cvt<'f>(g: &mut impl LaneCode<'f>, pc: usize, to: ScalarType, from: ScalarTyp
         }
     };
     g.write(d, to, r);
+}
+
+/// Whether `v` is the result of a load (which Cranelift may fold into
+/// the instruction that uses it).
+pub(super) fn defined_by_load<'f>(g: &mut impl LaneCode<'f>, v: Value) -> bool {
+    let dfg = &g.b().func.dfg;
+    match dfg.value_def(v) {
+        cranelift_codegen::ir::ValueDef::Result(inst, _) => dfg.insts[inst].opcode().can_load(),
+        _ => false,
+    }
 }
 
 /// `v` of integer type `ty`, at least 32 bits wide (small types
