@@ -217,6 +217,11 @@ impl Analysis {
         self.block_at.get(pc).copied().filter(|&b| b != usize::MAX)
     }
 
+    /// The basic block that holds instruction `pc` (`None` past the end).
+    pub fn block_of(&self, pc: usize) -> Option<usize> {
+        self.blocks.iter().position(|b| b.start <= pc && pc < b.end)
+    }
+
     /// Whether block `b` ends at a `bar.sync`.
     pub fn ends_at_barrier(&self, b: usize) -> bool {
         self.barriers
@@ -230,9 +235,7 @@ impl Analysis {
 /// basic block.
 pub(super) fn live_before(kernel: &Kernel, an: &Analysis, pc: usize) -> StorageSet {
     let bi = an
-        .blocks
-        .iter()
-        .position(|b| b.start <= pc && pc < b.end)
+        .block_of(pc)
         .expect("every instruction lies in a basic block");
     let mut live = StorageSet::EMPTY;
     for s in an.succs[bi].iter().flatten().copied() {

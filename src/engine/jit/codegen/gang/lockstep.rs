@@ -343,7 +343,7 @@ fn lane_index_def(kernel: &Kernel, an: &Analysis, r: Reg, block: Dim3) -> Option
 /// Whether every path from the kernel's start to a barrier runs
 /// instruction `pc` first.
 fn runs_before_every_barrier(an: &Analysis, pc: usize) -> bool {
-    let Some(d) = an.blocks.iter().position(|b| b.start <= pc && pc < b.end) else {
+    let Some(d) = an.block_of(pc) else {
         return false;
     };
     if d == 0 {

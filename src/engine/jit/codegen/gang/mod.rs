@@ -1098,14 +1098,9 @@ impl<'a> Gang<'a> {
             .map(|r| match r {
                 Resume::Dispatch => None,
                 Resume::At(pc) => {
-                    let back = match self.an.block_starting(pc) {
-                        Some(_) => 0,
-                        None => self
-                            .an
-                            .blocks
-                            .iter()
-                            .find(|b| b.start <= pc && pc < b.end)
-                            .map_or(0, |b| b.end - pc),
+                    let back = match self.an.block_of(pc).map(|b| &self.an.blocks[b]) {
+                        Some(b) if b.start != pc => b.end - pc,
+                        _ => 0,
                     };
                     Some(Place {
                         pc: pc as u32,
