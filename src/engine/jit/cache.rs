@@ -68,8 +68,6 @@ pub(super) struct General {
     /// the gang, for the interpreter that runs a handed-over gang while
     /// the general part is not at hand (`frame::general`).
     pub handovers: gang::Handovers,
-    /// The variant counts steps (the gang's count is its lanes').
-    pub count_steps: bool,
 }
 
 /// A compiled general part.
@@ -106,6 +104,11 @@ impl General {
     /// The general part if it is compiled.
     pub fn get(&self) -> Option<&Result<GeneralCode, Arc<str>>> {
         self.made.get()
+    }
+
+    /// The variant counts steps (the gang's count is its lanes').
+    pub fn counts_steps(&self) -> bool {
+        self.key.count_steps
     }
 
     /// The background compiler has it (queued or compiling; or done).
@@ -654,7 +657,6 @@ fn compile(kernel: &Kernel, an: &Analysis, key: Key) -> Result<Compiled, String>
             queued: AtomicBool::new(false),
             reported: AtomicBool::new(false),
             handovers,
-            count_steps: key.count_steps,
         }),
         _code: made.module,
     })

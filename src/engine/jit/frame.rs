@@ -37,6 +37,10 @@ pub(super) mod status {
     pub const CONTINUE: u32 = 4;
 }
 
+/// Lanes per gang on the gang tier (the exact path's and the
+/// interpreter's register areas hold this many lanes).
+pub(super) const GANG: usize = 4;
+
 /// Why generated code stopped with [`status::FAULT`].
 pub(super) mod fault_code {
     /// An access failed its bounds or alignment check; `fault_value` holds
@@ -371,7 +375,6 @@ pub(super) extern "C" fn finish_gang(
     lanes: u64,
 ) -> u32 {
     with_host(frame, status::FAULT, |frame, host| {
-        const GANG: usize = 4;
         // SAFETY: `Frame::regs` points to `GANG * (NUM_REGS + 2)` words of
         // the worker's state (`JitState::regs`), written by generated code
         // before this call and not otherwise borrowed during it.
@@ -514,7 +517,6 @@ struct Handed {
 /// running lanes from its hand-over to their end, their registers and
 /// predicates read from the hand-over state.
 fn interpret_gang(frame: &mut Frame, host: &mut Host<'_>, handed: &Handed) -> u32 {
-    const GANG: usize = 4;
     let &Handed {
         state,
         index,
@@ -572,7 +574,7 @@ fn interpret_gang(frame: &mut Frame, host: &mut Host<'_>, handed: &Handed) -> u3
     };
     // A variant that counts no steps has loops that provably end within
     // the budget: its lanes may start counting afresh.
-    let taken = if general.count_steps {
+    let taken = if general.counts_steps() {
         steps.saturating_sub(u64::from(place.back))
     } else {
         0

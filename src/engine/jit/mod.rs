@@ -480,7 +480,7 @@ pub struct JitState {
 
 /// Words of the exact path's register area: four lanes' registers, then
 /// their predicates, then their steps.
-const GANG_REGS: usize = 4 * (NUM_REGS + 2);
+const GANG_REGS: usize = frame::GANG * (NUM_REGS + 2);
 
 impl Default for JitState {
     fn default() -> JitState {

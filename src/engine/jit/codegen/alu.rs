@@ -393,7 +393,7 @@ fn cvt<'f>(g: &mut impl LaneCode<'f>, pc: usize, to: ScalarType, from: ScalarTyp
 
 /// Whether `v` is the result of a load (which Cranelift may fold into
 /// the instruction that uses it).
-pub(super) fn defined_by_load<'f>(g: &mut impl LaneCode<'f>, v: Value) -> bool {
+fn defined_by_load<'f>(g: &mut impl LaneCode<'f>, v: Value) -> bool {
     let dfg = &g.b().func.dfg;
     match dfg.value_def(v) {
         cranelift_codegen::ir::ValueDef::Result(inst, _) => dfg.insts[inst].opcode().can_load(),
