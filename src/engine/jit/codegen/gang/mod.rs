@@ -2257,33 +2257,6 @@ impl<'a> Gang<'a> {
         let steps = self.b.block_params(f)[1];
         let mask = self.b.use_var(self.mask);
         let lane_steps = self.lane_steps(steps);
-        self.store_lane_files();
-        for k in 0..GANG as u8 {
-            let at = 8 * (GANG as usize * (NUM_REGS + 1) + k as usize);
-            self.b.ins().store(
-                MemFlagsData::trusted(),
-                lane_steps[k as usize],
-                self.regs_mem,
-                at as i32,
-            );
-        }
-        let lane0 = self.lane0();
-        let block = self.b.use_var(self.block);
-        let mask = self.b.ins().uextend(types::I64, mask);
-        let call = self.call_helper(
-            Helper::FinishGang,
-            &[self.frame, pc, lane0, block, steps, mask],
-        );
-        let st = self.b.inst_results(call)[0];
-        self.b.ins().return_(&[st]);
-    }
-
-    /// Every lane's registers and predicates to `Frame::regs` (lane `k`'s
-    /// registers at `k * NUM_REGS`, its predicates at `4 * NUM_REGS + k`)
-    /// for the reference interpreter: all of them, not only those live
-    /// where it starts (a dead one is written before it is read, so what
-    /// the interpreter gets for it never shows).
-    fn store_lane_files(&mut self) {
         for i in 0..self.an.regs.len() {
             let r = self.an.regs[i];
             let v = self.gval(Src::Reg(r), ScalarType::U64);
@@ -2308,7 +2281,23 @@ impl<'a> Gang<'a> {
             self.b
                 .ins()
                 .store(MemFlagsData::trusted(), preds, self.regs_mem, at as i32);
+            let at = 8 * (GANG as usize * (NUM_REGS + 1) + k as usize);
+            self.b.ins().store(
+                MemFlagsData::trusted(),
+                lane_steps[k as usize],
+                self.regs_mem,
+                at as i32,
+            );
         }
+        let lane0 = self.lane0();
+        let block = self.b.use_var(self.block);
+        let mask = self.b.ins().uextend(types::I64, mask);
+        let call = self.call_helper(
+            Helper::FinishGang,
+            &[self.frame, pc, lane0, block, steps, mask],
+        );
+        let st = self.b.inst_results(call)[0];
+        self.b.ins().return_(&[st]);
     }
 
     /// Emits one instruction that does not end a basic block.
