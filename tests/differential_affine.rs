@@ -47,7 +47,8 @@ use proptest::test_runner::TestCaseError;
 /// Registers r0..r15 hold generated values; r19 is never written (must read
 /// as zero); r18 is a temporary of index computations; r20..r22 hold
 /// addresses; r23..r25 belong to grid-stride loops; r26..r28 to barrier
-/// exchanges; r29 is a scratch; r30/r31 address the lane's output slot.
+/// exchanges; r17 addresses the shared tail (`shared_edge`); r29 is a
+/// scratch; r30/r31 address the lane's output slot.
 const WILD_REGS: u64 = 16;
 /// Predicates p0..p4 are written by `setp`; p5 and p6 never are (must read
 /// false); p7 belongs to loops.
@@ -957,6 +958,42 @@ impl Gen<'_> {
         code
     }
 
+    /// Store then load back at the very end of shared memory: each lane's
+    /// own 16-byte slot of the tail (`lpb * 16` bytes after the regions),
+    /// its element at the slot's end, so the last lane's element ends at
+    /// the last byte. The address's range is known when the kernel is
+    /// compiled (`%laneid * 16` plus a constant), so the JIT leaves the
+    /// bounds test out. `past`: the element one further, where each
+    /// block's last lane faults (each lane's bytes are still its own: the
+    /// first bytes of the next lane's slot, which that lane never touches).
+    fn shared_edge(&mut self, rng: &mut Rng, past: bool) -> Vec<String> {
+        let ty = rng.pick(&MEM_TYPES);
+        let sz = size_of(ty);
+        let lpb = self.sh.lpb();
+        let tail = lpb * 8 + 4 * self.lay.sregion;
+        let disp = tail + 16 - sz + if past { sz } else { 0 };
+        let v = wild_reg(rng);
+        let mut code = vec![
+            "mov.u32 r17, %laneid".to_string(),
+            if rng.chance(50) {
+                "shl.u64 r17, r17, 4".to_string()
+            } else {
+                "mul.u64 r17, r17, 16".to_string()
+            },
+        ];
+        if past && rng.chance(50) {
+            // The load faults, after an in-bounds store.
+            code.push(format!("st.shared.{ty} [r17 + {}], {v}", disp - sz));
+        } else {
+            code.push(format!("st.shared.{ty} [r17 + {disp}], {v}"));
+        }
+        code.push(format!(
+            "ld.shared.{ty} r{}, [r17 + {disp}]",
+            rng.below(WILD_REGS)
+        ));
+        code
+    }
+
     fn grid_stride(&mut self, rng: &mut Rng) -> Vec<String> {
         let ty = rng.pick(&MEM_TYPES);
         let sz = size_of(ty);
@@ -1017,7 +1054,8 @@ impl Gen<'_> {
             20 => vec![plogic_line(rng)],
             21..=25 => self.safe_load(rng),
             26..=28 if self.stores < 6 => self.safe_store(rng),
-            29..=30 if self.lay.shared && self.sstores < 4 => self.shared_roundtrip(rng),
+            29 if self.lay.shared && self.sstores < 4 => self.shared_roundtrip(rng),
+            30 if self.lay.shared => self.shared_edge(rng, false),
             31 if self.stores < 6 && depth == 0 => return Stmt::Labeled(self.grid_stride(rng)),
             32..=33 => {
                 // Guarded exit on a fresh comparison.
@@ -1082,6 +1120,11 @@ impl Gen<'_> {
 
     /// The one access of a fault case that may fault.
     fn faulty(&mut self, rng: &mut Rng) -> (Vec<String>, bool, Option<Kind>) {
+        if self.lay.shared && rng.chance(25) {
+            // Past the end of shared memory: each block's last lane.
+            let single = self.sh.total() == self.sh.lpb();
+            return (self.shared_edge(rng, true), single, Some(Kind::Bounds));
+        }
         let ty = rng.pick(&MEM_TYPES);
         let sz = size_of(ty);
         let store = rng.chance(40);
@@ -1275,7 +1318,8 @@ fn build(
     let _ = writeln!(out, ".param kw u64");
     let _ = writeln!(out, ".param kn i32");
     if shared {
-        let _ = writeln!(out, ".shared {}", lpb * 8 + 4 * layout.sregion);
+        // The exchange area, four regions, the tail (`shared_edge`).
+        let _ = writeln!(out, ".shared {}", lpb * 24 + 4 * layout.sregion);
     }
     // r31: this lane's output slot, in one of several equivalent ways.
     match pseed % 4 {

@@ -747,3 +747,103 @@ fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
         }
     }
 }
+
+#[test]
+fn shared_accesses_at_the_end_of_shared_memory() {
+    // Each lane of a 256-lane block stores `tid + 1` at `tid * size + d` in
+    // shared memory of exactly 256 elements, loads it back and writes it
+    // to `out[tid]`. With `d = 0` the last lane's element ends at the last
+    // byte; one element further (or one before the start) the last (or
+    // first) lane faults. The addresses' ranges are known when the kernel
+    // is compiled (`%tid.x` below the block's size), so the JIT may leave
+    // out the bounds test of an access that cannot leave shared memory,
+    // and only that: each tier must fault exactly where the reference
+    // engine does.
+    use lanes::engine::{LaunchSpec, block, jit, reference};
+    type Run = dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<Fault>>;
+    let on_tier = |tier| {
+        move |s: &LaunchSpec<'_>| match jit::run_on_tier(s, Some(tier)) {
+            Err(LaunchError::Fault(f)) => Err(f),
+            Err(e) => panic!("{e}"),
+            Ok(()) => Ok(()),
+        }
+    };
+    let engines: [(&str, &Run); 4] = [
+        ("reference", &reference::run),
+        ("block", &block::run),
+        ("one-lane tier", &on_tier(jit::Tier::Lane)),
+        ("gang tier", &on_tier(jit::Tier::Gang)),
+    ];
+    for (ty, size) in [("u32", 4u64), ("f64", 8), ("u16", 2)] {
+        let shift = size.trailing_zeros();
+        for (disp, faulting) in [
+            (String::new(), None),
+            (format!(" + {size}"), Some((255, 256 * size as i128))),
+            (format!(" - {size}"), Some((0, -(size as i128)))),
+        ] {
+            for via_store in [true, false] {
+                // The faulting access: the store, or (after an in-bounds
+                // store) the load.
+                let (st, ld) = if via_store {
+                    (format!("[r1{disp}]"), format!("[r1{disp}]"))
+                } else {
+                    ("[r1]".to_string(), format!("[r1{disp}]"))
+                };
+                let src = format!(
+                    ".kernel k\n.param out buf\n.shared {bytes}\n    mov.u64 r0, %tid.x\n\
+                     \x20   shl.u64 r1, r0, {shift}\n    add.u64 r2, r0, 1\n\
+                     \x20   cvt.{ty}.u64 r3, r2\n    st.shared.{ty} {st}, r3\n\
+                     \x20   ld.shared.{ty} r4, {ld}\n    st.global.{ty} [out + r1], r4\n",
+                    bytes = 256 * size
+                );
+                let k = kernel(&src);
+                for (engine, run) in engines {
+                    let out = std::sync::Arc::new(
+                        lanes::memory::Buffer::zeroed(256 * size as usize).unwrap(),
+                    );
+                    let args = lanes::launch::BoundArgs {
+                        buffers: vec![out.clone()],
+                        scalars: vec![],
+                    };
+                    let spec = LaunchSpec {
+                        kernel: &k,
+                        grid: Dim3::x(2),
+                        block: Dim3::x(256),
+                        args: &args,
+                        max_steps: 1000,
+                        stop: &lanes::engine::StopFlag::new(),
+                    };
+                    let what = format!("{engine}: {ty}, disp {disp:?}, store {via_store}");
+                    match (run(&spec), faulting) {
+                        (Ok(()), None) => {
+                            for t in 0..256u64 {
+                                let v = out.load(t * size, size as usize).unwrap();
+                                let want = match ty {
+                                    "f64" => ((t + 1) as f64).to_bits(),
+                                    _ => t + 1,
+                                };
+                                assert_eq!(v, want, "{what}: out[{t}]");
+                            }
+                        }
+                        (Err(f), Some((lane, offset))) => {
+                            assert_eq!(f.lane, Dim3::new(lane, 0, 0), "{what}");
+                            assert_eq!(f.instr, if via_store { 4 } else { 5 }, "{what}");
+                            assert_eq!(
+                                f.kind,
+                                FaultKind::OutOfBounds {
+                                    space: Space::Shared,
+                                    buffer: None,
+                                    offset,
+                                    size: size as usize,
+                                    len: 256 * size as usize,
+                                },
+                                "{what}"
+                            );
+                        }
+                        (got, _) => panic!("{what}: {got:?}"),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -95,17 +95,14 @@ fn checked_offset<'f>(
     addr: Address,
     size: usize,
 ) -> Value {
-    let len = g.memory_len(space, addr.buffer);
     let reg = match addr.reg {
         Some(r) => g.read_bits(Src::Reg(r)),
         None => g.b().ins().iconst(types::I64, 0),
     };
-    let check = AccessCheck::of(g, addr, size as u64);
+    let check = AccessCheck::of(g, space, addr, size as u64);
     let mut bad = g.b().ins().iconst(types::I8, 0);
     let off = check.offset(g, reg, &mut bad);
-    let end = check.end(g, off, &mut bad);
-    let past = g.b().ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-    bad = g.b().ins().bor(bad, past);
+    check.bounds(g, off, &mut bad);
     check.alignment(g, off, &mut bad);
     g.fault_if(bad, FaultCall::memory(pc, reg));
     off
@@ -113,24 +110,34 @@ fn checked_offset<'f>(
 
 /// Which parts of a bounds and alignment check an access needs, from what
 /// is known of its address register's values: `reg ± disp` cannot leave
-/// `0..2^64` when the register's range says so, and the offset is aligned
-/// when the register's known low zero bits and the displacement say so.
+/// `0..2^64` when the register's range says so, the access cannot leave
+/// shared memory (whose size the kernel fixes) when the range and the
+/// displacement keep every lane's element inside it, and the offset is
+/// aligned when the register's known low zero bits and the displacement
+/// say so.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct AccessCheck {
+    space: Space,
     addr: Address,
     /// Bytes the access (or run of accesses) spans from its offset.
     span: u64,
     /// Element size: the offset must be a multiple.
     size: u64,
     may_overflow: bool,
+    /// The access may leave its memory: always for a buffer, whose length
+    /// is the launch's.
+    may_leave: bool,
     may_misalign: bool,
 }
 
 impl AccessCheck {
     /// The check of an access spanning `span` bytes of `size`-byte
-    /// elements at `addr`.
+    /// elements at `addr` in `space`: one lane's element, or a run of
+    /// consecutive lanes' elements (each lane's register within the
+    /// register's range, as every lane that exists has it).
     pub(super) fn new<'f>(
         g: &impl LaneCode<'f>,
+        space: Space,
         addr: Address,
         size: u64,
         span: u64,
@@ -146,18 +153,28 @@ impl AccessCheck {
         };
         let may_overflow =
             !range.is_some_and(|(lo, hi)| lo + d >= 0 && hi + d + span as i128 <= u64::MAX as i128);
+        // Every lane's element `[reg + d, reg + d + size)` inside `0..len`,
+        // so the run of consecutive ones too.
+        let may_leave = match (space, range) {
+            (Space::Shared, Some((lo, hi))) => {
+                !(lo + d >= 0 && hi + d + size as i128 <= g.shared_bytes() as i128)
+            }
+            _ => true,
+        };
         let may_misalign = size > 1 && (zeros < size.trailing_zeros() || addr.disp % size != 0);
         AccessCheck {
+            space,
             addr,
             span,
             size,
             may_overflow,
+            may_leave,
             may_misalign,
         }
     }
 
-    fn of<'f>(g: &impl LaneCode<'f>, addr: Address, size: u64) -> AccessCheck {
-        AccessCheck::new(g, addr, size, size)
+    fn of<'f>(g: &impl LaneCode<'f>, space: Space, addr: Address, size: u64) -> AccessCheck {
+        AccessCheck::new(g, space, addr, size, size)
     }
 
     /// `reg ± disp`, setting `bad` if it leaves `u64`.
@@ -188,15 +205,23 @@ impl AccessCheck {
         off
     }
 
-    /// `off + span`, setting `bad` if it overflows.
-    pub(super) fn end<'f>(&self, g: &mut impl LaneCode<'f>, off: Value, bad: &mut Value) -> Value {
-        let span = g.b().ins().iconst(types::I64, self.span as i64);
-        if !self.may_overflow {
-            return g.b().ins().iadd(off, span);
+    /// Sets `bad` unless `off .. off + span` lies inside the memory
+    /// (nothing to test where it cannot leave it).
+    pub(super) fn bounds<'f>(&self, g: &mut impl LaneCode<'f>, off: Value, bad: &mut Value) {
+        if !self.may_leave {
+            return;
         }
-        let (end, over) = g.b().ins().uadd_overflow(off, span);
-        *bad = g.b().ins().bor(*bad, over);
-        end
+        let span = g.b().ins().iconst(types::I64, self.span as i64);
+        let end = if self.may_overflow {
+            let (end, over) = g.b().ins().uadd_overflow(off, span);
+            *bad = g.b().ins().bor(*bad, over);
+            end
+        } else {
+            g.b().ins().iadd(off, span)
+        };
+        let len = g.memory_len(self.space, self.addr.buffer);
+        let past = g.b().ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        *bad = g.b().ins().bor(*bad, past);
     }
 
     /// Sets `bad` if `off` is not a multiple of the element size.

@@ -208,6 +208,8 @@ pub(super) trait LaneCode<'f> {
     /// What is known of register `r`'s values: their range and how many
     /// low bits are zero.
     fn address_facts(&self, r: Reg) -> (Range, u32);
+    /// The kernel's shared memory in bytes.
+    fn shared_bytes(&self) -> u64;
 }
 
 impl<'f> LaneCode<'f> for Translator<'f> {
@@ -261,6 +263,9 @@ impl<'f> LaneCode<'f> for Translator<'f> {
     }
     fn address_facts(&self, r: Reg) -> (Range, u32) {
         (self.facts.range(Src::Reg(r)), self.facts.low_zeros(r))
+    }
+    fn shared_bytes(&self) -> u64 {
+        self.kernel.shared_bytes as u64
     }
 }
 

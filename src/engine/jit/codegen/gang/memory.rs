@@ -232,12 +232,9 @@ impl<'a> Gang<'a> {
         bad: &mut Value,
     ) -> Value {
         let size = ty.size() as u64;
-        let check = AccessCheck::new(self, addr, size, lanes * size);
+        let check = AccessCheck::new(self, space, addr, size, lanes * size);
         let off = check.offset(self, first, bad);
-        let end = check.end(self, off, bad);
-        let len = self.memory_len(space, addr.buffer);
-        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-        *bad = self.b.ins().bor(*bad, past);
+        check.bounds(self, off, bad);
         check.alignment(self, off, bad);
         off
     }

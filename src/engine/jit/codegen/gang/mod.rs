@@ -2891,6 +2891,9 @@ impl<'f> LaneCode<'f> for Gang<'f> {
     fn address_facts(&self, r: Reg) -> (Range, u32) {
         (self.facts.range(Src::Reg(r)), self.facts.low_zeros(r))
     }
+    fn shared_bytes(&self) -> u64 {
+        self.kernel.shared_bytes as u64
+    }
 }
 
 #[cfg(test)]
