@@ -368,6 +368,31 @@ fn runs_before_every_barrier(an: &Analysis, pc: usize) -> bool {
     true
 }
 
+/// Whether every path from block `to` back to block `from` passes a
+/// barrier: then, in lockstep, a gang takes the back edge `from -> to` at
+/// most once a pass (it stops at the barrier, and the pass ends), and the
+/// pass's own stop-flag check stands for the edge's.
+pub(super) fn barrier_on_every_cycle(an: &Analysis, from: usize, to: usize) -> bool {
+    let mut seen = vec![false; an.blocks.len()];
+    let mut todo = vec![to];
+    seen[to] = true;
+    while let Some(b) = todo.pop() {
+        if an.ends_at_barrier(b) {
+            continue; // the gang stops here until the next pass
+        }
+        if b == from {
+            return false;
+        }
+        for s in an.succs[b].iter().flatten().copied() {
+            if !seen[s] {
+                seen[s] = true;
+                todo.push(s);
+            }
+        }
+    }
+    true
+}
+
 /// What a gang recomputes when it resumes instead of keeping it in its
 /// record: the registers that cross a barrier and hold a function of the
 /// lane's index alone wherever a gang resumes (block_sum's `%tid.x` and
@@ -739,6 +764,74 @@ mod tests {
         let k = crate::compile("t.lasm", src).unwrap().kernels[0].clone();
         let an = Analysis::new(&k);
         rematerialized(&k, &an, Dim3::x(64)).regs
+    }
+
+    /// Per back edge of `src` (from the block ending in a backward branch
+    /// to its target): whether every way around passes a barrier.
+    fn back_edges(src: &str) -> Vec<bool> {
+        let k = crate::compile("t.lasm", src).unwrap().kernels[0].clone();
+        let an = Analysis::new(&k);
+        let mut found = Vec::new();
+        for (b, bb) in an.blocks.iter().enumerate() {
+            for t in an.succs[b].iter().flatten().copied() {
+                if an.blocks[t].start < bb.end {
+                    found.push(barrier_on_every_cycle(&an, b, t));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn back_edges_around_a_barrier_leave_the_stop_check_to_the_pass() {
+        // block_sum's halving loop: its barrier is on the way back.
+        assert_eq!(
+            back_edges(include_str!("../../../../ops/block_sum.lasm")),
+            [true]
+        );
+        let k = ".kernel k
+.param x buf
+ ld.global.u32 r1, [x]
+";
+        // A loop without a barrier, one whose barrier only one way around
+        // passes, and a loop inside a loop with a barrier: each keeps its
+        // check; the outer loop of the last does not need one.
+        assert_eq!(
+            back_edges(&format!(
+                "{k}a: sub.u32 r1, r1, 1
+ setp.ne.u32 p0, r1, 0
+ @p0 bra a
+ bar.sync
+"
+            )),
+            [false]
+        );
+        assert_eq!(
+            back_edges(&format!(
+                "{k}a: sub.u32 r1, r1, 1
+ setp.eq.u32 p1, r1, 5
+ @p1 bra b
+ bar.sync
+                 b: setp.ne.u32 p0, r1, 0
+ @p0 bra a
+"
+            )),
+            [false]
+        );
+        assert_eq!(
+            back_edges(&format!(
+                "{k}a: mov.u32 r2, 3
+b: sub.u32 r2, r2, 1
+ setp.ne.u32 p1, r2, 0
+ @p1 bra b
+                 bar.sync
+ sub.u32 r1, r1, 1
+ setp.ne.u32 p0, r1, 0
+ @p0 bra a
+"
+            )),
+            [false, true]
+        );
     }
 
     #[test]

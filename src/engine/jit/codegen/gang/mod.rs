@@ -908,6 +908,9 @@ impl<'a> Gang<'a> {
             self.b.ins().brif(any, again, &[], block_next, &[]);
             self.b.switch_to_block(again);
             if self.lock.is_some() {
+                // (For the back edges that every way around passes a
+                // barrier: `Gang::jump`.)
+                self.check_stop();
                 self.lockstep_next_pass();
             }
             let phase = self.b.use_var(self.phase);
@@ -1693,12 +1696,18 @@ impl<'a> Gang<'a> {
     }
 
     /// All running lanes go from block `from` to block `to`. Backward: the
-    /// stop flag is checked. Forward past blocks where lanes wait: the
+    /// stop flag is checked (in lockstep, once a pass instead where every
+    /// way around the loop passes a barrier). Forward past blocks where lanes wait: the
     /// running lanes wait at `to` and the lowest waiting block runs first,
     /// so that lanes meet again (the smallest-pc-first rule).
     fn jump(&mut self, from: usize, to: usize) {
         let (from_pc, to_pc) = (self.an.blocks[from].end - 1, self.an.blocks[to].start);
         if to_pc <= from_pc {
+            if self.lock.is_some() && lockstep::barrier_on_every_cycle(self.an, from, to) {
+                let t = self.bb(to);
+                self.b.ins().jump(t, &[]);
+                return;
+            }
             let e = self.edge(from_pc, to_pc);
             self.b.ins().jump(e, &[]);
             return;
