@@ -50,7 +50,9 @@
 //! scheme.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{BlockCall, InstBuilder, JumpTableData, MemFlagsData, types};
+use cranelift_codegen::ir::{
+    BlockCall, InstBuilder, JumpTableData, MemFlagsData, StackSlot, Value, types,
+};
 use cranelift_frontend::Variable;
 
 use super::vector;
@@ -65,13 +67,19 @@ use crate::launch::Dim3;
 /// The lockstep state of a translation.
 pub(super) struct Lockstep {
     /// Per block-invariant register that crosses a barrier: the register,
-    /// its value for the current pass (`snap`), and the value the gangs
-    /// that reached the barrier left (`next`).
-    pub snaps: Vec<(Reg, Variable, Variable)>,
+    /// its value for the current pass (`snap`), and the offset in `pass`
+    /// of the value the gangs that reached the barrier left.
+    pub snaps: Vec<(Reg, Variable, i32)>,
     /// The barrier the current pass resumes after (`I32`).
     pub at: Variable,
-    /// The barrier the gangs of the current pass reached (`I32`).
-    pub next: Variable,
+    /// What the gangs of a pass leave for the next one, in memory rather
+    /// than in variables (each gang's arrival a store or two, where
+    /// variables set by every gang became values carried around the gang
+    /// loop, which the register allocator spilled and copied on every
+    /// visit): whether any gang reached a barrier (`I8` at
+    /// [`PASS_ANY`]), the barrier (`I32` at [`PASS_NEXT`]), the invariant
+    /// registers' values (`snaps`).
+    pub pass: StackSlot,
     /// Per basic block: pure (see the module docs).
     pub pure: Vec<bool>,
     /// Per basic block ending in a branch that may shorten the pass: its
@@ -98,6 +106,12 @@ pub(super) struct Lockstep {
     /// What a gang runs again when it resumes ([`Remat::defs`]).
     pub remat: Vec<usize>,
 }
+
+/// Offsets in [`Lockstep::pass`].
+pub(super) const PASS_ANY: i32 = 0;
+pub(super) const PASS_NEXT: i32 = 4;
+/// The first invariant register's value (8 bytes each).
+pub(super) const PASS_SNAPS: i32 = 8;
 
 /// The lanes that take a branch or an exit whose guard compares the
 /// lane's index with a block-invariant value.
@@ -475,29 +489,40 @@ impl Gang<'_> {
     /// Before a block's first pass: every variable of the scheme defined.
     pub(super) fn lockstep_block_start(&mut self) {
         let lock = self.lock();
-        let (snaps, at, next, gangs_var) = (lock.snaps.clone(), lock.at, lock.next, lock.gangs);
+        let (snaps, at, gangs_var) = (lock.snaps.clone(), lock.at, lock.gangs);
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.def_var(at, z);
-        self.b.def_var(next, z);
         let gangs = self.gangs();
         let gangs = self.b.ins().iconst(types::I64, gangs);
         self.b.def_var(gangs_var, gangs);
-        for (r, snap, next) in snaps {
+        for (r, snap, _) in snaps {
             let kind = self.an.kinds[r as usize];
             let zero = super::zero_of(&mut self.b, kind);
             self.b.def_var(snap, zero);
-            self.b.def_var(next, zero);
         }
+    }
+
+    /// Stores `v` in the pass state at `offset`.
+    pub(super) fn pass_store(&mut self, v: Value, offset: i32) {
+        let pass = self.lock().pass;
+        self.b.ins().stack_store(types::I64, v, pass, offset);
+    }
+
+    /// Loads a `ty` from the pass state at `offset`.
+    pub(super) fn pass_load(&mut self, ty: types::Type, offset: i32) -> Value {
+        let pass = self.lock().pass;
+        self.b.ins().stack_load(types::I64, ty, pass, offset)
     }
 
     /// Between passes: the values the gangs left become the next pass's.
     pub(super) fn lockstep_next_pass(&mut self) {
         let lock = self.lock();
-        let (snaps, at, next) = (lock.snaps.clone(), lock.at, lock.next);
-        let k = self.b.use_var(next);
+        let (snaps, at) = (lock.snaps.clone(), lock.at);
+        let k = self.pass_load(types::I32, PASS_NEXT);
         self.b.def_var(at, k);
-        for (_, snap, next) in snaps {
-            let v = self.b.use_var(next);
+        for (r, snap, offset) in snaps {
+            let t = super::super::values::kind_type(self.an.kinds[r as usize]);
+            let v = self.pass_load(t, offset);
             self.b.def_var(snap, v);
         }
     }
@@ -625,17 +650,17 @@ impl Gang<'_> {
     /// as it does): the next pass resumes after it, with the invariant
     /// registers' values now.
     fn lockstep_reach(&mut self, k: usize) {
-        for (r, _, next) in self.lock().snaps.clone() {
+        for (r, _, offset) in self.lock().snaps.clone() {
             let Slot::Scalar(v) = self.slot(r) else {
                 unreachable!("invariant registers are uniform")
             };
             let x = self.b.use_var(v);
-            self.b.def_var(next, x);
+            self.pass_store(x, offset);
         }
         let k = self.b.ins().iconst(types::I32, k as i64);
-        self.b.def_var(self.lock().next, k);
+        self.pass_store(k, PASS_NEXT);
         let yes = self.b.ins().iconst(types::I8, 1);
-        self.b.def_var(self.any_wait, yes);
+        self.pass_store(yes, PASS_ANY);
     }
 
     /// At the start of basic block `bi`: a block that is not pure ends the

@@ -594,18 +594,27 @@ pub(in crate::engine::jit) fn translate(
             tails,
             guarded,
         } = lockstep::shortened_trips(kernel, an, inv, shape);
+        let snaps: Vec<Reg> = an
+            .spilled
+            .iter()
+            .copied()
+            .filter(|&r| kept_in_registers(inv, sh, r))
+            .collect();
         lockstep::Lockstep {
-            snaps: an
-                .spilled
+            snaps: snaps
                 .iter()
-                .filter(|&&r| kept_in_registers(inv, sh, r))
-                .map(|&r| {
+                .zip((lockstep::PASS_SNAPS..).step_by(8))
+                .map(|(&r, offset)| {
                     let t = super::values::kind_type(an.kinds[r as usize]);
-                    (r, var!(b, t), var!(b, t))
+                    (r, var!(b, t), offset)
                 })
                 .collect(),
             at: var!(b, types::I32),
-            next: var!(b, types::I32),
+            pass: b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                lockstep::PASS_SNAPS as u32 + 8 * snaps.len() as u32,
+                3,
+            )),
             pure,
             skips,
             guarded,
@@ -808,6 +817,9 @@ impl<'a> Gang<'a> {
         self.b.def_var(self.gang, zero);
         let no = self.b.ins().iconst(types::I8, 0);
         self.b.def_var(self.any_wait, no);
+        if self.lock.is_some() {
+            self.pass_store(no, lockstep::PASS_ANY);
+        }
         // for gang in 0..ceil(lanes / 4), tested at the bottom (`gang_next`):
         // a block has at least one lane. A block that passed its checks
         // runs its own loop of the full version (`proven_loop`).
@@ -903,7 +915,10 @@ impl<'a> Gang<'a> {
         if self.an.barriers.is_empty() {
             self.b.ins().jump(block_next, &[]);
         } else {
-            let any = self.b.use_var(self.any_wait);
+            let any = match self.lock {
+                Some(_) => self.pass_load(types::I8, lockstep::PASS_ANY),
+                None => self.b.use_var(self.any_wait),
+            };
             let again = self.b.create_block();
             self.b.ins().brif(any, again, &[], block_next, &[]);
             self.b.switch_to_block(again);
