@@ -78,7 +78,8 @@ pub(super) struct Lockstep {
     /// loop, which the register allocator spilled and copied on every
     /// visit): whether any gang reached a barrier (`I8` at
     /// [`PASS_ANY`]), the barrier (`I32` at [`PASS_NEXT`]), the invariant
-    /// registers' values (`snaps`).
+    /// registers' values (`snaps`); and whether the pass resumes gangs
+    /// ([`PASS_RESUMING`]), tested at every gang's start.
     pub pass: StackSlot,
     /// Per basic block: pure (see the module docs).
     pub pure: Vec<bool>,
@@ -109,6 +110,9 @@ pub(super) struct Lockstep {
 
 /// Offsets in [`Lockstep::pass`].
 pub(super) const PASS_ANY: i32 = 0;
+/// Whether the pass resumes gangs after a barrier (`I8`; zero in a
+/// block's first pass, whose gangs start).
+pub(super) const PASS_RESUMING: i32 = 1;
 pub(super) const PASS_NEXT: i32 = 4;
 /// The first invariant register's value (8 bytes each).
 pub(super) const PASS_SNAPS: i32 = 8;
@@ -500,6 +504,8 @@ impl Gang<'_> {
             let zero = super::zero_of(&mut self.b, kind);
             self.b.def_var(snap, zero);
         }
+        let no = self.b.ins().iconst(types::I8, 0);
+        self.pass_store(no, PASS_RESUMING);
     }
 
     /// Stores `v` in the pass state at `offset`.
@@ -520,6 +526,8 @@ impl Gang<'_> {
         let (snaps, at) = (lock.snaps.clone(), lock.at);
         let k = self.pass_load(types::I32, PASS_NEXT);
         self.b.def_var(at, k);
+        let yes = self.b.ins().iconst(types::I8, 1);
+        self.pass_store(yes, PASS_RESUMING);
         for (r, snap, offset) in snaps {
             let t = super::super::values::kind_type(self.an.kinds[r as usize]);
             let v = self.pass_load(t, offset);

@@ -839,7 +839,12 @@ impl<'a> Gang<'a> {
         }
         self.b.switch_to_block(start);
         if !self.an.barriers.is_empty() {
-            let phase = self.b.use_var(self.phase);
+            // (In lockstep, from the pass state: one memory test a visit,
+            // where the variable was carried around the gang loop.)
+            let phase = match self.lock {
+                Some(_) => self.pass_load(types::I8, lockstep::PASS_RESUMING),
+                None => self.b.use_var(self.phase),
+            };
             let (fresh, resume) = (self.b.create_block(), self.b.create_block());
             self.b.ins().brif(phase, resume, &[], fresh, &[]);
             self.b.switch_to_block(resume);
