@@ -99,9 +99,6 @@ pub(super) struct Lockstep {
     /// The gang has run only pure blocks and such exits since it resumed,
     /// and no branch that may shorten the pass (`I8`).
     pub tail_run: Variable,
-    /// The block's gangs that may still have live lanes: `0..gangs`
-    /// (`I64`; set once an exit ends the later ones).
-    pub gangs: Variable,
     /// After the pass over the block's gangs.
     pub pass_end: cranelift_codegen::ir::Block,
     /// What a gang runs again when it resumes ([`Remat::defs`]).
@@ -113,9 +110,12 @@ pub(super) const PASS_ANY: i32 = 0;
 /// Whether the pass resumes gangs after a barrier (`I8`; zero in a
 /// block's first pass, whose gangs start).
 pub(super) const PASS_RESUMING: i32 = 1;
+/// The block's gangs that may still have live lanes: `0..gangs` (`I64`;
+/// set once an exit ends the later ones), the bound of every gang loop.
+pub(super) const PASS_GANGS: i32 = 8;
 pub(super) const PASS_NEXT: i32 = 4;
 /// The first invariant register's value (8 bytes each).
-pub(super) const PASS_SNAPS: i32 = 8;
+pub(super) const PASS_SNAPS: i32 = 16;
 
 /// The lanes that take a branch or an exit whose guard compares the
 /// lane's index with a block-invariant value.
@@ -493,12 +493,12 @@ impl Gang<'_> {
     /// Before a block's first pass: every variable of the scheme defined.
     pub(super) fn lockstep_block_start(&mut self) {
         let lock = self.lock();
-        let (snaps, at, gangs_var) = (lock.snaps.clone(), lock.at, lock.gangs);
+        let (snaps, at) = (lock.snaps.clone(), lock.at);
         let z = self.b.ins().iconst(types::I32, 0);
         self.b.def_var(at, z);
         let gangs = self.gangs();
         let gangs = self.b.ins().iconst(types::I64, gangs);
-        self.b.def_var(gangs_var, gangs);
+        self.pass_store(gangs, PASS_GANGS);
         for (r, snap, _) in snaps {
             let kind = self.an.kinds[r as usize];
             let zero = super::zero_of(&mut self.b, kind);
@@ -761,8 +761,7 @@ impl Gang<'_> {
         self.b.ins().brif(ends, end, &[], on, &[]);
         self.b.switch_to_block(end);
         let gang = self.b.use_var(self.gang);
-        let gangs = self.lock().gangs;
-        self.b.def_var(gangs, gang);
+        self.pass_store(gang, PASS_GANGS);
         let pass_end = self.lock().pass_end;
         self.b.ins().jump(pass_end, &[]);
         self.b.switch_to_block(on);

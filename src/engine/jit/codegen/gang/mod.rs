@@ -621,7 +621,6 @@ pub(in crate::engine::jit) fn translate(
             pure_run: var!(b, types::I8),
             tails,
             tail_run: var!(b, types::I8),
-            gangs: var!(b, types::I64),
             pass_end: b.create_block(),
             remat: defs,
         }
@@ -1303,7 +1302,7 @@ impl<'a> Gang<'a> {
         let more = match &self.lock {
             // An exit may have ended the block's later gangs.
             Some(l) if l.tails.iter().any(Option::is_some) => {
-                let gangs = self.b.use_var(l.gangs);
+                let gangs = self.pass_load(types::I64, lockstep::PASS_GANGS);
                 self.b.ins().icmp(IntCC::UnsignedLessThan, gang, gangs)
             }
             _ => {
