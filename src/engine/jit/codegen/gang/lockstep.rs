@@ -544,7 +544,16 @@ impl Gang<'_> {
         let go = self.b.create_block();
         self.b.ins().brif(live, go, &[], self.gang_next, &[]);
         self.b.switch_to_block(go);
-        self.define_fresh();
+        // With a full version the general one's bookkeeping of waiting
+        // lanes starts on the way there, not on every resume: defined
+        // here, its zeros were values the full version carried along (and
+        // the register allocator spilled) for the general one.
+        let full_version = !self.bbs_full.is_empty();
+        if full_version {
+            self.define_fresh_regs();
+        } else {
+            self.define_fresh();
+        }
         self.restore_record(at);
         for (r, snap, _) in self.lock().snaps.clone() {
             let Slot::Scalar(v) = self.slot(r) else {
@@ -591,18 +600,28 @@ impl Gang<'_> {
             self.b.switch_to_block(t);
             match self.an.block_starting(self.an.barriers[k] + 1) {
                 // With all four lanes live, in the full version.
-                Some(rb) if !self.bbs_full.is_empty() => {
+                Some(rb) if full_version => {
                     let whole = self.b.ins().icmp_imm_s(IntCC::Equal, live, 0xF);
                     let start = self.an.blocks[rb].start;
                     let general = self.handover(super::Resume::At(start));
                     let full = self.bbs_full[rb];
-                    self.b.ins().brif(whole, full, &[], general, &[]);
+                    let to_general = self.b.create_block();
+                    self.b.set_cold_block(to_general);
+                    self.b.ins().brif(whole, full, &[], to_general, &[]);
+                    self.b.switch_to_block(to_general);
+                    self.define_fresh_waiting();
+                    self.b.ins().jump(general, &[]);
                 }
                 Some(rb) => {
                     let bb = self.bbs[rb];
                     self.b.ins().jump(bb, &[]);
                 }
-                None => self.leave_all(),
+                None => {
+                    if full_version {
+                        self.define_fresh_waiting();
+                    }
+                    self.leave_all()
+                }
             }
         }
     }

@@ -1338,10 +1338,21 @@ impl<'a> Gang<'a> {
 
     /// Registers zero, predicates false, no steps: the gang starts.
     fn define_fresh(&mut self) {
+        self.define_fresh_regs();
+        self.define_fresh_waiting();
+    }
+
+    /// [`Gang::define_fresh`]'s registers, predicates and step count.
+    fn define_fresh_regs(&mut self) {
         self.zero_storage(|_| true);
         let z = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.steps, z);
+    }
+
+    /// [`Gang::define_fresh`]'s bookkeeping of waiting lanes (none).
+    fn define_fresh_waiting(&mut self) {
         if self.divergent {
+            let z = self.b.ins().iconst(types::I64, 0);
             self.b.def_var(self.pset, z);
             let z32 = self.b.ins().iconst(types::I32, 0);
             for i in 0..self.pend.len() {
@@ -1711,6 +1722,14 @@ impl<'a> Gang<'a> {
         let z32 = self.b.ins().iconst(types::I32, 0);
         for i in 0..self.pend.len() {
             self.b.def_var(self.pend[i], z32);
+        }
+        if self.lock.is_some() {
+            // A gang resumed in the full version defined no waiting
+            // lanes (`Gang::lockstep_resume`); in lockstep none wait at
+            // a barrier while it runs.
+            for i in 0..self.wait.len() {
+                self.b.def_var(self.wait[i], z32);
+            }
         }
     }
 
