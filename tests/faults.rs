@@ -695,6 +695,25 @@ fn launch_limits_and_argument_checks() {
     assert!(matches!(e, LaunchError::Memory(_)), "{e}");
 }
 
+/// The engines and JIT tiers a launch runs on directly ([`run_direct`]).
+const DIRECT: [&str; 4] = ["reference", "block", "one-lane tier", "gang tier"];
+
+/// Runs `spec` on one of [`DIRECT`]: its fault, if any.
+fn run_direct(engine: &str, spec: &lanes::engine::LaunchSpec<'_>) -> Result<(), Box<Fault>> {
+    use lanes::engine::{block, jit, reference};
+    let on_tier = |tier| match jit::run_on_tier(spec, Some(tier)) {
+        Err(LaunchError::Fault(f)) => Err(f),
+        Err(e) => panic!("{e}"),
+        Ok(()) => Ok(()),
+    };
+    match engine {
+        "reference" => reference::run(spec),
+        "block" => block::run(spec),
+        "one-lane tier" => on_tier(jit::Tier::Lane),
+        _ => on_tier(jit::Tier::Gang),
+    }
+}
+
 #[test]
 fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
     // Each lane of a four-lane block stores `tid + 1` at its own word, lane
@@ -705,28 +724,14 @@ fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
     // lane by lane, each store behind its own check: a way of storing the
     // gang's lanes that checks them all first, or stores the lanes after a
     // failing one, fails here.
-    use lanes::engine::{LaunchSpec, block, jit, reference};
-    type Run = dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<Fault>>;
-    let on_tier = |tier| {
-        move |s: &LaunchSpec<'_>| match jit::run_on_tier(s, Some(tier)) {
-            Err(LaunchError::Fault(f)) => Err(f),
-            Err(e) => panic!("{e}"),
-            Ok(()) => Ok(()),
-        }
-    };
-    let engines: [(&str, &Run); 4] = [
-        ("reference", &reference::run),
-        ("block", &block::run),
-        ("one-lane tier", &on_tier(jit::Tier::Lane)),
-        ("gang tier", &on_tier(jit::Tier::Gang)),
-    ];
+    use lanes::engine::LaunchSpec;
     for (guard, want) in [("", [1, 2, 0, 0]), ("@p1 ", [1, 0, 0, 0])] {
         let k = kernel(&format!(
             ".kernel k\n.param out buf\n    mov.u32 r0, %tid.x\n    shl.u64 r1, r0, 2\n\
              \x20   setp.eq.u32 p0, r0, 2\n    @p0 add.u64 r1, r1, 4096\n    setp.ne.u32 p1, r0, 1\n\
              \x20   add.u32 r2, r0, 1\n    {guard}st.global.u32 [out + r1], r2\n"
         ));
-        for (engine, run) in engines {
+        for engine in DIRECT {
             let out = std::sync::Arc::new(lanes::memory::Buffer::zeroed(16).unwrap());
             let args = lanes::launch::BoundArgs {
                 buffers: vec![out.clone()],
@@ -740,7 +745,7 @@ fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
                 max_steps: 1000,
                 stop: &lanes::engine::StopFlag::new(),
             };
-            let f = run(&spec).expect_err("lane 2 faults");
+            let f = run_direct(engine, &spec).expect_err("lane 2 faults");
             assert_eq!(f.lane, Dim3::new(2, 0, 0), "{engine}");
             let got: Vec<u64> = (0..4).map(|i| out.load(i * 4, 4).unwrap()).collect();
             assert_eq!(got, want, "{engine}, guard {guard:?}");
@@ -759,21 +764,7 @@ fn shared_accesses_at_the_end_of_shared_memory() {
     // out the bounds test of an access that cannot leave shared memory,
     // and only that: each tier must fault exactly where the reference
     // engine does.
-    use lanes::engine::{LaunchSpec, block, jit, reference};
-    type Run = dyn Fn(&LaunchSpec<'_>) -> Result<(), Box<Fault>>;
-    let on_tier = |tier| {
-        move |s: &LaunchSpec<'_>| match jit::run_on_tier(s, Some(tier)) {
-            Err(LaunchError::Fault(f)) => Err(f),
-            Err(e) => panic!("{e}"),
-            Ok(()) => Ok(()),
-        }
-    };
-    let engines: [(&str, &Run); 4] = [
-        ("reference", &reference::run),
-        ("block", &block::run),
-        ("one-lane tier", &on_tier(jit::Tier::Lane)),
-        ("gang tier", &on_tier(jit::Tier::Gang)),
-    ];
+    use lanes::engine::LaunchSpec;
     for (ty, size) in [("u32", 4u64), ("f64", 8), ("u16", 2)] {
         let shift = size.trailing_zeros();
         for (disp, faulting) in [
@@ -797,7 +788,7 @@ fn shared_accesses_at_the_end_of_shared_memory() {
                     bytes = 256 * size
                 );
                 let k = kernel(&src);
-                for (engine, run) in engines {
+                for engine in DIRECT {
                     let out = std::sync::Arc::new(
                         lanes::memory::Buffer::zeroed(256 * size as usize).unwrap(),
                     );
@@ -814,7 +805,7 @@ fn shared_accesses_at_the_end_of_shared_memory() {
                         stop: &lanes::engine::StopFlag::new(),
                     };
                     let what = format!("{engine}: {ty}, disp {disp:?}, store {via_store}");
-                    match (run(&spec), faulting) {
+                    match (run_direct(engine, &spec), faulting) {
                         (Ok(()), None) => {
                             for t in 0..256u64 {
                                 let v = out.load(t * size, size as usize).unwrap();
