@@ -838,3 +838,56 @@ fn shared_accesses_at_the_end_of_shared_memory() {
         }
     }
 }
+
+#[test]
+fn a_conversion_that_reinterprets_its_source_keeps_the_shared_bounds_test() {
+    // `cvt.u32.i8` reads 255 as -1: r1 is 4294967295, far past shared
+    // memory, though the value it converts is 255. The JIT leaves out the
+    // bounds test of a shared access only where the address register's
+    // range keeps it inside; a range that followed the converted value
+    // (not the converted read) would let this load read far outside the
+    // block's shared memory. Every engine and tier faults, exactly.
+    use lanes::engine::LaunchSpec;
+    // (With a displacement the offset passes 2^64, where a range that
+    // followed the converted value also dropped the overflow test: the
+    // offset wrapped to 15 and the load read inside, before this test.)
+    for (conv, disp, offset) in [
+        ("cvt.u32.i8 r1, r0", 0, u32::MAX as i128),
+        ("cvt.u64.i8 r1, r0", 0, u64::MAX as i128),
+        ("cvt.u64.i8 r1, r0", 16, u64::MAX as i128 + 16),
+    ] {
+        let src = format!(
+            ".kernel k\n.param out buf\n.shared 1024\n    mov.u32 r0, 255\n    {conv}\n\
+             \x20   ld.shared.u8 r2, [r1 + {disp}]\n    st.global.u8 [out], r2\n"
+        );
+        let k = kernel(&src);
+        for engine in DIRECT {
+            let out = std::sync::Arc::new(lanes::memory::Buffer::zeroed(8).unwrap());
+            let args = lanes::launch::BoundArgs {
+                buffers: vec![out.clone()],
+                scalars: vec![],
+            };
+            let spec = LaunchSpec {
+                kernel: &k,
+                grid: Dim3::x(1),
+                block: Dim3::x(8),
+                args: &args,
+                max_steps: 1000,
+                stop: &lanes::engine::StopFlag::new(),
+            };
+            let f = run_direct(engine, &spec).expect_err("the load is out of bounds");
+            assert_eq!(f.instr, 2, "{engine}: {conv}");
+            assert_eq!(
+                f.kind,
+                FaultKind::OutOfBounds {
+                    space: Space::Shared,
+                    buffer: None,
+                    offset,
+                    size: 1,
+                    len: 1024
+                },
+                "{engine}: {conv}"
+            );
+        }
+    }
+}

@@ -768,10 +768,23 @@ fn value_ranges(kernel: &Kernel, an: &Analysis, block: Dim3, gid32: bool) -> [Ra
 /// The range of what `op` writes (as type `ty`), `None` when an operand has
 /// no value yet.
 fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Option<Range> {
+    // An operand is read as the instruction's type (a conversion's: its
+    // source type): a register's range holds for that read only where it
+    // lies inside that type's range (otherwise the read truncates the
+    // value or reinterprets its sign: `cvt.u32.i8` of 255 is 4294967295).
+    let read = |s: Src, t: ScalarType| -> Option<Range> {
+        let r = cur(s)?;
+        if t.is_float() {
+            return Some(None);
+        }
+        let (lo, hi) = type_range(t);
+        Some(r.filter(|&(a, b)| a >= lo && b <= hi))
+    };
     let r = match *op {
-        Op::Mov { a, .. } | Op::Cvt { a, .. } => cur(a)?,
+        Op::Mov { a, .. } => read(a, ty)?,
+        Op::Cvt { from, a, .. } => read(a, from)?,
         Op::Arith { op, a, b, .. } => {
-            let (x, y) = (cur(a)?, cur(b)?);
+            let (x, y) = (read(a, ty)?, read(b, ty)?);
             match op {
                 ArithOp::Add => add_ranges(x, y, 1),
                 ArithOp::Sub => add_ranges(x, y, -1),
@@ -780,7 +793,8 @@ fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Opt
             }
         }
         Op::Bit { op, a, b, .. } => {
-            let (x, y) = (cur(a)?, cur(b)?);
+            // (The count's range is used only when it is one immediate.)
+            let (x, y) = (read(a, ty)?, cur(b)?);
             // Shift counts are taken modulo the width.
             let bits = ty.bits() as i128;
             match (op, y) {
@@ -996,6 +1010,108 @@ fn divergent_region(an: &Analysis, b: usize, target: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A straight-line integer kernel from `picks` (op, type, operands),
+    /// storing each written register's 64-bit contents after it.
+    fn ranges_program(picks: &[(u8, u8, u8, u8, u16)]) -> String {
+        const TYPES: [&str; 8] = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"];
+        const SPECIALS: [&str; 6] = ["%tid.x", "%laneid", "%gid", "%ctaid.x", "%ntid.x", "%tid.y"];
+        let n = picks.len();
+        let mut src = format!(".kernel k\n.param out buf\n mul.u64 r31, %gid, {}\n", 8 * n);
+        for (i, &(op, ty, a, b, imm)) in picks.iter().enumerate() {
+            let t = TYPES[ty as usize % TYPES.len()];
+            // Immediates fit the type.
+            let imm = imm % if t.ends_with('8') { 100 } else { 300 };
+            let d = i % 6;
+            let reg = |x: u8| format!("r{}", x % 6);
+            let opnd = |x: u8| match x % 4 {
+                0 | 1 => reg(x / 4),
+                2 => SPECIALS[(x / 4) as usize % SPECIALS.len()].to_string(),
+                _ => imm.to_string(),
+            };
+            let line = match op % 10 {
+                0 => format!("mov.{t} r{d}, {}", opnd(a)),
+                1 => format!("add.{t} r{d}, {}, {}", opnd(a), opnd(b)),
+                2 => format!("sub.{t} r{d}, {}, {}", opnd(a), opnd(b)),
+                3 => format!("mul.{t} r{d}, {}, {}", opnd(a), opnd(b)),
+                4 => format!("shl.{t} r{d}, {}, {}", opnd(a), imm % 70),
+                5 => format!("shr.{t} r{d}, {}, {}", opnd(a), imm % 70),
+                6 => format!("and.{t} r{d}, {}, {imm}", opnd(a)),
+                7 => format!("min.{t} r{d}, {}, {}", opnd(a), opnd(b)),
+                8 => format!("max.{t} r{d}, {}, {}", opnd(a), opnd(b)),
+                _ => {
+                    let from = TYPES[b as usize % TYPES.len()];
+                    format!("cvt.{t}.{from} r{d}, {}", reg(a))
+                }
+            };
+            src += &format!(" {line}\n st.global.u64 [out + r31 + {}], r{d}\n", 8 * i);
+        }
+        src
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Every value the reference engine writes to a register lies in
+        /// the register's range, as the JIT computes it on the kernel it
+        /// compiles (renamed): the ranges decide which bounds tests the
+        /// generated code leaves out (an offset that cannot overflow, a
+        /// shared-memory access that cannot leave it).
+        #[test]
+        fn value_ranges_hold_every_value_the_reference_engine_writes(
+            picks in proptest::collection::vec(
+                (0u8..10, 0u8..8, proptest::prelude::any::<u8>(), proptest::prelude::any::<u8>(), 0u16..1000),
+                1..14,
+            ),
+            bx in 1u32..40,
+            by in 1u32..3,
+            gx in 1u32..4,
+        ) {
+            let src = ranges_program(&picks);
+            let p = crate::compile("t.lasm", &src).unwrap();
+            let k = crate::engine::jit::rename::rename(&p.kernels[0], &Analysis::new(&p.kernels[0]));
+            let an = Analysis::new(&k);
+            let block = Dim3::new(bx, by, 1);
+            let grid = Dim3::x(gx);
+            let facts = Facts::new(&k, &an, block, true);
+            let lanes = (block.count() * grid.count()) as usize;
+            let out = std::sync::Arc::new(crate::memory::Buffer::zeroed(8 * picks.len() * lanes).unwrap());
+            let args = crate::launch::BoundArgs { buffers: vec![out.clone()], scalars: vec![] };
+            let spec = crate::engine::LaunchSpec {
+                kernel: &k,
+                grid,
+                block,
+                args: &args,
+                max_steps: 1 << 20,
+                stop: &crate::engine::StopFlag::new(),
+            };
+            crate::engine::reference::run(&spec).unwrap();
+            // The stores in program order: the i-th stores instruction i's
+            // register, as renamed.
+            let stored: Vec<crate::kernel::Reg> = k.instrs.iter().filter_map(|ins| match ins.op {
+                Op::Store { a: Src::Reg(r), .. } => Some(r),
+                _ => None,
+            }).collect();
+            proptest::prop_assert_eq!(stored.len(), picks.len());
+            for lane in 0..lanes {
+                for (i, &r) in stored.iter().enumerate() {
+                    let Some((lo, hi)) = facts.range(Src::Reg(r)) else { continue };
+                    let bits = out.load((8 * (lane * picks.len() + i)) as u64, 8).unwrap();
+                    // The contents extend the written type's value: read
+                    // as signed where that type is.
+                    let ty = match written_reg(&k.instrs[2 * i + 1].op) {
+                        Some((_, ty)) => ty,
+                        None => unreachable!("instruction {i} writes its register"),
+                    };
+                    let v = if ty.is_signed_int() { bits as i64 as i128 } else { bits as i128 };
+                    proptest::prop_assert!(
+                        lo <= v && v <= hi,
+                        "lane {lane}, instruction {i}: {v} outside {lo}..={hi}\n{src}"
+                    );
+                }
+            }
+        }
+    }
 
     fn shapes(src: &str, block: Dim3) -> Result<Shapes, NotGang> {
         let p = crate::compile("t.lasm", src).unwrap();
