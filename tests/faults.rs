@@ -698,6 +698,30 @@ fn launch_limits_and_argument_checks() {
 /// The engines and JIT tiers a launch runs on directly ([`run_direct`]).
 const DIRECT: [&str; 4] = ["reference", "block", "one-lane tier", "gang tier"];
 
+/// Runs `kernel` on one of [`DIRECT`] with `out` as its one buffer (and
+/// 1000 steps a lane): its fault, if any.
+fn run_direct_out(
+    engine: &str,
+    kernel: &lanes::Kernel,
+    grid: Dim3,
+    block: Dim3,
+    out: &std::sync::Arc<lanes::memory::Buffer>,
+) -> Result<(), Box<Fault>> {
+    let args = lanes::launch::BoundArgs {
+        buffers: vec![out.clone()],
+        scalars: vec![],
+    };
+    let spec = lanes::engine::LaunchSpec {
+        kernel,
+        grid,
+        block,
+        args: &args,
+        max_steps: 1000,
+        stop: &lanes::engine::StopFlag::new(),
+    };
+    run_direct(engine, &spec)
+}
+
 /// Runs `spec` on one of [`DIRECT`]: its fault, if any.
 fn run_direct(engine: &str, spec: &lanes::engine::LaunchSpec<'_>) -> Result<(), Box<Fault>> {
     use lanes::engine::{block, jit, reference};
@@ -724,7 +748,6 @@ fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
     // lane by lane, each store behind its own check: a way of storing the
     // gang's lanes that checks them all first, or stores the lanes after a
     // failing one, fails here.
-    use lanes::engine::LaunchSpec;
     for (guard, want) in [("", [1, 2, 0, 0]), ("@p1 ", [1, 0, 0, 0])] {
         let k = kernel(&format!(
             ".kernel k\n.param out buf\n    mov.u32 r0, %tid.x\n    shl.u64 r1, r0, 2\n\
@@ -733,19 +756,8 @@ fn a_faulting_store_leaves_the_stores_of_the_lanes_before_it_only() {
         ));
         for engine in DIRECT {
             let out = std::sync::Arc::new(lanes::memory::Buffer::zeroed(16).unwrap());
-            let args = lanes::launch::BoundArgs {
-                buffers: vec![out.clone()],
-                scalars: vec![],
-            };
-            let spec = LaunchSpec {
-                kernel: &k,
-                grid: Dim3::x(1),
-                block: Dim3::x(4),
-                args: &args,
-                max_steps: 1000,
-                stop: &lanes::engine::StopFlag::new(),
-            };
-            let f = run_direct(engine, &spec).expect_err("lane 2 faults");
+            let result = run_direct_out(engine, &k, Dim3::x(1), Dim3::x(4), &out);
+            let f = result.expect_err("lane 2 faults");
             assert_eq!(f.lane, Dim3::new(2, 0, 0), "{engine}");
             let got: Vec<u64> = (0..4).map(|i| out.load(i * 4, 4).unwrap()).collect();
             assert_eq!(got, want, "{engine}, guard {guard:?}");
@@ -764,7 +776,6 @@ fn shared_accesses_at_the_end_of_shared_memory() {
     // out the bounds test of an access that cannot leave shared memory,
     // and only that: each tier must fault exactly where the reference
     // engine does.
-    use lanes::engine::LaunchSpec;
     for (ty, size) in [("u32", 4u64), ("f64", 8), ("u16", 2)] {
         let shift = size.trailing_zeros();
         for (disp, faulting) in [
@@ -792,20 +803,9 @@ fn shared_accesses_at_the_end_of_shared_memory() {
                     let out = std::sync::Arc::new(
                         lanes::memory::Buffer::zeroed(256 * size as usize).unwrap(),
                     );
-                    let args = lanes::launch::BoundArgs {
-                        buffers: vec![out.clone()],
-                        scalars: vec![],
-                    };
-                    let spec = LaunchSpec {
-                        kernel: &k,
-                        grid: Dim3::x(2),
-                        block: Dim3::x(256),
-                        args: &args,
-                        max_steps: 1000,
-                        stop: &lanes::engine::StopFlag::new(),
-                    };
+                    let result = run_direct_out(engine, &k, Dim3::x(2), Dim3::x(256), &out);
                     let what = format!("{engine}: {ty}, disp {disp:?}, store {via_store}");
-                    match (run_direct(engine, &spec), faulting) {
+                    match (result, faulting) {
                         (Ok(()), None) => {
                             for t in 0..256u64 {
                                 let v = out.load(t * size, size as usize).unwrap();
@@ -847,7 +847,6 @@ fn a_conversion_that_reinterprets_its_source_keeps_the_shared_bounds_test() {
     // range keeps it inside; a range that followed the converted value
     // (not the converted read) would let this load read far outside the
     // block's shared memory. Every engine and tier faults, exactly.
-    use lanes::engine::LaunchSpec;
     // (With a displacement the offset passes 2^64, where a range that
     // followed the converted value also dropped the overflow test: the
     // offset wrapped to 15 and the load read inside, before this test.)
@@ -863,19 +862,8 @@ fn a_conversion_that_reinterprets_its_source_keeps_the_shared_bounds_test() {
         let k = kernel(&src);
         for engine in DIRECT {
             let out = std::sync::Arc::new(lanes::memory::Buffer::zeroed(8).unwrap());
-            let args = lanes::launch::BoundArgs {
-                buffers: vec![out.clone()],
-                scalars: vec![],
-            };
-            let spec = LaunchSpec {
-                kernel: &k,
-                grid: Dim3::x(1),
-                block: Dim3::x(8),
-                args: &args,
-                max_steps: 1000,
-                stop: &lanes::engine::StopFlag::new(),
-            };
-            let f = run_direct(engine, &spec).expect_err("the load is out of bounds");
+            let result = run_direct_out(engine, &k, Dim3::x(1), Dim3::x(8), &out);
+            let f = result.expect_err("the load is out of bounds");
             assert_eq!(f.instr, 2, "{engine}: {conv}");
             assert_eq!(
                 f.kind,
