@@ -772,14 +772,7 @@ fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Opt
     // source type): a register's range holds for that read only where it
     // lies inside that type's range (otherwise the read truncates the
     // value or reinterprets its sign: `cvt.u32.i8` of 255 is 4294967295).
-    let read = |s: Src, t: ScalarType| -> Option<Range> {
-        let r = cur(s)?;
-        if t.is_float() {
-            return Some(None);
-        }
-        let (lo, hi) = type_range(t);
-        Some(r.filter(|&(a, b)| a >= lo && b <= hi))
-    };
+    let read = |s: Src, t: ScalarType| -> Option<Range> { Some(within(cur(s)?, t)) };
     let r = match *op {
         Op::Mov { a, .. } => read(a, ty)?,
         Op::Cvt { from, a, .. } => read(a, from)?,
@@ -813,11 +806,17 @@ fn def_range(op: &Op, ty: ScalarType, cur: &dyn Fn(Src) -> Option<Range>) -> Opt
         Op::Load { ty, .. } if !ty.is_signed_int() && !ty.is_float() => Some(type_range(ty)),
         _ => None,
     };
+    Some(within(r, ty))
+}
+
+/// `r` where it lies inside `ty`'s values (unknown for floats, and where
+/// a value would not fit: it wraps, or is truncated when read).
+fn within(r: Range, ty: ScalarType) -> Range {
     if ty.is_float() {
-        return Some(None);
+        return None;
     }
     let (lo, hi) = type_range(ty);
-    Some(r.filter(|&(a, b)| a >= lo && b <= hi))
+    r.filter(|&(a, b)| a >= lo && b <= hi)
 }
 
 fn uniform_or_varying(s: Shape) -> Shape {

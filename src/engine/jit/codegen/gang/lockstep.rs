@@ -105,15 +105,17 @@ pub(super) struct Lockstep {
     pub remat: Vec<usize>,
 }
 
-/// Offsets in [`Lockstep::pass`].
+// Offsets in [`Lockstep::pass`]:
+/// Whether any gang of the pass reached a barrier (`I8`).
 pub(super) const PASS_ANY: i32 = 0;
 /// Whether the pass resumes gangs after a barrier (`I8`; zero in a
 /// block's first pass, whose gangs start).
 pub(super) const PASS_RESUMING: i32 = 1;
+/// The barrier the pass's gangs reached (`I32`).
+pub(super) const PASS_NEXT: i32 = 4;
 /// The block's gangs that may still have live lanes: `0..gangs` (`I64`;
 /// set once an exit ends the later ones), the bound of every gang loop.
 pub(super) const PASS_GANGS: i32 = 8;
-pub(super) const PASS_NEXT: i32 = 4;
 /// The first invariant register's value (8 bytes each).
 pub(super) const PASS_SNAPS: i32 = 16;
 
