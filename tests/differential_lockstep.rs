@@ -267,7 +267,12 @@ fn lane_index(lane: &'static str, flat: bool) -> &'static str {
     }
 }
 
-fn render(stmts: &[Stmt], block: Dim3) -> String {
+/// `contiguous`: the data registers are loaded from consecutive words of
+/// the input (four lanes of a gang read one run), so that a block's gangs
+/// can run its first stretch (up to its first barrier) without leaving
+/// the full version (`Gang::first_stretch_loop`); otherwise from scattered
+/// ones (a gang's run is not contiguous).
+fn render(stmts: &[Stmt], block: Dim3, contiguous: bool) -> String {
     let lanes = block.count() as u32;
     let flat = block.y == 1 && block.z == 1;
     let mut out = String::new();
@@ -285,7 +290,18 @@ fn render(stmts: &[Stmt], block: Dim3) -> String {
     let _ = writeln!(out, "    shl.u32 r28, r20, 3");
     let _ = writeln!(out, "    mov.u32 r21, k");
     let _ = writeln!(out, "    mov.u32 r22, %ntid.x");
-    render_seeds(&mut out, DATA_REGS, "u32");
+    if contiguous {
+        // Word (lane + 8r) mod 64: consecutive in each gang (gangs start
+        // at multiples of four).
+        for r in 0..DATA_REGS {
+            let _ = writeln!(out, "    add.u32 r{r}, r20, {}", r as u32 * 8);
+            let _ = writeln!(out, "    and.u32 r{r}, r{r}, 63");
+            let _ = writeln!(out, "    shl.u64 r{r}, r{r}, 2");
+            let _ = writeln!(out, "    ld.global.u32 r{r}, [inp + r{r}]");
+        }
+    } else {
+        render_seeds(&mut out, DATA_REGS, "u32");
+    }
     let mut labels = 0u32;
     for s in stmts {
         match s {
@@ -554,11 +570,12 @@ fn case_of(stmts: impl Strategy<Value = Stmt>) -> impl Strategy<Value = Case> {
         prop::collection::vec(any::<u8>(), INPUT_BYTES),
         prop_oneof![0u32..300, any::<u32>()],
         prop::collection::vec(stmts, 1..7),
+        any::<bool>(),
     )
-        .prop_map(|(g, b, input, k, stmts)| {
+        .prop_map(|(g, b, input, k, stmts, contiguous)| {
             let block = Dim3::new(b.0, b.1, 1);
             Case {
-                source: render(&stmts, block),
+                source: render(&stmts, block, contiguous),
                 grid: Dim3::new(g.0, g.1, 1),
                 block,
                 input,

@@ -41,7 +41,7 @@
 //! before its gangs, `blockwide.rs` here runs what they read with gang 0's
 //! values and tests them for every lane of the block. A block that passes
 //! runs its gangs in a loop of its own over the full version with those
-//! tests left out (`ProvenLoop`: vector_add's gang is two loads, an add
+//! tests left out (`GangLoop`: vector_add's gang is two loads, an add
 //! and a store); a block that fails (the block at the end of the data, a
 //! fault to come) runs the general version, which tests everything.
 //!
@@ -149,13 +149,14 @@ fn lockstep_invariants(
     shape::lockstep(kernel, an, &inv).then_some(inv)
 }
 
-/// The gang loop of a block that passed its checks (`blockwide`): the
-/// full version with those checks left out, in copies
-/// ([`copies_for`]) that run consecutive gangs, so that a trip runs
-/// several gangs and tests the loop's end once. A gang that moves to the
-/// general version finishes there, and the block's later gangs run in the
-/// general loop.
-struct ProvenLoop {
+/// A gang loop of its own beside the general one: of a block that passed
+/// its checks (`blockwide`: the full version with those checks left out,
+/// in copies ([`copies_for`]) that run consecutive gangs, so that a trip
+/// runs several gangs and tests the loop's end once), or of a lockstep
+/// block's first pass (`Gang::first_stretch_loop`). A gang that moves to
+/// the general version finishes there, and the block's later gangs run in
+/// the general loop.
+struct GangLoop {
     start: Block,
     gang_next: Block,
 }
@@ -623,6 +624,7 @@ pub(in crate::engine::jit) fn translate(
             tail_run: var!(b, types::I8),
             pass_end: b.create_block(),
             remat: defs,
+            reach_after_loop: false,
         }
     });
     let spill = record.size * (shape.count() as usize).div_ceil(GANG as usize);
@@ -823,16 +825,24 @@ impl<'a> Gang<'a> {
         // a block has at least one lane. A block that passed its checks
         // runs its own loop of the full version (`proven_loop`).
         let start = self.b.create_block();
-        let proven_loop = self.checks.is_some().then(|| ProvenLoop {
+        let proven_loop = self.checks.is_some().then(|| GangLoop {
             start: self.b.create_block(),
             gang_next: self.b.create_block(),
         });
-        match &proven_loop {
-            Some(l) => {
+        let first_loop = self.first_stretch().then(|| GangLoop {
+            start: self.b.create_block(),
+            gang_next: self.b.create_block(),
+        });
+        match (&proven_loop, &first_loop) {
+            (Some(l), _) => {
                 let proven = self.b.use_var(self.proven);
                 self.b.ins().brif(proven, l.start, &[], start, &[]);
             }
-            None => {
+            (None, Some(f)) => {
+                let resuming = self.pass_load(types::I8, lockstep::PASS_RESUMING);
+                self.b.ins().brif(resuming, start, &[], f.start, &[]);
+            }
+            (None, None) => {
                 self.b.ins().jump(start, &[]);
             }
         }
@@ -899,6 +909,9 @@ impl<'a> Gang<'a> {
             }
             (self.gang_next, self.gang_end) = general_ends;
             self.full = false;
+        }
+        if let Some(f) = &first_loop {
+            self.first_stretch_loop(f, phase_end);
         }
         if let Some(l) = &proven_loop {
             // No barriers (`BlockChecks`): a gang's end is the next gang.
@@ -1216,11 +1229,11 @@ impl<'a> Gang<'a> {
     }
 
     /// The full version in the proven loop, in copies that run
-    /// consecutive gangs ([`ProvenLoop`]): each copy's gang ends in a block
+    /// consecutive gangs ([`GangLoop`]): each copy's gang ends in a block
     /// that starts the next gang in the next copy, and the last copy's in
     /// the loop's test. How many copies: [`copies_for`], from the size
     /// of the first.
-    fn proven_copies(&mut self, l: &ProvenLoop) {
+    fn proven_copies(&mut self, l: &GangLoop) {
         let first = self.bbs_full.clone();
         let before = self.b.func.dfg.num_insts();
         let mut end = self.full_copy();
