@@ -18,7 +18,11 @@
 //! the block's later gangs, some behind a branch of the later lanes to a
 //! barrier), in flat
 //! and two-dimensional blocks whose lane counts need not be multiples of a
-//! gang. A second property adds registers computed from the lane's index
+//! gang. The data registers are loaded from scattered words or, in half
+//! the cases, from consecutive ones, so that a block's gangs run its first
+//! stretch to the first barrier in the full version (a lockstep block's
+//! first pass has a gang loop of its own for that). A second property adds
+//! registers computed from the lane's index
 //! (which a resuming gang may recompute rather than keep in its record),
 //! written where that is sound and where it is not.
 

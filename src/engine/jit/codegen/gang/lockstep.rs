@@ -554,8 +554,9 @@ impl Gang<'_> {
             .map(|_| self.b.create_block())
             .collect();
         let saved = std::mem::replace(&mut self.bbs_full, blocks);
-        let ends = (self.gang_next, self.gang_end);
-        (self.gang_next, self.gang_end) = (l.gang_next, l.gang_next);
+        // (The stretch has no exit; were there one, a gang whose lanes all
+        // left would end as in the shared loop, `gang_end`.)
+        let shared_next = std::mem::replace(&mut self.gang_next, l.gang_next);
         // Every gang reaches the same barrier with the same invariants:
         // the pass state is written once, after the loop, unless the
         // barrier's block may end the pass itself (`Lockstep::guarded`).
@@ -571,7 +572,7 @@ impl Gang<'_> {
         self.basic_block(0);
         self.full = false;
         self.lock_mut().reach_after_loop = false;
-        (self.gang_next, self.gang_end) = ends;
+        self.gang_next = shared_next;
         self.bbs_full = saved;
         self.b.switch_to_block(l.gang_next);
         let gang = self.b.use_var(self.gang);
