@@ -541,12 +541,7 @@ impl Gang<'_> {
         pass_end: cranelift_codegen::ir::Block,
     ) {
         self.b.switch_to_block(l.start);
-        if let Some(lock) = &self.lock {
-            let (pure_run, tail_run) = (lock.pure_run, lock.tail_run);
-            let no = self.b.ins().iconst(types::I8, 0);
-            self.b.def_var(pure_run, no);
-            self.b.def_var(tail_run, no);
-        }
+        self.lockstep_runs(false);
         let blocks = self
             .an
             .blocks
@@ -595,6 +590,16 @@ impl Gang<'_> {
                 self.b.ins().brif(more, l.start, &[], pass_end, &[]);
             }
         }
+    }
+
+    /// A gang's run begins: `pure_run` and `tail_run` start as `resumed`
+    /// (a gang resuming after a barrier begins a run that may shorten the
+    /// pass; one that starts does not).
+    pub(super) fn lockstep_runs(&mut self, resumed: bool) {
+        let (pure_run, tail_run) = (self.lock().pure_run, self.lock().tail_run);
+        let v = self.b.ins().iconst(types::I8, i64::from(resumed));
+        self.b.def_var(pure_run, v);
+        self.b.def_var(tail_run, v);
     }
 
     /// Before a block's first pass: every variable of the scheme defined.
@@ -673,10 +678,7 @@ impl Gang<'_> {
         for pc in self.lock().remat.clone() {
             self.operation(pc, live);
         }
-        let yes = self.b.ins().iconst(types::I8, 1);
-        let (pure_run, tail_run) = (self.lock().pure_run, self.lock().tail_run);
-        self.b.def_var(pure_run, yes);
-        self.b.def_var(tail_run, yes);
+        self.lockstep_runs(true);
         // Where each barrier's waiting lanes go on (past the end: they exit).
         let targets: Vec<_> = (0..self.an.barriers.len())
             .map(|k| {

@@ -863,11 +863,8 @@ impl<'a> Gang<'a> {
                 self.resume_gang();
             }
             self.b.switch_to_block(fresh);
-            if let Some(l) = &self.lock {
-                let (pure_run, tail_run) = (l.pure_run, l.tail_run);
-                let no = self.b.ins().iconst(types::I8, 0);
-                self.b.def_var(pure_run, no);
-                self.b.def_var(tail_run, no);
+            if self.lock.is_some() {
+                self.lockstep_runs(false);
             }
         }
         // A block that failed its checks runs the general version only.
