@@ -215,6 +215,10 @@ pub(super) struct Gang<'a> {
     /// Steps the gang (every live lane) took.
     steps: Variable,
     gang: Variable,
+    /// The proven loop's gang at the start of its copies, and which copy
+    /// is being emitted (`lane0`).
+    loop_gang: Variable,
+    copy_k: i64,
     block: Variable,
     ctaid: [Variable; 3],
     gid_base: Variable,
@@ -661,6 +665,8 @@ pub(in crate::engine::jit) fn translate(
         block_mask: None,
         steps: var!(b, types::I64),
         gang: var!(b, types::I64),
+        loop_gang: var!(b, types::I64),
+        copy_k: 0,
         block: var!(b, types::I64),
         ctaid: [
             var!(b, types::I64),
@@ -871,6 +877,8 @@ impl<'a> Gang<'a> {
         self.start_gang(proven_loop.is_none());
         if let Some(l) = &proven_loop {
             self.b.switch_to_block(l.start);
+            let g = self.b.use_var(self.gang);
+            self.b.def_var(self.loop_gang, g);
             self.start_gang(true);
         }
 
@@ -1246,9 +1254,11 @@ impl<'a> Gang<'a> {
             let gang = self.b.use_var(self.gang);
             let gang = self.b.ins().iadd_imm_s(gang, 1);
             self.b.def_var(self.gang, gang);
+            self.copy_k += 1;
             self.start_gang(true);
             end = self.full_copy();
         }
+        self.copy_k = 0;
         self.b.switch_to_block(end);
         self.b.ins().jump(l.gang_next, &[]);
         self.bbs_full = first;
@@ -1343,6 +1353,11 @@ impl<'a> Gang<'a> {
     /// The gang's first lane (`%laneid` of lane 0), `I64`.
     fn lane0(&mut self) -> Value {
         let gang = self.b.use_var(self.gang);
+        if self.copy_k > 0 {
+            let g = self.b.use_var(self.loop_gang);
+            let l = self.b.ins().imul_imm_s(g, GANG as i64);
+            return self.b.ins().iadd_imm_s(l, self.copy_k * GANG as i64);
+        }
         self.b.ins().imul_imm_s(gang, GANG as i64)
     }
 
@@ -2502,6 +2517,17 @@ impl<'a> Gang<'a> {
                 let bits = self.scalar(slot);
                 GVal::Uni(bits_as(&mut self.b, bits, ty))
             }
+            Src::Special(sp)
+                if matches!(ty, ScalarType::U32 | ScalarType::I32)
+                    && matches!(want, Shape::Uniform | Shape::Affine(_))
+                    && self.special32(sp).is_some() =>
+            {
+                let x = self.special32(sp).expect("tested above");
+                match want {
+                    Shape::Affine(st) => GVal::Aff(x, st),
+                    _ => GVal::Uni(x),
+                }
+            }
             Src::Special(sp) => {
                 let (bits, affine) = self.special(sp);
                 let x = |b: &mut FunctionBuilder<'_>, v| bits_as(b, v, ty);
@@ -2550,6 +2576,36 @@ impl<'a> Gang<'a> {
             Special::Ctaid(a) => (self.b.use_var(self.ctaid[a as usize]), false),
             Special::Nctaid(a) => (self.grid[a as usize], false),
         }
+    }
+
+    /// Lane 0's value of special register `s` in 32 bits, for the
+    /// specials that count lanes (`%gid`, `%laneid`, and `%tid.x` in
+    /// blocks of one row), computed with 32-bit arithmetic: the same bits
+    /// as [`Gang::special`]'s value truncated, but a 32-bit operation
+    /// clears the upper half of its x86 register, so widening the
+    /// register to 64 bits (an address) is free, where a truncation needs
+    /// a move. `None` for the other specials.
+    fn special32(&mut self, s: Special) -> Option<Value> {
+        let flat = self.shape.y == 1 && self.shape.z == 1;
+        match s {
+            Special::Gid | Special::LaneId => {}
+            Special::Tid(0) if flat => {}
+            _ => return None,
+        }
+        let (g, k) = if self.copy_k > 0 {
+            (self.b.use_var(self.loop_gang), self.copy_k)
+        } else {
+            (self.b.use_var(self.gang), 0)
+        };
+        let g = self.b.ins().ireduce(types::I32, g);
+        let l = self.b.ins().imul_imm_s(g, GANG as i64);
+        let mut lane0 = self.b.ins().iadd_imm_s(l, k * GANG as i64);
+        if s == Special::Gid {
+            let base = self.b.use_var(self.gid_base);
+            let base = self.b.ins().ireduce(types::I32, base);
+            lane0 = self.b.ins().iadd(base, lane0);
+        }
+        Some(lane0)
     }
 
     /// `%tid` component `a` of lane `lane` (`I64`).
