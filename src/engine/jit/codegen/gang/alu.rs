@@ -444,13 +444,20 @@ impl<'a> Gang<'a> {
         }
     }
 
-    /// Whether any lane of a float vector is NaN (`I32`, non-zero if so).
+    /// Whether any lane of a float vector is NaN (`I8`, non-zero if so):
+    /// `vany_true`, whose branch is a `ptest` and a jump, where a lane
+    /// mask's bits (`movmskps`) took one instruction more.
     fn any_nan(&mut self, v: Vector) -> Value {
-        let m = map1(&mut self.b, v, |bd, x| {
-            bd.ins().fcmp(FloatCC::Unordered, x, x)
-        });
-        let m = self.lane_mask(m);
-        vector::mask_to_bits(&mut self.b, m)
+        let b = &mut self.b;
+        let m = match v {
+            Vector::One(x) => b.ins().fcmp(FloatCC::Unordered, x, x),
+            Vector::Two(lo, hi) => {
+                let l = b.ins().fcmp(FloatCC::Unordered, lo, lo);
+                let h = b.ins().fcmp(FloatCC::Unordered, hi, hi);
+                b.ins().bor(l, h)
+            }
+        };
+        b.ins().vany_true(m)
     }
 
     /// Float `min`/`max` with `exec`'s rule (b when a is NaN, when b is
