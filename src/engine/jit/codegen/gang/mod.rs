@@ -1350,14 +1350,17 @@ impl<'a> Gang<'a> {
         })
     }
 
-    /// The gang's first lane (`%laneid` of lane 0), `I64`.
+    /// The gang's first lane (`%laneid` of lane 0), `I64`. In the proven
+    /// loop's copies, from the loop's gang plus the copy's number (which
+    /// Cranelift folds into an address, where `gang + k` took an
+    /// instruction of its own).
     fn lane0(&mut self) -> Value {
-        let gang = self.b.use_var(self.gang);
         if self.copy_k > 0 {
             let g = self.b.use_var(self.loop_gang);
             let l = self.b.ins().imul_imm_s(g, GANG as i64);
             return self.b.ins().iadd_imm_s(l, self.copy_k * GANG as i64);
         }
+        let gang = self.b.use_var(self.gang);
         self.b.ins().imul_imm_s(gang, GANG as i64)
     }
 
@@ -2520,9 +2523,9 @@ impl<'a> Gang<'a> {
             Src::Special(sp)
                 if matches!(ty, ScalarType::U32 | ScalarType::I32)
                     && matches!(want, Shape::Uniform | Shape::Affine(_))
-                    && self.special32(sp).is_some() =>
+                    && self.counts_lanes(sp) =>
             {
-                let x = self.special32(sp).expect("tested above");
+                let x = self.special32(sp);
                 match want {
                     Shape::Affine(st) => GVal::Aff(x, st),
                     _ => GVal::Uni(x),
@@ -2578,34 +2581,37 @@ impl<'a> Gang<'a> {
         }
     }
 
-    /// Lane 0's value of special register `s` in 32 bits, for the
-    /// specials that count lanes (`%gid`, `%laneid`, and `%tid.x` in
-    /// blocks of one row), computed with 32-bit arithmetic: the same bits
-    /// as [`Gang::special`]'s value truncated, but a 32-bit operation
-    /// clears the upper half of its x86 register, so widening the
-    /// register to 64 bits (an address) is free, where a truncation needs
-    /// a move. `None` for the other specials.
-    fn special32(&mut self, s: Special) -> Option<Value> {
+    /// Whether special register `s` counts lanes along a gang from lane
+    /// 0's value of `gang * 4` plus a uniform: `%gid`, `%laneid`, and
+    /// `%tid.x` in blocks of one row ([`Gang::special32`]).
+    fn counts_lanes(&self, s: Special) -> bool {
         let flat = self.shape.y == 1 && self.shape.z == 1;
-        match s {
-            Special::Gid | Special::LaneId => {}
-            Special::Tid(0) if flat => {}
-            _ => return None,
-        }
+        matches!(s, Special::Gid | Special::LaneId) || (s == Special::Tid(0) && flat)
+    }
+
+    /// Lane 0's value of a special register that counts lanes
+    /// ([`Gang::counts_lanes`]) in 32 bits, computed with 32-bit
+    /// arithmetic: the same bits as [`Gang::special`]'s value truncated,
+    /// but a 32-bit operation clears the upper half of its x86 register,
+    /// so widening the register to 64 bits (an address) is free, where a
+    /// truncation needs a move.
+    fn special32(&mut self, s: Special) -> Value {
         let (g, k) = if self.copy_k > 0 {
             (self.b.use_var(self.loop_gang), self.copy_k)
         } else {
             (self.b.use_var(self.gang), 0)
         };
         let g = self.b.ins().ireduce(types::I32, g);
-        let l = self.b.ins().imul_imm_s(g, GANG as i64);
-        let mut lane0 = self.b.ins().iadd_imm_s(l, k * GANG as i64);
+        let mut lane0 = self.b.ins().imul_imm_s(g, GANG as i64);
+        if k > 0 {
+            lane0 = self.b.ins().iadd_imm_s(lane0, k * GANG as i64);
+        }
         if s == Special::Gid {
             let base = self.b.use_var(self.gid_base);
             let base = self.b.ins().ireduce(types::I32, base);
             lane0 = self.b.ins().iadd(base, lane0);
         }
-        Some(lane0)
+        lane0
     }
 
     /// `%tid` component `a` of lane `lane` (`I64`).
