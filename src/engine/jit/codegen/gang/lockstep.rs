@@ -570,14 +570,9 @@ impl Gang<'_> {
         self.gang_next = shared_next;
         self.bbs_full = saved;
         self.b.switch_to_block(l.gang_next);
-        let gang = self.b.use_var(self.gang);
-        let gang = self.b.ins().iadd_imm_s(gang, 1);
-        self.b.def_var(self.gang, gang);
-        let gangs = self.gangs();
-        let more = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, gang, gangs);
+        // (The first pass: no exit has ended gangs yet.)
+        let gang = self.advance_gang();
+        let more = self.within_block(gang);
         match once {
             Some(k) => {
                 let last = self.b.create_block();

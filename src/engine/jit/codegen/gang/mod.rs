@@ -1251,9 +1251,7 @@ impl<'a> Gang<'a> {
                 .iter()
                 .map(|_| self.b.create_block())
                 .collect();
-            let gang = self.b.use_var(self.gang);
-            let gang = self.b.ins().iadd_imm_s(gang, 1);
-            self.b.def_var(self.gang, gang);
+            self.advance_gang();
             self.copy_k += 1;
             self.start_gang(true);
             end = self.full_copy();
@@ -1316,23 +1314,32 @@ impl<'a> Gang<'a> {
 
     /// The next gang of the block, at `start`, or the pass's end.
     fn next_gang(&mut self, start: Block, pass_end: Block) {
-        let gang = self.b.use_var(self.gang);
-        let gang = self.b.ins().iadd_imm_s(gang, 1);
-        self.b.def_var(self.gang, gang);
+        let gang = self.advance_gang();
         let more = match &self.lock {
             // An exit may have ended the block's later gangs.
             Some(l) if l.tails.iter().any(Option::is_some) => {
                 let gangs = self.pass_load(types::I64, lockstep::PASS_GANGS);
                 self.b.ins().icmp(IntCC::UnsignedLessThan, gang, gangs)
             }
-            _ => {
-                let gangs = self.gangs();
-                self.b
-                    .ins()
-                    .icmp_imm_s(IntCC::UnsignedLessThan, gang, gangs)
-            }
+            _ => self.within_block(gang),
         };
         self.b.ins().brif(more, start, &[], pass_end, &[]);
+    }
+
+    /// The next gang: `gang + 1`, defined and returned.
+    fn advance_gang(&mut self) -> Value {
+        let gang = self.b.use_var(self.gang);
+        let gang = self.b.ins().iadd_imm_s(gang, 1);
+        self.b.def_var(self.gang, gang);
+        gang
+    }
+
+    /// Whether `gang` is one of the block's gangs (`I8`).
+    fn within_block(&mut self, gang: Value) -> Value {
+        let gangs = self.gangs();
+        self.b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, gang, gangs)
     }
 
     /// The block's gangs: `ceil(lanes / 4)`.
@@ -1355,13 +1362,28 @@ impl<'a> Gang<'a> {
     /// Cranelift folds into an address, where `gang + k` took an
     /// instruction of its own).
     fn lane0(&mut self) -> Value {
-        if self.copy_k > 0 {
-            let g = self.b.use_var(self.loop_gang);
-            let l = self.b.ins().imul_imm_s(g, GANG as i64);
-            return self.b.ins().iadd_imm_s(l, self.copy_k * GANG as i64);
+        self.lane0_as(types::I64)
+    }
+
+    /// [`Gang::lane0`] computed in type `ty` (`I64`, or `I32` from the
+    /// gang's low half).
+    fn lane0_as(&mut self, ty: cranelift_codegen::ir::Type) -> Value {
+        let (g, k) = if self.copy_k > 0 {
+            (self.b.use_var(self.loop_gang), self.copy_k)
+        } else {
+            (self.b.use_var(self.gang), 0)
+        };
+        let g = if ty == types::I64 {
+            g
+        } else {
+            self.b.ins().ireduce(ty, g)
+        };
+        let l = self.b.ins().imul_imm_s(g, GANG as i64);
+        if k > 0 {
+            self.b.ins().iadd_imm_s(l, k * GANG as i64)
+        } else {
+            l
         }
-        let gang = self.b.use_var(self.gang);
-        self.b.ins().imul_imm_s(gang, GANG as i64)
     }
 
     /// Registers zero, predicates false, no steps: the gang starts.
@@ -2596,16 +2618,7 @@ impl<'a> Gang<'a> {
     /// so widening the register to 64 bits (an address) is free, where a
     /// truncation needs a move.
     fn special32(&mut self, s: Special) -> Value {
-        let (g, k) = if self.copy_k > 0 {
-            (self.b.use_var(self.loop_gang), self.copy_k)
-        } else {
-            (self.b.use_var(self.gang), 0)
-        };
-        let g = self.b.ins().ireduce(types::I32, g);
-        let mut lane0 = self.b.ins().imul_imm_s(g, GANG as i64);
-        if k > 0 {
-            lane0 = self.b.ins().iadd_imm_s(lane0, k * GANG as i64);
-        }
+        let mut lane0 = self.lane0_as(types::I32);
         if s == Special::Gid {
             let base = self.b.use_var(self.gid_base);
             let base = self.b.ins().ireduce(types::I32, base);
