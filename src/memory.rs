@@ -53,10 +53,12 @@
 //!
 //! The JIT's machine code reaches buffer words through their address, with
 //! plain aligned loads and stores of 1 to 8 bytes (16-byte vector accesses
-//! for runs of 4-byte and 8-byte elements), each after its own bounds and
-//! alignment check; its launches register as writers of every buffer they
-//! may write, like the interpreters'. Why that keeps this scheme sound is in
-//! the module docs of `crate::engine::jit` ("Generated code and memory").
+//! for runs of 4-byte and 8-byte elements) and atomics with the machine's
+//! read-modify-write instructions on the element, each after its own
+//! bounds and alignment check; its launches register as writers of every
+//! buffer they may write, like the interpreters'. Why that keeps this
+//! scheme sound is in the module docs of `crate::engine::jit` ("Generated
+//! code and memory").
 //!
 //! # External memory
 //!

@@ -813,3 +813,111 @@ fn atomic_results_and_edge_semantics_on() {
     assert_eq!(u32_at(36), (-2i32) as u32);
     assert_eq!(&m[40..48], &(-1i64).to_le_bytes());
 }
+
+#[test]
+fn float_atomics_follow_the_nan_and_signed_zero_rules() {
+    on_every_engine(float_atomics_follow_the_nan_and_signed_zero_rules_on);
+}
+
+/// Four lanes (one gang) each update their own element with `add`, `min`
+/// and `max` of `f32` and `f64`: NaN payloads in memory and in the
+/// operand (the first NaN of memory then operand wins, quieted; the
+/// default NaN when neither is one), signed zeros, and a NaN on either
+/// side of `min`/`max` (memory NaN: the operand; operand NaN: memory).
+fn float_atomics_follow_the_nan_and_signed_zero_rules_on() {
+    let k = kernel(
+        ".kernel k\n.param m32 buf\n.param o32 buf\n.param m64 buf\n.param o64 buf\n\
+         mov.u32 r0, %tid.x\n    shl.u64 r1, r0, 2\n    shl.u64 r2, r0, 3\n\
+         ld.global.f32 r3, [o32 + r1]\n    atom.global.add.f32 r4, [m32 + r1], r3\n\
+         ld.global.f32 r3, [o32 + r1 + 16]\n    atom.global.min.f32 r4, [m32 + r1 + 16], r3\n\
+         ld.global.f32 r3, [o32 + r1 + 32]\n    atom.global.max.f32 r4, [m32 + r1 + 32], r3\n\
+         ld.global.f64 r3, [o64 + r2]\n    atom.global.add.f64 r4, [m64 + r2], r3\n\
+         ld.global.f64 r3, [o64 + r2 + 32]\n    atom.global.min.f64 r4, [m64 + r2 + 32], r3\n\
+         ld.global.f64 r3, [o64 + r2 + 64]\n    atom.global.max.f64 r4, [m64 + r2 + 64], r3\n",
+    );
+    const SNAN32: u32 = 0x7F80_0001; // signalling, payload 1
+    const QNAN32: u32 = 0xFFC0_0003; // quiet, negative, payload 3
+    const DEFAULT32: u32 = 0xFFC0_0000;
+    const SNAN64: u64 = 0x7FF0_0000_0000_0005;
+    const QNAN64: u64 = 0x7FF8_0000_0000_0007;
+    const DEFAULT64: u64 = 0xFFF8_0000_0000_0000;
+    let f = |x: f32| x.to_bits();
+    let d = |x: f64| x.to_bits();
+    // (memory, operand, memory after) per lane, per operation.
+    let cases32: [[(u32, u32, u32); 4]; 3] = [
+        [
+            (SNAN32, QNAN32, SNAN32 | 0x0040_0000),
+            (f(1.0), QNAN32, QNAN32),
+            (f(f32::INFINITY), f(f32::NEG_INFINITY), DEFAULT32),
+            (f(1.5), f(-0.25), f(1.25)),
+        ],
+        [
+            (f(0.0), f(-0.0), f(-0.0)),
+            (f(-0.0), f(0.0), f(-0.0)),
+            (SNAN32, f(3.0), f(3.0)),
+            (f(2.0), QNAN32, f(2.0)),
+        ],
+        [
+            (f(-0.0), f(0.0), f(0.0)),
+            (f(0.0), f(-0.0), f(0.0)),
+            (QNAN32, f(-3.0), f(-3.0)),
+            (f(-2.0), SNAN32, f(-2.0)),
+        ],
+    ];
+    let cases64: [[(u64, u64, u64); 4]; 3] = [
+        [
+            (SNAN64, QNAN64, SNAN64 | 0x0008_0000_0000_0000),
+            (d(1.0), SNAN64, SNAN64 | 0x0008_0000_0000_0000),
+            (d(f64::INFINITY), d(f64::NEG_INFINITY), DEFAULT64),
+            (d(0.1), d(0.2), d(0.1 + 0.2)),
+        ],
+        [
+            (d(0.0), d(-0.0), d(-0.0)),
+            (d(-0.0), d(0.0), d(-0.0)),
+            (QNAN64, d(3.0), d(3.0)),
+            (d(2.0), SNAN64, d(2.0)),
+        ],
+        [
+            (d(-0.0), d(0.0), d(0.0)),
+            (d(0.0), d(-0.0), d(0.0)),
+            (SNAN64, d(-3.0), d(-3.0)),
+            (d(-2.0), QNAN64, d(-2.0)),
+        ],
+    ];
+    let flat32 = |pick: fn(&(u32, u32, u32)) -> u32| -> Vec<u8> {
+        cases32
+            .iter()
+            .flatten()
+            .flat_map(|c| pick(c).to_le_bytes())
+            .collect()
+    };
+    let flat64 = |pick: fn(&(u64, u64, u64)) -> u64| -> Vec<u8> {
+        cases64
+            .iter()
+            .flatten()
+            .flat_map(|c| pick(c).to_le_bytes())
+            .collect()
+    };
+    let rt = Runtime::new();
+    let m32 = rt.alloc_from(&flat32(|c| c.0)).unwrap();
+    let o32 = rt.alloc_from(&flat32(|c| c.1)).unwrap();
+    let m64 = rt.alloc_from(&flat64(|c| c.0)).unwrap();
+    let o64 = rt.alloc_from(&flat64(|c| c.1)).unwrap();
+    launch(
+        &rt,
+        &k,
+        Dim3::x(1),
+        Dim3::x(4),
+        &[
+            Arg::Buffer(m32),
+            Arg::Buffer(o32),
+            Arg::Buffer(m64),
+            Arg::Buffer(o64),
+        ],
+    )
+    .unwrap();
+    let want32: Vec<u32> = cases32.iter().flatten().map(|c| c.2).collect();
+    let want64: Vec<u64> = cases64.iter().flatten().map(|c| c.2).collect();
+    assert_eq!(bytes_u32(&rt.read(m32).unwrap()), want32);
+    assert_eq!(bytes_u64(&rt.read(m64).unwrap()), want64);
+}

@@ -2,7 +2,9 @@
 //! apart from instruction translation too): the [`Frame`] a compiled kernel
 //! reads its launch from and writes its faults to, and the Rust functions it
 //! calls for the rare or complicated work (NaN results pinned down, the
-//! float functions, atomics, the exact path near the step limit).
+//! float functions, the exact path near the step limit, a hand-over to
+//! the general part). Atomics and the zeroing of shared memory are
+//! inline (`codegen::memory`).
 //!
 //! Every helper is `extern "C"`, never unwinds (a panic is caught and
 //! reported as an internal error after the call returns), and reaches the
@@ -15,7 +17,7 @@ use super::cache::Compiled;
 use super::codegen::gang::Held;
 use crate::engine::LaunchSpec;
 use crate::engine::reference::{self, BlockCtx, Lane, Stop, check_lane_access};
-use crate::exec::{arith, atomic, convert, math};
+use crate::exec::{arith, convert, math};
 use crate::kernel::flow::pred_id;
 use crate::kernel::{Address, NUM_REGS, Op, Space};
 use crate::launch::{Fault, FaultKind};
@@ -268,51 +270,6 @@ pub(super) extern "C" fn eval(frame: *mut Frame, pc: u32, a: u64, b: u64, c: u64
                 0
             }
         }
-    })
-}
-
-/// `atomic(frame, pc, offset, a, b)`: runs the `atom`/`cas` instruction
-/// `pc` on the checked `offset` of its memory with operands `a` (and `b`
-/// for `cas`); returns the old value as register contents.
-pub(super) extern "C" fn atomic(frame: *mut Frame, pc: u32, offset: u64, a: u64, b: u64) -> u64 {
-    with_host(frame, 0, |_, host| {
-        let spec = host.spec;
-        let op = spec.kernel.instrs.get(pc as usize).map(|i| i.op);
-        let (space, slot, ty) = match op {
-            Some(Op::Atom {
-                space, ty, addr, ..
-            }) => (space, addr.buffer, ty.scalar()),
-            Some(Op::Cas {
-                space, ty, addr, ..
-            }) => (space, addr.buffer, ty.scalar()),
-            other => {
-                host.internal = Some(format!("atomic helper at {other:?}"));
-                return 0;
-            }
-        };
-        let mem: &dyn ByteMemory = match space {
-            Space::Global => match spec.args.buffers.get(slot as usize) {
-                Some(b) => &**b,
-                None => {
-                    host.internal = Some(format!("atomic on unbound buffer slot {slot}"));
-                    return 0;
-                }
-            },
-            Space::Shared => host.shared,
-        };
-        // Generated code checked the access; check again rather than trust
-        // it with memory.
-        let size = ty.size();
-        let Ok(at) = crate::memory::check_access(offset, size, mem.len()) else {
-            host.internal = Some(format!("atomic at unchecked offset {offset}"));
-            return 0;
-        };
-        let old = mem.update_at(at, size, &mut |old| match op {
-            Some(Op::Atom { op, ty, .. }) => atomic::combine(op, ty, old, a),
-            Some(Op::Cas { ty, .. }) => atomic::cas(ty, old, a, b),
-            _ => old,
-        });
-        ty.extend(old)
     })
 }
 
@@ -666,14 +623,6 @@ unsafe fn held_lanes(state: *const u8, held: Held) -> [u64; 4] {
             std::array::from_fn(|k| u64::from(word(&b, k) != 0))
         }
     }
-}
-
-/// `zero(ptr, len)`: clears shared memory at a block's start.
-pub(super) extern "C" fn zero(ptr: *mut u8, len: u64) {
-    // SAFETY: generated code passes `Frame::shared` and the kernel's shared
-    // size, which the caller allocated (`SharedMemory::reset`) for this
-    // launch.
-    unsafe { std::ptr::write_bytes(ptr, 0, len as usize) }
 }
 
 #[cfg(test)]

@@ -61,8 +61,20 @@
 //! cannot be data races in the Rust sense; Rust code touches the same words
 //! only atomically, or with plain reads while a buffer is frozen, and a
 //! launch on the JIT registers every buffer it may write as a writer
-//! (`BufferAccess`), so it never writes a frozen buffer. Atomics go through
-//! the same `update_at` compare-and-swap loops as the interpreters'.
+//! (`BufferAccess`), so it never writes a frozen buffer. Atomics are the
+//! machine's read-modify-write instructions on the element itself (4 or
+//! 8 bytes, checked inside the memory and aligned; Cranelift's
+//! `atomic_rmw` and `atomic_cas`, sequentially consistent): `lock xadd`
+//! and `xchg` on x86-64, compare-and-swap loops for integer `min`/`max`,
+//! for `cas`, and for float `add`/`min`/`max`, whose new value follows the
+//! language's NaN and signed-zero rules as `add`/`min`/`max` do. The
+//! interpreters' atomics are compare-and-swap loops on the 8-byte word
+//! that holds the element (`update_at`), and both may update one word at
+//! once (the blocks of a launch that switches to compiled code while it
+//! runs, the interpreted hand-overs): each is a single-copy atomic
+//! read-modify-write of its own bytes, and a compare-and-swap of the word
+//! fails and retries when any of its bytes changed, so neither loses the
+//! other's update.
 //! Shared memory belongs to the worker running the block, as for the other
 //! engines. A launch's writes are visible to the host when it returns,
 //! through the scheduler's synchronization.

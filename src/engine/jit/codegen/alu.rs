@@ -171,30 +171,7 @@ fn arith<'f>(
             ArithOp::Sub => g.b().ins().fsub(x, y),
             ArithOp::Mul => g.b().ins().fmul(x, y),
             ArithOp::Min | ArithOp::Max => {
-                // `exec`'s rule: b when a is NaN, when b is strictly
-                // beyond a, or when they are equal and b has the sign
-                // that wins (-0.0 for min, +0.0 for max).
-                let a_nan = g.b().ins().fcmp(FloatCC::Unordered, x, x);
-                let (beyond, sign_cc) = match op {
-                    ArithOp::Min => (FloatCC::LessThan, IntCC::SignedLessThan),
-                    _ => (FloatCC::GreaterThan, IntCC::SignedGreaterThanOrEqual),
-                };
-                let b_beyond = g.b().ins().fcmp(beyond, y, x);
-                let equal = g.b().ins().fcmp(FloatCC::Equal, y, x);
-                let int = if ty == ScalarType::F32 {
-                    types::I32
-                } else {
-                    types::I64
-                };
-                let y_bits =
-                    g.b()
-                        .ins()
-                        .bitcast(int, cranelift_codegen::ir::MemFlagsData::new(), y);
-                let y_sign = g.b().ins().icmp_imm_s(sign_cc, y_bits, 0);
-                let tie = g.b().ins().band(equal, y_sign);
-                let c = g.b().ins().bor(a_nan, b_beyond);
-                let c = g.b().ins().bor(c, tie);
-                let r = g.b().ins().select(c, y, x);
+                let r = float_min_max(g, op, ty, x, y);
                 g.write(d, ty, r);
                 return;
             }
@@ -223,6 +200,55 @@ fn arith<'f>(
         ArithOp::Max => g.b().ins().umax(x, y),
     };
     write_int(g, d, ty, r);
+}
+
+/// `min`/`max` of two floats by `exec`'s rule: `y` when `x` is NaN, when
+/// `y` is strictly beyond `x`, or when they are equal and `y` has the
+/// sign that wins (-0.0 for min, +0.0 for max); `x` otherwise.
+pub(super) fn float_min_max<'f>(
+    g: &mut impl LaneCode<'f>,
+    op: ArithOp,
+    ty: ScalarType,
+    x: Value,
+    y: Value,
+) -> Value {
+    let a_nan = g.b().ins().fcmp(FloatCC::Unordered, x, x);
+    let (beyond, sign_cc) = match op {
+        ArithOp::Min => (FloatCC::LessThan, IntCC::SignedLessThan),
+        _ => (FloatCC::GreaterThan, IntCC::SignedGreaterThanOrEqual),
+    };
+    let b_beyond = g.b().ins().fcmp(beyond, y, x);
+    let equal = g.b().ins().fcmp(FloatCC::Equal, y, x);
+    let int = if ty == ScalarType::F32 {
+        types::I32
+    } else {
+        types::I64
+    };
+    let y_bits = g.b().ins().bitcast(int, MemFlagsData::new(), y);
+    let y_sign = g.b().ins().icmp_imm_s(sign_cc, y_bits, 0);
+    let tie = g.b().ins().band(equal, y_sign);
+    let c = g.b().ins().bor(a_nan, b_beyond);
+    let c = g.b().ins().bor(c, tie);
+    g.b().ins().select(c, y, x)
+}
+
+/// `x + y` for floats from values (an atomic's old value and operand)
+/// with the language's NaN rule: on x86-64 the hardware's NaN is the pinned
+/// one (`x` is a block parameter, never a load that Cranelift could fold
+/// with the operands swapped: see `arith`); elsewhere it is computed
+/// inline.
+pub(super) fn float_add<'f>(
+    g: &mut impl LaneCode<'f>,
+    ty: ScalarType,
+    x: Value,
+    y: Value,
+) -> Value {
+    let r = g.b().ins().fadd(x, y);
+    if cfg!(target_arch = "x86_64") {
+        r
+    } else {
+        pinned_nan(g, ty, r, [x, y, y])
+    }
 }
 
 fn div<'f>(
@@ -455,12 +481,19 @@ fn float_result<'f>(
 /// computed inline: a helper call in the cold block made the register
 /// allocator spill the values of loops around it.
 fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, ops: [Value; 3]) {
+    let v = pinned_nan(g, ty, r, ops);
+    g.write(d, ty, v);
+}
+
+/// `r`, or when it is NaN the pinned NaN of an operation on `ops`,
+/// computed inline (see [`pinned_nan3`]).
+fn pinned_nan<'f>(g: &mut impl LaneCode<'f>, ty: ScalarType, r: Value, ops: [Value; 3]) -> Value {
     let (int, quiet, default): (_, i64, i64) = if ty == ScalarType::F32 {
         (types::I32, 1 << 22, 0xFFC0_0000_u32 as i32 as i64)
     } else {
         (types::I64, 1 << 51, 0xFFF8_0000_0000_0000_u64 as i64)
     };
-    let v = when_nan(g, ty, r, |g| {
+    when_nan(g, ty, r, |g| {
         let b = g.b();
         let mut fix = b.ins().iconst(int, default);
         // From the last operand to the first, so the first NaN wins.
@@ -471,8 +504,7 @@ fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, 
             fix = b.ins().select(nan, quieted, fix);
         }
         b.ins().bitcast(clif(ty), MemFlagsData::new(), fix)
-    });
-    g.write(d, ty, v);
+    })
 }
 
 /// `r`, or what `exact` computes in a cold block when `r` is NaN.
@@ -515,8 +547,8 @@ fn eval_call<'f>(g: &mut impl LaneCode<'f>, pc: usize, srcs: &[Src]) -> Value {
     for (i, &s) in srcs.iter().enumerate() {
         args[2 + i] = g.read_bits(s);
     }
-    let call = g.call_helper(Helper::Eval, &args);
-    g.b().inst_results(call)[0]
+    g.call_helper(Helper::Eval, &args)
+        .expect("eval returns the bits")
 }
 
 fn zero64<'f>(g: &mut impl LaneCode<'f>) -> Value {

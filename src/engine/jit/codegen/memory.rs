@@ -7,10 +7,14 @@
 //! engine does (`check_lane_access`).
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{
+    AtomicRmwOp, BlockArg, ConstantData, InstBuilder, MemFlagsData, Value, types,
+};
+use cranelift_frontend::FunctionBuilder;
 
-use super::{FaultCall, Helper, LaneCode};
-use crate::kernel::{Address, Op, Space, Src};
+use super::{FaultCall, LaneCode};
+use crate::kernel::{Address, ArithOp, AtomOp, Op, Space, Src};
+use crate::types::ScalarType;
 
 /// Emits a load, store or atomic (`pc` is its index).
 pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
@@ -38,12 +42,29 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             d,
             addr,
             a,
-            ..
+            op,
         } => {
             let off = checked_offset(g, pc, space, addr, ty.scalar().size());
             let x = g.read_bits(a);
-            let zero = g.b().ins().iconst(types::I64, 0);
-            atomic(g, pc, d, off, x, zero);
+            let ty = ty.scalar();
+            match inline_rmw(op, ty) {
+                Some(rmw) => {
+                    let base = g.memory_base(space, addr.buffer);
+                    let p = g.b().ins().iadd(base, off);
+                    let w = word(ty);
+                    let x = narrow(g, x, w);
+                    let flags = MemFlagsData::trusted();
+                    let old = g.b().ins().atomic_rmw(w, flags, rmw, p, x);
+                    let old = widen(g, old, ty);
+                    g.write_bits(d, old);
+                }
+                None => {
+                    let base = g.memory_base(space, addr.buffer);
+                    let p = g.b().ins().iadd(base, off);
+                    let old = float_rmw(g, op, ty, p, x);
+                    g.write_bits(d, old);
+                }
+            }
         }
         Op::Cas {
             space,
@@ -53,26 +74,155 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             a,
             b,
         } => {
-            let off = checked_offset(g, pc, space, addr, ty.scalar().size());
+            let ty = ty.scalar();
+            let off = checked_offset(g, pc, space, addr, ty.size());
             let (x, y) = (g.read_bits(a), g.read_bits(b));
-            atomic(g, pc, d, off, x, y);
+            let base = g.memory_base(space, addr.buffer);
+            let p = g.b().ins().iadd(base, off);
+            let w = word(ty);
+            let (x, y) = (narrow(g, x, w), narrow(g, y, w));
+            let old = g.b().ins().atomic_cas(MemFlagsData::trusted(), p, x, y);
+            let old = widen(g, old, ty);
+            g.write_bits(d, old);
         }
         _ => unreachable!("not a memory instruction: {op:?}"),
     }
 }
 
-fn atomic<'f>(
+/// The read-modify-write instruction that does `atom.OP.T` where the
+/// machine has one: every integer operation, and `exch` of any type (a
+/// swap of bits). `add`, `min` and `max` of floats follow the language's
+/// NaN and signed-zero rules: a compare-and-swap loop ([`float_rmw`]).
+fn inline_rmw(op: AtomOp, ty: ScalarType) -> Option<AtomicRmwOp> {
+    let signed = ty.is_signed_int();
+    Some(match op {
+        AtomOp::Exch => AtomicRmwOp::Xchg,
+        _ if ty.is_float() => return None,
+        AtomOp::Add => AtomicRmwOp::Add,
+        AtomOp::Min if signed => AtomicRmwOp::Smin,
+        AtomOp::Min => AtomicRmwOp::Umin,
+        AtomOp::Max if signed => AtomicRmwOp::Smax,
+        AtomOp::Max => AtomicRmwOp::Umax,
+    })
+}
+
+/// `atom.add`, `atom.min` or `atom.max` of floats at `p`: a
+/// compare-and-swap loop around the operation as `arith` computes it
+/// (NaN and signed-zero rules included). Returns the old value as
+/// register contents.
+fn float_rmw<'f>(
     g: &mut impl LaneCode<'f>,
-    pc: usize,
-    d: crate::kernel::Reg,
-    off: Value,
-    x: Value,
-    y: Value,
-) {
-    let pc = g.b().ins().iconst(types::I32, pc as i64);
-    let call = g.call_helper(Helper::Atomic, &[g.frame(), pc, off, x, y]);
-    let old = g.b().inst_results(call)[0];
-    g.write_bits(d, old);
+    op: AtomOp,
+    ty: ScalarType,
+    p: Value,
+    a: Value,
+) -> Value {
+    let w = word(ty);
+    let f = super::values::clif(ty);
+    let flags = MemFlagsData::trusted();
+    let a = narrow(g, a, w);
+    let a = g.b().ins().bitcast(f, MemFlagsData::new(), a);
+    let first = g.b().ins().atomic_load(w, flags, p);
+    let (head, done) = (g.b().create_block(), g.b().create_block());
+    let old = g.b().append_block_param(head, w);
+    let result = g.b().append_block_param(done, w);
+    g.b().ins().jump(head, &[BlockArg::Value(first)]);
+    g.b().switch_to_block(head);
+    let x = g.b().ins().bitcast(f, MemFlagsData::new(), old);
+    let r = match op {
+        AtomOp::Add => super::alu::float_add(g, ty, x, a),
+        AtomOp::Min => super::alu::float_min_max(g, ArithOp::Min, ty, x, a),
+        _ => super::alu::float_min_max(g, ArithOp::Max, ty, x, a),
+    };
+    let new = g.b().ins().bitcast(w, MemFlagsData::new(), r);
+    let got = g.b().ins().atomic_cas(flags, p, old, new);
+    let same = g.b().ins().icmp(IntCC::Equal, got, old);
+    g.b().ins().brif(
+        same,
+        done,
+        &[BlockArg::Value(got)],
+        head,
+        &[BlockArg::Value(got)],
+    );
+    g.b().switch_to_block(done);
+    widen(g, result, ty)
+}
+
+/// The memory word an atomic of `ty` (4 or 8 bytes) works on.
+fn word(ty: ScalarType) -> types::Type {
+    if ty.size() == 8 {
+        types::I64
+    } else {
+        types::I32
+    }
+}
+
+/// Register contents (`I64`) as a memory word of type `w`.
+fn narrow<'f>(g: &mut impl LaneCode<'f>, bits: Value, w: types::Type) -> Value {
+    if w == types::I64 {
+        bits
+    } else {
+        g.b().ins().ireduce(w, bits)
+    }
+}
+
+/// A memory word's old value as register contents of `ty`: sign-extended
+/// for signed integers, zero-extended otherwise (`ScalarType::extend`).
+fn widen<'f>(g: &mut impl LaneCode<'f>, old: Value, ty: ScalarType) -> Value {
+    if ty.size() == 8 {
+        old
+    } else if ty.is_signed_int() {
+        g.b().ins().sextend(types::I64, old)
+    } else {
+        g.b().ins().uextend(types::I64, old)
+    }
+}
+
+/// Zeroes a block's `bytes` bytes of shared memory at `shared` with
+/// inline stores, as every block starts (the language's rule). A call
+/// (`write_bytes`) cost about as many instructions, but a call clobbers
+/// every vector register: values live across the block loop were spilled
+/// around it, and the register allocator's split ranges reloaded and
+/// stored them on every trip of the gang loops inside.
+pub(super) fn zero_shared(b: &mut FunctionBuilder<'_>, shared: Value, bytes: u32) {
+    let bytes = i64::from(bytes);
+    let flags = MemFlagsData::new().with_notrap();
+    let zero = b
+        .func
+        .dfg
+        .constants
+        .insert(ConstantData::from([0u8; 16].to_vec()));
+    let z = b.ins().vconst(types::I8X16, zero);
+    let chunks = bytes / 64;
+    if chunks > 0 {
+        let (head, done) = (b.create_block(), b.create_block());
+        let off = b.append_block_param(head, types::I64);
+        let first = b.ins().iconst(types::I64, 0);
+        b.ins().jump(head, &[BlockArg::Value(first)]);
+        b.switch_to_block(head);
+        let at = b.ins().iadd(shared, off);
+        for k in 0..4 {
+            b.ins().store(flags, z, at, 16 * k);
+        }
+        let next = b.ins().iadd_imm_s(off, 64);
+        let more = b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, next, chunks * 64);
+        b.ins()
+            .brif(more, head, &[BlockArg::Value(next)], done, &[]);
+        b.switch_to_block(done);
+    }
+    let mut at = chunks * 64;
+    while at < bytes {
+        let (v, size) = match bytes - at {
+            16.. => (z, 16),
+            8.. => (b.ins().iconst(types::I64, 0), 8),
+            4.. => (b.ins().iconst(types::I32, 0), 4),
+            _ => (b.ins().iconst(types::I8, 0), 1),
+        };
+        b.ins().store(flags, v, shared, at as i32);
+        at += size;
+    }
 }
 
 /// The machine address of a checked access.

@@ -40,7 +40,7 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, BlockCall, Function, Inst, InstBuilder, JumpTableData, MemFlagsData,
+    AbiParam, Block, BlockArg, BlockCall, Function, InstBuilder, JumpTableData, MemFlagsData,
     SigRef, Signature, Value, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
@@ -99,12 +99,8 @@ const EXITED: u32 = u32::MAX;
 pub(super) enum Helper {
     /// [`frame::eval`]
     Eval,
-    /// [`frame::atomic`]
-    Atomic,
     /// [`frame::finish`]
     Finish,
-    /// [`frame::zero`]
-    Zero,
     /// [`frame::finish_gang`]
     FinishGang,
     /// [`frame::general`]
@@ -115,9 +111,7 @@ impl Helper {
     fn address(self) -> i64 {
         match self {
             Helper::Eval => frame::eval as *const () as i64,
-            Helper::Atomic => frame::atomic as *const () as i64,
             Helper::Finish => frame::finish as *const () as i64,
-            Helper::Zero => frame::zero as *const () as i64,
             Helper::FinishGang => frame::finish_gang as *const () as i64,
             Helper::General => frame::general as *const () as i64,
         }
@@ -129,11 +123,6 @@ impl Helper {
         let (params, ret): (&[types::Type], Option<types::Type>) = match self {
             // frame, pc, a, b, c -> bits
             Helper::Eval => (
-                &[types::I64, types::I32, types::I64, types::I64, types::I64],
-                Some(types::I64),
-            ),
-            // frame, pc, offset, a, b -> old bits
-            Helper::Atomic => (
                 &[types::I64, types::I32, types::I64, types::I64, types::I64],
                 Some(types::I64),
             ),
@@ -151,7 +140,6 @@ impl Helper {
                 Some(types::I32),
             ),
             // ptr, len
-            Helper::Zero => (&[types::I64, types::I64], None),
             // frame, hand-over state, hand-over index, running lanes,
             // block, gang, steps -> status
             Helper::General => (
@@ -170,6 +158,36 @@ impl Helper {
         s.params.extend(params.iter().map(|&t| p(t)));
         s.returns.extend(ret.map(p));
         s
+    }
+}
+
+/// The helpers' signatures imported into the function being built, and
+/// their calls (both tiers).
+pub(super) struct Helpers {
+    sigs: [Option<SigRef>; 4],
+    call_conv: CallConv,
+}
+
+impl Helpers {
+    pub(super) fn new(call_conv: CallConv) -> Helpers {
+        Helpers {
+            sigs: [None; 4],
+            call_conv,
+        }
+    }
+
+    /// Calls helper `h` through its address: its result, if it has one.
+    pub(super) fn call(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        h: Helper,
+        args: &[Value],
+    ) -> Option<Value> {
+        let sig = *self.sigs[h as usize]
+            .get_or_insert_with(|| b.import_signature(h.signature(self.call_conv)));
+        let callee = b.ins().iconst(types::I64, h.address());
+        let call = b.ins().call_indirect(sig, callee, args);
+        b.inst_results(call).first().copied()
     }
 }
 
@@ -195,8 +213,8 @@ pub(super) trait LaneCode<'f> {
     fn set_pred(&mut self, p: u8, v: Value);
     /// Leaves through the fault block when `cond` (`I8`) is set.
     fn fault_if(&mut self, cond: Value, f: FaultCall);
-    /// Calls a helper.
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst;
+    /// Calls a helper: its result, if it has one.
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value>;
     /// The frame pointer.
     fn frame(&self) -> Value;
     /// What the CPU offers.
@@ -237,7 +255,7 @@ impl<'f> LaneCode<'f> for Translator<'f> {
     fn fault_if(&mut self, cond: Value, f: FaultCall) {
         Translator::fault_if(self, cond, f)
     }
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
         Translator::call_helper(self, h, args)
     }
     fn frame(&self) -> Value {
@@ -329,7 +347,6 @@ pub(super) struct Translator<'a> {
     shape: Dim3,
     lanes: i64,
     features: Features,
-    call_conv: CallConv,
     count_steps: bool,
     regs: [Option<Variable>; NUM_REGS],
     preds: [Option<Variable>; NUM_PREDS],
@@ -353,7 +370,7 @@ pub(super) struct Translator<'a> {
     lane_state: Value,
     steps_mem: Value,
     regs_mem: Value,
-    sigs: [Option<SigRef>; 6],
+    helpers: Helpers,
     bbs: Vec<Block>,
     lane_exit: Block,
     lane_next: Block,
@@ -435,7 +452,6 @@ pub(super) fn translate(
         shape,
         lanes: shape.count() as i64,
         features: target.features,
-        call_conv: target.call_conv,
         count_steps,
         regs,
         preds,
@@ -450,7 +466,7 @@ pub(super) fn translate(
         lane_state,
         steps_mem,
         regs_mem,
-        sigs: [None; 6],
+        helpers: Helpers::new(target.call_conv),
     };
     t.emit(first, target.frontend);
 }
@@ -499,13 +515,7 @@ impl<'a> Translator<'a> {
         }
         let base = self.b.ins().imul_imm_s(blk, self.lanes);
         self.b.def_var(self.gid_base, base);
-        if self.kernel.shared_bytes > 0 {
-            let len = self
-                .b
-                .ins()
-                .iconst(types::I64, self.kernel.shared_bytes as i64);
-            self.call_helper(Helper::Zero, &[self.shared, len]);
-        }
+        memory::zero_shared(&mut self.b, self.shared, self.kernel.shared_bytes);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.phase, zero);
         self.b.ins().jump(phase_head, &[]);
@@ -908,8 +918,9 @@ impl<'a> Translator<'a> {
             .iconst(types::I32, self.an.blocks[bi].start as i64);
         let lane = self.b.use_var(self.lane);
         let block = self.b.use_var(self.block);
-        let call = self.call_helper(Helper::Finish, &[self.frame, pc, lane, block, steps, mask]);
-        let st = self.b.inst_results(call)[0];
+        let st = self
+            .call_helper(Helper::Finish, &[self.frame, pc, lane, block, steps, mask])
+            .expect("finish returns a status");
         self.b.ins().return_(&[st]);
     }
 
@@ -1029,18 +1040,8 @@ impl<'a> Translator<'a> {
         self.b.ins().return_(&[s]);
     }
 
-    /// Calls a helper through its address.
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
-        let i = h as usize;
-        let sig = match self.sigs[i] {
-            Some(s) => s,
-            None => {
-                let s = self.b.import_signature(h.signature(self.call_conv));
-                self.sigs[i] = Some(s);
-                s
-            }
-        };
-        let callee = self.b.ins().iconst(types::I64, h.address());
-        self.b.ins().call_indirect(sig, callee, args)
+    /// Calls a helper: its result, if it has one.
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+        self.helpers.call(&mut self.b, h, args)
     }
 }

@@ -84,13 +84,13 @@ use std::mem::offset_of;
 use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    Block, BlockArg, BlockCall, Function, Inst, InstBuilder, JumpTableData, MemFlagsData, SigRef,
-    StackSlotData, StackSlotKind, Value, types,
+    Block, BlockArg, BlockCall, Function, InstBuilder, JumpTableData, MemFlagsData, StackSlotData,
+    StackSlotKind, Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::values::{bits_as, held_as, to_held, zero_of};
-use super::{FaultCall, Features, Helper, LaneCode, Target, Variant};
+use super::{FaultCall, Features, Helper, Helpers, LaneCode, Target, Variant};
 use crate::engine::jit::analysis::{Analysis, Kind};
 use crate::engine::jit::blockwide::BlockChecks;
 use crate::engine::jit::frame::{BufferRef, Frame, status};
@@ -208,7 +208,6 @@ pub(super) struct Gang<'a> {
     shape: Dim3,
     lanes: i64,
     features: Features,
-    call_conv: cranelift_codegen::isa::CallConv,
     count_steps: bool,
     regs: [Option<Slot>; NUM_REGS],
     preds: [Option<PSlot>; NUM_PREDS],
@@ -232,7 +231,7 @@ pub(super) struct Gang<'a> {
     buffers: Value,
     shared: Value,
     regs_mem: Value,
-    sigs: [Option<SigRef>; 6],
+    helpers: Helpers,
     bbs: Vec<Block>,
     /// The full-gang version of each basic block (see [`Gang::full`]);
     /// empty when the kernel has none.
@@ -715,7 +714,6 @@ pub(in crate::engine::jit) fn translate(
         shape,
         lanes: shape.count() as i64,
         features: target.features,
-        call_conv: target.call_conv,
         count_steps,
         regs,
         preds,
@@ -727,7 +725,7 @@ pub(in crate::engine::jit) fn translate(
         buffers,
         shared,
         regs_mem,
-        sigs: [None; 6],
+        helpers: Helpers::new(target.call_conv),
         mode: Mode::Uniform,
         lane_out: [None; 4],
         lane_pred_out: [None; 4],
@@ -798,13 +796,7 @@ impl<'a> Gang<'a> {
         if self.checks.is_some() {
             self.block_checks();
         }
-        if self.kernel.shared_bytes > 0 {
-            let len = self
-                .b
-                .ins()
-                .iconst(types::I64, self.kernel.shared_bytes as i64);
-            self.call_helper(Helper::Zero, &[self.shared, len]);
-        }
+        super::memory::zero_shared(&mut self.b, self.shared, self.kernel.shared_bytes);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.phase, zero);
         if self.lock.is_some() {
@@ -1107,11 +1099,12 @@ impl<'a> Gang<'a> {
         let block = self.b.use_var(self.block);
         let gang = self.b.use_var(self.gang);
         let steps = self.b.use_var(self.steps);
-        let call = self.call_helper(
-            Helper::General,
-            &[self.frame, at, index, mask, block, gang, steps],
-        );
-        let st = self.b.inst_results(call)[0];
+        let st = self
+            .call_helper(
+                Helper::General,
+                &[self.frame, at, index, mask, block, gang, steps],
+            )
+            .expect("general returns a status");
         // The interpreter ran the gang's lanes to their end: the next gang.
         let (next, leave) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(next);
@@ -2389,11 +2382,12 @@ impl<'a> Gang<'a> {
         let lane0 = self.lane0();
         let block = self.b.use_var(self.block);
         let mask = self.b.ins().uextend(types::I64, mask);
-        let call = self.call_helper(
-            Helper::FinishGang,
-            &[self.frame, pc, lane0, block, steps, mask],
-        );
-        let st = self.b.inst_results(call)[0];
+        let st = self
+            .call_helper(
+                Helper::FinishGang,
+                &[self.frame, pc, lane0, block, steps, mask],
+            )
+            .expect("finish_gang returns a status");
         self.b.ins().return_(&[st]);
     }
 
@@ -2874,18 +2868,8 @@ impl<'a> Gang<'a> {
         self.launch_word(self.scalars, 8 * slot as usize)
     }
 
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
-        let i = h as usize;
-        let sig = match self.sigs[i] {
-            Some(s) => s,
-            None => {
-                let s = self.b.import_signature(h.signature(self.call_conv));
-                self.sigs[i] = Some(s);
-                s
-            }
-        };
-        let callee = self.b.ins().iconst(types::I64, h.address());
-        self.b.ins().call_indirect(sig, callee, args)
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+        self.helpers.call(&mut self.b, h, args)
     }
 }
 
@@ -2996,7 +2980,7 @@ impl<'f> LaneCode<'f> for Gang<'f> {
         };
         self.fault_at(cond, f, lane)
     }
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Inst {
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
         Gang::call_helper(self, h, args)
     }
     fn frame(&self) -> Value {
