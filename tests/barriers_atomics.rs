@@ -921,3 +921,36 @@ fn float_atomics_follow_the_nan_and_signed_zero_rules_on() {
     assert_eq!(bytes_u32(&rt.read(m32).unwrap()), want32);
     assert_eq!(bytes_u64(&rt.read(m64).unwrap()), want64);
 }
+
+#[test]
+fn shared_memory_is_zero_at_every_blocks_start() {
+    on_every_engine(shared_memory_is_zero_at_every_blocks_start_on);
+}
+
+/// Every block reads each byte of its shared memory (sizes with and
+/// without a tail of whole 64-byte runs, 8-byte words and single bytes),
+/// then sets every byte: a block that found a byte the one before it left
+/// would report it. Sixteen blocks reuse the workers' shared memory.
+fn shared_memory_is_zero_at_every_blocks_start_on() {
+    for size in [1u32, 13, 63, 64, 100, 1030] {
+        let src = format!(
+            ".kernel k\n.param out buf\n.shared {size}\n\
+             mov.u32 r0, %tid.x\n    mov.u32 r1, 0\n    mov.u32 r2, r0\n\
+             read:\n    setp.ge.u32 p0, r2, {size}\n    @p0 bra read_done\n\
+             cvt.u64.u32 r3, r2\n    ld.shared.u8 r4, [r3]\n    or.u32 r1, r1, r4\n\
+             add.u32 r2, r2, 32\n    bra read\n\
+             read_done:\n    bar.sync\n    mov.u32 r2, r0\n\
+             write:\n    setp.ge.u32 p0, r2, {size}\n    @p0 bra write_done\n\
+             cvt.u64.u32 r3, r2\n    st.shared.u8 [r3], 255\n\
+             add.u32 r2, r2, 32\n    bra write\n\
+             write_done:\n    mov.u32 r5, %gid\n    shl.u64 r6, r5, 2\n\
+             st.global.u32 [out + r6], r1\n"
+        );
+        let k = kernel(&src);
+        let rt = Runtime::new();
+        let out = rt.alloc_from(&[0xAB; 16 * 32 * 4]).unwrap();
+        launch(&rt, &k, Dim3::x(16), Dim3::x(32), &[Arg::Buffer(out)]).unwrap();
+        let got = bytes_u32(&rt.read(out).unwrap());
+        assert_eq!(got, vec![0; 16 * 32], "shared {size} bytes");
+    }
+}

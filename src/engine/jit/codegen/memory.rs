@@ -44,27 +44,20 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             a,
             op,
         } => {
-            let off = checked_offset(g, pc, space, addr, ty.scalar().size());
-            let x = g.read_bits(a);
             let ty = ty.scalar();
-            match inline_rmw(op, ty) {
+            let p = checked_address(g, pc, space, addr, ty.size());
+            let x = g.read_bits(a);
+            let old = match inline_rmw(op, ty) {
                 Some(rmw) => {
-                    let base = g.memory_base(space, addr.buffer);
-                    let p = g.b().ins().iadd(base, off);
                     let w = word(ty);
                     let x = narrow(g, x, w);
                     let flags = MemFlagsData::trusted();
                     let old = g.b().ins().atomic_rmw(w, flags, rmw, p, x);
-                    let old = widen(g, old, ty);
-                    g.write_bits(d, old);
+                    widen(g, old, ty)
                 }
-                None => {
-                    let base = g.memory_base(space, addr.buffer);
-                    let p = g.b().ins().iadd(base, off);
-                    let old = float_rmw(g, op, ty, p, x);
-                    g.write_bits(d, old);
-                }
-            }
+                None => float_rmw(g, op, ty, p, x),
+            };
+            g.write_bits(d, old);
         }
         Op::Cas {
             space,
@@ -75,10 +68,8 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             b,
         } => {
             let ty = ty.scalar();
-            let off = checked_offset(g, pc, space, addr, ty.size());
+            let p = checked_address(g, pc, space, addr, ty.size());
             let (x, y) = (g.read_bits(a), g.read_bits(b));
-            let base = g.memory_base(space, addr.buffer);
-            let p = g.b().ins().iadd(base, off);
             let w = word(ty);
             let (x, y) = (narrow(g, x, w), narrow(g, y, w));
             let old = g.b().ins().atomic_cas(MemFlagsData::trusted(), p, x, y);
