@@ -94,7 +94,7 @@ pub(super) struct Target {
 /// The value of `Frame::lane_state` of a lane that exited.
 const EXITED: u32 = u32::MAX;
 
-/// The Rust functions generated code calls.
+/// The Rust functions generated code calls (each returns a value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Helper {
     /// [`frame::eval`]
@@ -176,18 +176,13 @@ impl Helpers {
         }
     }
 
-    /// Calls helper `h` through its address: its result, if it has one.
-    pub(super) fn call(
-        &mut self,
-        b: &mut FunctionBuilder<'_>,
-        h: Helper,
-        args: &[Value],
-    ) -> Option<Value> {
+    /// Calls helper `h` through its address: its result.
+    pub(super) fn call(&mut self, b: &mut FunctionBuilder<'_>, h: Helper, args: &[Value]) -> Value {
         let sig = *self.sigs[h as usize]
             .get_or_insert_with(|| b.import_signature(h.signature(self.call_conv)));
         let callee = b.ins().iconst(types::I64, h.address());
         let call = b.ins().call_indirect(sig, callee, args);
-        b.inst_results(call).first().copied()
+        b.inst_results(call)[0]
     }
 }
 
@@ -213,8 +208,8 @@ pub(super) trait LaneCode<'f> {
     fn set_pred(&mut self, p: u8, v: Value);
     /// Leaves through the fault block when `cond` (`I8`) is set.
     fn fault_if(&mut self, cond: Value, f: FaultCall);
-    /// Calls a helper: its result, if it has one.
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value>;
+    /// Calls a helper: its result.
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Value;
     /// The frame pointer.
     fn frame(&self) -> Value;
     /// What the CPU offers.
@@ -255,7 +250,7 @@ impl<'f> LaneCode<'f> for Translator<'f> {
     fn fault_if(&mut self, cond: Value, f: FaultCall) {
         Translator::fault_if(self, cond, f)
     }
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Value {
         Translator::call_helper(self, h, args)
     }
     fn frame(&self) -> Value {
@@ -918,9 +913,7 @@ impl<'a> Translator<'a> {
             .iconst(types::I32, self.an.blocks[bi].start as i64);
         let lane = self.b.use_var(self.lane);
         let block = self.b.use_var(self.block);
-        let st = self
-            .call_helper(Helper::Finish, &[self.frame, pc, lane, block, steps, mask])
-            .expect("finish returns a status");
+        let st = self.call_helper(Helper::Finish, &[self.frame, pc, lane, block, steps, mask]);
         self.b.ins().return_(&[st]);
     }
 
@@ -1040,8 +1033,8 @@ impl<'a> Translator<'a> {
         self.b.ins().return_(&[s]);
     }
 
-    /// Calls a helper: its result, if it has one.
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+    /// Calls a helper: its result.
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Value {
         self.helpers.call(&mut self.b, h, args)
     }
 }

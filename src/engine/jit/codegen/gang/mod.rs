@@ -1099,12 +1099,10 @@ impl<'a> Gang<'a> {
         let block = self.b.use_var(self.block);
         let gang = self.b.use_var(self.gang);
         let steps = self.b.use_var(self.steps);
-        let st = self
-            .call_helper(
-                Helper::General,
-                &[self.frame, at, index, mask, block, gang, steps],
-            )
-            .expect("general returns a status");
+        let st = self.call_helper(
+            Helper::General,
+            &[self.frame, at, index, mask, block, gang, steps],
+        );
         // The interpreter ran the gang's lanes to their end: the next gang.
         let (next, leave) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(next);
@@ -2382,12 +2380,10 @@ impl<'a> Gang<'a> {
         let lane0 = self.lane0();
         let block = self.b.use_var(self.block);
         let mask = self.b.ins().uextend(types::I64, mask);
-        let st = self
-            .call_helper(
-                Helper::FinishGang,
-                &[self.frame, pc, lane0, block, steps, mask],
-            )
-            .expect("finish_gang returns a status");
+        let st = self.call_helper(
+            Helper::FinishGang,
+            &[self.frame, pc, lane0, block, steps, mask],
+        );
         self.b.ins().return_(&[st]);
     }
 
@@ -2868,7 +2864,7 @@ impl<'a> Gang<'a> {
         self.launch_word(self.scalars, 8 * slot as usize)
     }
 
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Value {
         self.helpers.call(&mut self.b, h, args)
     }
 }
@@ -2980,7 +2976,7 @@ impl<'f> LaneCode<'f> for Gang<'f> {
         };
         self.fault_at(cond, f, lane)
     }
-    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Option<Value> {
+    fn call_helper(&mut self, h: Helper, args: &[Value]) -> Value {
         Gang::call_helper(self, h, args)
     }
     fn frame(&self) -> Value {
