@@ -7,11 +7,10 @@
 //! engine does (`check_lane_access`).
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{
-    AtomicRmwOp, BlockArg, ConstantData, InstBuilder, MemFlagsData, Value, types,
-};
+use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::FunctionBuilder;
 
+use super::values::{bits_as, clif, contents, vconst};
 use super::{FaultCall, LaneCode};
 use crate::kernel::{Address, ArithOp, AtomOp, Op, Space, Src};
 use crate::types::ScalarType;
@@ -23,10 +22,7 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             space, ty, d, addr, ..
         } => {
             let p = checked_address(g, pc, space, addr, ty.size());
-            let v = g
-                .b()
-                .ins()
-                .load(super::values::clif(ty), MemFlagsData::trusted(), p, 0);
+            let v = g.b().ins().load(clif(ty), MemFlagsData::trusted(), p, 0);
             g.write(d, ty, v);
         }
         Op::Store {
@@ -49,11 +45,11 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             let x = g.read_bits(a);
             let old = match inline_rmw(op, ty) {
                 Some(rmw) => {
-                    let w = word(ty);
-                    let x = narrow(g, x, w);
+                    let t = bits_of(ty);
+                    let x = bits_as(g.b(), x, t);
                     let flags = MemFlagsData::trusted();
-                    let old = g.b().ins().atomic_rmw(w, flags, rmw, p, x);
-                    widen(g, old, ty)
+                    let old = g.b().ins().atomic_rmw(clif(t), flags, rmw, p, x);
+                    contents(g.b(), t, old)
                 }
                 None => float_rmw(g, op, ty, p, x),
             };
@@ -70,10 +66,9 @@ pub(super) fn memory<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: Op) {
             let ty = ty.scalar();
             let p = checked_address(g, pc, space, addr, ty.size());
             let (x, y) = (g.read_bits(a), g.read_bits(b));
-            let w = word(ty);
-            let (x, y) = (narrow(g, x, w), narrow(g, y, w));
+            let (x, y) = (bits_as(g.b(), x, ty), bits_as(g.b(), y, ty));
             let old = g.b().ins().atomic_cas(MemFlagsData::trusted(), p, x, y);
-            let old = widen(g, old, ty);
+            let old = contents(g.b(), ty, old);
             g.write_bits(d, old);
         }
         _ => unreachable!("not a memory instruction: {op:?}"),
@@ -108,11 +103,10 @@ fn float_rmw<'f>(
     p: Value,
     a: Value,
 ) -> Value {
-    let w = word(ty);
-    let f = super::values::clif(ty);
+    let (t, f) = (bits_of(ty), clif(ty));
+    let w = clif(t);
     let flags = MemFlagsData::trusted();
-    let a = narrow(g, a, w);
-    let a = g.b().ins().bitcast(f, MemFlagsData::new(), a);
+    let a = bits_as(g.b(), a, ty);
     let first = g.b().ins().atomic_load(w, flags, p);
     let (head, done) = (g.b().create_block(), g.b().create_block());
     let old = g.b().append_block_param(head, w);
@@ -136,36 +130,17 @@ fn float_rmw<'f>(
         &[BlockArg::Value(got)],
     );
     g.b().switch_to_block(done);
-    widen(g, result, ty)
+    contents(g.b(), t, result)
 }
 
-/// The memory word an atomic of `ty` (4 or 8 bytes) works on.
-fn word(ty: ScalarType) -> types::Type {
-    if ty.size() == 8 {
-        types::I64
-    } else {
-        types::I32
-    }
-}
-
-/// Register contents (`I64`) as a memory word of type `w`.
-fn narrow<'f>(g: &mut impl LaneCode<'f>, bits: Value, w: types::Type) -> Value {
-    if w == types::I64 {
-        bits
-    } else {
-        g.b().ins().ireduce(w, bits)
-    }
-}
-
-/// A memory word's old value as register contents of `ty`: sign-extended
-/// for signed integers, zero-extended otherwise (`ScalarType::extend`).
-fn widen<'f>(g: &mut impl LaneCode<'f>, old: Value, ty: ScalarType) -> Value {
-    if ty.size() == 8 {
-        old
-    } else if ty.is_signed_int() {
-        g.b().ins().sextend(types::I64, old)
-    } else {
-        g.b().ins().uextend(types::I64, old)
+/// The integer type an atomic of `ty` works on: `ty` itself, or for a
+/// float the unsigned type of its size (its bits, zero-extended in a
+/// register like the float's).
+fn bits_of(ty: ScalarType) -> ScalarType {
+    match ty {
+        ScalarType::F32 => ScalarType::U32,
+        ScalarType::F64 => ScalarType::U64,
+        t => t,
     }
 }
 
@@ -178,12 +153,7 @@ fn widen<'f>(g: &mut impl LaneCode<'f>, old: Value, ty: ScalarType) -> Value {
 pub(super) fn zero_shared(b: &mut FunctionBuilder<'_>, shared: Value, bytes: u32) {
     let bytes = i64::from(bytes);
     let flags = MemFlagsData::new().with_notrap();
-    let zero = b
-        .func
-        .dfg
-        .constants
-        .insert(ConstantData::from([0u8; 16].to_vec()));
-    let z = b.ins().vconst(types::I8X16, zero);
+    let z = vconst(b, types::I8X16, [0; 16]);
     let chunks = bytes / 64;
     if chunks > 0 {
         let (head, done) = (b.create_block(), b.create_block());

@@ -2,7 +2,8 @@
 //! registers, read as a typed machine value and written back as docs/LANGUAGE.md's
 //! 64-bit register contents.
 
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::immediates::V128Imm;
+use cranelift_codegen::ir::{ConstantData, InstBuilder, MemFlagsData, Type, Value, types};
 use cranelift_frontend::FunctionBuilder;
 
 use super::Translator;
@@ -20,6 +21,16 @@ pub(super) fn clif(ty: ScalarType) -> Type {
         ScalarType::F32 => types::F32,
         ScalarType::F64 => types::F64,
     }
+}
+
+/// A 128-bit constant.
+pub(super) fn vconst(b: &mut FunctionBuilder<'_>, ty: Type, bytes: [u8; 16]) -> Value {
+    let c = b
+        .func
+        .dfg
+        .constants
+        .insert(ConstantData::from(V128Imm(bytes).to_vec()));
+    b.ins().vconst(ty, c)
 }
 
 /// The machine type a register of kind `k` lives in.

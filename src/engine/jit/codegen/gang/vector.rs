@@ -6,7 +6,6 @@
 //! widened by their signedness), one `F32X4`, or two halves of `I64X2` /
 //! `F64X2` (lanes 0-1 and 2-3).
 
-use cranelift_codegen::ir::immediates::V128Imm;
 use cranelift_codegen::ir::{ConstantData, InstBuilder, MemFlagsData, Type, Value, types};
 use cranelift_frontend::FunctionBuilder;
 
@@ -56,15 +55,7 @@ pub(super) fn kind_vtype(kind: Kind) -> Type {
     }
 }
 
-/// A 128-bit constant.
-pub(super) fn vconst(b: &mut FunctionBuilder<'_>, ty: Type, bytes: [u8; 16]) -> Value {
-    let c = b
-        .func
-        .dfg
-        .constants
-        .insert(ConstantData::from(V128Imm(bytes).to_vec()));
-    b.ins().vconst(ty, c)
-}
+pub(super) use super::super::values::vconst;
 
 /// `I32X4` `[a, b, c, d]`.
 pub(super) fn i32x4(b: &mut FunctionBuilder<'_>, v: [i32; 4]) -> Value {
