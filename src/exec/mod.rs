@@ -27,6 +27,7 @@ pub mod atomic;
 pub mod bits;
 pub mod compare;
 pub mod convert;
+pub mod functions;
 pub mod math;
 mod value;
 

@@ -149,7 +149,7 @@ impl_signed_int!(i8, i16, i32, i64);
 /// x86's (and so NumPy's on x86): the first NaN operand, made quiet; an
 /// invalid operation on numbers (`inf - inf`, `0 * inf`, `sqrt(-1)`) gives
 /// the default NaN, sign set (`0xFFC00000` for f32), on every machine.
-trait Nan: Sized {
+pub(super) trait Nan: Sized {
     const QUIET: Self::Bits;
     const DEFAULT: Self::Bits;
     type Bits;
@@ -235,7 +235,7 @@ macro_rules! impl_float {
             #[inline(always)]
             fn rsqrt(self) -> Self { 1.0 / $t::sqrt(self) }
             #[inline(always)]
-            fn exp(self) -> Self { nan2($t::exp(self), self, self) }
+            fn exp(self) -> Self { super::functions::exp(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn exp2(self) -> Self { nan2($t::exp2(self), self, self) }
             #[inline(always)]

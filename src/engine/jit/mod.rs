@@ -714,6 +714,125 @@ mod tests {
         }
     }
 
+    /// `exp` inputs: special values, the edges of the overflowing and
+    /// subnormal results, a dense sweep over the finite results, and bit
+    /// patterns strided over every exponent; `n` of them.
+    fn exp_inputs<T: Copy>(
+        n: usize,
+        special: &[T],
+        sweep: (f64, f64),
+        from_f64: fn(f64) -> T,
+        from_step: fn(u64) -> T,
+    ) -> Vec<T> {
+        let mut v = special.to_vec();
+        let dense = (n - v.len()) / 2;
+        v.extend(
+            (0..dense).map(|i| from_f64(sweep.0 + (sweep.1 - sweep.0) * i as f64 / dense as f64)),
+        );
+        let rest = n - v.len();
+        v.extend((0..rest as u64).map(from_step));
+        v
+    }
+
+    #[test]
+    fn exp_gives_the_interpreters_bits_on_both_tiers_varying_and_uniform() {
+        // 16384 lanes in blocks of 4: each lane's own input (a vector on
+        // the gang tier), and each block's four inputs as uniform values.
+        const N: usize = 16384;
+        let f = f32::from_bits;
+        let x32 = exp_inputs(
+            N,
+            &[
+                0.0,
+                -0.0,
+                1.0,
+                -1.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::MAX,
+                f32::MIN,
+                f32::MIN_POSITIVE,
+                f(1),
+                f(0x7F80_0001),
+                f(0xFFC0_0003),
+                f(0x7FC0_0000),
+                88.72283,
+                88.72284,
+                -87.33655,
+                -103.27893,
+                -103.972_08,
+                -104.0,
+                89.0,
+            ],
+            (-110.0, 92.0),
+            |x| x as f32,
+            |i| f32::from_bits((i as u32).wrapping_mul(0x0004_0F0F)),
+        );
+        let d = f64::from_bits;
+        let x64 = exp_inputs(
+            N,
+            &[
+                0.0,
+                -0.0,
+                1.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::MAX,
+                f64::MIN,
+                f64::MIN_POSITIVE,
+                d(1),
+                d(0x7FF0_0000_0000_0001),
+                d(0xFFF8_0000_0000_0003),
+                709.782_712_893_384,
+                709.79,
+                -708.4,
+                -745.133_219_101_941_1,
+                -745.2,
+                -746.0,
+                710.0,
+            ],
+            (-750.0, 712.0),
+            |x| x,
+            |i| f64::from_bits(i.wrapping_mul(0x0003_FFF0_F0F0_F0F1)),
+        );
+        let src = ".kernel e\n.param x32 buf\n.param o32 buf\n.param x64 buf\n.param o64 buf\n\
+                   mov.u64 r0, %gid\n shl.u64 r1, r0, 2\n shl.u64 r2, r0, 3\n\
+                   ld.global.f32 r3, [x32 + r1]\n exp.f32 r3, r3\n st.global.f32 [o32 + r1], r3\n\
+                   ld.global.f64 r3, [x64 + r2]\n exp.f64 r3, r3\n st.global.f64 [o64 + r2], r3\n\
+                   mov.u64 r4, %ctaid.x\n shl.u64 r5, r4, 4\n shl.u64 r6, r4, 5\n\
+                   ld.global.f32 r7, [x32 + r5]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65536], r7\n\
+                   ld.global.f32 r7, [x32 + r5 + 4]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65540], r7\n\
+                   ld.global.f32 r7, [x32 + r5 + 8]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65544], r7\n\
+                   ld.global.f32 r7, [x32 + r5 + 12]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65548], r7\n\
+                   ld.global.f64 r7, [x64 + r6]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131072], r7\n\
+                   ld.global.f64 r7, [x64 + r6 + 8]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131080], r7\n\
+                   ld.global.f64 r7, [x64 + r6 + 16]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131088], r7\n\
+                   ld.global.f64 r7, [x64 + r6 + 24]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131096], r7\n";
+        let b32: Vec<u8> = x32.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let b64: Vec<u8> = x64.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let bufs = [b32, vec![0; 8 * N], b64, vec![0; 16 * N]];
+        let [want, gang, lane] = three(src, Dim3::x(N as u32 / 4), Dim3::x(4), &bufs, &[]);
+        // The reference engine's own results (`exec::functions`, tested
+        // for accuracy there): a lane and its block's uniform copy agree.
+        let o32 = &want[1];
+        assert_eq!(o32[..4 * N], o32[4 * N..], "f32: varying against uniform");
+        let o64 = &want[3];
+        assert_eq!(o64[..8 * N], o64[8 * N..], "f64: varying against uniform");
+        assert_eq!(
+            f32::from_le_bytes(o32[8..12].try_into().unwrap()),
+            std::f32::consts::E
+        );
+        for (tier, got) in [("gang", gang), ("lane", lane)] {
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                let at = w.iter().zip(g).position(|(a, b)| a != b);
+                assert!(
+                    at.is_none(),
+                    "{tier} tier: buffer {i} differs first at byte {at:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_general_part_is_compiled_when_a_launch_first_leaves_the_full_version() {
         let src = ".kernel k\n.param x buf\n.param n u32\n mov.u64 r0, %gid\n\

@@ -23,6 +23,7 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 
+use super::functions::Emit;
 use super::values::{bits_as, clif, constant};
 use super::{FaultCall, Helper, LaneCode};
 use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, MathOp, Op, PredOp, Reg, SignOp, Src};
@@ -316,6 +317,13 @@ fn fma<'f>(g: &mut impl LaneCode<'f>, pc: usize, ty: ScalarType, d: Reg, a: Src,
 }
 
 fn math<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: MathOp, ty: ScalarType, d: Reg, a: Src) {
+    if op == MathOp::Exp {
+        // lanes' own algorithm, NaN rule included (`functions`).
+        let x = g.read(a, ty);
+        let r = crate::exec::functions::exp(&mut Emit::new(g.b(), clif(ty)), x);
+        g.write(d, ty, r);
+        return;
+    }
     let inline = match op {
         MathOp::Sqrt | MathOp::Rsqrt => true,
         MathOp::Floor | MathOp::Ceil => g.features().sse41,

@@ -32,6 +32,7 @@
 //! Every backward branch checks the launch's stop flag.
 
 mod alu;
+mod functions;
 pub(super) mod gang;
 mod memory;
 mod values;

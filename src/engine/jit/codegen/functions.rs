@@ -1,0 +1,160 @@
+//! The float functions lanes computes by its own algorithms
+//! (`exec::functions`: `exp`) as machine code: the interpreters' algorithm
+//! itself, run with an [`Ops`] that emits each operation on one lane
+//! (`F32`, `F64`: the one-lane tier, and uniform values on the gang tier)
+//! or on a vector of lanes (`F32X4`, `F64X2`). Each operation is exact or
+//! correctly rounded, so the code gives the interpreters' bits; NaN
+//! results come from the algorithm's explicit test, not from the
+//! hardware's rule, so no check follows elsewhere than x86 either.
+
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_frontend::FunctionBuilder;
+
+use super::values::vconst;
+use crate::exec::functions::Ops;
+
+/// [`Ops`] emitting Cranelift instructions on floats of type `ty`.
+pub(super) struct Emit<'a, 'f> {
+    b: &'a mut FunctionBuilder<'f>,
+    /// `F32`, `F64`, `F32X4` or `F64X2`.
+    ty: Type,
+}
+
+impl<'a, 'f> Emit<'a, 'f> {
+    pub(super) fn new(b: &'a mut FunctionBuilder<'f>, ty: Type) -> Self {
+        debug_assert!(matches!(
+            ty,
+            types::F32 | types::F64 | types::F32X4 | types::F64X2
+        ));
+        Emit { b, ty }
+    }
+
+    /// The integer type as wide as `ty`.
+    fn int_ty(&self) -> Type {
+        match self.ty {
+            types::F32 => types::I32,
+            types::F64 => types::I64,
+            types::F32X4 => types::I32X4,
+            _ => types::I64X2,
+        }
+    }
+
+    /// `v`'s bits as type `to` (of the same width).
+    fn cast(&mut self, to: Type, v: Value) -> Value {
+        if self.b.func.dfg.value_type(v) == to {
+            return v;
+        }
+        let flags = if to.is_vector() {
+            MemFlagsData::new().with_endianness(Endianness::Little)
+        } else {
+            MemFlagsData::new()
+        };
+        self.b.ins().bitcast(to, flags, v)
+    }
+
+    /// `a` where `cond` holds, else `b` (`cond` as `fcmp` gives it).
+    fn select(&mut self, cond: Value, a: Value, b: Value) -> Value {
+        if self.ty.is_vector() {
+            let m = self.cast(self.ty, cond);
+            self.b.ins().bitselect(m, a, b)
+        } else {
+            self.b.ins().select(cond, a, b)
+        }
+    }
+
+    /// A vector of `lanes` copies of the little-endian `bytes`.
+    fn repeat(&mut self, ty: Type, bytes: &[u8]) -> Value {
+        let mut v = [0u8; 16];
+        for chunk in v.chunks_mut(bytes.len()) {
+            chunk.copy_from_slice(bytes);
+        }
+        vconst(self.b, ty, v)
+    }
+}
+
+impl Ops for Emit<'_, '_> {
+    type F = Value;
+    type I = Value;
+
+    fn wide(&self) -> bool {
+        self.ty.lane_type() == types::F64
+    }
+
+    fn float(&mut self, c: f64) -> Value {
+        match self.ty {
+            types::F32 => self.b.ins().f32const(c as f32),
+            types::F64 => self.b.ins().f64const(c),
+            types::F32X4 => self.repeat(types::F32X4, &(c as f32).to_le_bytes()),
+            _ => self.repeat(types::F64X2, &c.to_le_bytes()),
+        }
+    }
+
+    fn int(&mut self, c: i64) -> Value {
+        match self.int_ty() {
+            // Cranelift wants a narrow constant's upper bits clear.
+            types::I32 => self.b.ins().iconst(types::I32, c as i32 as u32 as i64),
+            types::I64 => self.b.ins().iconst(types::I64, c),
+            types::I32X4 => self.repeat(types::I32X4, &(c as i32).to_le_bytes()),
+            _ => self.repeat(types::I64X2, &c.to_le_bytes()),
+        }
+    }
+
+    fn add(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fadd(a, b)
+    }
+
+    fn sub(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fsub(a, b)
+    }
+
+    fn mul(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fmul(a, b)
+    }
+
+    fn div(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fdiv(a, b)
+    }
+
+    fn clamp(&mut self, x: Value, lo: Value, hi: Value) -> Value {
+        let below = self.b.ins().fcmp(FloatCC::LessThan, x, lo);
+        let x = self.select(below, lo, x);
+        let above = self.b.ins().fcmp(FloatCC::GreaterThan, x, hi);
+        self.select(above, hi, x)
+    }
+
+    fn bits(&mut self, x: Value) -> Value {
+        let t = self.int_ty();
+        self.cast(t, x)
+    }
+
+    fn float_of(&mut self, i: Value) -> Value {
+        self.cast(self.ty, i)
+    }
+
+    fn iadd(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().iadd(a, b)
+    }
+
+    fn isub(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().isub(a, b)
+    }
+
+    fn shl(&mut self, a: Value, n: u32) -> Value {
+        self.b.ins().ishl_imm_s(a, i64::from(n))
+    }
+
+    fn sshr(&mut self, a: Value, n: u32) -> Value {
+        self.b.ins().sshr_imm_s(a, i64::from(n))
+    }
+
+    fn nan_or(&mut self, x: Value, r: Value) -> Value {
+        let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+        let quiet = if self.wide() { 1i64 << 51 } else { 1 << 22 };
+        let quiet = self.int(quiet);
+        let xb = self.bits(x);
+        let q = self.b.ins().bor(xb, quiet);
+        let q = self.float_of(q);
+        self.select(nan, q, r)
+    }
+}
