@@ -1,5 +1,5 @@
 //! Float functions computed by lanes' own algorithms instead of the host's
-//! libm: `exp` for now (`exp.f32`, `exp.f64`).
+//! libm: `exp` and `tanh` (the others are libm's, NaN pinned).
 //!
 //! Each algorithm is written once, over [`Ops`]: the interpreters run it on
 //! Rust floats ([`Native`]), and the JIT runs the same function with an
@@ -24,11 +24,14 @@
 //! NaN x gives x, made quiet (the language's NaN rule)
 //! ```
 //!
-//! Measured against `f64::exp` of the same input rounded to the type (see
-//! the tests): `exp.f32` within 1 ulp of the correctly rounded result on
-//! every one of the 2^32 inputs (the `every_f32_exp_within_one_ulp`
-//! test, `--ignored`), `exp.f64` within 1 ulp of libm's result on the
-//! sampled inputs; the language asks for 4.
+//! `tanh` builds on `exp` where `|x| >= 0.625` (see [`tanh`]).
+//!
+//! Measured against the f64 libm function of the same input rounded to
+//! f32, and against libm for f64 (see the tests): `exp.f32` and
+//! `tanh.f32` within 1 ulp of the correctly rounded result on every one
+//! of the 2^32 inputs (the `every_f32_*` tests, `--ignored`: a minute
+//! and a half each in release), `exp.f64` and `tanh.f64` within 2 ulp of
+//! libm's result on the sampled inputs; the language asks for 4.
 
 /// The operations the algorithms are written in. Each is exact or
 /// correctly rounded (IEEE 754, round to nearest, ties to even), so every
@@ -50,10 +53,18 @@ pub trait Ops {
     fn div(&mut self, a: Self::F, b: Self::F) -> Self::F;
     /// `lo` where `x < lo`, `hi` where `x > hi`, else `x` (NaN stays).
     fn clamp(&mut self, x: Self::F, lo: Self::F, hi: Self::F) -> Self::F;
+    /// `then` where `a < b`, else `other`.
+    fn select_lt(&mut self, a: Self::F, b: Self::F, then: Self::F, other: Self::F) -> Self::F;
+    /// `x` with its sign bit clear.
+    fn abs(&mut self, x: Self::F) -> Self::F;
+    /// `x` with its sign bit flipped.
+    fn neg(&mut self, x: Self::F) -> Self::F;
     /// The float's bits.
     fn bits(&mut self, x: Self::F) -> Self::I;
     /// The float with these bits.
     fn float_of(&mut self, i: Self::I) -> Self::F;
+    fn and(&mut self, a: Self::I, b: Self::I) -> Self::I;
+    fn or(&mut self, a: Self::I, b: Self::I) -> Self::I;
     /// Wrapping.
     fn iadd(&mut self, a: Self::I, b: Self::I) -> Self::I;
     /// Wrapping.
@@ -168,6 +179,228 @@ pub fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
     o.nan_or(x, y)
 }
 
+/// The hyperbolic tangent of `x` (Cephes' `tanhf` and `tanh`):
+///
+/// ```text
+/// |x| <  2^-12 (f32), 2^-27 (f64)   x itself (the correctly rounded result,
+///                                    and -0.0 stays -0.0)
+/// |x| <  0.625                       x + x^3 P(x^2) (f64: x + x^3 P/Q)
+/// |x| >= 0.625                       ±(1 - 2 / (exp(2|x|) + 1)) (exp: 1 at
+///                                    large |x|, where exp overflows)
+/// ```
+// Cephes' coefficients as published (each rounds to the type once).
+#[allow(clippy::excessive_precision)]
+pub fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let wide = o.wide();
+    let z = o.abs(x);
+    let one = o.float(1.0);
+    // Large: from exp.
+    let z2 = o.add(z, z);
+    let s = exp(o, z2);
+    let d = o.add(s, one);
+    let two = o.float(2.0);
+    let q = o.div(two, d);
+    let large = o.sub(one, q);
+    let zero = o.float(0.0);
+    let negated = o.neg(large);
+    let large = o.select_lt(x, zero, negated, large);
+    // Small: an odd polynomial (f32) or rational function (f64).
+    let w = o.mul(x, x);
+    let small = if wide {
+        let p = horner(
+            o,
+            w,
+            &[
+                -9.643_991_794_250_522_386_28e-1,
+                -9.928_772_310_019_185_865_64e1,
+                -1.614_687_684_417_084_479_52e3,
+            ],
+        );
+        let q = horner(
+            o,
+            w,
+            &[
+                1.0,
+                1.128_116_784_916_329_314_02e2,
+                2.235_488_390_601_004_485_83e3,
+                4.844_063_053_251_254_860_48e3,
+            ],
+        );
+        let xw = o.mul(x, w);
+        let t = o.mul(xw, p);
+        let t = o.div(t, q);
+        o.add(x, t)
+    } else {
+        let p = horner(
+            o,
+            w,
+            &[
+                -5.704_988_727_45e-3,
+                2.063_908_879_54e-2,
+                -5.373_971_555_31e-2,
+                1.333_144_220_36e-1,
+                -3.333_328_194_22e-1,
+            ],
+        );
+        let t = o.mul(p, w);
+        let t = o.mul(t, x);
+        o.add(t, x)
+    };
+    let cut = o.float(0.625);
+    let r = o.select_lt(z, cut, small, large);
+    let tiny = o.float(if wide { 2f64.powi(-27) } else { 2f64.powi(-12) });
+    let r = o.select_lt(z, tiny, x, r);
+    o.nan_or(x, r)
+}
+
+/// The natural logarithm of `x` (Cephes' `logf`, and the `log(1 + x)`
+/// form of its `log` for f64):
+///
+/// ```text
+/// x = m 2^e, m in [sqrt(1/2), sqrt(2))    subnormal x scaled by 2^25 (2^54) first
+/// f = m - 1                               exact
+/// log x = f - f^2/2 + f^3 P(f) + e ln 2   (f64: f^3 P(f)/Q(f)), ln 2 = C1 + C2
+/// ```
+///
+/// `log(±0)` is `-inf`, `log(+inf)` is `+inf`; `x < 0` gives the default
+/// NaN, NaN `x` itself made quiet (the language's NaN rule).
+// Cephes' coefficients as published (each rounds to the type once).
+#[allow(clippy::excessive_precision)]
+pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let wide = o.wide();
+    let (shift, mantissa, half_bits, bias, scale_by, magic, smallest) = if wide {
+        (
+            52,
+            0x000F_FFFF_FFFF_FFFF,
+            0x3FE0_0000_0000_0000,
+            1022,
+            54,
+            6_755_399_441_055_744.0,
+            f64::MIN_POSITIVE,
+        )
+    } else {
+        (
+            23,
+            0x007F_FFFF,
+            0x3F00_0000,
+            126,
+            25,
+            12_582_912.0,
+            f32::MIN_POSITIVE as f64,
+        )
+    };
+    // Subnormals scaled into the normal range first.
+    let smallest = o.float(smallest);
+    let up = o.float(2f64.powi(scale_by));
+    let scaled = o.mul(x, up);
+    let n = o.select_lt(x, smallest, scaled, x);
+    let zero = o.float(0.0);
+    let offset = o.float(-f64::from(scale_by));
+    let offset = o.select_lt(x, smallest, offset, zero);
+    // n = m 2^e with m in [0.5, 1): from the bits.
+    let b = o.bits(n);
+    let e = o.sshr(b, shift);
+    let bias = o.int(bias);
+    let e = o.isub(e, bias);
+    let mask = o.int(mantissa);
+    let m = o.and(b, mask);
+    let half = o.int(half_bits);
+    let m = o.or(m, half);
+    let m = o.float_of(m);
+    // e as a float: 1.5 * 2^52 (2^23) plus e, then minus it, both exact.
+    let magic = o.float(magic);
+    let mb = o.bits(magic);
+    let ef = o.iadd(mb, e);
+    let ef = o.float_of(ef);
+    let fe = o.sub(ef, magic);
+    let fe = o.add(fe, offset);
+    // m below sqrt(1/2): f = 2m - 1 and e - 1; else f = m - 1 (exact).
+    let one = o.float(1.0);
+    let sqrt_half = o.float(std::f64::consts::FRAC_1_SQRT_2);
+    let m2 = o.add(m, m);
+    let low = o.sub(m2, one);
+    let high = o.sub(m, one);
+    let f = o.select_lt(m, sqrt_half, low, high);
+    let less = o.select_lt(m, sqrt_half, one, zero);
+    let fe = o.sub(fe, less);
+    let z = o.mul(f, f);
+    let y = if wide {
+        let p = horner(
+            o,
+            f,
+            &[
+                1.018_756_638_045_809_317_96e-4,
+                4.974_949_949_767_470_014_25e-1,
+                4.705_791_198_788_817_258_54,
+                1.449_892_253_416_109_308_46e1,
+                1.793_686_785_078_198_163_13e1,
+                7.708_387_337_558_853_916_66,
+            ],
+        );
+        let q = horner(
+            o,
+            f,
+            &[
+                1.0,
+                1.128_735_871_891_674_505_9e1,
+                4.522_791_458_375_322_211_05e1,
+                8.298_752_669_127_766_032_11e1,
+                7.115_447_506_185_638_944_66e1,
+                2.312_516_201_267_653_405_83e1,
+            ],
+        );
+        let zp = o.mul(z, p);
+        let r = o.div(zp, q);
+        o.mul(f, r)
+    } else {
+        let p = horner(
+            o,
+            f,
+            &[
+                7.037_683_629_2e-2,
+                -1.151_461_031_0e-1,
+                1.167_699_874_0e-1,
+                -1.242_014_084_6e-1,
+                1.424_932_278_7e-1,
+                -1.666_805_766_5e-1,
+                2.000_071_476_5e-1,
+                -2.499_999_399_3e-1,
+                3.333_333_117_4e-1,
+            ],
+        );
+        let p = o.mul(p, f);
+        o.mul(p, z)
+    };
+    let (c1, c2) = if wide {
+        (0.693_359_375, -2.121_944_400_546_905_827_679e-4)
+    } else {
+        (0.693_359_375, -2.121_944_4e-4)
+    };
+    let c2 = o.float(c2);
+    let t = o.mul(fe, c2);
+    let y = o.add(y, t);
+    let minus_half = o.float(-0.5);
+    let t = o.mul(minus_half, z);
+    let y = o.add(y, t);
+    let r = o.add(f, y);
+    let c1 = o.float(c1);
+    let t = o.mul(fe, c1);
+    let r = o.add(r, t);
+    // The edges: +inf stays, zero gives -inf, below zero the default NaN.
+    let inf = o.float(f64::INFINITY);
+    let r = o.select_lt(x, inf, r, inf);
+    let minus_inf = o.float(f64::NEG_INFINITY);
+    let r = o.select_lt(zero, x, r, minus_inf);
+    let default = o.int(if wide {
+        0xFFF8_0000_0000_0000u64 as i64
+    } else {
+        0xFFC0_0000u32 as i32 as i64
+    });
+    let default = o.float_of(default);
+    let r = o.select_lt(x, zero, default, r);
+    o.nan_or(x, r)
+}
+
 /// `((c0 * x + c1) * x + c2) ...`.
 fn horner<O: Ops>(o: &mut O, x: O::F, cs: &[f64]) -> O::F {
     let mut acc = o.float(cs[0]);
@@ -208,9 +441,21 @@ macro_rules! native {
                 if x > hi { hi } else { x }
             }
             #[inline(always)]
+            fn select_lt(&mut self, a: $t, b: $t, then: $t, other: $t) -> $t {
+                if a < b { then } else { other }
+            }
+            #[inline(always)]
+            fn abs(&mut self, x: $t) -> $t { x.abs() }
+            #[inline(always)]
+            fn neg(&mut self, x: $t) -> $t { -x }
+            #[inline(always)]
             fn bits(&mut self, x: $t) -> $i { x.to_bits() as $i }
             #[inline(always)]
             fn float_of(&mut self, i: $i) -> $t { <$t>::from_bits(i as _) }
+            #[inline(always)]
+            fn and(&mut self, a: $i, b: $i) -> $i { a & b }
+            #[inline(always)]
+            fn or(&mut self, a: $i, b: $i) -> $i { a | b }
             #[inline(always)]
             fn iadd(&mut self, a: $i, b: $i) -> $i { a.wrapping_add(b) }
             #[inline(always)]
@@ -311,6 +556,7 @@ mod tests {
             .map(|b| (err32(f32::from_bits(b)), b))
             .max()
             .unwrap();
+        eprintln!("worst: {} ulp at {:e}", worst.0, f32::from_bits(worst.1));
         assert!(
             worst.0 <= 1,
             "exp.f32({:e}) is {} ulp off",
@@ -362,6 +608,248 @@ mod tests {
             "exp.f64({:e}) is {} ulp off",
             worst.1,
             worst.0
+        );
+    }
+
+    fn tanh32(x: f32) -> f32 {
+        tanh(&mut Native::<f32>::default(), x)
+    }
+
+    fn tanh64(x: f64) -> f64 {
+        tanh(&mut Native::<f64>::default(), x)
+    }
+
+    /// The error of `tanh.f32` at `x` in ulps, against `f64::tanh`
+    /// rounded to f32.
+    fn tanh_err32(x: f32) -> u32 {
+        let (want, have) = ((x as f64).tanh() as f32, tanh32(x));
+        if want.is_nan() {
+            assert!(have.is_nan(), "tanh({x:e}) = {have:e}");
+            return 0;
+        }
+        if want == 0.0 {
+            assert_eq!(have.to_bits(), want.to_bits(), "tanh({x:e})");
+            return 0;
+        }
+        ulps32(want, have)
+    }
+
+    #[test]
+    fn tanh_f32_is_within_one_ulp_on_a_sample() {
+        let mut worst = (0, 0.0f32);
+        let mut check = |x: f32| {
+            let e = tanh_err32(x);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        };
+        for bits in (0..=u32::MAX).step_by(4099) {
+            check(f32::from_bits(bits));
+        }
+        let mut x = -12.0f32;
+        while x < 12.0 {
+            check(x);
+            x += 0.000_173;
+        }
+        assert!(
+            worst.0 <= 1,
+            "tanh.f32({:e}) is {} ulp off",
+            worst.1,
+            worst.0
+        );
+    }
+
+    /// `cargo test --release --lib every_f32_tanh -- --ignored`.
+    #[test]
+    #[ignore = "every f32: run by hand after changing the algorithm"]
+    fn every_f32_tanh_within_one_ulp() {
+        let worst = (0..=u32::MAX)
+            .map(|b| (tanh_err32(f32::from_bits(b)), b))
+            .max()
+            .unwrap();
+        eprintln!("worst: {} ulp at {:e}", worst.0, f32::from_bits(worst.1));
+        assert!(
+            worst.0 <= 1,
+            "tanh.f32({:e}) is {} ulp off",
+            f32::from_bits(worst.1),
+            worst.0
+        );
+    }
+
+    #[test]
+    fn tanh_f64_is_within_two_ulp_of_libm() {
+        let mut worst = (0, 0.0f64);
+        let mut check = |x: f64| {
+            let (want, have) = (x.tanh(), tanh64(x));
+            if want.is_nan() {
+                assert!(have.is_nan(), "tanh({x:e}) = {have:e}");
+                return;
+            }
+            if want == 0.0 {
+                assert_eq!(have.to_bits(), want.to_bits(), "tanh({x:e})");
+                return;
+            }
+            let e = ulps64(want, have);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        };
+        let mut bits = 0u64;
+        while let Some(b) = bits.checked_add(0x0000_7FFF_FFFF_F3D1) {
+            check(f64::from_bits(bits));
+            bits = b;
+        }
+        let mut x = -25.0;
+        while x < 25.0 {
+            check(x);
+            x += 0.000_031_3;
+        }
+        assert!(
+            worst.0 <= 2,
+            "tanh.f64({:e}) is {} ulp off",
+            worst.1,
+            worst.0
+        );
+    }
+
+    #[test]
+    fn tanh_special_values() {
+        assert_eq!(tanh32(0.0).to_bits(), 0);
+        assert_eq!(tanh32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh32(f32::INFINITY), 1.0);
+        assert_eq!(tanh32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(tanh32(100.0), 1.0);
+        assert_eq!(tanh32(f32::from_bits(1)), f32::from_bits(1));
+        assert_eq!(tanh64(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(tanh64(f64::NEG_INFINITY), -1.0);
+        assert_eq!(tanh64(1e300), 1.0);
+        assert_eq!(tanh32(f32::from_bits(0xFF80_0007)).to_bits(), 0xFFC0_0007);
+        let d = f64::from_bits;
+        assert_eq!(
+            tanh64(d(0x7FF0_0000_0000_0009)).to_bits(),
+            0x7FF8_0000_0000_0009
+        );
+    }
+
+    fn log32(x: f32) -> f32 {
+        log(&mut Native::<f32>::default(), x)
+    }
+
+    fn log64(x: f64) -> f64 {
+        log(&mut Native::<f64>::default(), x)
+    }
+
+    /// The error of `log.f32` at `x` in ulps, against `f64::ln` rounded
+    /// to f32.
+    fn log_err32(x: f32) -> u32 {
+        let (want, have) = ((x as f64).ln() as f32, log32(x));
+        if want.is_nan() {
+            assert!(have.is_nan(), "log({x:e}) = {have:e}");
+            return 0;
+        }
+        if want.is_infinite() || want == 0.0 {
+            assert_eq!(have.to_bits(), want.to_bits(), "log({x:e})");
+            return 0;
+        }
+        ulps32(want, have)
+    }
+
+    #[test]
+    fn log_f32_is_within_one_ulp_on_a_sample() {
+        let mut worst = (0, 0.0f32);
+        for bits in (0..=u32::MAX)
+            .step_by(4099)
+            .chain(0x3F00_0000..0x3F80_0000 + 0x4_0000)
+        {
+            let x = f32::from_bits(bits);
+            let e = log_err32(x);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        }
+        assert!(
+            worst.0 <= 1,
+            "log.f32({:e}) is {} ulp off",
+            worst.1,
+            worst.0
+        );
+    }
+
+    /// `cargo test --release --lib every_f32_log -- --ignored`.
+    #[test]
+    #[ignore = "every f32: run by hand after changing the algorithm"]
+    fn every_f32_log_within_one_ulp() {
+        let worst = (0..=u32::MAX)
+            .map(|b| (log_err32(f32::from_bits(b)), b))
+            .max()
+            .unwrap();
+        eprintln!("worst: {} ulp at {:e}", worst.0, f32::from_bits(worst.1));
+        assert!(
+            worst.0 <= 1,
+            "log.f32({:e}) is {} ulp off",
+            f32::from_bits(worst.1),
+            worst.0
+        );
+    }
+
+    #[test]
+    fn log_f64_is_within_two_ulp_of_libm() {
+        let mut worst = (0, 0.0f64);
+        let mut check = |x: f64| {
+            let (want, have) = (x.ln(), log64(x));
+            if want.is_nan() {
+                assert!(have.is_nan(), "log({x:e}) = {have:e}");
+                return;
+            }
+            if want.is_infinite() || want == 0.0 {
+                assert_eq!(have.to_bits(), want.to_bits(), "log({x:e})");
+                return;
+            }
+            let e = ulps64(want, have);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        };
+        let mut bits = 0u64;
+        while let Some(b) = bits.checked_add(0x0000_7FFF_FFFF_F3D1) {
+            check(f64::from_bits(bits));
+            bits = b;
+        }
+        let mut x = 0.25;
+        while x < 4.0 {
+            check(x);
+            x += 0.000_001_37;
+        }
+        assert!(
+            worst.0 <= 2,
+            "log.f64({:e}) is {} ulp off",
+            worst.1,
+            worst.0
+        );
+    }
+
+    #[test]
+    fn log_special_values() {
+        assert_eq!(log32(1.0).to_bits(), 0);
+        assert_eq!(log32(0.0), f32::NEG_INFINITY);
+        assert_eq!(log32(-0.0), f32::NEG_INFINITY);
+        assert_eq!(log32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(log32(-1.0).to_bits(), 0xFFC0_0000);
+        assert_eq!(log32(f32::NEG_INFINITY).to_bits(), 0xFFC0_0000);
+        assert_eq!(
+            log32(f32::from_bits(1)),
+            (f32::from_bits(1) as f64).ln() as f32
+        );
+        assert_eq!(log64(1.0).to_bits(), 0);
+        assert_eq!(log64(-0.0), f64::NEG_INFINITY);
+        assert_eq!(log64(-2.0).to_bits(), 0xFFF8_0000_0000_0000);
+        assert_eq!(log64(f64::INFINITY), f64::INFINITY);
+        assert_eq!(log64(std::f64::consts::E), 1.0);
+        assert_eq!(log32(f32::from_bits(0xFF80_0007)).to_bits(), 0xFFC0_0007);
+        let d = f64::from_bits;
+        assert_eq!(
+            log64(d(0x7FF0_0000_0000_0009)).to_bits(),
+            0x7FF8_0000_0000_0009
         );
     }
 

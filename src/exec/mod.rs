@@ -4,8 +4,9 @@
 //! bit-identical across engines by construction. Each instruction family has
 //! its own file (as in wasmi's executor): [`arith`] (add sub mul min max div
 //! rem fma neg abs), [`bits`] (and or xor not shl shr), [`math`] (float
-//! functions), [`compare`] (setp selp), [`convert`] (cvt), [`atomic`] (the
-//! combining step of `atom`). Values travel as the 64-bit register contents;
+//! functions; [`functions`] for those lanes computes itself), [`compare`]
+//! (setp selp), [`convert`] (cvt), [`atomic`] (the combining step of
+//! `atom`). Values travel as the 64-bit register contents;
 //! [`Value`] reads and writes them as a typed scalar.
 //!
 //! Choices where the language contract was silent (docs/LANGUAGE.md,
@@ -19,6 +20,9 @@
 //!   vectorized loops (which may swap commutative operands) and scalar code
 //!   agree bit for bit on every machine.
 //! - `rsqrt` is `1 / sqrt(x)` (two roundings, well within 4 ulp).
+//! - `exp` and `tanh` are lanes' own algorithms ([`functions`]), which the
+//!   JIT emits operation for operation: the same bits on every engine
+//!   without a call into Rust from compiled code.
 //! - `shl`/`shr` take the shift count from the unsigned bits of `b`,
 //!   modulo the width.
 

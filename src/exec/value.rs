@@ -239,7 +239,7 @@ macro_rules! impl_float {
             #[inline(always)]
             fn exp2(self) -> Self { nan2($t::exp2(self), self, self) }
             #[inline(always)]
-            fn log(self) -> Self { nan2($t::ln(self), self, self) }
+            fn log(self) -> Self { super::functions::log(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn log2(self) -> Self { nan2($t::log2(self), self, self) }
             #[inline(always)]
@@ -247,7 +247,7 @@ macro_rules! impl_float {
             #[inline(always)]
             fn cos(self) -> Self { nan2($t::cos(self), self, self) }
             #[inline(always)]
-            fn tanh(self) -> Self { nan2($t::tanh(self), self, self) }
+            fn tanh(self) -> Self { super::functions::tanh(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn floor(self) -> Self { nan2($t::floor(self), self, self) }
             #[inline(always)]

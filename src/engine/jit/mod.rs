@@ -714,10 +714,9 @@ mod tests {
         }
     }
 
-    /// `exp` inputs: special values, the edges of the overflowing and
-    /// subnormal results, a dense sweep over the finite results, and bit
-    /// patterns strided over every exponent; `n` of them.
-    fn exp_inputs<T: Copy>(
+    /// Inputs of a float function: special values, `sweep`'s range
+    /// densely, and bit patterns strided over every exponent; `n` of them.
+    fn function_inputs<T: Copy>(
         n: usize,
         special: &[T],
         sweep: (f64, f64),
@@ -735,99 +734,205 @@ mod tests {
     }
 
     #[test]
-    fn exp_gives_the_interpreters_bits_on_both_tiers_varying_and_uniform() {
-        // 16384 lanes in blocks of 4: each lane's own input (a vector on
-        // the gang tier), and each block's four inputs as uniform values.
+    fn own_functions_give_the_interpreters_bits_on_both_tiers_varying_and_uniform() {
+        // The functions lanes computes by its own algorithm
+        // (`exec::functions`), their f32 and f64 sweeps, and each one's
+        // overflow and underflow edges.
+        let (h32, h64) = (
+            std::f32::consts::FRAC_1_SQRT_2,
+            std::f64::consts::FRAC_1_SQRT_2,
+        );
+        let log32 = [
+            h32,
+            f32::from_bits(h32.to_bits() - 1),
+            1e-45,
+            1.5e-39,
+            f32::MIN_POSITIVE,
+            -1e-30,
+        ];
+        let log64 = [
+            h64,
+            f64::from_bits(h64.to_bits() + 1),
+            5e-324,
+            1e-310,
+            -1e-300,
+        ];
+        let cases: [Case<'_>; 3] = [
+            Case {
+                op: "exp",
+                sweep32: (-110.0, 92.0),
+                edges32: &[
+                    88.72283,
+                    88.72284,
+                    -87.33655,
+                    -103.27893,
+                    -103.972_08,
+                    -104.0,
+                    89.0,
+                ],
+                sweep64: (-750.0, 712.0),
+                edges64: &[
+                    709.782_712_893_384,
+                    709.79,
+                    -708.4,
+                    -745.133_219_101_941_1,
+                    -745.2,
+                    -746.0,
+                    710.0,
+                ],
+            },
+            Case {
+                op: "tanh",
+                sweep32: (-12.0, 12.0),
+                edges32: &[
+                    0.625,
+                    -0.625,
+                    0.624_999_94,
+                    2.441_406e-4,
+                    2.441_405_8e-4,
+                    44.4,
+                    -9.1,
+                ],
+                sweep64: (-25.0, 25.0),
+                edges64: &[
+                    0.625,
+                    -0.625,
+                    0.624_999_999_999_999_9,
+                    7.450_580_596_923_828e-9,
+                    -7.45e-9,
+                    19.1,
+                    -22.0,
+                ],
+            },
+            Case {
+                op: "log",
+                sweep32: (0.0, 4.0),
+                edges32: &log32,
+                sweep64: (0.0, 4.0),
+                edges64: &log64,
+            },
+        ];
+        for case in &cases {
+            on_both_tiers(case);
+        }
+    }
+
+    /// A float function and its test inputs: sweeps of f32 and f64 values
+    /// and edges of each.
+    struct Case<'a> {
+        op: &'a str,
+        sweep32: (f64, f64),
+        edges32: &'a [f32],
+        sweep64: (f64, f64),
+        edges64: &'a [f64],
+    }
+
+    /// `op.f32` and `op.f64` over 16384 lanes in blocks of 4: each lane's
+    /// own input (a vector on the gang tier), and each block's four inputs
+    /// as uniform values; both tiers against the reference engine, bit for
+    /// bit.
+    fn on_both_tiers(case: &Case<'_>) {
+        let Case {
+            op,
+            sweep32,
+            edges32,
+            sweep64,
+            edges64,
+        } = *case;
         const N: usize = 16384;
         let f = f32::from_bits;
-        let x32 = exp_inputs(
+        let mut special32 = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            f(1),
+            f(0x8000_0001),
+            f(0x7F80_0001),
+            f(0xFFC0_0003),
+            f(0x7FC0_0000),
+        ];
+        special32.extend_from_slice(edges32);
+        let x32 = function_inputs(
             N,
-            &[
-                0.0,
-                -0.0,
-                1.0,
-                -1.0,
-                f32::INFINITY,
-                f32::NEG_INFINITY,
-                f32::MAX,
-                f32::MIN,
-                f32::MIN_POSITIVE,
-                f(1),
-                f(0x7F80_0001),
-                f(0xFFC0_0003),
-                f(0x7FC0_0000),
-                88.72283,
-                88.72284,
-                -87.33655,
-                -103.27893,
-                -103.972_08,
-                -104.0,
-                89.0,
-            ],
-            (-110.0, 92.0),
+            &special32,
+            sweep32,
             |x| x as f32,
             |i| f32::from_bits((i as u32).wrapping_mul(0x0004_0F0F)),
         );
         let d = f64::from_bits;
-        let x64 = exp_inputs(
+        let mut special64 = vec![
+            0.0,
+            -0.0,
+            1.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            d(1),
+            d(0x8000_0000_0000_0001),
+            d(0x7FF0_0000_0000_0001),
+            d(0xFFF8_0000_0000_0003),
+        ];
+        special64.extend_from_slice(edges64);
+        let x64 = function_inputs(
             N,
-            &[
-                0.0,
-                -0.0,
-                1.0,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::MAX,
-                f64::MIN,
-                f64::MIN_POSITIVE,
-                d(1),
-                d(0x7FF0_0000_0000_0001),
-                d(0xFFF8_0000_0000_0003),
-                709.782_712_893_384,
-                709.79,
-                -708.4,
-                -745.133_219_101_941_1,
-                -745.2,
-                -746.0,
-                710.0,
-            ],
-            (-750.0, 712.0),
+            &special64,
+            sweep64,
             |x| x,
             |i| f64::from_bits(i.wrapping_mul(0x0003_FFF0_F0F0_F0F1)),
         );
-        let src = ".kernel e\n.param x32 buf\n.param o32 buf\n.param x64 buf\n.param o64 buf\n\
-                   mov.u64 r0, %gid\n shl.u64 r1, r0, 2\n shl.u64 r2, r0, 3\n\
-                   ld.global.f32 r3, [x32 + r1]\n exp.f32 r3, r3\n st.global.f32 [o32 + r1], r3\n\
-                   ld.global.f64 r3, [x64 + r2]\n exp.f64 r3, r3\n st.global.f64 [o64 + r2], r3\n\
-                   mov.u64 r4, %ctaid.x\n shl.u64 r5, r4, 4\n shl.u64 r6, r4, 5\n\
-                   ld.global.f32 r7, [x32 + r5]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65536], r7\n\
-                   ld.global.f32 r7, [x32 + r5 + 4]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65540], r7\n\
-                   ld.global.f32 r7, [x32 + r5 + 8]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65544], r7\n\
-                   ld.global.f32 r7, [x32 + r5 + 12]\n exp.f32 r7, r7\n st.global.f32 [o32 + r5 + 65548], r7\n\
-                   ld.global.f64 r7, [x64 + r6]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131072], r7\n\
-                   ld.global.f64 r7, [x64 + r6 + 8]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131080], r7\n\
-                   ld.global.f64 r7, [x64 + r6 + 16]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131088], r7\n\
-                   ld.global.f64 r7, [x64 + r6 + 24]\n exp.f64 r7, r7\n st.global.f64 [o64 + r6 + 131096], r7\n";
+        let mut src = String::from(
+            ".kernel e\n.param x32 buf\n.param o32 buf\n.param x64 buf\n.param o64 buf\n\
+             mov.u64 r0, %gid\n shl.u64 r1, r0, 2\n shl.u64 r2, r0, 3\n\
+             mov.u64 r4, %ctaid.x\n shl.u64 r5, r4, 4\n shl.u64 r6, r4, 5\n",
+        );
+        src += &format!(
+            " ld.global.f32 r3, [x32 + r1]\n {op}.f32 r3, r3\n st.global.f32 [o32 + r1], r3\n\
+             ld.global.f64 r3, [x64 + r2]\n {op}.f64 r3, r3\n st.global.f64 [o64 + r2], r3\n"
+        );
+        for k in 0..4 {
+            src += &format!(
+                " ld.global.f32 r7, [x32 + r5 + {a}]\n {op}.f32 r7, r7\n\
+                 st.global.f32 [o32 + r5 + {b}], r7\n\
+                 ld.global.f64 r7, [x64 + r6 + {c}]\n {op}.f64 r7, r7\n\
+                 st.global.f64 [o64 + r6 + {e}], r7\n",
+                a = 4 * k,
+                b = 4 * N + 4 * k,
+                c = 8 * k,
+                e = 8 * N + 8 * k,
+            );
+        }
         let b32: Vec<u8> = x32.iter().flat_map(|x| x.to_le_bytes()).collect();
         let b64: Vec<u8> = x64.iter().flat_map(|x| x.to_le_bytes()).collect();
         let bufs = [b32, vec![0; 8 * N], b64, vec![0; 16 * N]];
-        let [want, gang, lane] = three(src, Dim3::x(N as u32 / 4), Dim3::x(4), &bufs, &[]);
+        let [want, gang, lane] = three(&src, Dim3::x(N as u32 / 4), Dim3::x(4), &bufs, &[]);
         // The reference engine's own results (`exec::functions`, tested
         // for accuracy there): a lane and its block's uniform copy agree.
         let o32 = &want[1];
-        assert_eq!(o32[..4 * N], o32[4 * N..], "f32: varying against uniform");
-        let o64 = &want[3];
-        assert_eq!(o64[..8 * N], o64[8 * N..], "f64: varying against uniform");
         assert_eq!(
-            f32::from_le_bytes(o32[8..12].try_into().unwrap()),
-            std::f32::consts::E
+            o32[..4 * N],
+            o32[4 * N..],
+            "{op}.f32: varying against uniform"
+        );
+        let o64 = &want[3];
+        assert_eq!(
+            o64[..8 * N],
+            o64[8 * N..],
+            "{op}.f64: varying against uniform"
         );
         for (tier, got) in [("gang", gang), ("lane", lane)] {
             for (i, (w, g)) in want.iter().zip(&got).enumerate() {
                 let at = w.iter().zip(g).position(|(a, b)| a != b);
                 assert!(
                     at.is_none(),
-                    "{tier} tier: buffer {i} differs first at byte {at:?}"
+                    "{op}, {tier} tier: buffer {i} differs first at byte {at:?}"
                 );
             }
         }

@@ -23,7 +23,7 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 
-use super::functions::Emit;
+use super::functions::{self, Emit};
 use super::values::{bits_as, clif, constant};
 use super::{FaultCall, Helper, LaneCode};
 use crate::kernel::{ArithOp, BitOp, CmpOp, DivOp, MathOp, Op, PredOp, Reg, SignOp, Src};
@@ -317,10 +317,10 @@ fn fma<'f>(g: &mut impl LaneCode<'f>, pc: usize, ty: ScalarType, d: Reg, a: Src,
 }
 
 fn math<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: MathOp, ty: ScalarType, d: Reg, a: Src) {
-    if op == MathOp::Exp {
+    if functions::is_own(op) && !g.cold() {
         // lanes' own algorithm, NaN rule included (`functions`).
         let x = g.read(a, ty);
-        let r = crate::exec::functions::exp(&mut Emit::new(g.b(), clif(ty)), x);
+        let r = Emit::new(g.b(), clif(ty)).function(op, x);
         g.write(d, ty, r);
         return;
     }

@@ -1,5 +1,5 @@
 //! The float functions lanes computes by its own algorithms
-//! (`exec::functions`: `exp`) as machine code: the interpreters' algorithm
+//! (`exec::functions`: `exp`, `log`, `tanh`) as machine code: the interpreters' algorithm
 //! itself, run with an [`Ops`] that emits each operation on one lane
 //! (`F32`, `F64`: the one-lane tier, and uniform values on the gang tier)
 //! or on a vector of lanes (`F32X4`, `F64X2`). Each operation is exact or
@@ -12,7 +12,8 @@ use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value, 
 use cranelift_frontend::FunctionBuilder;
 
 use super::values::vconst;
-use crate::exec::functions::Ops;
+use crate::exec::functions::{self, Ops};
+use crate::kernel::MathOp;
 
 /// [`Ops`] emitting Cranelift instructions on floats of type `ty`.
 pub(super) struct Emit<'a, 'f> {
@@ -73,6 +74,24 @@ impl<'a, 'f> Emit<'a, 'f> {
     }
 }
 
+/// Whether lanes computes `op` by its own algorithm (inline code; the
+/// others are calls of the interpreters' libm functions).
+pub(super) fn is_own(op: MathOp) -> bool {
+    matches!(op, MathOp::Exp | MathOp::Log | MathOp::Tanh)
+}
+
+impl Emit<'_, '_> {
+    /// `op` of `x`, for an `op` that [`is_own`].
+    pub(super) fn function(&mut self, op: MathOp, x: Value) -> Value {
+        match op {
+            MathOp::Exp => functions::exp(self, x),
+            MathOp::Log => functions::log(self, x),
+            MathOp::Tanh => functions::tanh(self, x),
+            _ => unreachable!("{op:?} is not computed by lanes' own algorithm"),
+        }
+    }
+}
+
 impl Ops for Emit<'_, '_> {
     type F = Value;
     type I = Value;
@@ -123,6 +142,19 @@ impl Ops for Emit<'_, '_> {
         self.select(above, hi, x)
     }
 
+    fn select_lt(&mut self, a: Value, b: Value, then: Value, other: Value) -> Value {
+        let lt = self.b.ins().fcmp(FloatCC::LessThan, a, b);
+        self.select(lt, then, other)
+    }
+
+    fn abs(&mut self, x: Value) -> Value {
+        self.b.ins().fabs(x)
+    }
+
+    fn neg(&mut self, x: Value) -> Value {
+        self.b.ins().fneg(x)
+    }
+
     fn bits(&mut self, x: Value) -> Value {
         let t = self.int_ty();
         self.cast(t, x)
@@ -130,6 +162,14 @@ impl Ops for Emit<'_, '_> {
 
     fn float_of(&mut self, i: Value) -> Value {
         self.cast(self.ty, i)
+    }
+
+    fn and(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().band(a, b)
+    }
+
+    fn or(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().bor(a, b)
     }
 
     fn iadd(&mut self, a: Value, b: Value) -> Value {

@@ -224,6 +224,13 @@ pub(super) trait LaneCode<'f> {
     fn address_facts(&self, r: Reg) -> (Range, u32);
     /// The kernel's shared memory in bytes.
     fn shared_bytes(&self) -> u64;
+    /// The code being emitted is cold (the gang tier's general version of
+    /// a kernel that has a full one): the float functions lanes computes
+    /// itself are calls there, which take less to compile than their
+    /// inline code (`functions`).
+    fn cold(&self) -> bool {
+        false
+    }
 }
 
 impl<'f> LaneCode<'f> for Translator<'f> {

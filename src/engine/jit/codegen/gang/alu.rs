@@ -8,7 +8,7 @@ use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 use super::vector::{self, GVal, Vector, is_wide, map1, materialize, zip2};
 use super::{GPred, Gang, Mode, Slot};
 use crate::engine::jit::codegen::alu::{self, float_cc, int_cc};
-use crate::engine::jit::codegen::functions::Emit;
+use crate::engine::jit::codegen::functions::{self, Emit};
 use crate::engine::jit::codegen::{FaultCall, LaneCode};
 use crate::engine::jit::shape::Shape;
 use crate::kernel::flow::{for_each_src, written_reg};
@@ -303,13 +303,15 @@ impl<'a> Gang<'a> {
             }
             Op::Math { op, ty, d, a } => {
                 let ty = ty.scalar();
-                if op == MathOp::Exp {
-                    // lanes' own algorithm on the vector (`functions`).
+                if functions::is_own(op) {
+                    // lanes' own algorithm on the vector (`functions`);
+                    // in cold code a call per lane, smaller.
+                    if LaneCode::cold(self) {
+                        return false;
+                    }
                     let x = self.vec1(a, ty);
                     let vt = vector::vtype(ty);
-                    let r = map1(&mut self.b, x, |bd, v| {
-                        crate::exec::functions::exp(&mut Emit::new(bd, vt), v)
-                    });
+                    let r = map1(&mut self.b, x, |bd, v| Emit::new(bd, vt).function(op, v));
                     self.write_gval(d, ty, GVal::Vec(r));
                     return true;
                 }

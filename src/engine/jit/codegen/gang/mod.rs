@@ -2916,6 +2916,10 @@ impl<'f> LaneCode<'f> for Gang<'f> {
     fn b(&mut self) -> &mut FunctionBuilder<'f> {
         &mut self.b
     }
+
+    fn cold(&self) -> bool {
+        !self.full && !self.bbs_full.is_empty()
+    }
     fn read(&mut self, s: Src, ty: ScalarType) -> Value {
         let v = self.gval(s, ty);
         let k = match self.mode {
