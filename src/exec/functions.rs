@@ -489,128 +489,6 @@ mod tests {
         exp(&mut Native::<f64>::default(), x)
     }
 
-    /// Distance in ulps between two finite floats of one sign, or both
-    /// zero.
-    fn ulps32(a: f32, b: f32) -> u32 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
-    }
-
-    fn ulps64(a: f64, b: f64) -> u64 {
-        (a.to_bits() as i128 - b.to_bits() as i128).unsigned_abs() as u64
-    }
-
-    /// The error of `exp.f32` at `x` in ulps of the result: against
-    /// `f64::exp` rounded to f32 (within half an ulp of the correctly
-    /// rounded result, up to libm's error in f64).
-    fn err32(x: f32) -> u32 {
-        let want = (x as f64).exp() as f32;
-        let have = exp32(x);
-        if want.is_nan() {
-            assert!(have.is_nan(), "exp({x:e}) = {have:e}, want NaN");
-            return 0;
-        }
-        assert!(
-            want.is_infinite() == have.is_infinite(),
-            "exp({x:e}) = {have:e}, want {want:e}"
-        );
-        if want.is_infinite() {
-            assert_eq!(have, want, "exp({x:e})");
-            return 0;
-        }
-        ulps32(want, have)
-    }
-
-    #[test]
-    fn exp_f32_is_within_one_ulp_on_a_sample() {
-        // Every 4099th bit pattern (all exponents, both signs), and the
-        // region where results are subnormal or overflow, densely.
-        let mut worst = (0, 0.0f32);
-        let mut check = |x: f32| {
-            let e = err32(x);
-            if e > worst.0 {
-                worst = (e, x);
-            }
-        };
-        for bits in (0..=u32::MAX).step_by(4099) {
-            check(f32::from_bits(bits));
-        }
-        let mut x = -110.0f32;
-        while x < 92.0 {
-            check(x);
-            x += 0.00173;
-        }
-        assert!(
-            worst.0 <= 1,
-            "exp.f32({:e}) is {} ulp off",
-            worst.1,
-            worst.0
-        );
-    }
-
-    /// The whole f32 range (about a minute in release):
-    /// `cargo test --release --lib every_f32_exp -- --ignored`.
-    #[test]
-    #[ignore = "every f32: run by hand after changing the algorithm"]
-    fn every_f32_exp_within_one_ulp() {
-        let worst = (0..=u32::MAX)
-            .map(|b| (err32(f32::from_bits(b)), b))
-            .max()
-            .unwrap();
-        eprintln!("worst: {} ulp at {:e}", worst.0, f32::from_bits(worst.1));
-        assert!(
-            worst.0 <= 1,
-            "exp.f32({:e}) is {} ulp off",
-            f32::from_bits(worst.1),
-            worst.0
-        );
-    }
-
-    #[test]
-    fn exp_f64_is_within_two_ulp_of_libm() {
-        let mut worst = (0, 0.0f64);
-        let mut check = |x: f64| {
-            let (want, have) = (x.exp(), exp64(x));
-            if want.is_nan() {
-                assert!(have.is_nan(), "exp({x:e}) = {have:e}");
-                return;
-            }
-            if want.is_infinite() || want == 0.0 {
-                assert_eq!(have, want, "exp({x:e})");
-                return;
-            }
-            let e = ulps64(want, have);
-            if e > worst.0 {
-                worst = (e, x);
-            }
-        };
-        // Bit patterns spread over every exponent, then the useful range
-        // densely, subnormal results and the overflow edge included.
-        let mut bits = 0u64;
-        while let Some(b) = bits.checked_add(0x0000_7FFF_FFFF_F3D1) {
-            check(f64::from_bits(bits));
-            bits = b;
-        }
-        let mut x = -750.0;
-        while x < 712.0 {
-            check(x);
-            x += 0.000_731_3;
-        }
-        for x in [
-            709.782_712_893_383_9,
-            709.782_712_893_384,
-            -708.4,
-            -745.133_219_101_941_1,
-        ] {
-            check(x);
-        }
-        assert!(
-            worst.0 <= 2,
-            "exp.f64({:e}) is {} ulp off",
-            worst.1,
-            worst.0
-        );
-    }
-
     fn tanh32(x: f32) -> f32 {
         tanh(&mut Native::<f32>::default(), x)
     }
@@ -619,97 +497,140 @@ mod tests {
         tanh(&mut Native::<f64>::default(), x)
     }
 
-    /// The error of `tanh.f32` at `x` in ulps, against `f64::tanh`
-    /// rounded to f32.
-    fn tanh_err32(x: f32) -> u32 {
-        let (want, have) = ((x as f64).tanh() as f32, tanh32(x));
-        if want.is_nan() {
-            assert!(have.is_nan(), "tanh({x:e}) = {have:e}");
+    fn log32(x: f32) -> f32 {
+        log(&mut Native::<f32>::default(), x)
+    }
+
+    fn log64(x: f64) -> f64 {
+        log(&mut Native::<f64>::default(), x)
+    }
+
+    /// A function of this module beside libm's in f64, and the range where
+    /// its f64 values are checked densely.
+    struct Function {
+        name: &'static str,
+        f32: fn(f32) -> f32,
+        f64: fn(f64) -> f64,
+        libm: fn(f64) -> f64,
+        dense: (f64, f64),
+    }
+
+    const FUNCTIONS: [Function; 3] = [
+        Function {
+            name: "exp",
+            f32: exp32,
+            f64: exp64,
+            libm: f64::exp,
+            dense: (-750.0, 712.0),
+        },
+        Function {
+            name: "tanh",
+            f32: tanh32,
+            f64: tanh64,
+            libm: f64::tanh,
+            dense: (-25.0, 25.0),
+        },
+        Function {
+            name: "log",
+            f32: log32,
+            f64: log64,
+            libm: f64::ln,
+            dense: (0.0, 4.0),
+        },
+    ];
+
+    /// The distance in ulps between `want` and `have`: NaN only against
+    /// NaN, infinities and zeros only against themselves (signs included).
+    fn ulps(want: u64, have: u64, nan: bool, exact: bool, what: &str) -> u64 {
+        if nan {
             return 0;
         }
-        if want == 0.0 {
-            assert_eq!(have.to_bits(), want.to_bits(), "tanh({x:e})");
-            return 0;
+        assert!(!exact || want == have, "{what}: {have:#x}, want {want:#x}");
+        (want as i128 - have as i128).unsigned_abs() as u64
+    }
+
+    /// The error of `f`'s f32 form at `x` in ulps, against libm's f64
+    /// value rounded to f32 (within half an ulp of the correctly rounded
+    /// result, up to libm's own error).
+    fn err32(f: &Function, x: f32) -> u64 {
+        let (want, have) = ((f.libm)(x as f64) as f32, (f.f32)(x));
+        let what = format!("{}.f32({x:e}) = {have:e}, want {want:e}", f.name);
+        assert_eq!(want.is_nan(), have.is_nan(), "{what}");
+        let exact = want.is_infinite() || want == 0.0;
+        ulps(
+            want.to_bits().into(),
+            have.to_bits().into(),
+            want.is_nan(),
+            exact,
+            &what,
+        )
+    }
+
+    fn err64(f: &Function, x: f64) -> u64 {
+        let (want, have) = ((f.libm)(x), (f.f64)(x));
+        let what = format!("{}.f64({x:e}) = {have:e}, want {want:e}", f.name);
+        assert_eq!(want.is_nan(), have.is_nan(), "{what}");
+        let exact = want.is_infinite() || want == 0.0;
+        ulps(want.to_bits(), have.to_bits(), want.is_nan(), exact, &what)
+    }
+
+    /// The largest error over `xs` and where.
+    fn worst<T: Copy>(xs: impl Iterator<Item = T>, err: impl Fn(T) -> u64) -> (u64, Option<T>) {
+        xs.fold((0, None), |w, x| {
+            let e = err(x);
+            if e > w.0 { (e, Some(x)) } else { w }
+        })
+    }
+
+    /// Fails unless the worst error `w` of `f`'s `ty` form is at most
+    /// `bound` ulp.
+    fn within<T: std::fmt::LowerExp>(f: &Function, ty: &str, w: (u64, Option<T>), bound: u64) {
+        if let (e, Some(x)) = w {
+            assert!(e <= bound, "{}.{ty}({x:e}) is {e} ulp off", f.name);
         }
-        ulps32(want, have)
     }
 
     #[test]
-    fn tanh_f32_is_within_one_ulp_on_a_sample() {
-        let mut worst = (0, 0.0f32);
-        let mut check = |x: f32| {
-            let e = tanh_err32(x);
-            if e > worst.0 {
-                worst = (e, x);
-            }
-        };
-        for bits in (0..=u32::MAX).step_by(4099) {
-            check(f32::from_bits(bits));
+    fn f32_forms_are_within_one_ulp_on_a_sample() {
+        for f in &FUNCTIONS {
+            // Every 4099th bit pattern (all exponents, both signs), and
+            // the range where results are subnormal, overflow or change
+            // form, densely.
+            let strided = (0..=u32::MAX).step_by(4099).map(f32::from_bits);
+            let dense = (0..120_000).map(|i| -110.0 + i as f32 * 0.00173);
+            let w = worst(strided.chain(dense), |x| err32(f, x));
+            within(f, "f32", w, 1);
         }
-        let mut x = -12.0f32;
-        while x < 12.0 {
-            check(x);
-            x += 0.000_173;
-        }
-        assert!(
-            worst.0 <= 1,
-            "tanh.f32({:e}) is {} ulp off",
-            worst.1,
-            worst.0
-        );
     }
 
-    /// `cargo test --release --lib every_f32_tanh -- --ignored`.
+    /// Every f32 input (a minute and a half a function in release):
+    /// `cargo test --release --lib every_f32 -- --ignored --nocapture`.
     #[test]
-    #[ignore = "every f32: run by hand after changing the algorithm"]
-    fn every_f32_tanh_within_one_ulp() {
-        let worst = (0..=u32::MAX)
-            .map(|b| (tanh_err32(f32::from_bits(b)), b))
-            .max()
-            .unwrap();
-        eprintln!("worst: {} ulp at {:e}", worst.0, f32::from_bits(worst.1));
-        assert!(
-            worst.0 <= 1,
-            "tanh.f32({:e}) is {} ulp off",
-            f32::from_bits(worst.1),
-            worst.0
-        );
+    #[ignore = "every f32: run by hand after changing an algorithm"]
+    fn every_f32_within_one_ulp() {
+        for f in &FUNCTIONS {
+            let w = worst((0..=u32::MAX).map(f32::from_bits), |x| err32(f, x));
+            eprintln!(
+                "{}.f32: worst {} ulp at {:e}",
+                f.name,
+                w.0,
+                w.1.unwrap_or(0.0)
+            );
+            within(f, "f32", w, 1);
+        }
     }
 
     #[test]
-    fn tanh_f64_is_within_two_ulp_of_libm() {
-        let mut worst = (0, 0.0f64);
-        let mut check = |x: f64| {
-            let (want, have) = (x.tanh(), tanh64(x));
-            if want.is_nan() {
-                assert!(have.is_nan(), "tanh({x:e}) = {have:e}");
-                return;
-            }
-            if want == 0.0 {
-                assert_eq!(have.to_bits(), want.to_bits(), "tanh({x:e})");
-                return;
-            }
-            let e = ulps64(want, have);
-            if e > worst.0 {
-                worst = (e, x);
-            }
-        };
-        let mut bits = 0u64;
-        while let Some(b) = bits.checked_add(0x0000_7FFF_FFFF_F3D1) {
-            check(f64::from_bits(bits));
-            bits = b;
+    fn f64_forms_are_within_two_ulp_of_libm() {
+        for f in &FUNCTIONS {
+            // Bit patterns spread over every exponent, then the useful
+            // range densely.
+            let strided = (0..0x1_0000_u64).map(|i| f64::from_bits(i * 0x0000_FFFF_FFFF_FFF1));
+            let (lo, hi) = f.dense;
+            let dense = (0..2_000_000).map(|i| lo + (hi - lo) * i as f64 / 2e6);
+            let w = worst(strided.chain(dense), |x| err64(f, x));
+            within(f, "f64", w, 2);
         }
-        let mut x = -25.0;
-        while x < 25.0 {
-            check(x);
-            x += 0.000_031_3;
-        }
-        assert!(
-            worst.0 <= 2,
-            "tanh.f64({:e}) is {} ulp off",
-            worst.1,
-            worst.0
-        );
     }
 
     #[test]
@@ -728,103 +649,6 @@ mod tests {
         assert_eq!(
             tanh64(d(0x7FF0_0000_0000_0009)).to_bits(),
             0x7FF8_0000_0000_0009
-        );
-    }
-
-    fn log32(x: f32) -> f32 {
-        log(&mut Native::<f32>::default(), x)
-    }
-
-    fn log64(x: f64) -> f64 {
-        log(&mut Native::<f64>::default(), x)
-    }
-
-    /// The error of `log.f32` at `x` in ulps, against `f64::ln` rounded
-    /// to f32.
-    fn log_err32(x: f32) -> u32 {
-        let (want, have) = ((x as f64).ln() as f32, log32(x));
-        if want.is_nan() {
-            assert!(have.is_nan(), "log({x:e}) = {have:e}");
-            return 0;
-        }
-        if want.is_infinite() || want == 0.0 {
-            assert_eq!(have.to_bits(), want.to_bits(), "log({x:e})");
-            return 0;
-        }
-        ulps32(want, have)
-    }
-
-    #[test]
-    fn log_f32_is_within_one_ulp_on_a_sample() {
-        let mut worst = (0, 0.0f32);
-        for bits in (0..=u32::MAX)
-            .step_by(4099)
-            .chain(0x3F00_0000..0x3F80_0000 + 0x4_0000)
-        {
-            let x = f32::from_bits(bits);
-            let e = log_err32(x);
-            if e > worst.0 {
-                worst = (e, x);
-            }
-        }
-        assert!(
-            worst.0 <= 1,
-            "log.f32({:e}) is {} ulp off",
-            worst.1,
-            worst.0
-        );
-    }
-
-    /// `cargo test --release --lib every_f32_log -- --ignored`.
-    #[test]
-    #[ignore = "every f32: run by hand after changing the algorithm"]
-    fn every_f32_log_within_one_ulp() {
-        let worst = (0..=u32::MAX)
-            .map(|b| (log_err32(f32::from_bits(b)), b))
-            .max()
-            .unwrap();
-        eprintln!("worst: {} ulp at {:e}", worst.0, f32::from_bits(worst.1));
-        assert!(
-            worst.0 <= 1,
-            "log.f32({:e}) is {} ulp off",
-            f32::from_bits(worst.1),
-            worst.0
-        );
-    }
-
-    #[test]
-    fn log_f64_is_within_two_ulp_of_libm() {
-        let mut worst = (0, 0.0f64);
-        let mut check = |x: f64| {
-            let (want, have) = (x.ln(), log64(x));
-            if want.is_nan() {
-                assert!(have.is_nan(), "log({x:e}) = {have:e}");
-                return;
-            }
-            if want.is_infinite() || want == 0.0 {
-                assert_eq!(have.to_bits(), want.to_bits(), "log({x:e})");
-                return;
-            }
-            let e = ulps64(want, have);
-            if e > worst.0 {
-                worst = (e, x);
-            }
-        };
-        let mut bits = 0u64;
-        while let Some(b) = bits.checked_add(0x0000_7FFF_FFFF_F3D1) {
-            check(f64::from_bits(bits));
-            bits = b;
-        }
-        let mut x = 0.25;
-        while x < 4.0 {
-            check(x);
-            x += 0.000_001_37;
-        }
-        assert!(
-            worst.0 <= 2,
-            "log.f64({:e}) is {} ulp off",
-            worst.1,
-            worst.0
         );
     }
 
