@@ -1,5 +1,6 @@
 //! Float functions computed by lanes' own algorithms instead of the host's
-//! libm: `exp` and `tanh` (the others are libm's, NaN pinned).
+//! libm: `exp`, `exp2`, `log` and `tanh` (the others are libm's, NaN
+//! pinned).
 //!
 //! Each algorithm is written once, over [`Ops`]: the interpreters run it on
 //! Rust floats ([`Native`]), and the JIT runs the same function with an
@@ -24,11 +25,13 @@
 //! NaN x gives x, made quiet (the language's NaN rule)
 //! ```
 //!
-//! `tanh` builds on `exp` where `|x| >= 0.625` (see [`tanh`]).
+//! `exp2` shares `exp`'s core with `k = round(x)`, `r = (x - k) ln 2`;
+//! `tanh` builds on `exp` where `|x| >= 0.625` (see [`tanh`]); [`log`]
+//! has its own reduction.
 //!
 //! Measured against the f64 libm function of the same input rounded to
-//! f32, and against libm for f64 (see the tests): `exp.f32` and
-//! `tanh.f32` within 1 ulp of the correctly rounded result on every one
+//! f32, and against libm for f64 (see the tests): the f32 forms within
+//! 1 ulp of the correctly rounded result on every one
 //! of the 2^32 inputs (the `every_f32_*` tests, `--ignored`: a minute
 //! and a half each in release), `exp.f64` and `tanh.f64` within 2 ulp of
 //! libm's result on the sampled inputs; the language asks for 4.
@@ -91,19 +94,10 @@ pub fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
     };
     let (lo, hi) = (o.float(lo), o.float(hi));
     let c = o.clamp(x, lo, hi);
-    // k = c * log2(e) rounded to an integer: adding 1.5 * 2^52 (2^23)
-    // leaves no fraction bits; the sum's low bits are k.
-    let magic = o.float(if wide {
-        6_755_399_441_055_744.0
-    } else {
-        12_582_912.0
-    });
+    // k = c * log2(e) rounded to an integer.
     let log2e = o.float(std::f64::consts::LOG2_E);
     let t = o.mul(c, log2e);
-    let t = o.add(t, magic);
-    let kf = o.sub(t, magic);
-    let (tb, mb) = (o.bits(t), o.bits(magic));
-    let k = o.isub(tb, mb);
+    let (kf, k) = round(o, t);
     // r = c - k ln 2 with ln 2 = C1 + C2, C1 short enough that k * C1 is
     // exact.
     let (c1, c2) = if wide {
@@ -116,6 +110,52 @@ pub fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
     let r = o.sub(c, kc1);
     let kc2 = o.mul(kf, c2);
     let r = o.sub(r, kc2);
+    let y = exp_reduced(o, r, k);
+    o.nan_or(x, y)
+}
+
+/// 2 to the power `x`: as [`exp`], with `k = round(x)` and `r = (x - k)
+/// ln 2` (`x - k` exact, so an integer `x` gives `2^x` exactly).
+pub fn exp2<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let wide = o.wide();
+    // 2^x rounds to +0 below -151 (f64 -1076) and overflows above 129
+    // (1025); k stays within [-151, 129] ([-1076, 1025]).
+    let (lo, hi) = if wide {
+        (-1076.0, 1025.0)
+    } else {
+        (-151.0, 129.0)
+    };
+    let (lo, hi) = (o.float(lo), o.float(hi));
+    let c = o.clamp(x, lo, hi);
+    let (kf, k) = round(o, c);
+    let f = o.sub(c, kf);
+    let ln2 = o.float(std::f64::consts::LN_2);
+    let r = o.mul(f, ln2);
+    let y = exp_reduced(o, r, k);
+    o.nan_or(x, y)
+}
+
+/// `t` rounded to an integer, as a float and as an integer of the float's
+/// width (`|t|` below 2^22): adding 1.5 * 2^52 (2^23) leaves no fraction
+/// bits, and the sum's low bits are the integer.
+fn round<O: Ops>(o: &mut O, t: O::F) -> (O::F, O::I) {
+    let magic = o.float(if o.wide() {
+        6_755_399_441_055_744.0
+    } else {
+        12_582_912.0
+    });
+    let t = o.add(t, magic);
+    let kf = o.sub(t, magic);
+    let (tb, mb) = (o.bits(t), o.bits(magic));
+    (kf, o.isub(tb, mb))
+}
+
+/// `e^r * 2^k` for `|r|` about `ln 2 / 2` at most and `k` within the
+/// clamps of [`exp`] and [`exp2`].
+// Cephes' coefficients as published (each rounds to the type once).
+#[allow(clippy::excessive_precision)]
+fn exp_reduced<O: Ops>(o: &mut O, r: O::F, k: O::I) -> O::F {
+    let wide = o.wide();
     let z = o.mul(r, r);
     let one = o.float(1.0);
     let p = if wide {
@@ -163,7 +203,7 @@ pub fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
         let p = o.add(p, r);
         o.add(p, one)
     };
-    // y = p * 2^k as (p * 2^k1) * 2^k2, k1 = floor(k / 2), k2 = k - k1.
+    // p * 2^k as (p * 2^k1) * 2^k2, k1 = floor(k / 2), k2 = k - k1.
     let (bias, shift) = if wide { (1023, 52) } else { (127, 23) };
     let k1 = o.sshr(k, 1);
     let k2 = o.isub(k, k1);
@@ -175,8 +215,7 @@ pub fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
     };
     let (s1, s2) = (scale(o, k1), scale(o, k2));
     let y = o.mul(p, s1);
-    let y = o.mul(y, s2);
-    o.nan_or(x, y)
+    o.mul(y, s2)
 }
 
 /// The hyperbolic tangent of `x` (Cephes' `tanhf` and `tanh`):
@@ -515,13 +554,28 @@ mod tests {
         dense: (f64, f64),
     }
 
-    const FUNCTIONS: [Function; 3] = [
+    fn exp2_32(x: f32) -> f32 {
+        exp2(&mut Native::<f32>::default(), x)
+    }
+
+    fn exp2_64(x: f64) -> f64 {
+        exp2(&mut Native::<f64>::default(), x)
+    }
+
+    const FUNCTIONS: [Function; 4] = [
         Function {
             name: "exp",
             f32: exp32,
             f64: exp64,
             libm: f64::exp,
             dense: (-750.0, 712.0),
+        },
+        Function {
+            name: "exp2",
+            f32: exp2_32,
+            f64: exp2_64,
+            libm: f64::exp2,
+            dense: (-1080.0, 1030.0),
         },
         Function {
             name: "tanh",
@@ -675,6 +729,29 @@ mod tests {
             log64(d(0x7FF0_0000_0000_0009)).to_bits(),
             0x7FF8_0000_0000_0009
         );
+    }
+
+    #[test]
+    fn exp2_special_values() {
+        // Integers exactly, subnormals included; ties to even below them.
+        for k in -149i32..128 {
+            let want = if k < -126 {
+                f32::from_bits(1 << (k + 149))
+            } else {
+                f32::from_bits(((k + 127) as u32) << 23)
+            };
+            assert_eq!(exp2_32(k as f32), want, "2^{k}");
+        }
+        assert_eq!(exp2_32(-150.0).to_bits(), 0);
+        assert_eq!(exp2_32(-149.5).to_bits(), 1);
+        assert_eq!(exp2_32(128.0), f32::INFINITY);
+        assert_eq!(exp2_32(f32::NEG_INFINITY).to_bits(), 0);
+        assert_eq!(exp2_64(-1074.0), f64::from_bits(1));
+        assert_eq!(exp2_64(-1075.0).to_bits(), 0);
+        assert_eq!(exp2_64(1023.0), 2f64.powi(1023));
+        assert_eq!(exp2_64(1024.0), f64::INFINITY);
+        assert_eq!(exp2_64(-0.0), 1.0);
+        assert_eq!(exp2_32(f32::from_bits(0x7F80_0005)).to_bits(), 0x7FC0_0005);
     }
 
     #[test]

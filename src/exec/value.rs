@@ -237,7 +237,7 @@ macro_rules! impl_float {
             #[inline(always)]
             fn exp(self) -> Self { super::functions::exp(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
-            fn exp2(self) -> Self { nan2($t::exp2(self), self, self) }
+            fn exp2(self) -> Self { super::functions::exp2(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn log(self) -> Self { super::functions::log(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]

@@ -1,5 +1,5 @@
 //! The float functions lanes computes by its own algorithms
-//! (`exec::functions`: `exp`, `log`, `tanh`) as machine code: the interpreters' algorithm
+//! (`exec::functions`: `exp`, `exp2`, `log`, `tanh`) as machine code: the interpreters' algorithm
 //! itself, run with an [`Ops`] that emits each operation on one lane
 //! (`F32`, `F64`: the one-lane tier, and uniform values on the gang tier)
 //! or on a vector of lanes (`F32X4`, `F64X2`). Each operation is exact or
@@ -77,7 +77,7 @@ impl<'a, 'f> Emit<'a, 'f> {
 /// Whether lanes computes `op` by its own algorithm (inline code; the
 /// others are calls of the interpreters' libm functions).
 pub(super) fn is_own(op: MathOp) -> bool {
-    matches!(op, MathOp::Exp | MathOp::Log | MathOp::Tanh)
+    matches!(op, MathOp::Exp | MathOp::Exp2 | MathOp::Log | MathOp::Tanh)
 }
 
 impl Emit<'_, '_> {
@@ -85,6 +85,7 @@ impl Emit<'_, '_> {
     pub(super) fn function(&mut self, op: MathOp, x: Value) -> Value {
         match op {
             MathOp::Exp => functions::exp(self, x),
+            MathOp::Exp2 => functions::exp2(self, x),
             MathOp::Log => functions::log(self, x),
             MathOp::Tanh => functions::tanh(self, x),
             _ => unreachable!("{op:?} is not computed by lanes' own algorithm"),
