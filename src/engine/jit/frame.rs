@@ -4,8 +4,8 @@
 //! calls for the rare or complicated work (NaN results pinned down, the
 //! float functions taken from libm, the exact path near the step limit, a
 //! hand-over to the general part). Atomics and the zeroing of shared
-//! memory are inline (`codegen::memory`), and so are `exp`, `exp2`, `log` and
-//! `tanh` but in cold code (`codegen::functions`).
+//! memory are inline (`codegen::memory`), and so are `exp`, `exp2`, `log`
+//! and `tanh` but in cold code (`codegen::functions`).
 //!
 //! Every helper is `extern "C"`, never unwinds (a panic is caught and
 //! reported as an internal error after the call returns), and reaches the
@@ -252,8 +252,8 @@ fn with_host<R>(
 
 /// `eval(frame, pc, a, b, c)`: the register contents instruction `pc`
 /// writes when its operands hold `a`, `b`, `c` (for NaN results, `rem` on
-/// floats, the float functions from libm, and conversions; `exp`, `exp2`, `log`
-/// and `tanh` where the code is cold).
+/// floats, the float functions from libm, and conversions; `exp`, `exp2`,
+/// `log` and `tanh` where the code is cold).
 pub(super) extern "C" fn eval(frame: *mut Frame, pc: u32, a: u64, b: u64, c: u64) -> u64 {
     with_host(frame, 0, |_, host| {
         let Some(instr) = host.spec.kernel.instrs.get(pc as usize) else {

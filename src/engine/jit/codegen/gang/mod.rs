@@ -12,11 +12,11 @@
 //! vectors. An instruction whose result is uniform or affine is computed
 //! once, on lane 0's values (`alu` and `memory`, the one-lane tier's own
 //! translations, through [`LaneCode`]); a varying one on vectors
-//! (`alu.rs`, `memory.rs` here; `exp`, `exp2`, `log` and `tanh` too, by lanes' own
-//! algorithms: `codegen::functions`), or, for what vectors cannot do
-//! (integer division, the float functions from libm, 64-bit minimum...),
-//! lane by lane through the same one-lane translations, its four results
-//! put back in a vector.
+//! (`alu.rs`, `memory.rs` here; `exp`, `exp2`, `log` and `tanh` too, by
+//! lanes' own algorithms: `codegen::functions`), or, for what vectors
+//! cannot do (integer division, the float functions from libm, 64-bit
+//! minimum...), lane by lane through the same one-lane translations, its
+//! four results put back in a vector.
 //!
 //! Kernels of at most 64 instructions without divergence (no branch on a
 //! varying predicate but exits, no barrier), or whose barriers run in
@@ -2922,6 +2922,7 @@ impl<'f> LaneCode<'f> for Gang<'f> {
     fn cold(&self) -> bool {
         !self.full && !self.bbs_full.is_empty()
     }
+
     fn read(&mut self, s: Src, ty: ScalarType) -> Value {
         let v = self.gval(s, ty);
         let k = match self.mode {
