@@ -497,11 +497,9 @@ fn pinned_nan3<'f>(g: &mut impl LaneCode<'f>, d: Reg, ty: ScalarType, r: Value, 
 /// `r`, or when it is NaN the pinned NaN of an operation on `ops`,
 /// computed inline (see [`pinned_nan3`]).
 fn pinned_nan<'f>(g: &mut impl LaneCode<'f>, ty: ScalarType, r: Value, ops: [Value; 3]) -> Value {
-    let (int, quiet, default): (_, i64, i64) = if ty == ScalarType::F32 {
-        (types::I32, 1 << 22, 0xFFC0_0000_u32 as i32 as i64)
-    } else {
-        (types::I64, 1 << 51, 0xFFF8_0000_0000_0000_u64 as i64)
-    };
+    let wide = ty == ScalarType::F64;
+    let int = if wide { types::I64 } else { types::I32 };
+    let (quiet, default) = crate::exec::functions::nan_bits(wide);
     when_nan(g, ty, r, |g| {
         let b = g.b();
         let mut fix = b.ins().iconst(int, default);

@@ -1,6 +1,7 @@
 //! The float functions lanes computes by its own algorithms
-//! (`exec::functions`: `exp`, `exp2`, `log`, `tanh`) as machine code: the interpreters' algorithm
-//! itself, run with an [`Ops`] that emits each operation on one lane
+//! (`exec::functions`: `exp`, `exp2`, `log`, `tanh`) as machine code: the
+//! interpreters' algorithm itself, run with an [`Ops`] that emits each
+//! operation on one lane
 //! (`F32`, `F64`: the one-lane tier, and uniform values on the gang tier)
 //! or on a vector of lanes (`F32X4`, `F64X2`). Each operation is exact or
 //! correctly rounded, so the code gives the interpreters' bits; NaN
@@ -8,12 +9,18 @@
 //! hardware's rule, so no check follows elsewhere than x86 either.
 
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{InstBuilder, Type, Value, types};
 use cranelift_frontend::FunctionBuilder;
 
-use super::values::vconst;
+use super::values::{bitcast, vconst};
 use crate::exec::functions::{self, Ops};
 use crate::kernel::MathOp;
+
+/// Whether lanes computes `op` by its own algorithm (inline code; the
+/// others are calls of the interpreters' libm functions).
+pub(super) fn is_own(op: MathOp) -> bool {
+    matches!(op, MathOp::Exp | MathOp::Exp2 | MathOp::Log | MathOp::Tanh)
+}
 
 /// [`Ops`] emitting Cranelift instructions on floats of type `ty`.
 pub(super) struct Emit<'a, 'f> {
@@ -31,6 +38,17 @@ impl<'a, 'f> Emit<'a, 'f> {
         Emit { b, ty }
     }
 
+    /// `op` of `x`, for an `op` that [`is_own`].
+    pub(super) fn function(&mut self, op: MathOp, x: Value) -> Value {
+        match op {
+            MathOp::Exp => functions::exp(self, x),
+            MathOp::Exp2 => functions::exp2(self, x),
+            MathOp::Log => functions::log(self, x),
+            MathOp::Tanh => functions::tanh(self, x),
+            _ => unreachable!("{op:?} is not computed by lanes' own algorithm"),
+        }
+    }
+
     /// The integer type as wide as `ty`.
     fn int_ty(&self) -> Type {
         match self.ty {
@@ -41,23 +59,10 @@ impl<'a, 'f> Emit<'a, 'f> {
         }
     }
 
-    /// `v`'s bits as type `to` (of the same width).
-    fn cast(&mut self, to: Type, v: Value) -> Value {
-        if self.b.func.dfg.value_type(v) == to {
-            return v;
-        }
-        let flags = if to.is_vector() {
-            MemFlagsData::new().with_endianness(Endianness::Little)
-        } else {
-            MemFlagsData::new()
-        };
-        self.b.ins().bitcast(to, flags, v)
-    }
-
     /// `a` where `cond` holds, else `b` (`cond` as `fcmp` gives it).
     fn select(&mut self, cond: Value, a: Value, b: Value) -> Value {
         if self.ty.is_vector() {
-            let m = self.cast(self.ty, cond);
+            let m = bitcast(self.b, self.ty, cond);
             self.b.ins().bitselect(m, a, b)
         } else {
             self.b.ins().select(cond, a, b)
@@ -71,25 +76,6 @@ impl<'a, 'f> Emit<'a, 'f> {
             chunk.copy_from_slice(bytes);
         }
         vconst(self.b, ty, v)
-    }
-}
-
-/// Whether lanes computes `op` by its own algorithm (inline code; the
-/// others are calls of the interpreters' libm functions).
-pub(super) fn is_own(op: MathOp) -> bool {
-    matches!(op, MathOp::Exp | MathOp::Exp2 | MathOp::Log | MathOp::Tanh)
-}
-
-impl Emit<'_, '_> {
-    /// `op` of `x`, for an `op` that [`is_own`].
-    pub(super) fn function(&mut self, op: MathOp, x: Value) -> Value {
-        match op {
-            MathOp::Exp => functions::exp(self, x),
-            MathOp::Exp2 => functions::exp2(self, x),
-            MathOp::Log => functions::log(self, x),
-            MathOp::Tanh => functions::tanh(self, x),
-            _ => unreachable!("{op:?} is not computed by lanes' own algorithm"),
-        }
     }
 }
 
@@ -158,11 +144,11 @@ impl Ops for Emit<'_, '_> {
 
     fn bits(&mut self, x: Value) -> Value {
         let t = self.int_ty();
-        self.cast(t, x)
+        bitcast(self.b, t, x)
     }
 
     fn float_of(&mut self, i: Value) -> Value {
-        self.cast(self.ty, i)
+        bitcast(self.b, self.ty, i)
     }
 
     fn and(&mut self, a: Value, b: Value) -> Value {
@@ -191,10 +177,9 @@ impl Ops for Emit<'_, '_> {
 
     fn nan_or(&mut self, x: Value, r: Value) -> Value {
         let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-        let quiet = if self.wide() { 1i64 << 51 } else { 1 << 22 };
-        let quiet = self.int(quiet);
+        let quiet = self.int(functions::nan_bits(self.wide()).0);
         let xb = self.bits(x);
-        let q = self.b.ins().bor(xb, quiet);
+        let q = self.or(xb, quiet);
         let q = self.float_of(q);
         self.select(nan, q, r)
     }

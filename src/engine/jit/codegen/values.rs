@@ -43,8 +43,17 @@ pub(super) fn kind_type(k: Kind) -> Type {
     }
 }
 
-fn bitcast(b: &mut FunctionBuilder<'_>, to: Type, v: Value) -> Value {
-    b.ins().bitcast(to, MemFlagsData::new(), v)
+/// `v`'s bits as type `to` (of the same width; vectors little-endian).
+pub(super) fn bitcast(b: &mut FunctionBuilder<'_>, to: Type, v: Value) -> Value {
+    if b.func.dfg.value_type(v) == to {
+        return v;
+    }
+    let flags = if to.is_vector() {
+        MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little)
+    } else {
+        MemFlagsData::new()
+    };
+    b.ins().bitcast(to, flags, v)
 }
 
 /// The 64-bit register contents of `v`, held in the form of `kind`.

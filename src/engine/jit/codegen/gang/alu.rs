@@ -653,11 +653,9 @@ fn pinned_nan3(
     r: Vector,
     ops: [Vector; 3],
 ) -> Vector {
-    let (int, quiet, default): (_, i64, i64) = if ty == ScalarType::F32 {
-        (types::I32X4, 1 << 22, 0xFFC0_0000_u32 as i32 as i64)
-    } else {
-        (types::I64X2, 1 << 51, 0xFFF8_0000_0000_0000_u64 as i64)
-    };
+    let wide = ty == ScalarType::F64;
+    let int = if wide { types::I64X2 } else { types::I32X4 };
+    let (quiet, default) = crate::exec::functions::nan_bits(wide);
     let lane = int.lane_type();
     let pieces = |v: Vector| match v {
         Vector::One(x) => vec![x],

@@ -6,9 +6,10 @@
 //! widened by their signedness), one `F32X4`, or two halves of `I64X2` /
 //! `F64X2` (lanes 0-1 and 2-3).
 
-use cranelift_codegen::ir::{ConstantData, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{ConstantData, InstBuilder, Type, Value, types};
 use cranelift_frontend::FunctionBuilder;
 
+use super::super::values::bitcast as cast;
 use crate::engine::jit::analysis::Kind;
 use crate::types::ScalarType;
 
@@ -73,18 +74,6 @@ pub(super) fn i64x2(b: &mut FunctionBuilder<'_>, v: [i64; 2]) -> Value {
         bytes[8 * i..8 * i + 8].copy_from_slice(&x.to_le_bytes());
     }
     vconst(b, types::I64X2, bytes)
-}
-
-fn cast(b: &mut FunctionBuilder<'_>, to: Type, v: Value) -> Value {
-    if b.func.dfg.value_type(v) == to {
-        v
-    } else {
-        b.ins().bitcast(
-            to,
-            MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little),
-            v,
-        )
-    }
 }
 
 /// Lanes of an `I32X4` holding `ty` values (small types widened) made
