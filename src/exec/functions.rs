@@ -1,6 +1,6 @@
 //! Float functions computed by lanes' own algorithms instead of the host's
-//! libm: `exp`, `exp2`, `log` and `tanh` (the others are libm's, NaN
-//! pinned).
+//! libm: `exp`, `exp2`, `log`, `log2` and `tanh` (the others are libm's,
+//! NaN pinned).
 //!
 //! Each algorithm is written once, over [`Ops`]: the interpreters run it on
 //! Rust floats ([`Native`]), and the JIT runs the same function with an
@@ -27,7 +27,7 @@
 //!
 //! `exp2` shares `exp`'s core with `k = round(x)`, `r = (x - k) ln 2`;
 //! `tanh` builds on `exp` where `|x| >= 0.625` (see [`tanh`]); [`log`]
-//! has its own reduction.
+//! has its own reduction, which [`log2`] shares.
 //!
 //! Measured against the f64 libm function of the same input rounded to
 //! f32, and against libm for f64 (see the tests): the f32 forms within 1
@@ -324,9 +324,64 @@ pub fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
 ///
 /// `log(±0)` is `-inf`, `log(+inf)` is `+inf`; `x < 0` gives the default
 /// NaN, NaN `x` itself made quiet (the language's NaN rule).
+pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let wide = o.wide();
+    let Reduced { f, fe, z, y } = log_reduced(o, x);
+    // ln 2 = C1 + C2, C1 = 0.693359375 (its product with e exact).
+    let c2 = o.float(if wide {
+        -2.121_944_400_546_905_827_679e-4
+    } else {
+        -2.121_944_4e-4
+    });
+    let t = o.mul(fe, c2);
+    let y = o.add(y, t);
+    let minus_half = o.float(-0.5);
+    let t = o.mul(minus_half, z);
+    let y = o.add(y, t);
+    let r = o.add(f, y);
+    let c1 = o.float(0.693_359_375);
+    let t = o.mul(fe, c1);
+    let r = o.add(r, t);
+    log_edges(o, x, r)
+}
+
+/// The base-2 logarithm of `x` (Cephes' `log2f` and `log2`): `log`'s
+/// reduction and polynomial, then
+///
+/// ```text
+/// log2 x = e + (f + y) log2(e)   y = -f^2/2 + f^3 P(f), log2(e) = 1 + L
+///        = e + f + y + f L + y L  summed from the smallest term
+/// ```
+///
+/// Powers of two give their exponent exactly; the edges and NaN as `log`.
+pub fn log2<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let Reduced { f, fe, z, y } = log_reduced(o, x);
+    let minus_half = o.float(-0.5);
+    let t = o.mul(minus_half, z);
+    let y = o.add(y, t);
+    // log2(e) - 1.
+    let l = o.float(0.442_695_040_888_963_407_359_924_681_001_892_137);
+    let fl = o.mul(f, l);
+    let yl = o.mul(y, l);
+    let r = o.add(fl, yl);
+    let r = o.add(r, y);
+    let r = o.add(r, f);
+    let r = o.add(r, fe);
+    log_edges(o, x, r)
+}
+
+/// What `log` and `log2` share: `x = (1 + f) 2^fe` and `y = f^3 P(f)`
+/// (f64: `f^3 P(f)/Q(f)`), `z = f^2`.
+struct Reduced<F> {
+    f: F,
+    fe: F,
+    z: F,
+    y: F,
+}
+
 // Cephes' coefficients as published (each rounds to the type once).
 #[allow(clippy::excessive_precision)]
-pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
+fn log_reduced<O: Ops>(o: &mut O, x: O::F) -> Reduced<O::F> {
     let wide = o.wide();
     let (shift, mantissa, half_bits, bias, scale_by, smallest) = if wide {
         (
@@ -429,22 +484,14 @@ pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
         let p = o.mul(p, f);
         o.mul(p, z)
     };
-    // ln 2 = C1 + C2, C1 = 0.693359375 (its product with e exact).
-    let c2 = o.float(if wide {
-        -2.121_944_400_546_905_827_679e-4
-    } else {
-        -2.121_944_4e-4
-    });
-    let t = o.mul(fe, c2);
-    let y = o.add(y, t);
-    let minus_half = o.float(-0.5);
-    let t = o.mul(minus_half, z);
-    let y = o.add(y, t);
-    let r = o.add(f, y);
-    let c1 = o.float(0.693_359_375);
-    let t = o.mul(fe, c1);
-    let r = o.add(r, t);
-    // The edges: +inf stays, zero gives -inf, below zero the default NaN.
+    Reduced { f, fe, z, y }
+}
+
+/// `r` at `log`'s edges: `+inf` stays, zero gives `-inf`, below zero the
+/// default NaN, and NaN `x` itself made quiet.
+fn log_edges<O: Ops>(o: &mut O, x: O::F, r: O::F) -> O::F {
+    let wide = o.wide();
+    let zero = o.float(0.0);
     let inf = o.float(f64::INFINITY);
     let r = o.select_lt(x, inf, r, inf);
     let minus_inf = o.float(f64::NEG_INFINITY);
@@ -559,6 +606,14 @@ mod tests {
         log(&mut Native::<f64>::default(), x)
     }
 
+    fn log2_32(x: f32) -> f32 {
+        log2(&mut Native::<f32>::default(), x)
+    }
+
+    fn log2_64(x: f64) -> f64 {
+        log2(&mut Native::<f64>::default(), x)
+    }
+
     /// A function of this module beside libm's in f64, and the range where
     /// its f64 values are checked densely.
     struct Function {
@@ -577,7 +632,7 @@ mod tests {
         exp2(&mut Native::<f64>::default(), x)
     }
 
-    const FUNCTIONS: [Function; 4] = [
+    const FUNCTIONS: [Function; 5] = [
         Function {
             name: "exp",
             f32: exp32,
@@ -604,6 +659,13 @@ mod tests {
             f32: log32,
             f64: log64,
             libm: f64::ln,
+            dense: (0.0, 4.0),
+        },
+        Function {
+            name: "log2",
+            f32: log2_32,
+            f64: log2_64,
+            libm: f64::log2,
             dense: (0.0, 4.0),
         },
     ];
@@ -753,6 +815,42 @@ mod tests {
         let d = f64::from_bits;
         assert_eq!(
             log64(d(0x7FF0_0000_0000_0009)).to_bits(),
+            0x7FF8_0000_0000_0009
+        );
+    }
+
+    #[test]
+    fn log2_special_values() {
+        // Powers of two give their exponent exactly, subnormals included.
+        for k in -149i32..128 {
+            let x = if k < -126 {
+                f32::from_bits(1 << (k + 149))
+            } else {
+                f32::from_bits(((k + 127) as u32) << 23)
+            };
+            assert_eq!(log2_32(x), k as f32, "log2(2^{k})");
+        }
+        for k in -1074i64..1024 {
+            let x = if k < -1022 {
+                f64::from_bits(1 << (k + 1074))
+            } else {
+                f64::from_bits(((k + 1023) as u64) << 52)
+            };
+            assert_eq!(log2_64(x), k as f64, "log2(2^{k})");
+        }
+        assert_eq!(log2_32(1.0).to_bits(), 0);
+        assert_eq!(log2_32(0.0), f32::NEG_INFINITY);
+        assert_eq!(log2_32(-0.0), f32::NEG_INFINITY);
+        assert_eq!(log2_32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(log2_32(-1.0).to_bits(), 0xFFC0_0000);
+        assert_eq!(log2_32(f32::NEG_INFINITY).to_bits(), 0xFFC0_0000);
+        assert_eq!(log2_64(-0.0), f64::NEG_INFINITY);
+        assert_eq!(log2_64(-2.0).to_bits(), 0xFFF8_0000_0000_0000);
+        assert_eq!(log2_64(f64::INFINITY), f64::INFINITY);
+        assert_eq!(log2_32(f32::from_bits(0xFF80_0007)).to_bits(), 0xFFC0_0007);
+        let d = f64::from_bits;
+        assert_eq!(
+            log2_64(d(0x7FF0_0000_0000_0009)).to_bits(),
             0x7FF8_0000_0000_0009
         );
     }

@@ -241,7 +241,7 @@ macro_rules! impl_float {
             #[inline(always)]
             fn log(self) -> Self { super::functions::log(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
-            fn log2(self) -> Self { nan2($t::log2(self), self, self) }
+            fn log2(self) -> Self { super::functions::log2(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn sin(self) -> Self { nan2($t::sin(self), self, self) }
             #[inline(always)]

@@ -757,7 +757,7 @@ mod tests {
             1e-310,
             -1e-300,
         ];
-        let cases: [Case<'_>; 4] = [
+        let cases: [Case<'_>; 5] = [
             Case {
                 op: "exp",
                 sweep32: (-110.0, 92.0),
@@ -817,6 +817,13 @@ mod tests {
             },
             Case {
                 op: "log",
+                sweep32: (0.0, 4.0),
+                edges32: &log32,
+                sweep64: (0.0, 4.0),
+                edges64: &log64,
+            },
+            Case {
+                op: "log2",
                 sweep32: (0.0, 4.0),
                 edges32: &log32,
                 sweep64: (0.0, 4.0),

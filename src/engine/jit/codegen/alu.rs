@@ -18,7 +18,7 @@
 //! `fma`, whose hardware rule differs, takes the pinned NaN inline when its
 //! result is NaN; the float conversions are checked: a NaN result is
 //! recomputed by the `eval` helper (the `exec` functions every engine
-//! shares). `exp`, `exp2`, `log` and `tanh` are lanes' own algorithms,
+//! shares). `exp`, `exp2`, `log`, `log2` and `tanh` are lanes' own algorithms,
 //! emitted inline (`functions`); the other float functions call `eval`.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};

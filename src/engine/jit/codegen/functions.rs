@@ -1,5 +1,5 @@
 //! The float functions lanes computes by its own algorithms
-//! (`exec::functions`: `exp`, `exp2`, `log`, `tanh`) as machine code: the
+//! (`exec::functions`: `exp`, `exp2`, `log`, `log2`, `tanh`) as machine code: the
 //! interpreters' algorithm itself, run with an [`Ops`] that emits each
 //! operation on one lane
 //! (`F32`, `F64`: the one-lane tier, and uniform values on the gang tier)
@@ -19,7 +19,10 @@ use crate::kernel::MathOp;
 /// Whether lanes computes `op` by its own algorithm (inline code; the
 /// others are calls of the interpreters' libm functions).
 pub(super) fn is_own(op: MathOp) -> bool {
-    matches!(op, MathOp::Exp | MathOp::Exp2 | MathOp::Log | MathOp::Tanh)
+    matches!(
+        op,
+        MathOp::Exp | MathOp::Exp2 | MathOp::Log | MathOp::Log2 | MathOp::Tanh
+    )
 }
 
 /// [`Ops`] emitting Cranelift instructions on floats of type `ty`.
@@ -44,6 +47,7 @@ impl<'a, 'f> Emit<'a, 'f> {
             MathOp::Exp => functions::exp(self, x),
             MathOp::Exp2 => functions::exp2(self, x),
             MathOp::Log => functions::log(self, x),
+            MathOp::Log2 => functions::log2(self, x),
             MathOp::Tanh => functions::tanh(self, x),
             _ => unreachable!("{op:?} is not computed by lanes' own algorithm"),
         }

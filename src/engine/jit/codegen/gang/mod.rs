@@ -12,7 +12,7 @@
 //! vectors. An instruction whose result is uniform or affine is computed
 //! once, on lane 0's values (`alu` and `memory`, the one-lane tier's own
 //! translations, through [`LaneCode`]); a varying one on vectors
-//! (`alu.rs`, `memory.rs` here; `exp`, `exp2`, `log` and `tanh` too, by
+//! (`alu.rs`, `memory.rs` here; `exp`, `exp2`, `log`, `log2` and `tanh` too, by
 //! lanes' own algorithms: `codegen::functions`), or, for what vectors
 //! cannot do (integer division, the float functions from libm, 64-bit
 //! minimum...), lane by lane through the same one-lane translations, its
