@@ -324,6 +324,8 @@ pub fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
 ///
 /// `log(±0)` is `-inf`, `log(+inf)` is `+inf`; `x < 0` gives the default
 /// NaN, NaN `x` itself made quiet (the language's NaN rule).
+// Cephes' constants as published (each rounds to the type once).
+#[allow(clippy::excessive_precision)]
 pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
     let wide = o.wide();
     let Reduced { f, fe, z, y } = log_reduced(o, x);
@@ -354,6 +356,7 @@ pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
 /// ```
 ///
 /// Powers of two give their exponent exactly; the edges and NaN as `log`.
+#[allow(clippy::excessive_precision)]
 pub fn log2<O: Ops>(o: &mut O, x: O::F) -> O::F {
     let Reduced { f, fe, z, y } = log_reduced(o, x);
     let minus_half = o.float(-0.5);
