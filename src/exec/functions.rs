@@ -822,24 +822,32 @@ mod tests {
         );
     }
 
+    /// `2^k` for `k` in -149..128: subnormal below -126.
+    fn pow2_32(k: i32) -> f32 {
+        if k < -126 {
+            f32::from_bits(1 << (k + 149))
+        } else {
+            f32::from_bits(((k + 127) as u32) << 23)
+        }
+    }
+
+    /// `2^k` for `k` in -1074..1024: subnormal below -1022.
+    fn pow2_64(k: i64) -> f64 {
+        if k < -1022 {
+            f64::from_bits(1 << (k + 1074))
+        } else {
+            f64::from_bits(((k + 1023) as u64) << 52)
+        }
+    }
+
     #[test]
     fn log2_special_values() {
         // Powers of two give their exponent exactly, subnormals included.
-        for k in -149i32..128 {
-            let x = if k < -126 {
-                f32::from_bits(1 << (k + 149))
-            } else {
-                f32::from_bits(((k + 127) as u32) << 23)
-            };
-            assert_eq!(log2_32(x), k as f32, "log2(2^{k})");
+        for k in -149..128 {
+            assert_eq!(log2_32(pow2_32(k)), k as f32, "log2(2^{k})");
         }
-        for k in -1074i64..1024 {
-            let x = if k < -1022 {
-                f64::from_bits(1 << (k + 1074))
-            } else {
-                f64::from_bits(((k + 1023) as u64) << 52)
-            };
-            assert_eq!(log2_64(x), k as f64, "log2(2^{k})");
+        for k in -1074..1024 {
+            assert_eq!(log2_64(pow2_64(k)), k as f64, "log2(2^{k})");
         }
         assert_eq!(log2_32(1.0).to_bits(), 0);
         assert_eq!(log2_32(0.0), f32::NEG_INFINITY);
@@ -861,13 +869,8 @@ mod tests {
     #[test]
     fn exp2_special_values() {
         // Integers exactly, subnormals included; ties to even below them.
-        for k in -149i32..128 {
-            let want = if k < -126 {
-                f32::from_bits(1 << (k + 149))
-            } else {
-                f32::from_bits(((k + 127) as u32) << 23)
-            };
-            assert_eq!(exp2_32(k as f32), want, "2^{k}");
+        for k in -149..128 {
+            assert_eq!(exp2_32(k as f32), pow2_32(k), "2^{k}");
         }
         assert_eq!(exp2_32(-150.0).to_bits(), 0);
         assert_eq!(exp2_32(-149.5).to_bits(), 1);
