@@ -585,36 +585,25 @@ native! {
 mod tests {
     use super::*;
 
-    fn exp32(x: f32) -> f32 {
-        exp(&mut Native::<f32>::default(), x)
+    /// Each function's f32 and f64 forms on Rust floats (`Native`).
+    macro_rules! native {
+        ($($f:ident: $f32:ident, $f64:ident;)*) => {$(
+            fn $f32(x: f32) -> f32 {
+                $f(&mut Native::<f32>::default(), x)
+            }
+
+            fn $f64(x: f64) -> f64 {
+                $f(&mut Native::<f64>::default(), x)
+            }
+        )*};
     }
 
-    fn exp64(x: f64) -> f64 {
-        exp(&mut Native::<f64>::default(), x)
-    }
-
-    fn tanh32(x: f32) -> f32 {
-        tanh(&mut Native::<f32>::default(), x)
-    }
-
-    fn tanh64(x: f64) -> f64 {
-        tanh(&mut Native::<f64>::default(), x)
-    }
-
-    fn log32(x: f32) -> f32 {
-        log(&mut Native::<f32>::default(), x)
-    }
-
-    fn log64(x: f64) -> f64 {
-        log(&mut Native::<f64>::default(), x)
-    }
-
-    fn log2_32(x: f32) -> f32 {
-        log2(&mut Native::<f32>::default(), x)
-    }
-
-    fn log2_64(x: f64) -> f64 {
-        log2(&mut Native::<f64>::default(), x)
+    native! {
+        exp: exp32, exp64;
+        exp2: exp2_32, exp2_64;
+        tanh: tanh32, tanh64;
+        log: log32, log64;
+        log2: log2_32, log2_64;
     }
 
     /// A function of this module beside libm's in f64, and the range where
@@ -625,14 +614,6 @@ mod tests {
         f64: fn(f64) -> f64,
         libm: fn(f64) -> f64,
         dense: (f64, f64),
-    }
-
-    fn exp2_32(x: f32) -> f32 {
-        exp2(&mut Native::<f32>::default(), x)
-    }
-
-    fn exp2_64(x: f64) -> f64 {
-        exp2(&mut Native::<f64>::default(), x)
     }
 
     const FUNCTIONS: [Function; 5] = [
