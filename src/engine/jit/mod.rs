@@ -951,6 +951,104 @@ mod tests {
     }
 
     #[test]
+    fn fma_takes_the_pinned_nan_whatever_its_operands_come_from() {
+        // x86 has three forms of `fma`, whose NaN orders differ; Cranelift
+        // picks one by where the operands come from (a load it can fold
+        // into the instruction, a negation). Each operand here straight
+        // from a contiguous load, a uniform parameter or a negation, on
+        // both tiers, against the reference engine; the lanes' operands
+        // NaN in every combination of payloads, and full, cut and
+        // single-lane gangs (n = 1021 of 1024 lanes).
+        const N: usize = 1024;
+        let bodies = [
+            "fma.T r9, r2, r3, r4",
+            "fma.T r9, alpha, r3, r4",
+            "fma.T r9, r2, alpha, r4",
+            "fma.T r9, r2, r3, alpha",
+            "neg.T r5, r2\n fma.T r9, r5, r3, r4",
+            "neg.T r5, r3\n fma.T r9, r2, r5, r4",
+            "neg.T r5, r4\n fma.T r9, r2, r3, r5",
+            "neg.T r5, r2\n neg.T r6, r3\n fma.T r9, r5, r6, r4",
+        ];
+        for (ty, size, nans, one, inf) in [
+            (
+                "f32",
+                4usize,
+                [0x7F80_0001u64, 0xFFC0_1234, 0x7FA0_0ABC],
+                1f32.to_bits() as u64,
+                f32::INFINITY.to_bits() as u64,
+            ),
+            (
+                "f64",
+                8,
+                [
+                    0x7FF0_0000_0000_0001,
+                    0xFFF8_0000_0000_1234,
+                    0x7FF4_0000_0000_0ABC,
+                ],
+                1f64.to_bits(),
+                f64::INFINITY.to_bits(),
+            ),
+        ] {
+            // Lane i: operand j NaN when bit j of i % 8 is set (payloads
+            // rotating with i), else 1.0; every 8th group inf * 0 + 1,
+            // whose NaN is the default one.
+            let mut ops = vec![Vec::new(); 3];
+            for i in 0..N {
+                for (j, op) in ops.iter_mut().enumerate() {
+                    let v = if (i / 8) % 8 == 7 {
+                        [inf, 0, one][j]
+                    } else if i % 8 & (1 << j) != 0 {
+                        nans[(i / 8 + j) % 3]
+                    } else {
+                        one
+                    };
+                    op.extend_from_slice(&v.to_le_bytes()[..size]);
+                }
+            }
+            let mut src = format!(
+                ".kernel f\n.param a buf\n.param b buf\n.param c buf\n.param o buf\n\
+                 .param alpha {ty}\n.param n u32\n\
+                 mov.u32 r0, %gid\n setp.ge.u32 p0, r0, n\n @p0 exit\n\
+                 shl.u64 r1, r0, {}\n",
+                size.trailing_zeros()
+            );
+            for (k, body) in bodies.iter().enumerate() {
+                src += &format!(
+                    " ld.global.{ty} r2, [a + r1]\n ld.global.{ty} r3, [b + r1]\n\
+                     ld.global.{ty} r4, [c + r1]\n {}\n\
+                     st.global.{ty} [o + r1 + {}], r9\n",
+                    body.replace(".T", &format!(".{ty}")),
+                    k * N * size
+                );
+            }
+            let mut bufs = ops.clone();
+            bufs.push(vec![0; bodies.len() * N * size]);
+            for alpha in [one, nans[2]] {
+                let [want, gang, lane] =
+                    three(&src, Dim3::x(4), Dim3::x(256), &bufs, &[alpha, 1021]);
+                for (tier, got) in [("gang", gang), ("lane", lane)] {
+                    for (k, body) in bodies.iter().enumerate() {
+                        let part = k * N * size..(k + 1) * N * size;
+                        let (w, g) = (&want[3][part.clone()], &got[3][part]);
+                        if let Some(at) = w.iter().zip(g).position(|(w, g)| w != g) {
+                            let lane = at / size * size..(at / size + 1) * size;
+                            panic!(
+                                "`{}` ({ty}, alpha {alpha:#x}), {tier} tier: lane {} \
+                                 gives {:02x?}, the reference {:02x?}",
+                                body.replace('\n', ";"),
+                                at / size,
+                                &g[lane.clone()],
+                                &w[lane]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_general_part_is_compiled_when_a_launch_first_leaves_the_full_version() {
         let src = ".kernel k\n.param x buf\n.param n u32\n mov.u64 r0, %gid\n\
                    setp.ge.u64 p0, r0, n\n @p0 exit\n shl.u64 r1, r0, 2\n\

@@ -194,6 +194,24 @@ impl<'a> Gang<'a> {
                     };
                     self.write_gval(d, ty, GVal::Vec(r));
                 } else if self.features.fma {
+                    // On x86-64, `fma(b, a, c)`: no test of the result.
+                    // x86's fused multiply-adds return the first NaN among
+                    // their operands (quieted; or the default NaN) in the
+                    // order their name gives the arithmetic: `vfmadd213
+                    // d, s2, s3` computes `s2 * d + s3`, NaN order `s2`,
+                    // `d`, `s3`; `vfmadd132 d, s2, s3` computes `d * s3 +
+                    // s2`, order `d`, `s3`, `s2`. Cranelift lowers
+                    // `fma(x, y, z)` to `vfmadd213 x, y, z`, order `y`,
+                    // `x`, `z`: here `a`, `b`, `c`, the pinned one. It
+                    // picks other forms (`vfmadd132`, `vfnmadd`,
+                    // `vfmsub`) only where an operand is a load it can
+                    // fold into the instruction or a negation, and an
+                    // operand here is always a bitcast (registers are
+                    // integer vectors, read as floats), never either.
+                    // `jit::tests::fma_takes_the_pinned_nan_whatever_its_operands_come_from`
+                    // runs every such case.
+                    let x86 = cfg!(target_arch = "x86_64");
+                    let [x, y, z] = if x86 { [y, x, z] } else { [x, y, z] };
                     let r = match (x, y, z) {
                         (Vector::One(p), Vector::One(q), Vector::One(s)) => {
                             Vector::One(self.b.ins().fma(p, q, s))
@@ -205,11 +223,15 @@ impl<'a> Gang<'a> {
                         }
                         _ => return false,
                     };
-                    // x86's NaN rule for fma is not the pinned one (its
-                    // operand order differs): a NaN in any lane takes the
-                    // pinned NaN, computed on vectors in a cold block that
-                    // calls nothing (a call there made the register
-                    // allocator spill the hot loop's values).
+                    if x86 {
+                        self.write_gval(d, ty, GVal::Vec(r));
+                        return true;
+                    }
+                    // Elsewhere the machine's NaN rule for fma may not be
+                    // the pinned one: a NaN in any lane takes the pinned
+                    // NaN, computed on vectors in a cold block that calls
+                    // nothing (a call there made the register allocator
+                    // spill the hot loop's values).
                     let any_nan = self.any_nan(r);
                     let exact = self.b.create_block();
                     let join = self.b.create_block();
