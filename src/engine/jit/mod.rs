@@ -998,7 +998,7 @@ mod tests {
                 for (j, op) in ops.iter_mut().enumerate() {
                     let v = if (i / 8) % 8 == 7 {
                         [inf, 0, one][j]
-                    } else if i % 8 & (1 << j) != 0 {
+                    } else if i & (1 << j) != 0 {
                         nans[(i / 8 + j) % 3]
                     } else {
                         one
