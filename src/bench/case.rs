@@ -129,7 +129,11 @@ impl BenchKernel {
             (BenchKernel::Mandelbrot, true) => vec![1024],
             (BenchKernel::Matmul, false) => vec![64, 128, 256],
             (BenchKernel::Matmul, true) => vec![32],
-            (BenchKernel::Add, false) => SMALL.iter().copied().chain([1 << 20, 1 << 24]).collect(),
+            // The streaming goals' cases (vector_add and saxpy at 16M
+            // too, against rayon).
+            (BenchKernel::Add | BenchKernel::Saxpy, false) => {
+                SMALL.iter().copied().chain([1 << 20, 1 << 24]).collect()
+            }
             (_, false) => SMALL.iter().copied().chain([1 << 20]).collect(),
             (_, true) => vec![256, 4096],
         }

@@ -47,7 +47,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATTERN[,PATTERN...]", value_delimiter = ',')]
     pub(crate) filter: Vec<String>,
     /// Element counts for every sized kernel (`256,4k,1M`; k = 1024,
-    /// M = 1048576) [default: 256,1k,4k,16k,1M; vector_add also 16M;
+    /// M = 1048576) [default: 256,1k,4k,16k,1M; vector_add and saxpy also 16M;
     /// mandelbrot 4k,64k].
     #[arg(long, value_name = "N[,N...]", value_delimiter = ',', value_parser = parse_size)]
     pub(crate) sizes: Vec<u64>,
