@@ -1022,7 +1022,7 @@ mod tests {
                     k * N * size
                 );
             }
-            let mut bufs = ops.clone();
+            let mut bufs = ops;
             bufs.push(vec![0; bodies.len() * N * size]);
             for alpha in [one, nans[2]] {
                 let [want, gang, lane] =
