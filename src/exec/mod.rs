@@ -20,9 +20,10 @@
 //!   vectorized loops (which may swap commutative operands) and scalar code
 //!   agree bit for bit on every machine.
 //! - `rsqrt` is `1 / sqrt(x)` (two roundings, well within 4 ulp).
-//! - `exp`, `exp2`, `log`, `log2` and `tanh` are lanes' own algorithms ([`functions`]), which the
-//!   JIT emits operation for operation: the same bits on every engine
-//!   without a call into Rust from compiled code.
+//! - `exp`, `exp2`, `log`, `log2` and `tanh`, and `sin` and `cos` up to
+//!   [`functions::trig_bound`], are lanes' own algorithms ([`functions`]),
+//!   which the JIT emits operation for operation: the same bits on every
+//!   engine without a call into Rust from compiled code.
 //! - `shl`/`shr` take the shift count from the unsigned bits of `b`,
 //!   modulo the width.
 

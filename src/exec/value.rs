@@ -176,7 +176,7 @@ fn nan2<T: Nan + Copy + PartialEq>(r: T, a: T, b: T) -> T {
 }
 
 macro_rules! impl_float {
-    ($($t:ident $bits:ident $variant:ident),*) => {$(
+    ($($t:ident $bits:ident $variant:ident $wide:expr),*) => {$(
         impl Value for $t {
             const TYPE: ScalarType = ScalarType::$variant;
             #[inline(always)]
@@ -242,10 +242,23 @@ macro_rules! impl_float {
             fn log(self) -> Self { super::functions::log(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn log2(self) -> Self { super::functions::log2(&mut super::functions::Native::<$t>::default(), self) }
+            // lanes' own up to the bound, libm's past it (`functions`).
             #[inline(always)]
-            fn sin(self) -> Self { nan2($t::sin(self), self, self) }
+            fn sin(self) -> Self {
+                if (self.abs() as f64) <= super::functions::trig_bound($wide) {
+                    super::functions::sin(&mut super::functions::Native::<$t>::default(), self)
+                } else {
+                    nan2($t::sin(self), self, self)
+                }
+            }
             #[inline(always)]
-            fn cos(self) -> Self { nan2($t::cos(self), self, self) }
+            fn cos(self) -> Self {
+                if (self.abs() as f64) <= super::functions::trig_bound($wide) {
+                    super::functions::cos(&mut super::functions::Native::<$t>::default(), self)
+                } else {
+                    nan2($t::cos(self), self, self)
+                }
+            }
             #[inline(always)]
             fn tanh(self) -> Self { super::functions::tanh(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
@@ -256,7 +269,7 @@ macro_rules! impl_float {
     )*};
 }
 
-impl_float!(f32 u32 F32, f64 u64 F64);
+impl_float!(f32 u32 F32 false, f64 u64 F64 true);
 
 #[cfg(test)]
 mod tests {

@@ -824,7 +824,38 @@ mod tests {
             sweep64: (0.0, 4.0),
             edges64: &log64,
         });
-        for case in cases.iter().chain(&logs) {
+        // sin and cos: lanes' own up to the bound, libm's past it (lanes
+        // on either side in one gang), near multiples of pi / 2.
+        let b32 = crate::exec::functions::trig_bound(false) as f32;
+        let b64 = crate::exec::functions::trig_bound(true);
+        let trig32 = [
+            b32,
+            f32::from_bits(b32.to_bits() + 1),
+            -b32,
+            std::f32::consts::PI,
+            std::f32::consts::FRAC_PI_2,
+            31415.926,
+            2.4e-4,
+            1e10,
+        ];
+        let trig64 = [
+            b64,
+            f64::from_bits(b64.to_bits() + 1),
+            -b64,
+            std::f64::consts::PI,
+            std::f64::consts::FRAC_PI_2,
+            314159.2653589793,
+            1.4e-8,
+            1e20,
+        ];
+        let trigs = ["sin", "cos"].map(|op| Case {
+            op,
+            sweep32: (-40000.0, 40000.0),
+            edges32: &trig32,
+            sweep64: (-1.2e6, 1.2e6),
+            edges64: &trig64,
+        });
+        for case in cases.iter().chain(&logs).chain(&trigs) {
             on_both_tiers(case);
         }
     }

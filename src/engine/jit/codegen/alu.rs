@@ -18,8 +18,10 @@
 //! `fma`, whose hardware rule differs, takes the pinned NaN inline when its
 //! result is NaN; the float conversions are checked: a NaN result is
 //! recomputed by the `eval` helper (the `exec` functions every engine
-//! shares). `exp`, `exp2`, `log`, `log2` and `tanh` are lanes' own algorithms,
-//! emitted inline (`functions`); the other float functions call `eval`.
+//! shares). `exp`, `exp2`, `log`, `log2`, `tanh`, `sin` and `cos` are lanes'
+//! own algorithms, emitted inline (`functions`; `sin` and `cos` call `eval`
+//! in a cold block past their bound); the other float functions call
+//! `eval`.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
@@ -322,6 +324,24 @@ fn math<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: MathOp, ty: ScalarType, d:
         // lanes' own algorithm, NaN rule included (`functions`).
         let x = g.read(a, ty);
         let r = Emit::new(g.b(), clif(ty)).function(op, x);
+        let r = if functions::is_bounded(op) {
+            // Past the bound, libm's (a call in a cold block).
+            let inside = Emit::new(g.b(), clif(ty)).in_bound(x);
+            let (cold, join) = (g.b().create_block(), g.b().create_block());
+            g.b().set_cold_block(cold);
+            let v = g.b().append_block_param(join, clif(ty));
+            g.b()
+                .ins()
+                .brif(inside, join, &[BlockArg::Value(r)], cold, &[]);
+            g.b().switch_to_block(cold);
+            let bits = eval_call(g, pc, &[a]);
+            let e = bits_as(g.b(), bits, ty);
+            g.b().ins().jump(join, &[BlockArg::Value(e)]);
+            g.b().switch_to_block(join);
+            v
+        } else {
+            r
+        };
         g.write(d, ty, r);
         return;
     }

@@ -1,5 +1,6 @@
 //! The float functions lanes computes by its own algorithms
-//! (`exec::functions`: `exp`, `exp2`, `log`, `log2`, `tanh`) as machine code: the
+//! (`exec::functions`: `exp`, `exp2`, `log`, `log2`, `tanh`, and `sin` and
+//! `cos` up to a bound) as machine code: the
 //! interpreters' algorithm itself, run with an [`Ops`] that emits each
 //! operation on one lane
 //! (`F32`, `F64`: the one-lane tier, and uniform values on the gang tier)
@@ -17,12 +18,26 @@ use crate::exec::functions::{self, Ops};
 use crate::kernel::MathOp;
 
 /// Whether lanes computes `op` by its own algorithm (inline code; the
-/// others are calls of the interpreters' libm functions).
+/// others are calls of the interpreters' libm functions). `sin` and `cos`
+/// only up to [`functions::trig_bound`]: see [`Emit::in_bound`].
 pub(super) fn is_own(op: MathOp) -> bool {
     matches!(
         op,
-        MathOp::Exp | MathOp::Exp2 | MathOp::Log | MathOp::Log2 | MathOp::Tanh
+        MathOp::Exp
+            | MathOp::Exp2
+            | MathOp::Log
+            | MathOp::Log2
+            | MathOp::Tanh
+            | MathOp::Sin
+            | MathOp::Cos
     )
+}
+
+/// Whether lanes' own algorithm for `op` holds only up to a bound
+/// ([`functions::trig_bound`]): past it, and for infinities and NaN, the
+/// interpreters call libm, and so must compiled code (the `eval` helper).
+pub(super) fn is_bounded(op: MathOp) -> bool {
+    matches!(op, MathOp::Sin | MathOp::Cos)
 }
 
 /// [`Ops`] emitting Cranelift instructions on floats of type `ty`.
@@ -49,8 +64,19 @@ impl<'a, 'f> Emit<'a, 'f> {
             MathOp::Log => functions::log(self, x),
             MathOp::Log2 => functions::log2(self, x),
             MathOp::Tanh => functions::tanh(self, x),
+            MathOp::Sin => functions::sin(self, x),
+            MathOp::Cos => functions::cos(self, x),
             _ => unreachable!("{op:?} is not computed by lanes' own algorithm"),
         }
+    }
+
+    /// Where `|x|` is at most [`functions::trig_bound`] (false for
+    /// infinities and NaN), as `fcmp` gives it: lanes' own `sin` and
+    /// `cos` hold there.
+    pub(super) fn in_bound(&mut self, x: Value) -> Value {
+        let a = self.b.ins().fabs(x);
+        let bound = self.float(functions::trig_bound(self.wide()));
+        self.b.ins().fcmp(FloatCC::LessThanOrEqual, a, bound)
     }
 
     /// The integer type as wide as `ty`.
@@ -161,6 +187,10 @@ impl Ops for Emit<'_, '_> {
 
     fn or(&mut self, a: Value, b: Value) -> Value {
         self.b.ins().bor(a, b)
+    }
+
+    fn xor(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().bxor(a, b)
     }
 
     fn iadd(&mut self, a: Value, b: Value) -> Value {

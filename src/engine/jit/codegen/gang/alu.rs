@@ -56,7 +56,7 @@ impl<'a> Gang<'a> {
             alu::alu(self, pc, op);
             return;
         }
-        if self.vector_op(op) {
+        if self.vector_op(pc, op, run_bits) {
             return;
         }
         self.per_lane(pc, run_bits, false, |g, pc| {
@@ -130,9 +130,10 @@ impl<'a> Gang<'a> {
         materialize(&mut self.b, ty, x)
     }
 
-    /// The instruction on vectors, when the machine has it: `false` leaves
-    /// it to the lane-by-lane path.
-    fn vector_op(&mut self, op: Op) -> bool {
+    /// The instruction at `pc` on vectors, when the machine has it
+    /// (`run_bits`: the lanes that run it): `false` leaves it to the
+    /// lane-by-lane path.
+    fn vector_op(&mut self, pc: usize, op: Op, run_bits: Value) -> bool {
         let small_or_32 = |ty: ScalarType| !ty.is_float() && ty.size() <= 4;
         match op {
             Op::Mov { ty, d, a } => {
@@ -334,7 +335,38 @@ impl<'a> Gang<'a> {
                     let x = self.vec1(a, ty);
                     let vt = vector::vtype(ty);
                     let r = map1(&mut self.b, x, |bd, v| Emit::new(bd, vt).function(op, v));
+                    if !functions::is_bounded(op) {
+                        self.write_gval(d, ty, GVal::Vec(r));
+                        return true;
+                    }
+                    // `sin`, `cos`: when a lane's input is past the bound
+                    // (or not finite), the instruction lane by lane, each
+                    // lane's own or libm's (cold).
+                    let inside = map1(&mut self.b, x, |bd, v| Emit::new(bd, vt).in_bound(v));
+                    let all = match inside {
+                        Vector::One(m) => self.b.ins().vall_true(m),
+                        Vector::Two(lo, hi) => {
+                            let m = self.b.ins().band(lo, hi);
+                            self.b.ins().vall_true(m)
+                        }
+                    };
+                    let (fast, slow, join) = (
+                        self.b.create_block(),
+                        self.b.create_block(),
+                        self.b.create_block(),
+                    );
+                    self.b.ins().brif(all, fast, &[], slow, &[]);
+                    self.b.switch_to_block(fast);
                     self.write_gval(d, ty, GVal::Vec(r));
+                    self.b.ins().jump(join, &[]);
+                    self.b.switch_to_block(slow);
+                    self.cold_path(|g| {
+                        g.per_lane(pc, run_bits, false, |g, pc| {
+                            alu::alu(g, pc, g.kernel.instrs[pc].op)
+                        });
+                        g.b.ins().jump(join, &[]);
+                    });
+                    self.b.switch_to_block(join);
                     return true;
                 }
                 let inline = match op {

@@ -12,11 +12,12 @@
 //! vectors. An instruction whose result is uniform or affine is computed
 //! once, on lane 0's values (`alu` and `memory`, the one-lane tier's own
 //! translations, through [`LaneCode`]); a varying one on vectors
-//! (`alu.rs`, `memory.rs` here; `exp`, `exp2`, `log`, `log2` and `tanh` too, by
-//! lanes' own algorithms: `codegen::functions`), or, for what vectors
-//! cannot do (integer division, the float functions from libm, 64-bit
-//! minimum...), lane by lane through the same one-lane translations, its
-//! four results put back in a vector.
+//! (`alu.rs`, `memory.rs` here; `exp`, `exp2`, `log`, `log2`, `tanh`, `sin`
+//! and `cos` too, by lanes' own algorithms: `codegen::functions`; a gang
+//! with a `sin` or `cos` input past the bound runs it lane by lane), or,
+//! for what vectors cannot do (integer division, the float functions from
+//! libm, 64-bit minimum...), lane by lane through the same one-lane
+//! translations, its four results put back in a vector.
 //!
 //! Kernels of at most 64 instructions without divergence (no branch on a
 //! varying predicate but exits, no barrier), or whose barriers run in
