@@ -157,6 +157,23 @@ pub(super) trait Nan: Sized {
     fn default_nan() -> Self;
 }
 
+/// lanes' own `own(x)` where `|x|` is at most
+/// [`functions::trig_bound`](super::functions::trig_bound), libm's
+/// `libm(x)` past it (and for infinities and NaN), its NaN pinned down.
+#[inline(always)]
+fn bounded<T: Nan + Copy + PartialEq + Default + Into<f64>>(
+    x: T,
+    wide: bool,
+    own: fn(&mut super::functions::Native<T>, T) -> T,
+    libm: fn(T) -> T,
+) -> T {
+    if x.into().abs() <= super::functions::trig_bound(wide) {
+        own(&mut super::functions::Native::<T>::default(), x)
+    } else {
+        nan2(libm(x), x, x)
+    }
+}
+
 /// `r`, an operation's result on `a` and `b`, with its NaN pinned down (see
 /// [`Nan`]).
 #[inline(always)]
@@ -242,23 +259,10 @@ macro_rules! impl_float {
             fn log(self) -> Self { super::functions::log(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
             fn log2(self) -> Self { super::functions::log2(&mut super::functions::Native::<$t>::default(), self) }
-            // lanes' own up to the bound, libm's past it (`functions`).
             #[inline(always)]
-            fn sin(self) -> Self {
-                if (self.abs() as f64) <= super::functions::trig_bound($wide) {
-                    super::functions::sin(&mut super::functions::Native::<$t>::default(), self)
-                } else {
-                    nan2($t::sin(self), self, self)
-                }
-            }
+            fn sin(self) -> Self { bounded(self, $wide, super::functions::sin, $t::sin) }
             #[inline(always)]
-            fn cos(self) -> Self {
-                if (self.abs() as f64) <= super::functions::trig_bound($wide) {
-                    super::functions::cos(&mut super::functions::Native::<$t>::default(), self)
-                } else {
-                    nan2($t::cos(self), self, self)
-                }
-            }
+            fn cos(self) -> Self { bounded(self, $wide, super::functions::cos, $t::cos) }
             #[inline(always)]
             fn tanh(self) -> Self { super::functions::tanh(&mut super::functions::Native::<$t>::default(), self) }
             #[inline(always)]
