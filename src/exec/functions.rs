@@ -963,29 +963,35 @@ mod tests {
         );
     }
 
+    /// The edges `log` and `log2` share (`log_edges`): `f(1)` is `+0`,
+    /// `f(±0)` is `-inf`, `f(+inf)` is `+inf`, below zero the default NaN,
+    /// a NaN payload made quiet.
+    fn log_edges_hold(f32: fn(f32) -> f32, f64: fn(f64) -> f64) {
+        assert_eq!(f32(1.0).to_bits(), 0);
+        assert_eq!(f32(0.0), f32::NEG_INFINITY);
+        assert_eq!(f32(-0.0), f32::NEG_INFINITY);
+        assert_eq!(f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(f32(-1.0).to_bits(), 0xFFC0_0000);
+        assert_eq!(f32(f32::NEG_INFINITY).to_bits(), 0xFFC0_0000);
+        assert_eq!(f64(1.0).to_bits(), 0);
+        assert_eq!(f64(-0.0), f64::NEG_INFINITY);
+        assert_eq!(f64(-2.0).to_bits(), 0xFFF8_0000_0000_0000);
+        assert_eq!(f64(f64::INFINITY), f64::INFINITY);
+        assert_eq!(f32(f32::from_bits(0xFF80_0007)).to_bits(), 0xFFC0_0007);
+        assert_eq!(
+            f64(f64::from_bits(0x7FF0_0000_0000_0009)).to_bits(),
+            0x7FF8_0000_0000_0009
+        );
+    }
+
     #[test]
     fn log_special_values() {
-        assert_eq!(log32(1.0).to_bits(), 0);
-        assert_eq!(log32(0.0), f32::NEG_INFINITY);
-        assert_eq!(log32(-0.0), f32::NEG_INFINITY);
-        assert_eq!(log32(f32::INFINITY), f32::INFINITY);
-        assert_eq!(log32(-1.0).to_bits(), 0xFFC0_0000);
-        assert_eq!(log32(f32::NEG_INFINITY).to_bits(), 0xFFC0_0000);
+        log_edges_hold(log32, log64);
         assert_eq!(
             log32(f32::from_bits(1)),
             (f32::from_bits(1) as f64).ln() as f32
         );
-        assert_eq!(log64(1.0).to_bits(), 0);
-        assert_eq!(log64(-0.0), f64::NEG_INFINITY);
-        assert_eq!(log64(-2.0).to_bits(), 0xFFF8_0000_0000_0000);
-        assert_eq!(log64(f64::INFINITY), f64::INFINITY);
         assert_eq!(log64(std::f64::consts::E), 1.0);
-        assert_eq!(log32(f32::from_bits(0xFF80_0007)).to_bits(), 0xFFC0_0007);
-        let d = f64::from_bits;
-        assert_eq!(
-            log64(d(0x7FF0_0000_0000_0009)).to_bits(),
-            0x7FF8_0000_0000_0009
-        );
     }
 
     /// `2^k` for `k` in -149..128: subnormal below -126.
@@ -1065,21 +1071,7 @@ mod tests {
         for k in -1074..1024 {
             assert_eq!(log2_64(pow2_64(k)), k as f64, "log2(2^{k})");
         }
-        assert_eq!(log2_32(1.0).to_bits(), 0);
-        assert_eq!(log2_32(0.0), f32::NEG_INFINITY);
-        assert_eq!(log2_32(-0.0), f32::NEG_INFINITY);
-        assert_eq!(log2_32(f32::INFINITY), f32::INFINITY);
-        assert_eq!(log2_32(-1.0).to_bits(), 0xFFC0_0000);
-        assert_eq!(log2_32(f32::NEG_INFINITY).to_bits(), 0xFFC0_0000);
-        assert_eq!(log2_64(-0.0), f64::NEG_INFINITY);
-        assert_eq!(log2_64(-2.0).to_bits(), 0xFFF8_0000_0000_0000);
-        assert_eq!(log2_64(f64::INFINITY), f64::INFINITY);
-        assert_eq!(log2_32(f32::from_bits(0xFF80_0007)).to_bits(), 0xFFC0_0007);
-        let d = f64::from_bits;
-        assert_eq!(
-            log2_64(d(0x7FF0_0000_0000_0009)).to_bits(),
-            0x7FF8_0000_0000_0009
-        );
+        log_edges_hold(log2_32, log2_64);
     }
 
     #[test]
