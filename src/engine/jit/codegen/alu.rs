@@ -327,18 +327,10 @@ fn math<'f>(g: &mut impl LaneCode<'f>, pc: usize, op: MathOp, ty: ScalarType, d:
         let r = if functions::is_bounded(op) {
             // Past the bound, libm's (a call in a cold block).
             let inside = Emit::new(g.b(), clif(ty)).in_bound(x);
-            let (cold, join) = (g.b().create_block(), g.b().create_block());
-            g.b().set_cold_block(cold);
-            let v = g.b().append_block_param(join, clif(ty));
-            g.b()
-                .ins()
-                .brif(inside, join, &[BlockArg::Value(r)], cold, &[]);
-            g.b().switch_to_block(cold);
-            let bits = eval_call(g, pc, &[a]);
-            let e = bits_as(g.b(), bits, ty);
-            g.b().ins().jump(join, &[BlockArg::Value(e)]);
-            g.b().switch_to_block(join);
-            v
+            cold_unless(g, ty, inside, r, |g| {
+                let bits = eval_call(g, pc, &[a]);
+                bits_as(g.b(), bits, ty)
+            })
         } else {
             r
         };
@@ -541,14 +533,24 @@ fn when_nan<'f, G: LaneCode<'f>>(
     r: Value,
     exact: impl FnOnce(&mut G) -> Value,
 ) -> Value {
-    let is_nan = g.b().ins().fcmp(FloatCC::Unordered, r, r);
+    let number = g.b().ins().fcmp(FloatCC::Ordered, r, r);
+    cold_unless(g, ty, number, r, exact)
+}
+
+/// `r` (of type `ty`) where `ok` holds, else what `exact` computes in a
+/// cold block.
+fn cold_unless<'f, G: LaneCode<'f>>(
+    g: &mut G,
+    ty: ScalarType,
+    ok: Value,
+    r: Value,
+    exact: impl FnOnce(&mut G) -> Value,
+) -> Value {
     let cold = g.b().create_block();
     let join = g.b().create_block();
     g.b().set_cold_block(cold);
     let v = g.b().append_block_param(join, clif(ty));
-    g.b()
-        .ins()
-        .brif(is_nan, cold, &[], join, &[BlockArg::Value(r)]);
+    g.b().ins().brif(ok, join, &[BlockArg::Value(r)], cold, &[]);
     g.b().switch_to_block(cold);
     let e = exact(g);
     g.b().ins().jump(join, &[BlockArg::Value(e)]);
