@@ -3,6 +3,9 @@
 //! shapes the library launches them with: p50, max, and the slowest (of
 //! the hot part, for kernels compiled in two, and the general parts'
 //! apart); then
+//! each kernel's first code: a kernel whose lanes may wait apart and that
+//! the gang tier takes starts on one-lane code, compiled first, while its
+//! gang code compiles in the background (`starts_on_one_lane`); then
 //! how long a first launch with the default options waits for the JIT
 //! (`LaunchOptions::jit_wait`: past it, blocks start on the block engine
 //! while the kernel compiles in the background).
@@ -14,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanes::engine::jit::{JitLaunch, JitState, Start, Tier};
+use lanes::engine::jit::{JitLaunch, JitState, Start, Tier, starts_on_one_lane};
 use lanes::engine::{LaunchSpec, StopFlag};
 use lanes::kernel::ParamKind;
 use lanes::launch::{BoundArgs, Dim3};
@@ -29,6 +32,9 @@ struct Measured {
     tier: Tier,
     /// The compile time of its general part, when compiled apart.
     general: Option<Duration>,
+    /// The compile time of its one-lane variant, when its first launches
+    /// run that while the gang code compiles.
+    one_lane: Option<Duration>,
     /// How long a first launch with the default wait waited.
     waited: Duration,
     /// The code that first launch got, if it got code: its tier and
@@ -43,7 +49,8 @@ struct Measured {
 /// how long a launch that does not wait more than [`DEFAULT_JIT_WAIT`]
 /// waited for a second copy of `k` and what it got (measured after the
 /// first compiled, so the compiler thread is idle).
-fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
+/// `lane` is a third copy, for the one-lane variant.
+fn compile_time(k: &Kernel, copy: &Arc<Kernel>, lane: &Kernel, block: Dim3) -> Measured {
     let buffers = (0..k.buffer_slots)
         .map(|_| Arc::new(Buffer::zeroed(64).expect("small buffer")))
         .collect();
@@ -69,6 +76,16 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
         launch.tier(),
     );
     let general = launch.general_compile_time();
+    let one_lane = starts_on_one_lane(&spec).then(|| {
+        let spec = LaunchSpec {
+            kernel: lane,
+            ..spec
+        };
+        JitLaunch::with_tier(&spec, Some(Tier::Lane))
+            .expect("the one-lane tier compiles every op kernel")
+            .compile_time()
+            .expect("a fresh kernel is compiled")
+    });
     let spec = LaunchSpec {
         kernel: copy,
         ..spec
@@ -101,6 +118,7 @@ fn compile_time(k: &Kernel, copy: &Arc<Kernel>, block: Dim3) -> Measured {
         compiled,
         tier,
         general,
+        one_lane,
         waited,
         first,
     }
@@ -118,8 +136,10 @@ fn main() {
     for op in Op::ALL {
         let program = lanes::compile("op.lasm", op.source()).expect("ops compile");
         let copy = lanes::compile("op.lasm", op.source()).expect("ops compile");
-        for (k, c) in program.kernels.iter().zip(&copy.kernels) {
-            let m = compile_time(k, c, Dim3::x(256));
+        let third = lanes::compile("op.lasm", op.source()).expect("ops compile");
+        let copies = copy.kernels.iter().zip(&third.kernels);
+        for (k, (c, l)) in program.kernels.iter().zip(copies) {
+            let m = compile_time(k, c, l, Dim3::x(256));
             all.push((format!("ops::{}", op.name()), m));
         }
     }
@@ -130,13 +150,15 @@ fn main() {
             };
             let program = lanes::compile("family.lasm", &src).expect("library kernels compile");
             let copy = lanes::compile("family.lasm", &src).expect("library kernels compile");
-            for (k, c) in program.kernels.iter().zip(&copy.kernels) {
+            let third = lanes::compile("family.lasm", &src).expect("library kernels compile");
+            let copies = copy.kernels.iter().zip(&third.kernels);
+            for (k, (c, l)) in program.kernels.iter().zip(copies) {
                 let block = if k.name.contains("gemm") {
                     Dim3::new(16, 16, 1)
                 } else {
                     Dim3::x(256)
                 };
-                all.push((format!("{}.{ty}", k.name), compile_time(k, c, block)));
+                all.push((format!("{}.{ty}", k.name), compile_time(k, c, l, block)));
             }
         }
     }
@@ -155,6 +177,26 @@ fn main() {
         println!(
             "{} of them in two parts: the hot part p50 {hot_p50:.2} ms, max {hot_max:.2} ms; the general part (compiled when first needed or after the hot part) p50 {p50:.2} ms, max {max:.2} ms",
             general.len()
+        );
+    }
+    let mut first: Vec<Duration> = all
+        .iter()
+        .map(|(_, m)| m.one_lane.unwrap_or(m.compiled))
+        .collect();
+    let (p50, max) = p50_max(&mut first);
+    let mut behind: Vec<Duration> = all
+        .iter()
+        .filter(|(_, m)| m.one_lane.is_some())
+        .map(|(_, m)| m.compiled)
+        .collect();
+    print!("each kernel's first code: p50 {p50:.2} ms, max {max:.2} ms");
+    if behind.is_empty() {
+        println!();
+    } else {
+        let (p50, max) = p50_max(&mut behind);
+        println!(
+            " ({} start on one-lane code; their gang code, compiled in the background meanwhile: p50 {p50:.2} ms, max {max:.2} ms)",
+            behind.len()
         );
     }
     let mut waits: Vec<Duration> = all.iter().map(|(_, m)| m.waited).collect();

@@ -557,6 +557,12 @@ impl KernelCache {
         Started::Compiling(build, quick.filter(|q| q.get().is_none()))
     }
 
+    /// Whether launches of `key` run a one-lane variant while its code
+    /// compiles ([`KernelCache::start`]).
+    pub fn has_quick(&self, kernel: &Kernel, key: Key) -> bool {
+        self.quick(kernel, key).is_some()
+    }
+
     /// The one-lane variant (and its key) a launch of `key` runs while the
     /// gang tier's code compiles: `None` when `key` asks for a tier or the
     /// JIT's choice is the one-lane tier anyway.

@@ -354,6 +354,15 @@ impl<'a> JitLaunch<'a> {
     }
 }
 
+/// Whether a first launch of `spec`'s kernel that does not wait for the
+/// JIT ([`JitLaunch::start`]) runs one-lane code while the gang code
+/// compiles: the JIT's choice is the gang tier and the kernel's lanes may
+/// wait apart (barriers, divergent branches). Its first code is then the
+/// one-lane variant; for reports (`examples/jit_compile_times.rs`).
+pub fn starts_on_one_lane(spec: &LaunchSpec<'_>) -> bool {
+    cache_and_key(spec, env_tier()).is_ok_and(|(cache, key)| cache.has_quick(spec.kernel, key))
+}
+
 /// The tier asked for in `LANES_JIT_TIER=lane|gang` (docs/DEVELOPMENT.md),
 /// read once per process (every launch asks: `getenv` took 0.5% of a
 /// 16k-element launch).
@@ -1462,5 +1471,34 @@ mod tests {
         let [want, gang, lane] = three(src, Dim3::x(2), Dim3::x(4), &[a, vec![0; 64]], &[]);
         assert_eq!(want, gang);
         assert_eq!(want, lane);
+    }
+
+    #[test]
+    fn kernels_whose_lanes_wait_apart_start_on_one_lane_code() {
+        let straight = ".kernel k\n.param x buf\n    mov.u32 r0, %gid\n    shl.u64 r1, r0, 2\n    st.global.u32 [x + r1], r0\n";
+        let barrier = ".kernel k\n.param x buf\n.shared 4\n    mov.u32 r0, %gid\n    bar.sync\n    shl.u64 r1, r0, 2\n    st.global.u32 [x + r1], r0\n";
+        let divergent = ".kernel k\n.param x buf\n    mov.u32 r0, %gid\n    and.u32 r2, r0, 1\n    setp.eq.u32 p0, r2, 0\n    @p0 bra skip\n    add.u32 r0, r0, 7\nskip:\n    shl.u64 r1, r0, 2\n    st.global.u32 [x + r1], r0\n";
+        let starts = |src: &str, block: u32| {
+            let p = crate::compile("t.lasm", src).unwrap();
+            let args = BoundArgs {
+                buffers: vec![Arc::new(Buffer::zeroed(4096).unwrap())],
+                scalars: vec![],
+            };
+            let stop = crate::engine::StopFlag::new();
+            let spec = LaunchSpec {
+                kernel: &p.kernels[0],
+                grid: Dim3::x(1),
+                block: Dim3::x(block),
+                args: &args,
+                max_steps: 1 << 20,
+                stop: &stop,
+            };
+            starts_on_one_lane(&spec)
+        };
+        assert!(!starts(straight, 256));
+        assert!(starts(barrier, 256));
+        assert!(starts(divergent, 256));
+        // A block smaller than a gang runs on the one-lane tier anyway.
+        assert!(!starts(barrier, 2));
     }
 }
