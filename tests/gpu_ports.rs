@@ -38,14 +38,20 @@
 //! `--engine jit` and `--engine reference`.
 
 use std::fmt::Debug;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lanes::engine::{LaunchSpec, StopFlag, jit};
 use lanes::launch::BoundArgs;
 use lanes::memory::Buffer;
 use lanes::{Arg, Dim3, Engine, Kernel, LaunchError, LaunchOptions, Runtime};
+
+// (The harness of the differential suites: its watchdog and runtimes.)
+#[allow(dead_code)]
+#[path = "common/differential.rs"]
+mod differential_common;
+
+use differential_common::{Watchdog, runtimes};
 
 const TRANSPOSE: &str = include_str!("data/ports/transpose.lasm");
 const MATMUL: &str = include_str!("data/ports/matmul.lasm");
@@ -204,18 +210,6 @@ fn kernel(file: &str, source: &str) -> Arc<Kernel> {
     program.kernels[0].clone()
 }
 
-/// Runtimes with 1, 2 and 5 threads (5: more than some machines' cores),
-/// shared by the tests.
-fn runtimes() -> &'static [(usize, Runtime)] {
-    static RUNTIMES: OnceLock<Vec<(usize, Runtime)>> = OnceLock::new();
-    RUNTIMES.get_or_init(|| {
-        [1, 2, 5]
-            .into_iter()
-            .map(|t| (t, Runtime::builder().threads(t).build().unwrap()))
-            .collect()
-    })
-}
-
 /// Runs `l` through `Runtime::launch` on `engine`; returns every buffer
 /// argument's bytes afterwards, in parameter order.
 fn on_runtime(l: &Launch, rt: &Runtime, engine: Engine) -> Vec<Vec<u8>> {
@@ -304,32 +298,6 @@ fn same_buffers(l: &Launch, who: &str, want: &[Vec<u8>], got: &[Vec<u8>]) {
                 l.describe()
             );
         }
-    }
-}
-
-/// How long one launch may take on every engine together before the test
-/// binary stops, naming it: a miscompiled loop exit could spin forever
-/// in compiled code, which nothing can interrupt.
-const LAUNCH_LIMIT: Duration = Duration::from_secs(120);
-
-struct Watchdog {
-    _done: mpsc::Sender<()>,
-}
-
-impl Watchdog {
-    fn start(what: String) -> Watchdog {
-        let (done, wait) = mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(LAUNCH_LIMIT) {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "{what} ran past {LAUNCH_LIMIT:?}: taken to hang"
-                );
-                std::process::exit(1);
-            }
-        });
-        Watchdog { _done: done }
     }
 }
 

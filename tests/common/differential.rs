@@ -263,12 +263,12 @@ const CASE_LIMIT: Duration = Duration::from_secs(120);
 /// Stops the test binary, naming the case, if it is not dropped within
 /// [`CASE_LIMIT`] (a hung case cannot be interrupted: it may be in
 /// compiled code).
-struct Watchdog {
+pub struct Watchdog {
     _done: mpsc::Sender<()>,
 }
 
 impl Watchdog {
-    fn start(case: String) -> Watchdog {
+    pub fn start(case: String) -> Watchdog {
         let (done, wait) = mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(CASE_LIMIT) {
@@ -276,7 +276,7 @@ impl Watchdog {
                 // and would drop it at exit.
                 let _ = writeln!(
                     std::io::stderr(),
-                    "a differential case ran past {CASE_LIMIT:?}: taken to hang\n{case}"
+                    "a case ran past {CASE_LIMIT:?}: taken to hang\n{case}"
                 );
                 std::process::exit(1);
             }
